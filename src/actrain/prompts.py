@@ -1,0 +1,150 @@
+"""What a model is shown and how its answers are read.
+
+Prompts are rendered to plain strings with the model's chat template here, once, so that the very
+same text is used for sampling alternatives, GRPO training and evaluation. When reasoning is off,
+the assistant turn is prefilled with the opening tag, so the model only has to write the answer
+(the paper's "direct choice" ablation; it also sidesteps the format wall of very small models).
+
+Parsers are strict and never raise: anything that is not exactly one well-formed tag with a usable
+content is a format failure (`None`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from transformers import PreTrainedTokenizerBase
+
+ACTOR_SYSTEM = (
+    "You are an agent playing a text adventure game. You read what you observe and choose the "
+    "next action that makes progress on the task."
+)
+CRITIC_SYSTEM = (
+    "You are an expert judge of actions in a text adventure game. Given the situation and two "
+    "candidate actions, you decide which action is better for completing the task."
+)
+
+
+@dataclass(frozen=True)
+class State:
+    """What the agent knows at one step: the task, recent history and the current observation."""
+
+    task: str
+    history: tuple[tuple[str, str], ...]  # (observation, action) pairs, oldest first
+    observation: str
+    admissible: tuple[str, ...] = ()
+
+
+def normalise_action(text: str) -> str:
+    """Case- and whitespace-insensitive form used to compare actions."""
+    return " ".join(text.strip().lower().split()).rstrip(".")
+
+
+def render_state(state: State, show_admissible: bool = True) -> str:
+    """The state as text: task, the last few steps, the current observation."""
+    parts = [f"Task: {state.task.strip()}"]
+    if state.history:
+        parts.append("Recent steps:")
+        for observation, action in state.history:
+            parts.append(f"Observation: {observation.strip()}\nAction: {action}")
+    parts.append(f"Current observation: {state.observation.strip()}")
+    if show_admissible and state.admissible:
+        parts.append("Possible actions: " + ", ".join(state.admissible))
+    return "\n".join(parts)
+
+
+def _chat(
+    tokenizer: PreTrainedTokenizerBase, system: str, user: str, prefill: str
+) -> str:
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return text + prefill
+
+
+def actor_prompt(
+    tokenizer: PreTrainedTokenizerBase,
+    state_text: str,
+    reasoning: bool,
+) -> str:
+    """Prompt the model as the agent: it answers with its next action in an <action> tag."""
+    if reasoning:
+        instruction = (
+            "Think briefly about what to do next, then write your next action inside "
+            "<action></action>, for example <action>open door</action>."
+        )
+        prefill = ""
+    else:
+        instruction = "Write your next action inside <action></action>."
+        prefill = "<action>"
+    return _chat(tokenizer, ACTOR_SYSTEM, f"{state_text}\n\n{instruction}", prefill)
+
+
+def critic_prompt(
+    tokenizer: PreTrainedTokenizerBase,
+    state_text: str,
+    actions: Sequence[str],
+    reasoning: bool,
+    answer_format: str = "index",
+) -> str:
+    """Prompt the model as a judge of two actions shown in a given order."""
+    if len(actions) != 2:
+        raise ValueError("a critic prompt compares exactly two actions")
+    shown = f"Action 1: {actions[0]}\nAction 2: {actions[1]}"
+    if answer_format == "index":
+        answer_hint = "<answer>1</answer> or <answer>2</answer>"
+    elif answer_format == "action":
+        answer_hint = "the better action copied exactly inside <answer></answer>"
+    else:
+        raise ValueError(f"unknown answer_format {answer_format!r}: use 'index' or 'action'")
+    if reasoning:
+        instruction = (
+            f"Which action is better for the task?\n{shown}\n\n"
+            f"Think step by step about what each action does, then answer with {answer_hint}."
+        )
+        prefill = ""
+    else:
+        instruction = f"Which action is better for the task?\n{shown}\n\nAnswer with {answer_hint}."
+        prefill = "<answer>"
+    return _chat(tokenizer, CRITIC_SYSTEM, f"{state_text}\n\n{instruction}", prefill)
+
+
+_ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
+_ACTION = re.compile(r"<action>(.*?)</action>", re.DOTALL | re.IGNORECASE)
+
+
+def _single_tag(pattern: re.Pattern[str], text: str, prefill: str) -> str | None:
+    if not isinstance(text, str):
+        return None
+    matches = pattern.findall(prefill + text)
+    if len(matches) != 1:
+        return None
+    content = matches[0].strip()
+    return content or None
+
+
+def parse_action(completion: str, prefilled: bool = False) -> str | None:
+    """The action inside the single <action> tag, or None for a format failure."""
+    return _single_tag(_ACTION, completion, "<action>" if prefilled else "")
+
+
+def parse_choice(
+    completion: str,
+    actions: Sequence[str],
+    answer_format: str = "index",
+    prefilled: bool = False,
+) -> int | None:
+    """Which of the two shown actions (0 or 1) the completion picks; None if malformed.
+
+    Malformed means: no answer tag, several tags, or a content that names neither or both.
+    """
+    content = _single_tag(_ANSWER, completion, "<answer>" if prefilled else "")
+    if content is None:
+        return None
+    if answer_format == "index":
+        cleaned = content.strip().lower().removeprefix("action").strip().strip(".")
+        return {"1": 0, "2": 1}.get(cleaned)
+    wanted = normalise_action(content)
+    hits = [i for i, action in enumerate(actions) if normalise_action(action) == wanted]
+    return hits[0] if len(hits) == 1 else None

@@ -1,0 +1,169 @@
+"""The ACT stage: GRPO (TRL's `GRPOTrainer`) on the judgment task.
+
+Each training prompt is a state, the question "which action is better", and the two actions in a
+shown order; with `both_orders` every pair appears in both orders, so a constant-position answer
+earns exactly the chance rate and carries no advantage. Logged besides TRL's own metrics
+(`reward`, `frac_reward_zero_std`, ...): `rewards/accuracy/mean`,
+`rewards/accuracy_expert_first/mean`, `rewards/accuracy_expert_second/mean`,
+`rewards/format_ok/mean` (weight-0 reward functions), and, every `eval_every` steps, the held-out
+critic metrics in `critic_curve.jsonl`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from datasets import Dataset
+from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
+
+from actrain.config import RunConfig
+from actrain.evaluate import critic_prompts, evaluate_critic
+from actrain.io import write_json
+from actrain.rewards import make_accuracy_metrics, make_choice_reward
+
+
+def training_rows(pairs: Sequence[dict[str, Any]], both_orders: bool) -> list[dict[str, Any]]:
+    """Pairs as training rows; with `both_orders` each pair is added in its other order too."""
+    rows = []
+    for pair in pairs:
+        rows.append(pair)
+        if both_orders:
+            flipped = dict(pair)
+            flipped["actions"] = list(reversed(pair["actions"]))
+            flipped["expert_first"] = not pair["expert_first"]
+            flipped["label"] = 1 - pair["label"]
+            rows.append(flipped)
+    return rows
+
+
+def act_dataset(
+    tokenizer: PreTrainedTokenizerBase, pairs: Sequence[dict[str, Any]], config: RunConfig
+) -> Dataset:
+    rows = training_rows(pairs, config.act.both_orders)
+    prompts = critic_prompts(tokenizer, rows, config.critic, config.data.show_admissible)
+    return Dataset.from_dict(
+        {
+            "prompt": prompts,
+            "actions": [r["actions"] for r in rows],
+            "label": [r["label"] for r in rows],
+            "expert_first": [r["expert_first"] for r in rows],
+        }
+    )
+
+
+def grpo_config(config: RunConfig, output_dir: Path):  # noqa: ANN201 - trl.GRPOConfig
+    from trl import GRPOConfig
+
+    act = config.act
+    bf16 = config.dtype in ("bfloat16", "bf16")
+    defaults: dict[str, Any] = {
+        "output_dir": str(output_dir),
+        "max_steps": act.max_steps,
+        "learning_rate": act.learning_rate,
+        "beta": act.beta,
+        "num_generations": act.num_generations,
+        "per_device_train_batch_size": act.prompts_per_step * act.num_generations,
+        "gradient_accumulation_steps": 1,
+        "max_completion_length": config.critic.max_new_tokens,
+        "temperature": act.temperature,
+        "top_k": 0,
+        "seed": config.seed,
+        "data_seed": config.seed,
+        "logging_steps": 1,
+        "report_to": "none",
+        "save_strategy": "steps" if act.save_steps else "no",
+        "save_steps": act.save_steps or 500,
+        "save_total_limit": 1,
+        "use_cpu": True,
+        "bf16": bf16,
+        "gradient_checkpointing": True,
+        "dataloader_num_workers": 0,
+        "disable_tqdm": False,
+        "lr_scheduler_type": "constant_with_warmup",
+        "warmup_steps": min(5, max(0, act.max_steps // 10)),
+    }
+    defaults.update(act.grpo)
+    return GRPOConfig(**defaults)
+
+
+class CriticCurveCallback(TrainerCallback):
+    """Evaluate the critic on held-out pairs every `every` steps and append to a JSONL file."""
+
+    def __init__(self, every: int, tokenizer: PreTrainedTokenizerBase,
+                 pairs: Sequence[dict[str, Any]], config: RunConfig, path: Path) -> None:
+        self.every, self.tokenizer, self.pairs, self.config, self.path = (
+            every, tokenizer, pairs, config, path,
+        )
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):  # noqa: ANN001, ANN201
+        if self.every and state.global_step % self.every == 0 and model is not None:
+            was_training = model.training
+            metrics, _ = evaluate_critic(
+                model, self.tokenizer, self.pairs, self.config.critic, self.config.eval,
+                self.config.data.show_admissible, self.config.dtype, self.config.seed,
+            )
+            model.train(was_training)
+            with self.path.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps({"step": state.global_step, **metrics}) + "\n")
+        return control
+
+
+def run_act(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    train_pairs: Sequence[dict[str, Any]],
+    eval_pairs: Sequence[dict[str, Any]],
+    config: RunConfig,
+    out_dir: Path,
+) -> Path:
+    """Train with GRPO on the pairs; returns the final checkpoint folder (`out_dir/checkpoint`).
+
+    TRL checkpoints in `out_dir/trainer` (when `act.save_steps` > 0) let an interrupted run resume.
+    """
+    from trl import GRPOTrainer
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    prefilled = not config.critic.reasoning
+    fmt = config.critic.answer_format
+    reward = make_choice_reward(
+        fmt, prefilled, config.act.correct_reward, config.act.wrong_reward,
+        config.act.malformed_reward,
+    )
+    metrics = make_accuracy_metrics(fmt, prefilled)
+    args = grpo_config(config, out_dir / "trainer")
+    args.reward_weights = [1.0] + [0.0] * len(metrics)
+    curve_path = out_dir / "critic_curve.jsonl"
+    callbacks = []
+    if config.act.eval_every:
+        callbacks.append(
+            CriticCurveCallback(config.act.eval_every, tokenizer, eval_pairs, config, curve_path)
+        )
+    model.generation_config.top_k = None
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=[reward, *metrics],
+        args=args,
+        train_dataset=act_dataset(tokenizer, train_pairs, config),
+        processing_class=tokenizer,
+        callbacks=callbacks,
+    )
+    checkpoints = sorted(
+        (out_dir / "trainer").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1])
+    )
+    if not checkpoints:
+        curve_path.unlink(missing_ok=True)
+    trainer.train(resume_from_checkpoint=str(checkpoints[-1]) if checkpoints else None)
+    write_json(out_dir / "log_history.json", trainer.state.log_history)
+    final = out_dir / "checkpoint"
+    tmp = out_dir / "checkpoint.tmp"
+    trainer.save_model(str(tmp))
+    tokenizer.save_pretrained(str(tmp))
+    if final.exists():
+        import shutil
+
+        shutil.rmtree(final)
+    tmp.rename(final)
+    return final
