@@ -28,7 +28,7 @@ class DataConfig:
     train_tasks: int = 40
     eval_tasks: int = 10  # id_test tasks whose states make the held-out critic pairs
     history_len: int = 1  # (observation, action) pairs shown before the current observation
-    show_admissible: bool = True
+    show_admissible: bool = True  # list admissible actions in the actor prompt
 
 
 @dataclass
@@ -38,6 +38,7 @@ class CriticConfig:
     reasoning: bool = False  # False prefills "<answer>": the paper's direct-choice ablation
     answer_format: str = "index"  # "index" (1/2) or "action" (copy the action text)
     max_new_tokens: int = 8
+    show_admissible: bool = False  # list the admissible actions in the critic prompt too
 
 
 @dataclass
@@ -72,7 +73,7 @@ class RunConfig:
     runs_dir: str = "runs"
     seed: int = 0
     model: str = "smollm2-135m"
-    dtype: str = "bfloat16"  # autocast dtype for generation and training on CPU
+    dtype: str = "auto"  # autocast dtype; auto = bf16 where the hardware computes it natively
     threads: int = 0  # torch threads; 0 = all cores
     env: EnvConfig = field(default_factory=EnvConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -103,8 +104,30 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
         if dataclasses.is_dataclass(sub):
             kwargs[name] = _build(type(sub), value, f"{where}{name}.")
         else:
-            kwargs[name] = value
+            kwargs[name] = _coerce(value, fields[name].default, f"{where}{name}")
     return cls(**kwargs)
+
+
+def _coerce(value: Any, default: Any, key: str) -> Any:
+    """Match a scalar to its default's type: YAML reads `2e-6` as a string, for instance."""
+    if default is dataclasses.MISSING or value is None or isinstance(default, str):
+        return value
+    kind = type(default)
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        raise ActrainError(f"config key {key} must be true or false, got {value!r}")
+    if kind in (int, float) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ActrainError(f"config key {key} must be a number, got {value!r}") from None
+        if kind is int:
+            if number != int(number):
+                raise ActrainError(f"config key {key} must be an integer, got {value!r}")
+            return int(number)
+        return number
+    return value
 
 
 def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:

@@ -22,12 +22,11 @@ def critic_prompts(
     tokenizer: PreTrainedTokenizerBase,
     pairs: Sequence[dict[str, Any]],
     critic: CriticConfig,
-    show_admissible: bool,
 ) -> list[str]:
     return [
         critic_prompt(
             tokenizer,
-            render_state(pair_state(p), show_admissible),
+            render_state(pair_state(p), critic.show_admissible),
             p["actions"],
             critic.reasoning,
             critic.answer_format,
@@ -66,14 +65,13 @@ def evaluate_critic(
     pairs: Sequence[dict[str, Any]],
     critic: CriticConfig,
     evaluation: EvalConfig,
-    show_admissible: bool,
     dtype: str = "float32",
     seed: int = 0,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Ask the model to judge every pair; returns (metrics, per-pair predictions)."""
     if evaluation.max_pairs:
         pairs = pairs[: evaluation.max_pairs]
-    prompts = critic_prompts(tokenizer, pairs, critic, show_admissible)
+    prompts = critic_prompts(tokenizer, pairs, critic)
     completions = generate(
         model,
         tokenizer,

@@ -11,7 +11,31 @@ from collections.abc import Sequence
 
 import torch
 from tqdm import tqdm
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers import PreTrainedModel, PreTrainedTokenizerBase, StoppingCriteria
+
+
+class StopOnText(StoppingCriteria):
+    """Stop each row once its newly generated text contains one of `stops`.
+
+    Decoding only the last few tokens of each row is much cheaper than transformers'
+    `stop_strings`, which preprocesses the whole vocabulary on every `generate` call.
+    """
+
+    def __init__(
+        self, tokenizer: PreTrainedTokenizerBase, stops: Sequence[str], prompt_len: int,
+        window: int = 8,
+    ) -> None:
+        self.tokenizer, self.stops, self.prompt_len, self.window = (
+            tokenizer, list(stops), prompt_len, window,
+        )
+
+    def __call__(
+        self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **_: object
+    ) -> torch.BoolTensor:
+        new = input_ids[:, self.prompt_len :][:, -self.window :]
+        texts = self.tokenizer.batch_decode(new, skip_special_tokens=True)
+        done = [any(s in t for s in self.stops) for t in texts]
+        return torch.tensor(done, device=input_ids.device)
 
 
 def autocast_context(dtype: str):  # noqa: ANN201
@@ -61,7 +85,8 @@ def generate(
         if sampling:
             kwargs.update(temperature=temperature, top_k=0, top_p=1.0)
         if stop:
-            kwargs.update(stop_strings=list(stop), tokenizer=tokenizer)
+            prompt_len = encoded["input_ids"].shape[1]
+            kwargs["stopping_criteria"] = [StopOnText(tokenizer, stop, prompt_len)]
         with autocast_context(autocast):
             output = model.generate(**encoded, **kwargs)
         texts = tokenizer.batch_decode(

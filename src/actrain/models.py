@@ -37,6 +37,25 @@ def cache_dir() -> Path:
     return Path(os.environ.get("ACTRAIN_CACHE", Path.home() / ".cache" / "actrain"))
 
 
+def cpu_has_fast_bf16() -> bool:
+    """True where the CPU computes bf16 natively (AVX512-BF16 or AMX); elsewhere bf16 is slower."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_dtype(name: str) -> str:
+    """`auto` -> bfloat16 on a GPU or a CPU with native bf16, else float32."""
+    if name != "auto":
+        dtype_from_name(name)  # validate
+        return name
+    if torch.cuda.is_available() or cpu_has_fast_bf16():
+        return "bfloat16"
+    return "float32"
+
+
 def dtype_from_name(name: str) -> torch.dtype:
     try:
         return {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,

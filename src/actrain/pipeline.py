@@ -52,6 +52,9 @@ class Pipeline:
     """Runs the quickstart stages for one config inside `config.run_dir`."""
 
     def __init__(self, config: RunConfig) -> None:
+        from actrain.models import resolve_dtype
+
+        config.dtype = resolve_dtype(config.dtype)
         self.config = config
         self.dir = config.run_dir
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -111,7 +114,8 @@ class Pipeline:
                             c.data.show_admissible, asdict(c.alternatives), c.dtype)
         eval_base = fingerprint("eval_base", pairs, c.model, asdict(c.critic), asdict(c.eval),
                                 c.dtype)
-        act = fingerprint("act", pairs, c.model, asdict(c.critic), asdict(c.act), c.seed, c.dtype)
+        act = fingerprint("act", pairs, c.model, asdict(c.critic), asdict(c.act), asdict(c.eval),
+                          c.seed, c.dtype)
         eval_act = fingerprint("eval_act", act, asdict(c.eval))
         report = fingerprint("report", eval_base, eval_act)
         return {"collect": collect, "pairs": pairs, "eval_base": eval_base, "act": act,
@@ -162,7 +166,7 @@ class Pipeline:
             model, tokenizer = model_source()
             metrics, predictions = evaluate_critic(
                 model, tokenizer, read_jsonl(self.eval_pairs), self.config.critic,
-                self.config.eval, self.config.data.show_admissible, self.config.dtype,
+                self.config.eval, self.config.dtype,
                 self.config.seed,
             )
             write_jsonl(self.dir / "critic" / f"{which}.predictions.jsonl", predictions)

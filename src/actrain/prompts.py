@@ -17,14 +17,9 @@ from dataclasses import dataclass
 
 from transformers import PreTrainedTokenizerBase
 
-ACTOR_SYSTEM = (
-    "You are an agent playing a text adventure game. You read what you observe and choose the "
-    "next action that makes progress on the task."
-)
-CRITIC_SYSTEM = (
-    "You are an expert judge of actions in a text adventure game. Given the situation and two "
-    "candidate actions, you decide which action is better for completing the task."
-)
+# Kept short on purpose: on a CPU, prompt length dominates generation and training time.
+ACTOR_SYSTEM = "You play a text game. Choose the next action that makes progress on the task."
+CRITIC_SYSTEM = "You judge actions in a text game: which of two actions is better for the task?"
 
 
 @dataclass(frozen=True)
@@ -118,10 +113,13 @@ def _single_tag(pattern: re.Pattern[str], text: str, prefill: str) -> str | None
     if not isinstance(text, str):
         return None
     matches = pattern.findall(prefill + text)
-    if len(matches) != 1:
-        return None
-    content = matches[0].strip()
-    return content or None
+    if len(matches) == 1:
+        return matches[0].strip() or None
+    if not matches and prefill and "<" not in text and "\n" not in text.strip():
+        # A prefilled tag may be closed by the end of the turn itself ("2<|im_end|>"): accept a
+        # bare single line, nothing else.
+        return text.strip() or None
+    return None
 
 
 def parse_action(completion: str, prefilled: bool = False) -> str | None:

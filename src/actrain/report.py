@@ -30,7 +30,9 @@ def critic_table(rows: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def plot_training(log_history: list[dict[str, Any]], curve: list[dict[str, Any]], path: Path) -> bool:
+def plot_training(
+    log_history: list[dict[str, Any]], curve: list[dict[str, Any]], path: Path
+) -> bool:
     """Reward and accuracy per GRPO step, and the held-out curve if one was recorded."""
     steps = [h for h in log_history if "reward" in h and "step" in h]
     if not steps and not curve:
@@ -75,6 +77,10 @@ def plot_training(log_history: list[dict[str, Any]], curve: list[dict[str, Any]]
     return True
 
 
+def _maybe_json(path: Path, default: Any) -> Any:
+    return read_json(path) if path.exists() else default
+
+
 def write_report(run_dir: Path, config: RunConfig) -> Path:
     critic = {}
     for which, label in (("base", f"base ({config.model})"), ("act", "after ACT")):
@@ -82,13 +88,13 @@ def write_report(run_dir: Path, config: RunConfig) -> Path:
         if path.exists():
             critic[label] = read_json(path)
     act_dir = run_dir / "act"
-    history = read_json(act_dir / "log_history.json") if (act_dir / "log_history.json").exists() else []
+    history = _maybe_json(act_dir / "log_history.json", [])
     curve_file = act_dir / "critic_curve.jsonl"
     curve = read_jsonl(curve_file) if curve_file.exists() else []
     plotted = plot_training(history, curve, run_dir / "plots" / "act_training.png")
-    stages = read_json(run_dir / "stages.json") if (run_dir / "stages.json").exists() else {}
-    pair_stats = read_json(run_dir / "pairs" / "stats.json") if (run_dir / "pairs" / "stats.json").exists() else {}  # noqa: E501
-    traj_stats = read_json(run_dir / "trajectories" / "stats.json") if (run_dir / "trajectories" / "stats.json").exists() else {}  # noqa: E501
+    stages = _maybe_json(run_dir / "stages.json", {})
+    pair_stats = _maybe_json(run_dir / "pairs" / "stats.json", {})
+    traj_stats = _maybe_json(run_dir / "trajectories" / "stats.json", {})
 
     lines = [
         f"# actrain run `{config.name}`",

@@ -79,16 +79,19 @@ class TextWorldExpressTextEnv(TextEnv):
             try:
                 self._env.load(*key)
             except ValueError as exc:
-                raise ActrainError(f"twx/{self.game} rejected parameters {key[1]!r}: {exc}") from exc
+                raise ActrainError(
+                    f"twx/{self.game} rejected parameters {key[1]!r}: {exc}"
+                ) from exc
             self._loaded = key
 
     def tasks(self, split: str) -> list[str]:
         if split not in SPLITS:
             raise ActrainError(f"unknown split {split!r}; use one of {SPLITS}")
         self._load(split)
-        seeds = (
-            self._env.getValidSeedsTrain() if _FOLD[split] == "train" else self._env.getValidSeedsTest()
-        )
+        if _FOLD[split] == "train":
+            seeds = self._env.getValidSeedsTrain()
+        else:
+            seeds = self._env.getValidSeedsTest()
         return [f"{split}:{seed}" for seed in seeds]
 
     @staticmethod

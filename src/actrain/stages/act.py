@@ -43,7 +43,7 @@ def act_dataset(
     tokenizer: PreTrainedTokenizerBase, pairs: Sequence[dict[str, Any]], config: RunConfig
 ) -> Dataset:
     rows = training_rows(pairs, config.act.both_orders)
-    prompts = critic_prompts(tokenizer, rows, config.critic, config.data.show_admissible)
+    prompts = critic_prompts(tokenizer, rows, config.critic)
     return Dataset.from_dict(
         {
             "prompt": prompts,
@@ -103,7 +103,7 @@ class CriticCurveCallback(TrainerCallback):
             was_training = model.training
             metrics, _ = evaluate_critic(
                 model, self.tokenizer, self.pairs, self.config.critic, self.config.eval,
-                self.config.data.show_admissible, self.config.dtype, self.config.seed,
+                self.config.dtype, self.config.seed,
             )
             model.train(was_training)
             with self.path.open("a", encoding="utf-8") as handle:

@@ -1,0 +1,50 @@
+"""ACT's GRPO stage on the tiny random model: 2 real TRL steps."""
+
+from actrain.config import load_config
+from actrain.io import read_json
+from actrain.stages.act import act_dataset, run_act, training_rows
+
+
+def _pair(i: int, expert_first: bool) -> dict:
+    actions = ["take shirt", "inventory"] if expert_first else ["inventory", "take shirt"]
+    return {
+        "task": f"train:{i}", "step": 0, "task_description": "tidy up", "history": [],
+        "observation": "You are in the bedroom.", "admissible": ["inventory", "take shirt"],
+        "expert_action": "take shirt", "alternative": "inventory", "alternative_source": "policy",
+        "actions": actions, "expert_first": expert_first, "label": 0 if expert_first else 1,
+    }
+
+
+def test_training_rows_add_the_other_order():
+    rows = training_rows([_pair(0, True)], both_orders=True)
+    assert [r["expert_first"] for r in rows] == [True, False]
+    assert [r["actions"][r["label"]] for r in rows] == ["take shirt", "take shirt"]
+    assert len(training_rows([_pair(0, True)], both_orders=False)) == 1
+
+
+def test_act_dataset_has_prompt_and_reward_columns(tokenizer):
+    config = load_config(None, ["model=tiny-random"])
+    ds = act_dataset(tokenizer, [_pair(0, True), _pair(1, False)], config)
+    assert set(ds.column_names) == {"prompt", "actions", "label", "expert_first"}
+    assert len(ds) == 4
+    assert ds[0]["prompt"].endswith("<answer>")
+
+
+def test_two_grpo_steps_on_tiny_model(tiny_model, tmp_path):
+    model, tokenizer = tiny_model
+    config = load_config(None, [
+        "model=tiny-random", "dtype=float32", "act.max_steps=2", "act.num_generations=2",
+        "act.prompts_per_step=2", "act.eval_every=1", "critic.max_new_tokens=3",
+    ])
+    pairs = [_pair(i, i % 2 == 0) for i in range(4)]
+    checkpoint = run_act(model, tokenizer, pairs, pairs[:2], config, tmp_path)
+    assert (checkpoint / "config.json").exists()
+    assert list(checkpoint.glob("*.safetensors"))
+    history = read_json(tmp_path / "log_history.json")
+    steps = [h for h in history if "reward" in h]
+    assert len(steps) == 2
+    for key in ("rewards/accuracy/mean", "rewards/format_ok/mean", "frac_reward_zero_std",
+                "rewards/choice_reward/mean"):
+        assert key in steps[0]
+    curve = (tmp_path / "critic_curve.jsonl").read_text().splitlines()
+    assert len(curve) == 2  # eval_every=1 -> held-out metrics after each step

@@ -1,0 +1,27 @@
+from actrain.evaluate import critic_metrics
+
+
+def _pairs(n_first: int, n_second: int) -> list[dict]:
+    return [{"expert_first": True, "label": 0}] * n_first + [
+        {"expert_first": False, "label": 1}
+    ] * n_second
+
+
+def test_constant_position_scores_exactly_half_balanced():
+    pairs = _pairs(30, 10)  # imbalanced orders: plain accuracy would flatter "always 1"
+    metrics = critic_metrics(pairs, [0] * 40)
+    assert metrics["accuracy"] == 0.75
+    assert metrics["balanced_accuracy"] == 0.5
+    assert metrics["picks_first_rate"] == 1.0
+
+
+def test_format_failures_count_as_wrong():
+    metrics = critic_metrics(_pairs(2, 2), [0, None, 1, None])
+    assert metrics["accuracy_expert_first"] == 0.5
+    assert metrics["accuracy_expert_second"] == 0.5
+    assert metrics["format_failure_rate"] == 0.5
+    assert metrics["balanced_accuracy"] == 0.5
+
+
+def test_perfect_critic():
+    assert critic_metrics(_pairs(3, 3), [0, 0, 0, 1, 1, 1])["balanced_accuracy"] == 1.0

@@ -1,0 +1,82 @@
+from actrain.prompts import (
+    State,
+    actor_prompt,
+    critic_prompt,
+    normalise_action,
+    parse_action,
+    parse_choice,
+    render_state,
+)
+
+ACTIONS = ["take apple", "open fridge"]
+
+
+def test_parse_choice_index_format():
+    assert parse_choice("thinking... <answer>1</answer>", ACTIONS) == 0
+    assert parse_choice("<answer> 2 </answer>", ACTIONS) == 1
+    assert parse_choice("<answer>Action 2</answer>", ACTIONS) == 1
+
+
+def test_parse_choice_prefilled_continues_the_open_tag():
+    assert parse_choice("1</answer>", ACTIONS, prefilled=True) == 0
+    assert parse_choice("2</answer> and then more text", ACTIONS, prefilled=True) == 1
+    assert parse_choice("1", ACTIONS, prefilled=True) == 0  # closed by the end of the turn
+    assert parse_choice("1\nmore", ACTIONS, prefilled=True) is None
+    assert parse_choice("1 <answer>2</answer>", ACTIONS, prefilled=True) is None
+
+
+def test_parse_choice_garbage_is_a_format_failure():
+    garbage = [
+        "",
+        "I pick 1",
+        "<answer></answer>",
+        "<answer>3</answer>",
+        "<answer>1</answer><answer>2</answer>",  # both
+        "<answer>1 or 2</answer>",  # neither cleanly
+        "<answer>1",
+        "\x00\xff<answer>\n</answer>",
+        None,
+        12345,
+    ]
+    for text in garbage:
+        assert parse_choice(text, ACTIONS) is None, text
+
+
+def test_parse_choice_action_format_names_the_action():
+    assert parse_choice("<answer>Open  Fridge.</answer>", ACTIONS, "action") == 1
+    assert parse_choice("<answer>take apple</answer>", ACTIONS, "action") == 0
+    assert parse_choice("<answer>eat apple</answer>", ACTIONS, "action") is None
+    assert parse_choice("<answer>1</answer>", ACTIONS, "action") is None
+
+
+def test_parse_action():
+    assert parse_action("I should go. <action>open fridge</action>") == "open fridge"
+    assert parse_action("open fridge</action>", prefilled=True) == "open fridge"
+    assert parse_action(" open fridge ", prefilled=True) == "open fridge"
+    assert parse_action("open fridge\nthen eat", prefilled=True) is None
+    assert parse_action("open fridge") is None
+    assert parse_action("<action>a</action><action>b</action>") is None
+    assert parse_action("<action>  </action>") is None
+
+
+def test_normalise_action():
+    assert normalise_action("  Open   the Fridge. ") == "open the fridge"
+
+
+def test_render_state_shows_task_history_observation_and_actions():
+    state = State("cook", (("kitchen", "look around"),), "you see a fridge", ("open fridge",))
+    text = render_state(state)
+    assert text.index("Task: cook") < text.index("Action: look around") < text.index(
+        "Current observation: you see a fridge"
+    )
+    assert "Possible actions: open fridge" in text
+    assert "Possible actions" not in render_state(state, show_admissible=False)
+
+
+def test_prompts_use_chat_template_and_prefill(tokenizer):
+    prompt = critic_prompt(tokenizer, "Task: x", ACTIONS, reasoning=False)
+    assert prompt.startswith("<|im_start|>system")
+    assert prompt.endswith("<|im_start|>assistant\n<answer>")
+    assert "Action 1: take apple\nAction 2: open fridge" in prompt
+    assert critic_prompt(tokenizer, "Task: x", ACTIONS, reasoning=True).endswith("assistant\n")
+    assert actor_prompt(tokenizer, "Task: x", reasoning=False).endswith("<action>")

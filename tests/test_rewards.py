@@ -1,0 +1,37 @@
+import math
+
+from actrain.rewards import make_accuracy_metrics, make_choice_reward
+
+ACTIONS = [["take apple", "open fridge"]] * 4
+
+
+def test_choice_reward_correct_wrong_malformed():
+    reward = make_choice_reward("index", prefilled=False)
+    completions = ["<answer>1</answer>", "<answer>2</answer>", "no tag", "<answer>1</answer><answer>2</answer>"]
+    assert reward(prompts=[""] * 4, completions=completions, actions=ACTIONS, label=[0, 0, 0, 0]) == [
+        1.0, 0.0, -0.5, -0.5,
+    ]
+
+
+def test_choice_reward_values_configurable_and_conversational_completions():
+    reward = make_choice_reward("index", prefilled=True, correct=2.0, wrong=-1.0, malformed=-3.0)
+    completions = [[{"role": "assistant", "content": "2</answer>"}], "1</answer>", "", None]
+    assert reward(prompts=[""] * 4, completions=completions, actions=ACTIONS, label=[1, 1, 1, 1]) == [
+        2.0, -1.0, -3.0, -3.0,
+    ]
+
+
+def test_accuracy_metrics_split_by_shown_order():
+    accuracy, first, second, format_ok = make_accuracy_metrics("index", prefilled=True)
+    kwargs = dict(
+        prompts=[""] * 4,
+        completions=["1</answer>", "1</answer>", "2</answer>", "junk"],
+        actions=ACTIONS,
+        label=[0, 1, 1, 0],
+        expert_first=[True, False, False, True],
+    )
+    assert accuracy(**kwargs) == [1.0, 0.0, 1.0, 0.0]
+    assert first(**kwargs) == [1.0, None, None, 0.0]
+    assert second(**kwargs) == [None, 0.0, 1.0, None]
+    assert format_ok(**kwargs) == [1.0, 1.0, 1.0, 0.0]
+    assert not any(isinstance(v, float) and math.isnan(v) for v in first(**kwargs) if v is not None)
