@@ -69,3 +69,27 @@ def test_states_carry_history_window(twc_env):
 def test_bad_task_id(twc_env):
     with pytest.raises(ActrainError, match="task id"):
         twc_env.reset("nonsense")
+
+
+def test_trajectories_file_loads_with_datasets(twc_env, tmp_path):
+    from datasets import load_dataset
+
+    from actrain.data.trajectories import collect_trajectories
+
+    path = tmp_path / "train.jsonl"
+    stats = collect_trajectories(twc_env, "train", 3, path)
+    assert stats == {"tasks": 3, "kept": 3, "expert_not_won": 0}
+    ds = load_dataset("json", data_files=str(path), split="train")
+    assert len(ds) == 3
+    assert set(ds.column_names) >= {"task", "task_description", "steps", "won", "score"}
+    assert ds[0]["steps"][0]["expert_action"]
+
+
+def test_missing_package_names_the_extra(monkeypatch):
+    import sys
+
+    import actrain.envs.textworld_express as twx
+
+    monkeypatch.setitem(sys.modules, "textworld_express", None)
+    with pytest.raises(ActrainError, match=r"pip install 'actrain\[twx\]'"):
+        twx._import_twx()

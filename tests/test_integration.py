@@ -1,0 +1,42 @@
+"""The real embedded model (SmolLM2-135M-Instruct from its GGUF wheel) through the pipeline."""
+
+import json
+
+import yaml
+
+from actrain.cli import main
+from actrain.models import embedded_model_dir, load_model
+
+
+def test_embedded_model_converts_once_and_generates():
+    folder = embedded_model_dir("smollm2-135m")
+    assert list(folder.glob("*.safetensors")) and (folder / "tokenizer.json").exists()
+    model, tokenizer = load_model("smollm2-135m")
+    assert 130e6 < sum(p.numel() for p in model.parameters()) < 140e6
+    assert not getattr(model, "is_quantized", False)
+    ids = tokenizer("The kitchen has a", return_tensors="pt")
+    out = model.generate(**ids, max_new_tokens=3, do_sample=False)
+    assert out.shape[1] == ids["input_ids"].shape[1] + 3
+
+
+def test_quickstart_pipeline_on_the_real_model(tmp_path):
+    config = {
+        "name": "real", "runs_dir": str(tmp_path), "model": "smollm2-135m",
+        "env": {"id": "twx/twc"}, "data": {"train_tasks": 1, "eval_tasks": 1},
+        "alternatives": {"samples_per_state": 2},
+        "act": {"max_steps": 1, "num_generations": 2, "prompts_per_step": 2},
+    }
+    path = tmp_path / "real.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert main(["run", str(path)]) == 0
+    run = tmp_path / "real"
+    base = json.loads((run / "critic/base.json").read_text())
+    act = json.loads((run / "critic/act.json").read_text())
+    for metrics in (base, act):
+        assert metrics["pairs"] > 0 and metrics["balanced_accuracy"] is not None
+    # The embedded model answers in the prefilled format most of the time.
+    assert base["format_failure_rate"] < 0.5
+    stats = json.loads((run / "pairs/stats.json").read_text())["train"]
+    assert stats["from_policy"] + stats["random_fallback"] == len(
+        (run / "pairs/train.jsonl").read_text().splitlines()
+    )
