@@ -81,6 +81,17 @@ def test_corrupt_stage_output_is_reported_not_crashed(tiny_config, tmp_path, cap
     assert "not valid JSON" in capsys.readouterr().err
 
 
+def test_eval_critic_on_any_checkpoint(tiny_config, tmp_path, capsys):
+    assert main(["eval-critic", str(tiny_config), "--model", "tiny-random"]) == 1
+    assert "--until pairs" in capsys.readouterr().err
+    assert main(["run", str(tiny_config), "--until", "pairs"]) == 0
+    out = tmp_path / "m.json"
+    assert main(["eval-critic", str(tiny_config), "--model", "tiny-random", "--out", str(out)]) == 0
+    metrics = json.loads(out.read_text())
+    assert metrics["model"] == "tiny-random" and metrics["pairs"] > 0
+    assert metrics["format_failure_rate"] is not None
+
+
 def test_envs_command(capsys):
     assert main(["envs"]) == 0
     assert "twx/twc" in capsys.readouterr().out

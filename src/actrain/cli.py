@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import sys
+import warnings
 
 from actrain.errors import ActrainError
 
@@ -24,6 +25,31 @@ def _run(args: argparse.Namespace) -> None:
         print(f"report: {report}")
 
 
+def _eval_critic(args: argparse.Namespace) -> None:
+    """Held-out critic accuracy of any checkpoint, on the pairs of an existing run."""
+    import json
+
+    from actrain.config import load_config
+    from actrain.evaluate import evaluate_critic
+    from actrain.io import read_jsonl, write_json
+    from actrain.models import load_model, resolve_dtype
+
+    config = load_config(args.config, args.overrides)
+    pairs_file = config.run_dir / "pairs" / "id_test.jsonl"
+    if not pairs_file.exists():
+        raise ActrainError(
+            f"{pairs_file} does not exist: run `actrain run {args.config} --until pairs` first"
+        )
+    dtype = resolve_dtype(config.dtype)
+    model, tokenizer = load_model(args.model)
+    metrics, predictions = evaluate_critic(
+        model, tokenizer, read_jsonl(pairs_file), config.critic, config.eval, dtype, config.seed
+    )
+    if args.out:
+        write_json(args.out, {"model": args.model, **metrics})
+    print(json.dumps(metrics, indent=2))
+
+
 def _envs(_: argparse.Namespace) -> None:
     from actrain.envs import registered_ids
 
@@ -38,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("overrides", nargs="*", help="config overrides, e.g. act.max_steps=5")
     run.add_argument("--until", help="stop after this stage")
     run.set_defaults(func=_run)
+    crit = sub.add_parser("eval-critic", help="held-out critic accuracy of any checkpoint")
+    crit.add_argument("config", help="the run's YAML config (its pairs are used)")
+    crit.add_argument("overrides", nargs="*", help="config overrides")
+    crit.add_argument("--model", required=True, help="checkpoint folder, embedded id or hub id")
+    crit.add_argument("--out", help="also write the metrics to this JSON file")
+    crit.set_defaults(func=_eval_critic)
     envs = sub.add_parser("envs", help="list registered environment ids")
     envs.set_defaults(func=_envs)
     return parser
@@ -48,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
     logging.getLogger("py4j").setLevel(logging.CRITICAL)  # JVM shutdown chatter
+    warnings.filterwarnings("ignore", message=".*gradient_checkpointing.*", category=FutureWarning)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
         args.func(args)
