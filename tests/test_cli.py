@@ -64,6 +64,36 @@ def test_interrupted_run_resumes_from_last_finished_stage(tiny_config, tmp_path,
     assert "pairs     skipped" in messages and "eval_base running" in messages
 
 
+def test_interrupted_act_resumes_from_trl_checkpoint(tiny_config, tmp_path, monkeypatch):
+    import actrain.stages.act as act
+
+    real_evaluate = act.evaluate_critic
+    calls = []
+
+    def evaluate_then_die(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # killed during step 2, after checkpoint-1 was saved
+        return real_evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(act, "evaluate_critic", evaluate_then_die)
+    overrides = ["act.max_steps=3", "act.save_steps=1", "act.eval_every=1"]
+    assert main(["run", str(tiny_config), *overrides]) == 130
+    act_dir = tmp_path / "runs" / "tiny" / "act"
+    assert (act_dir / "trainer" / "checkpoint-1").exists()
+    assert not (act_dir / "checkpoint").exists()
+
+    monkeypatch.setattr(act, "evaluate_critic", real_evaluate)
+    assert main(["run", str(tiny_config), *overrides]) == 0
+    assert (act_dir / "checkpoint" / "config.json").exists()
+    history = json.loads((act_dir / "log_history.json").read_text())
+    assert [h["step"] for h in history if "reward" in h] == [1, 2, 3]  # step 1 not redone
+
+    # A different ACT configuration must not resume the old optimiser state.
+    assert main(["run", str(tiny_config), "act.max_steps=1", "act.save_steps=1"]) == 0
+    assert not (act_dir / "trainer" / "checkpoint-3").exists()
+
+
 def test_bad_input_is_one_line_and_exit_1(tiny_config, capsys):
     assert main(["run", str(tiny_config), "env.id=nope/x"]) == 1
     err = capsys.readouterr().err.strip()

@@ -180,8 +180,17 @@ class Pipeline:
 
     def act(self) -> None:
         def work() -> None:
+            import shutil
+
             from actrain.models import load_model
             from actrain.stages.act import run_act
+
+            # TRL checkpoints from an interrupted run resume only the same ACT configuration.
+            marker = self.act_dir / "trainer" / "actrain-fingerprint"
+            if marker.exists() and marker.read_text() != self.key("act"):
+                shutil.rmtree(self.act_dir / "trainer")
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.write_text(self.key("act"))
 
             model, tokenizer = load_model(self.config.model, "float32")
             self._base = None  # free the sampling copy; training mutates its own
