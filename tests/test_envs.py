@@ -49,13 +49,12 @@ def test_admissible_sorted_and_bad_action_is_a_step(twc_env):
 
 def test_branch_by_reset_and_replay_reproduces_state(twc_env):
     expert = twc_env.expert_actions("train:5")
-    twc_env.reset("train:5")
-    for action in expert[:2]:
-        first = twc_env.step(action)
-    twc_env.reset("train:5")
-    for action in expert[:2]:
-        again = twc_env.step(action)
+    first = twc_env.replay("train:5", expert[:2])
+    actions_there = twc_env.admissible_actions()
+    twc_env.step("inventory")  # wander off, then branch back
+    again = twc_env.replay("train:5", expert[:2])
     assert first.observation == again.observation
+    assert twc_env.admissible_actions() == actions_there
 
 
 def test_states_carry_history_window(twc_env):

@@ -55,6 +55,13 @@ class TextEnv(ABC):
     def expert_actions(self, task: str) -> list[str]:
         """The expert's action sequence for `task` from its initial state."""
 
+    def replay(self, task: str, actions: list[str]) -> StepResult:
+        """Branch to the state after `actions`: reset `task`, then step through the prefix."""
+        result = self.reset(task)
+        for action in actions:
+            result = self.step(action)
+        return result
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release external resources (a JVM, a server)."""
 
