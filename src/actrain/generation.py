@@ -53,6 +53,7 @@ def generate(
     num_samples: int = 1,
     max_new_tokens: int = 64,
     temperature: float = 1.0,
+    top_p: float = 1.0,
     batch_size: int = 16,
     stop: Sequence[str] = (),
     autocast: str = "float32",
@@ -83,7 +84,7 @@ def generate(
             "pad_token_id": tokenizer.pad_token_id,
         }
         if sampling:
-            kwargs.update(temperature=temperature, top_k=0, top_p=1.0)
+            kwargs.update(temperature=temperature, top_k=0, top_p=top_p)
         if stop:
             prompt_len = encoded["input_ids"].shape[1]
             kwargs["stopping_criteria"] = [StopOnText(tokenizer, stop, prompt_len)]

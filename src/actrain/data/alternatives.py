@@ -25,8 +25,9 @@ class AlternativeConfig:
     per_state: int = 1  # alternatives kept per state (the paper uses 1)
     admissible_only: bool = True
     random_fallback: bool = True
-    max_new_tokens: int = 24
-    temperature: float = 1.0
+    max_new_tokens: int = 16
+    temperature: float = 0.7  # pure sampling (1.0, no top-p) from a 135M model is mostly noise
+    top_p: float = 0.95
     reasoning: bool = False  # let the actor reason before its <action> tag
 
 

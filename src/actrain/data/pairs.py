@@ -33,6 +33,7 @@ def sample_alternatives(
         num_samples=alt.samples_per_state,
         max_new_tokens=alt.max_new_tokens,
         temperature=alt.temperature,
+        top_p=alt.top_p,
         batch_size=config.eval.batch_size,
         stop=["</action>"],
         autocast=config.dtype,
