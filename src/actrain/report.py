@@ -77,6 +77,35 @@ def plot_training(
     return True
 
 
+def pair_line(split: str, s: dict[str, int]) -> str:
+    kept = s["from_policy"] + s["random_fallback"]
+    share = f"{100 * s['random_fallback'] / kept:.0f}%" if kept else "n/a"
+    return (
+        f"- pairs `{split}`: {s['states']} expert states, {kept} alternatives: "
+        f"{s['from_policy']} sampled from the base policy, {s['random_fallback']} random "
+        f"admissible fallbacks ({share}); of {s['candidates']} sampled candidates "
+        f"{s['malformed']} were malformed, {s['not_admissible']} not admissible, "
+        f"{s['equals_expert']} equal to the expert, {s['duplicate']} duplicates"
+    )
+
+
+def training_summary(history: list[dict[str, Any]], last: int = 10) -> str:
+    steps = [h for h in history if "reward" in h][-last:]
+    if not steps:
+        return ""
+
+    def mean(key: str) -> str:
+        values = [h[key] for h in steps if h.get(key) is not None]
+        return f"{sum(values) / len(values):.2f}" if values else "n/a"
+
+    return (
+        f"reward {mean('reward')}, accuracy {mean('rewards/accuracy/mean')} (expert first "
+        f"{mean('rewards/accuracy_expert_first/mean')}, second "
+        f"{mean('rewards/accuracy_expert_second/mean')}), format ok "
+        f"{mean('rewards/format_ok/mean')}, zero-variance groups {mean('frac_reward_zero_std')}."
+    )
+
+
 def _maybe_json(path: Path, default: Any) -> Any:
     return read_json(path) if path.exists() else default
 
@@ -126,17 +155,24 @@ def write_report(run_dir: Path, config: RunConfig) -> Path:
             for c in curve
         ]
         lines.append("")
+    summary = training_summary(history)
+    if summary:
+        lines += ["Last 10 GRPO steps (training batches): " + summary, ""]
     if traj_stats or pair_stats:
         lines += ["## Data", ""]
         for split, s in traj_stats.items():
-            lines.append(f"- expert trajectories `{split}`: {s}")
+            lines.append(
+                f"- expert trajectories `{split}`: {s['kept']} of {s['tasks']} tasks kept "
+                f"({s['expert_not_won']} not won by the expert)"
+            )
         for split, s in pair_stats.items():
-            lines.append(f"- pairs `{split}`: {s}")
+            lines.append(pair_line(split, s))
         lines.append("")
     if stages:
+        total = sum(v.get("seconds", 0) for v in stages.values())
         lines += ["## Stage timings", "", "| stage | seconds |", "|---|---|"]
         lines += [f"| {k} | {v.get('seconds')} |" for k, v in stages.items()]
-        lines.append("")
+        lines += [f"| total | {total:.0f} |", ""]
     path = run_dir / "report.md"
     write_atomic(path, "\n".join(lines))
     return path
