@@ -48,3 +48,17 @@ def test_two_grpo_steps_on_tiny_model(tiny_model, tmp_path):
         assert key in steps[0]
     curve = (tmp_path / "critic_curve.jsonl").read_text().splitlines()
     assert len(curve) == 2  # eval_every=1 -> held-out metrics after each step
+
+
+def test_grpo_passthrough_and_bad_keys(tmp_path):
+    import pytest
+
+    from actrain.errors import ActrainError
+    from actrain.stages.act import grpo_config
+
+    config = load_config(None, ["act.grpo={scale_rewards: none, max_steps: 3}"])
+    args = grpo_config(config, tmp_path)
+    assert args.scale_rewards == "none" and args.max_steps == 3
+    assert args.per_device_train_batch_size == config.act.prompts_per_step * config.act.num_generations
+    with pytest.raises(ActrainError, match="act.grpo"):
+        grpo_config(load_config(None, ["act.grpo={no_such_option: 1}"]), tmp_path)

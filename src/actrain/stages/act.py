@@ -16,10 +16,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
 from datasets import Dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
 
 from actrain.config import RunConfig
+from actrain.errors import ActrainError
 from actrain.evaluate import critic_prompts, evaluate_critic
 from actrain.io import write_json
 from actrain.rewards import make_accuracy_metrics, make_choice_reward
@@ -77,7 +79,7 @@ def grpo_config(config: RunConfig, output_dir: Path):  # noqa: ANN201 - trl.GRPO
         "save_strategy": "steps" if act.save_steps else "no",
         "save_steps": act.save_steps or 500,
         "save_total_limit": 1,
-        "use_cpu": True,
+        "use_cpu": not torch.cuda.is_available(),
         "bf16": bf16,
         "gradient_checkpointing": True,
         "dataloader_num_workers": 0,
@@ -86,7 +88,10 @@ def grpo_config(config: RunConfig, output_dir: Path):  # noqa: ANN201 - trl.GRPO
         "warmup_steps": min(5, max(0, act.max_steps // 10)),
     }
     defaults.update(act.grpo)
-    return GRPOConfig(**defaults)
+    try:
+        return GRPOConfig(**defaults)
+    except TypeError as exc:
+        raise ActrainError(f"act.grpo: {exc} (keys go to trl.GRPOConfig)") from None
 
 
 class CriticCurveCallback(TrainerCallback):
