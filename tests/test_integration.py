@@ -40,3 +40,16 @@ def test_quickstart_pipeline_on_the_real_model(tmp_path):
     assert stats["from_policy"] + stats["random_fallback"] == len(
         (run / "pairs/train.jsonl").read_text().splitlines()
     )
+
+
+def test_shared_prefix_sampling_matches_on_the_real_model():
+    from actrain.generation import generate
+
+    model, tokenizer = load_model("smollm2-135m")
+    prompts = ["<|im_start|>user\nName a fruit.<|im_end|>\n<|im_start|>assistant\n",
+               "<|im_start|>user\nWhat do you do with a closed door in a text game?<|im_end|>\n"
+               "<|im_start|>assistant\n"]
+    kwargs = dict(num_samples=2, max_new_tokens=8, temperature=0.0)
+    assert generate(model, tokenizer, prompts, share_prefix=True, **kwargs) == generate(
+        model, tokenizer, prompts, share_prefix=False, **kwargs
+    )

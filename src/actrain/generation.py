@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import torch
 from tqdm import tqdm
-from transformers import PreTrainedModel, PreTrainedTokenizerBase, StoppingCriteria
+from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase, StoppingCriteria
 
 
 class StopOnText(StoppingCriteria):
@@ -59,9 +59,12 @@ def generate(
     autocast: str = "float32",
     seed: int | None = None,
     desc: str = "generating",
+    share_prefix: bool = True,
 ) -> list[list[str]]:
     """Sample `num_samples` completions for each prompt; `temperature=0` means greedy.
 
+    With `share_prefix`, each prompt is encoded once and its KV cache copied for the samples,
+    instead of re-encoding the prompt per sample (prompt encoding dominates on a CPU).
     Returns one list of completions per prompt (special tokens stripped).
     """
     if seed is not None:
@@ -80,19 +83,49 @@ def generate(
         kwargs = {
             "max_new_tokens": max_new_tokens,
             "do_sample": sampling,
-            "num_return_sequences": num_samples,
             "pad_token_id": tokenizer.pad_token_id,
         }
+        inputs = {k: v.repeat_interleave(num_samples, dim=0) for k, v in encoded.items()}
+        if share_prefix and num_samples > 1 and encoded["input_ids"].shape[1] > 1:
+            with autocast_context(autocast):
+                inputs = _shared_prefix_inputs(model, dict(encoded), num_samples)
         if sampling:
             kwargs.update(temperature=temperature, top_k=0, top_p=top_p)
         if stop:
             prompt_len = encoded["input_ids"].shape[1]
             kwargs["stopping_criteria"] = [StopOnText(tokenizer, stop, prompt_len)]
         with autocast_context(autocast):
-            output = model.generate(**encoded, **kwargs)
+            output = model.generate(**inputs, **kwargs)
         texts = tokenizer.batch_decode(
             output[:, encoded["input_ids"].shape[1] :], skip_special_tokens=True
         )
         for j, i in enumerate(idx):
             results[i] = texts[j * num_samples : (j + 1) * num_samples]
     return results
+
+
+def _shared_prefix_inputs(
+    model: PreTrainedModel, encoded: dict[str, torch.Tensor], copies: int
+) -> dict[str, torch.Tensor | DynamicCache]:
+    """Encode all but the last prompt token once, then repeat inputs and cache `copies` times.
+
+    Position ids follow `generate`'s own rule for left padding, so the continuation matches
+    what `generate` would compute from scratch.
+    """
+    ids, mask = encoded["input_ids"], encoded["attention_mask"]
+    positions = (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 0)
+    cache = DynamicCache(config=model.config)
+    model(
+        input_ids=ids[:, :-1],
+        attention_mask=mask[:, :-1],
+        position_ids=positions[:, :-1],
+        past_key_values=cache,
+        use_cache=True,
+        logits_to_keep=1,
+    )
+    cache.batch_repeat_interleave(copies)
+    return {
+        "input_ids": ids.repeat_interleave(copies, dim=0),
+        "attention_mask": mask.repeat_interleave(copies, dim=0),
+        "past_key_values": cache,
+    }

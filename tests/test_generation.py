@@ -1,0 +1,36 @@
+from actrain.generation import generate
+
+PROMPTS = ["<|im_start|>user\\nhello<|im_end|>\\n<|im_start|>assistant\\n",
+           "short", "a much longer prompt with several more tokens in it than the others"]
+
+
+def test_shared_prefix_matches_plain_generation(tiny_model):
+    model, tokenizer = tiny_model
+    kwargs = dict(num_samples=2, max_new_tokens=6, temperature=0.0, batch_size=8)
+    shared = generate(model, tokenizer, PROMPTS, share_prefix=True, **kwargs)
+    plain = generate(model, tokenizer, PROMPTS, share_prefix=False, **kwargs)
+    assert shared == plain
+    assert [len(s) for s in shared] == [2, 2, 2]
+
+
+def test_sampling_is_seeded_and_keeps_input_order(tiny_model):
+    model, tokenizer = tiny_model
+    kwargs = dict(num_samples=3, max_new_tokens=5, temperature=1.0, batch_size=4, seed=7)
+    a = generate(model, tokenizer, PROMPTS, **kwargs)
+    b = generate(model, tokenizer, PROMPTS, **kwargs)
+    assert a == b
+    single = generate(model, tokenizer, [PROMPTS[1]], num_samples=1, max_new_tokens=5,
+                      temperature=0.0)
+    greedy = generate(model, tokenizer, PROMPTS, num_samples=1, max_new_tokens=5, temperature=0.0)
+    assert greedy[1] == single[0]
+
+
+def test_stop_text_ends_generation_early(tiny_model):
+    model, tokenizer = tiny_model
+    out = generate(model, tokenizer, PROMPTS[:1], max_new_tokens=30, temperature=0.0)[0][0]
+    first_word = out.split()[0] if out.split() else None
+    if first_word:
+        stopped = generate(model, tokenizer, PROMPTS[:1], max_new_tokens=30, temperature=0.0,
+                           stop=[first_word])[0][0]
+        assert len(stopped) < len(out) or stopped == out[: len(stopped)]
+        assert first_word in stopped
