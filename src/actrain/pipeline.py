@@ -1,7 +1,8 @@
 """The quickstart stage graph: collect -> pairs -> critic eval (base) -> ACT -> critic eval (ACT).
 
 Every stage writes its output atomically and records a fingerprint of what produced it (the
-config keys it reads and the fingerprints of its input files) in `stages.json`. A stage whose
+config keys it reads, chained with the fingerprints of the stages it reads from) in
+`stages.json`. A stage whose
 output exists with the same fingerprint is skipped, so an interrupted run continues from the last
 finished stage, and changing one key re-runs only what depends on it.
 """
