@@ -22,6 +22,28 @@ def test_training_rows_add_the_other_order():
     assert len(training_rows([_pair(0, True)], both_orders=False)) == 1
 
 
+def test_paired_rows_keep_both_orders_of_a_pair_adjacent():
+    pairs = [_pair(i, i % 3 == 0) for i in range(20)]
+    rows = training_rows(pairs, both_orders=True, seed=5)
+    assert rows == training_rows(pairs, both_orders=True, seed=5)
+    assert [r["task"] for r in rows[::2]] != [p["task"] for p in pairs]  # shuffled by pair
+    for first, second in zip(rows[::2], rows[1::2]):
+        assert first["task"] == second["task"]
+        assert first["expert_first"] != second["expert_first"]
+
+
+def test_paired_batches_turn_off_trl_shuffling(tmp_path):
+    import pytest
+
+    from actrain.errors import ActrainError
+    from actrain.stages.act import grpo_config
+
+    assert grpo_config(load_config(None), tmp_path).shuffle_dataset is False
+    assert grpo_config(load_config(None, ["act.paired_batches=false"]), tmp_path).shuffle_dataset
+    with pytest.raises(ActrainError, match="even"):
+        grpo_config(load_config(None, ["act.prompts_per_step=3"]), tmp_path)
+
+
 def test_act_dataset_has_prompt_and_reward_columns(tokenizer):
     config = load_config(None, ["model=tiny-random"])
     ds = act_dataset(tokenizer, [_pair(0, True), _pair(1, False)], config)

@@ -55,6 +55,9 @@ class ACTConfig:
     wrong_reward: float = 0.0
     malformed_reward: float = -0.5
     both_orders: bool = True  # train on every pair in both shown orders
+    # Put both orders of a pair in the same GRPO step (shuffling pairs, not rows), so that the
+    # step's pushes toward "1" and toward "2" cancel and only the content of the actions is left.
+    paired_batches: bool = True
     eval_every: int = 0  # held-out critic accuracy every N steps (0 = only at the end)
     save_steps: int = 0  # keep TRL checkpoints every N steps for resuming (0 = none)
     grpo: dict[str, Any] = field(default_factory=dict)

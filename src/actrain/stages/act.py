@@ -12,6 +12,7 @@ critic metrics in `critic_curve.jsonl`.
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,8 +28,17 @@ from actrain.io import write_json
 from actrain.rewards import make_accuracy_metrics, make_choice_reward
 
 
-def training_rows(pairs: Sequence[dict[str, Any]], both_orders: bool) -> list[dict[str, Any]]:
-    """Pairs as training rows; with `both_orders` each pair is added in its other order too."""
+def training_rows(
+    pairs: Sequence[dict[str, Any]], both_orders: bool, seed: int | None = None
+) -> list[dict[str, Any]]:
+    """Pairs as training rows; with `both_orders` each pair is added in its other order too.
+
+    With a `seed`, pairs are shuffled first and each pair's two orders stay adjacent, so that an
+    unshuffled sampler puts them in the same step.
+    """
+    pairs = list(pairs)
+    if seed is not None:
+        random.Random(seed).shuffle(pairs)
     rows = []
     for pair in pairs:
         rows.append(pair)
@@ -44,7 +54,8 @@ def training_rows(pairs: Sequence[dict[str, Any]], both_orders: bool) -> list[di
 def act_dataset(
     tokenizer: PreTrainedTokenizerBase, pairs: Sequence[dict[str, Any]], config: RunConfig
 ) -> Dataset:
-    rows = training_rows(pairs, config.act.both_orders)
+    paired = config.act.both_orders and config.act.paired_batches
+    rows = training_rows(pairs, config.act.both_orders, seed=config.seed if paired else None)
     prompts = critic_prompts(tokenizer, rows, config.critic)
     return Dataset.from_dict(
         {
@@ -87,6 +98,10 @@ def grpo_config(config: RunConfig, output_dir: Path):  # noqa: ANN201 - trl.GRPO
         "lr_scheduler_type": "constant_with_warmup",
         "warmup_steps": min(5, max(0, act.max_steps // 10)),
     }
+    if act.both_orders and act.paired_batches:
+        if act.prompts_per_step % 2:
+            raise ActrainError("act.paired_batches needs an even act.prompts_per_step")
+        defaults["shuffle_dataset"] = False  # rows are pre-shuffled by pair, orders adjacent
     defaults.update(act.grpo)
     try:
         return GRPOConfig(**defaults)
