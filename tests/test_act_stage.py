@@ -27,7 +27,7 @@ def test_paired_rows_keep_both_orders_of_a_pair_adjacent():
     rows = training_rows(pairs, both_orders=True, seed=5)
     assert rows == training_rows(pairs, both_orders=True, seed=5)
     assert [r["task"] for r in rows[::2]] != [p["task"] for p in pairs]  # shuffled by pair
-    for first, second in zip(rows[::2], rows[1::2]):
+    for first, second in zip(rows[::2], rows[1::2], strict=True):
         assert first["task"] == second["task"]
         assert first["expert_first"] != second["expert_first"]
 
