@@ -42,7 +42,7 @@ def _eval_critic(args: argparse.Namespace) -> None:
         )
     dtype = resolve_dtype(config.dtype)
     model, tokenizer = load_model(args.model)
-    metrics, predictions = evaluate_critic(
+    metrics, _ = evaluate_critic(
         model, tokenizer, read_jsonl(pairs_file), config.critic, config.eval, dtype, config.seed
     )
     if args.out:

@@ -62,6 +62,11 @@ class ACTConfig:
     save_steps: int = 0  # keep TRL checkpoints every N steps for resuming (0 = none)
     grpo: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def order_paired(self) -> bool:
+        """Whether both orders of a pair are trained in the same GRPO step."""
+        return self.both_orders and self.paired_batches
+
 
 @dataclass
 class EvalConfig:

@@ -85,10 +85,11 @@ def generate(
             "do_sample": sampling,
             "pad_token_id": tokenizer.pad_token_id,
         }
-        inputs = {k: v.repeat_interleave(num_samples, dim=0) for k, v in encoded.items()}
         if share_prefix and num_samples > 1 and encoded["input_ids"].shape[1] > 1:
             with autocast_context(autocast):
                 inputs = _shared_prefix_inputs(model, dict(encoded), num_samples)
+        else:
+            inputs = {k: v.repeat_interleave(num_samples, dim=0) for k, v in encoded.items()}
         if sampling:
             kwargs.update(temperature=temperature, top_k=0, top_p=top_p)
         if stop:

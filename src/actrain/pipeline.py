@@ -2,9 +2,8 @@
 
 Every stage writes its output atomically and records a fingerprint of what produced it (the
 config keys it reads, chained with the fingerprints of the stages it reads from) in
-`stages.json`. A stage whose
-output exists with the same fingerprint is skipped, so an interrupted run continues from the last
-finished stage, and changing one key re-runs only what depends on it.
+`stages.json`. A stage whose output exists with the same fingerprint is skipped, so an interrupted
+run continues from the last finished stage, and changing one key re-runs only what depends on it.
 """
 
 from __future__ import annotations
@@ -187,11 +186,12 @@ class Pipeline:
             from actrain.stages.act import run_act
 
             # TRL checkpoints from an interrupted run resume only the same ACT configuration.
+            key = self.key("act")
             marker = self.act_dir / "trainer" / "actrain-fingerprint"
-            if marker.exists() and marker.read_text() != self.key("act"):
+            if marker.exists() and marker.read_text() != key:
                 shutil.rmtree(self.act_dir / "trainer")
             marker.parent.mkdir(parents=True, exist_ok=True)
-            marker.write_text(self.key("act"))
+            marker.write_text(key)
 
             model, tokenizer = load_model(self.config.model, "float32")
             self._base = None  # free the sampling copy; training mutates its own

@@ -113,9 +113,9 @@ def _maybe_json(path: Path, default: Any) -> Any:
 def write_report(run_dir: Path, config: RunConfig) -> Path:
     critic = {}
     for which, label in (("base", f"base ({config.model})"), ("act", "after ACT")):
-        path = run_dir / "critic" / f"{which}.json"
-        if path.exists():
-            critic[label] = read_json(path)
+        metrics = _maybe_json(run_dir / "critic" / f"{which}.json", None)
+        if metrics is not None:
+            critic[label] = metrics
     act_dir = run_dir / "act"
     history = _maybe_json(act_dir / "log_history.json", [])
     curve_file = act_dir / "critic_curve.jsonl"

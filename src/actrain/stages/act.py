@@ -54,8 +54,8 @@ def training_rows(
 def act_dataset(
     tokenizer: PreTrainedTokenizerBase, pairs: Sequence[dict[str, Any]], config: RunConfig
 ) -> Dataset:
-    paired = config.act.both_orders and config.act.paired_batches
-    rows = training_rows(pairs, config.act.both_orders, seed=config.seed if paired else None)
+    seed = config.seed if config.act.order_paired else None
+    rows = training_rows(pairs, config.act.both_orders, seed=seed)
     prompts = critic_prompts(tokenizer, rows, config.critic)
     return Dataset.from_dict(
         {
@@ -98,7 +98,7 @@ def grpo_config(config: RunConfig, output_dir: Path):  # noqa: ANN201 - trl.GRPO
         "lr_scheduler_type": "constant_with_warmup",
         "warmup_steps": min(5, max(0, act.max_steps // 10)),
     }
-    if act.both_orders and act.paired_batches:
+    if act.order_paired:
         if act.prompts_per_step % 2:
             raise ActrainError("act.paired_batches needs an even act.prompts_per_step")
         defaults["shuffle_dataset"] = False  # rows are pre-shuffled by pair, orders adjacent
