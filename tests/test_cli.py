@@ -16,6 +16,7 @@ TINY = {
     "alternatives": {"samples_per_state": 2},
     "critic": {"max_new_tokens": 3},
     "act": {"max_steps": 1, "num_generations": 2, "prompts_per_step": 2},
+    "rollout": {"episodes": 1, "max_steps": 2, "max_new_tokens": 4},
 }
 
 
@@ -30,28 +31,36 @@ def test_run_writes_every_stage_then_skips_on_rerun(tiny_config, tmp_path, caplo
     assert main(["run", str(tiny_config)]) == 0
     run = tmp_path / "runs" / "tiny"
     for path in ("trajectories/train.jsonl", "pairs/train.jsonl", "pairs/id_test.jsonl",
-                 "critic/base.json", "act/checkpoint/config.json", "critic/act.json",
-                 "report.md", "config.json"):
+                 "critic/base.json", "seed0/act/checkpoint/config.json", "critic/seed0-act.json",
+                 "agent/base.json", "agent/seed0-act.json", "agent/seed0-act.episodes.jsonl",
+                 "results.json", "report.md", "config.json"):
         assert (run / path).exists(), path
     base = json.loads((run / "critic/base.json").read_text())
     assert {"balanced_accuracy", "accuracy_expert_first", "accuracy_expert_second",
             "format_failure_rate"} <= set(base)
     report = (run / "report.md").read_text()
-    assert "balanced accuracy" in report and "after ACT" in report
+    assert "balanced accuracy" in report and "| seed0-act |" in report
+    assert "| prompt | 1 |" in report and "| act | 1 |" in report  # agent table
+    agent = json.loads((run / "agent/seed0-act.json").read_text())
+    assert agent["protocol"]["max_steps"] == 2 and agent["id_test"]["episodes"] == 1
 
     caplog.clear()
     with caplog.at_level("INFO", logger="actrain"):
         assert main(["run", str(tiny_config)]) == 0
     skipped = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
-    assert len(skipped) == 6
+    assert len(skipped) == 7  # collect, pairs, 2 critic evals, ACT, 2 agent evals
 
     # Changing an ACT key re-runs ACT and what follows it, not the data stages.
     caplog.clear()
     with caplog.at_level("INFO", logger="actrain"):
         assert main(["run", str(tiny_config), "act.learning_rate=2e-5"]) == 0
     messages = " ".join(r.getMessage() for r in caplog.records)
-    assert "collect   skipped" in messages and "pairs     skipped" in messages
-    assert "act       running" in messages and "eval_act  running" in messages
+    assert "collect                  skipped" in messages
+    assert "pairs                    skipped" in messages
+    assert "agent base               skipped" in messages
+    assert "train seed0-act          running" in messages
+    assert "critic seed0-act         running" in messages
+    assert "agent seed0-act          running" in messages
 
 
 def test_interrupted_run_resumes_from_last_finished_stage(tiny_config, tmp_path, caplog):
@@ -59,9 +68,11 @@ def test_interrupted_run_resumes_from_last_finished_stage(tiny_config, tmp_path,
     run = tmp_path / "runs" / "tiny"
     assert (run / "pairs/train.jsonl").exists() and not (run / "critic").exists()
     with caplog.at_level("INFO", logger="actrain"):
-        assert main(["run", str(tiny_config), "--until", "eval_base"]) == 0
+        assert main(["run", str(tiny_config), "--until", "train"]) == 0
     messages = " ".join(r.getMessage() for r in caplog.records)
-    assert "pairs     skipped" in messages and "eval_base running" in messages
+    assert "pairs                    skipped" in messages
+    assert "train seed0-act          running" in messages
+    assert not (run / "agent").exists()  # --until train evaluates nothing
 
 
 def test_interrupted_act_resumes_from_trl_checkpoint(tiny_config, tmp_path, monkeypatch):
@@ -79,7 +90,7 @@ def test_interrupted_act_resumes_from_trl_checkpoint(tiny_config, tmp_path, monk
     monkeypatch.setattr(act, "evaluate_critic", evaluate_then_die)
     overrides = ["act.max_steps=3", "act.save_steps=1", "act.eval_every=1"]
     assert main(["run", str(tiny_config), *overrides]) == 130
-    act_dir = tmp_path / "runs" / "tiny" / "act"
+    act_dir = tmp_path / "runs" / "tiny" / "seed0" / "act"
     assert (act_dir / "trainer" / "checkpoint-1").exists()
     assert not (act_dir / "checkpoint").exists()
 
@@ -120,6 +131,33 @@ def test_eval_critic_on_any_checkpoint(tiny_config, tmp_path, capsys):
     metrics = json.loads(out.read_text())
     assert metrics["model"] == "tiny-random" and metrics["pairs"] > 0
     assert metrics["format_failure_rate"] is not None
+
+
+def test_compare_shares_checkpoints_and_report_rebuilds(tiny_config, tmp_path, caplog):
+    overrides = ["compare.methods=[prompt,il,il_rl]", "compare.seeds=[0]",
+                 "il.max_steps=1", "il.batch_size=2", "rl.max_steps=1", "rl.num_generations=2",
+                 "rl.max_new_tokens=4"]
+    with caplog.at_level("INFO", logger="actrain"):
+        assert main(["compare", str(tiny_config), *overrides]) == 0
+    steps = [r.getMessage().split("  ")[0].strip() for r in caplog.records
+             if r.getMessage().endswith(("running", "skipped (output up to date)"))]
+    messages = [r.getMessage() for r in caplog.records]
+    assert steps == ["collect", "agent base", "train seed0-il", "agent seed0-il",
+                     "train seed0-il", "train seed0-il-rl", "agent seed0-il-rl"]
+    assert any(m.startswith("train seed0-il ") and "skipped" in m for m in messages)
+    run = tmp_path / "runs" / "tiny"
+    assert not (run / "pairs").exists()  # no ACT in these methods: no pairs sampled
+    results = json.loads((run / "results.json").read_text())
+    assert set(results["agent"]) == {"prompt", "il", "il_rl"}
+    (run / "report.md").unlink()
+    assert main(["report", "--compare", str(tiny_config), *overrides]) == 0
+    assert "| il_rl | 1 |" in (run / "report.md").read_text()
+
+
+def test_unknown_method_is_one_clear_line(tiny_config, capsys):
+    assert main(["run", str(tiny_config), "pipeline=act_sft"]) == 1
+    err = capsys.readouterr().err
+    assert "unknown method 'act_sft'" in err and "il_rl_rl" in err
 
 
 def test_envs_command(capsys):

@@ -19,19 +19,21 @@ def test_embedded_model_converts_once_and_generates():
     assert out.shape[1] == ids["input_ids"].shape[1] + 3
 
 
-def test_quickstart_pipeline_on_the_real_model(tmp_path):
+def test_act_il_pipeline_on_the_real_model(tmp_path):
     config = {
         "name": "real", "runs_dir": str(tmp_path), "model": "smollm2-135m",
         "env": {"id": "twx/twc"}, "data": {"train_tasks": 1, "eval_tasks": 1},
         "alternatives": {"samples_per_state": 2},
         "act": {"max_steps": 1, "num_generations": 2, "prompts_per_step": 2},
+        "il": {"max_steps": 1, "batch_size": 2}, "pipeline": "act_il",
+        "rollout": {"episodes": 2, "max_steps": 3, "batch_size": 2},
     }
     path = tmp_path / "real.yaml"
     path.write_text(yaml.safe_dump(config))
     assert main(["run", str(path)]) == 0
     run = tmp_path / "real"
     base = json.loads((run / "critic/base.json").read_text())
-    act = json.loads((run / "critic/act.json").read_text())
+    act = json.loads((run / "critic/seed0-act.json").read_text())
     for metrics in (base, act):
         assert metrics["pairs"] > 0 and metrics["balanced_accuracy"] is not None
     # The embedded model answers in the prefilled format most of the time.
@@ -40,6 +42,13 @@ def test_quickstart_pipeline_on_the_real_model(tmp_path):
     assert stats["from_policy"] + stats["random_fallback"] == len(
         (run / "pairs/train.jsonl").read_text().splitlines()
     )
+    # The agent is rolled out before and after training, 2 episodes a split, 3 steps at most.
+    for agent in ("base", "seed0-act-il"):
+        summary = json.loads((run / f"agent/{agent}.json").read_text())
+        for split in ("id_test", "ood_test"):
+            assert summary[split]["episodes"] == 2
+            assert 1 <= summary[split]["mean_steps"] <= 3
+    assert "| act_il | 1 |" in (run / "report.md").read_text()
 
 
 def test_shared_prefix_sampling_matches_on_the_real_model():

@@ -1,8 +1,10 @@
-"""report.md from stored run files (no model needed)."""
+"""report.md from a stored results file (no model needed)."""
 
-from actrain.config import load_config
-from actrain.io import write_json, write_jsonl
-from actrain.report import write_report
+import json
+
+from actrain.config import load_config, to_dict
+from actrain.io import read_json, write_json, write_jsonl
+from actrain.report import act_gains, agent_table, write_report
 
 BASE = {"pairs": 40, "accuracy": 0.5, "accuracy_expert_first": 0.0,
         "accuracy_expert_second": 1.0, "balanced_accuracy": 0.5,
@@ -10,30 +12,85 @@ BASE = {"pairs": 40, "accuracy": 0.5, "accuracy_expert_first": 0.0,
 ACT = {"pairs": 40, "accuracy": 0.8, "accuracy_expert_first": 0.75,
        "accuracy_expert_second": 0.85, "balanced_accuracy": 0.8,
        "format_failure_rate": 0.05, "picks_first_rate": 0.45}
+PAIR_STATS = {"states": 10, "candidates": 20, "malformed": 5, "equals_expert": 1,
+              "not_admissible": 4, "duplicate": 0, "from_policy": 6, "random_fallback": 4,
+              "states_without_alternative": 0}
 
 
-def test_report_from_stored_results(tmp_path):
-    write_json(tmp_path / "critic" / "base.json", BASE)
-    write_json(tmp_path / "critic" / "act.json", ACT)
+def _summary(id_success: float, ood_success: float) -> dict:
+    def split(success: float) -> dict:
+        return {"episodes": 4, "success_rate": success, "mean_score": 100 * success,
+                "mean_steps": 5.0, "invalid_action_rate": 0.1, "malformed_rate": 0.0,
+                "hit_max_steps": 0}
+
+    return {"id_test": split(id_success), "ood_test": split(ood_success)}
+
+
+def _results() -> dict:
+    config = to_dict(load_config(None, ["name=r"]))
+    methods = ["prompt", "il", "act_il", "il_rl", "act_il_rl"]
+    agent = {
+        "prompt": {"0": _summary(0.0, 0.0), "1": _summary(0.0, 0.0)},
+        "il": {"0": _summary(0.50, 0.25), "1": _summary(0.25, 0.25)},
+        "act_il": {"0": _summary(0.75, 0.50), "1": _summary(0.50, 0.25)},
+        "il_rl": {"0": _summary(0.50, 0.50), "1": _summary(0.50, 0.50)},
+        "act_il_rl": {"0": _summary(0.50, 0.50)},
+    }
     history = [{"step": i, "reward": 0.1 * i, "rewards/accuracy/mean": 0.5 + 0.05 * i,
                 "frac_reward_zero_std": 0.25} for i in range(1, 6)]
-    write_json(tmp_path / "act" / "log_history.json", history)
-    write_jsonl(tmp_path / "act" / "critic_curve.jsonl",
-                [{"step": 5, **ACT}])
-    write_json(tmp_path / "pairs" / "stats.json", {"train": {
-        "states": 10, "candidates": 20, "malformed": 5, "equals_expert": 1,
-        "not_admissible": 4, "duplicate": 0, "from_policy": 6, "random_fallback": 4,
-        "states_without_alternative": 0}})
-    text = write_report(tmp_path, load_config(None, ["name=r"])).read_text()
-    assert "| base (smollm2-135m) | 40 | 50.0% | 0.0% | 100.0% | 0.0% | 0.0% |" in text
-    assert "| after ACT | 40 | 80.0% | 75.0% | 85.0% | 5.0% | 45.0% |" in text
-    assert "| 5 | 80.0% | 75.0% | 85.0% | 5.0% |" in text
+    return {
+        "name": "r", "methods": methods, "seeds": [0, 1], "config": config, "agent": agent,
+        "protocol": {"env": "twx/twc", "splits": ["id_test", "ood_test"], "max_steps": 15},
+        "critic": {"base": BASE, "seed0-act": ACT},
+        "training": {
+            "seed0-act": {"stage": "act", "log_history": history,
+                          "critic_curve": [{"step": 5, **ACT}]},
+            "seed0-il": {"stage": "il", "log_history": [{"step": 1, "loss": 2.0},
+                                                        {"step": 2, "loss": 1.5}]},
+            "seed0-il-rl": {"stage": "rl", "log_history": [{"step": 1, "reward": 0.2}]},
+        },
+        "stages": {"collect": {"fingerprint": "x", "seconds": 1.0}},
+        "data": {"pairs": {"train": PAIR_STATS}},
+    }
+
+
+def test_agent_table_is_mean_and_std_over_seeds_in_paper_layout():
+    table = agent_table(_results())
+    assert "| method | seeds | id_test success % | ood_test success % |" in table
+    assert "| il | 2 | 37.5 ± 17.7 | 25.0 ± 0.0 |" in table
+    assert "| act_il_rl | 1 | 50.0 | 50.0 |" in table  # one seed: no std shown
+
+
+def test_act_gain_is_the_average_of_per_split_deltas():
+    gains = "\n".join(act_gains(_results()))
+    # act_il - il: id 62.5 - 37.5 = +25, ood 37.5 - 25 = +12.5 -> +18.75
+    assert "ACT->IL over IL: **+18.8 points**" in gains
+    assert "ACT->IL->RL over IL->RL: **+0.0 points**" in gains
+    assert "matched length" not in gains  # no il_il / il_rl_rl in these results
+
+
+def test_report_from_stored_results_file(tmp_path):
+    write_json(tmp_path / "results.json", _results())
+    write_jsonl(tmp_path / "agent" / "seed0-act-il-rl.episodes.jsonl", [{
+        "task": "id_test:3", "split": "id_test", "won": True, "steps": 2,
+        "transcript": [{"action": "take apple", "valid": True, "observation": "Taken."},
+                       {"action": None, "valid": False, "observation": "(no action)"}],
+    }])
+    text = write_report(tmp_path, read_json(tmp_path / "results.json")).read_text()
+    assert "## Evaluation protocol" in text and "- max steps: 15" in text
+    assert "| act_il | 2 | 62.5 ± 17.7 | 37.5 ± 17.7 |" in text
+    assert "| base | 40 | 50.0% | 0.0% | 100.0% | 0.0% | 0.0% |" in text
+    assert "| seed0-act | 40 | 80.0% | 75.0% | 85.0% | 5.0% | 45.0% |" in text
     assert "6 sampled from the base policy, 4 random admissible fallbacks (40%)" in text
-    assert "accuracy 0.65" in text  # mean of the last steps' training accuracy
-    png = tmp_path / "plots" / "act_training.png"
-    assert png.read_bytes()[:4] == b"\x89PNG"
+    assert "accuracy 0.65" in text  # mean training accuracy over the logged ACT steps
+    assert "> take apple" in text and "(malformed)   [invalid]" in text
+    for png in ("agent_success.png", "training.png"):
+        assert (tmp_path / "plots" / png).read_bytes()[:4] == b"\x89PNG"
+    json.dumps(_results())  # the results file stays plain JSON
 
 
 def test_report_without_results_says_so(tmp_path):
-    text = write_report(tmp_path, load_config(None)).read_text()
-    assert "no critic evaluation yet" in text
+    results = _results()
+    results.update(agent={}, critic={}, training={})
+    text = write_report(tmp_path, results).read_text()
+    assert "no agent evaluation yet" in text and "critic accuracy" not in text

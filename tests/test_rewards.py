@@ -35,3 +35,20 @@ def test_accuracy_metrics_split_by_shown_order():
     assert second(**kwargs) == [None, 0.0, 1.0, None]
     assert format_ok(**kwargs) == [1.0, 1.0, 1.0, 0.0]
     assert not any(isinstance(v, float) and math.isnan(v) for v in first(**kwargs) if v is not None)
+
+
+def test_action_reward_expert_admissible_other_and_missing_tag():
+    from actrain.rewards import make_action_metrics, make_action_reward
+
+    reward = make_action_reward(prefilled=True)
+    completions = ["Take Shirt</action>", "inventory</action>", "dance</action>", "<b>", ""]
+    n = len(completions)
+    kwargs = {"expert_action": ["take shirt"] * n,
+              "admissible_actions": [["inventory", "take shirt"]] * n}
+    assert reward([""] * n, completions, **kwargs) == [1.0, 0.1, 0.0, -0.5, -0.5]
+    custom = make_action_reward(prefilled=True, expert=2.0, admissible=0.5, malformed=-1.0)
+    assert custom([""] * n, completions, **kwargs) == [2.0, 0.5, 0.0, -1.0, -1.0]
+    expert, admissible, format_ok = make_action_metrics(prefilled=True)
+    assert expert([""] * n, completions, **kwargs) == [1.0, 0.0, 0.0, 0.0, 0.0]
+    assert admissible([""] * n, completions, **kwargs) == [1.0, 1.0, 0.0, 0.0, 0.0]
+    assert format_ok([""] * n, completions, **kwargs) == [1.0, 1.0, 1.0, 0.0, 0.0]

@@ -1,4 +1,4 @@
-"""Command line: `actrain run CONFIG [key=value ...]`, `actrain envs`."""
+"""Command line: `actrain run|compare|report|eval-critic CONFIG [key=value ...]`, `actrain envs`."""
 
 from __future__ import annotations
 
@@ -11,18 +11,32 @@ import warnings
 from actrain.errors import ActrainError
 
 
-def _run(args: argparse.Namespace) -> None:
+def _pipeline(args: argparse.Namespace):  # noqa: ANN202 - actrain.pipeline.Pipeline
     from actrain.config import load_config
-    from actrain.pipeline import STAGES, Pipeline
+    from actrain.pipeline import Pipeline
 
     config = load_config(args.config, args.overrides)
-    if args.until and args.until not in STAGES:
-        raise ActrainError(f"--until must be one of {', '.join(STAGES)}")
-    pipeline = Pipeline(config)
+    if args.command == "compare":
+        return Pipeline(config, config.compare.methods, config.compare.seeds)
+    return Pipeline(config)
+
+
+def _run(args: argparse.Namespace) -> None:
+    """`run`: the config's pipeline (and the untrained model); `compare`: methods x seeds."""
+    pipeline = _pipeline(args)
     pipeline.run(until=args.until)
-    report = config.run_dir / "report.md"
+    report = pipeline.dir / "report.md"
     if report.exists():
         print(f"report: {report}")
+
+
+def _report(args: argparse.Namespace) -> None:
+    """Rebuild report.md from whatever a run (or a comparison) has measured so far."""
+    args.command = "compare" if args.compare else "run"
+    pipeline = _pipeline(args)
+    if not (pipeline.dir / "stages.json").exists():
+        raise ActrainError(f"{pipeline.dir} holds no run yet: run `actrain run {args.config}`")
+    print(f"report: {pipeline.report()}")
 
 
 def _eval_critic(args: argparse.Namespace) -> None:
@@ -62,8 +76,20 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the ACT pipeline of a config into runs/<name>/")
     run.add_argument("config", help="YAML config file")
     run.add_argument("overrides", nargs="*", help="config overrides, e.g. act.max_steps=5")
-    run.add_argument("--until", help="stop after this stage")
+    run.add_argument("--until", help="stop after this stage: collect, pairs, train, evaluate")
     run.set_defaults(func=_run)
+    compare = sub.add_parser(
+        "compare", help="run compare.methods x compare.seeds on shared data; one report"
+    )
+    compare.add_argument("config", help="YAML config file with a compare: section")
+    compare.add_argument("overrides", nargs="*", help="config overrides, e.g. compare.seeds=[0]")
+    compare.add_argument("--until", help="stop after this stage: collect, pairs, train, evaluate")
+    compare.set_defaults(func=_run)
+    report = sub.add_parser("report", help="rebuild report.md from a run's stored results")
+    report.add_argument("config", help="the run's YAML config")
+    report.add_argument("overrides", nargs="*", help="config overrides")
+    report.add_argument("--compare", action="store_true", help="the run is an `actrain compare`")
+    report.set_defaults(func=_report)
     crit = sub.add_parser("eval-critic", help="held-out critic accuracy of any checkpoint")
     crit.add_argument("config", help="the run's YAML config (its pairs are used)")
     crit.add_argument("overrides", nargs="*", help="config overrides")

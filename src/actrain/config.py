@@ -29,6 +29,9 @@ class DataConfig:
     eval_tasks: int = 10  # id_test tasks whose states make the held-out critic pairs
     history_len: int = 1  # (observation, action) pairs shown before the current observation
     show_admissible: bool = True  # list admissible actions in the actor prompt
+    # The agent reasons before its <action> tag (IL, RL and rollouts). Off, the tag is prefilled
+    # and the agent writes only the action: 135M models do not keep a reason-then-tag format.
+    actor_reasoning: bool = False
 
 
 @dataclass
@@ -42,8 +45,8 @@ class CriticConfig:
 
 
 @dataclass
-class ACTConfig:
-    """GRPO on the judgment task. `grpo` holds any extra `trl.GRPOConfig` fields."""
+class GRPOStageConfig:
+    """What every GRPO stage (ACT, RL) shares. `grpo` holds any extra `trl.GRPOConfig` fields."""
 
     max_steps: int = 20
     learning_rate: float = 1e-5
@@ -51,6 +54,14 @@ class ACTConfig:
     num_generations: int = 8
     prompts_per_step: int = 2
     temperature: float = 1.0
+    save_steps: int = 0  # keep TRL checkpoints every N steps for resuming (0 = none)
+    grpo: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ACTConfig(GRPOStageConfig):
+    """GRPO on the judgment task."""
+
     correct_reward: float = 1.0
     wrong_reward: float = 0.0
     malformed_reward: float = -0.5
@@ -59,8 +70,6 @@ class ACTConfig:
     # step's pushes toward "1" and toward "2" cancel and only the content of the actions is left.
     paired_batches: bool = True
     eval_every: int = 0  # held-out critic accuracy every N steps (0 = only at the end)
-    save_steps: int = 0  # keep TRL checkpoints every N steps for resuming (0 = none)
-    grpo: dict[str, Any] = field(default_factory=dict)
 
     @property
     def order_paired(self) -> bool:
@@ -69,7 +78,55 @@ class ACTConfig:
 
 
 @dataclass
+class RLConfig(GRPOStageConfig):
+    """GRPO on next-action generation from expert states (the paper's RL stage)."""
+
+    expert_reward: float = 1.0  # exactly the expert's action (after normalising)
+    admissible_reward: float = 0.1  # a valid action that is not the expert's
+    other_reward: float = 0.0  # a well-formed action the environment would not accept
+    malformed_reward: float = -0.5  # no single <action> tag
+    max_new_tokens: int = 16
+    num_generations: int = 4
+
+
+@dataclass
+class ILConfig:
+    """SFT on expert (state, action) pairs. `sft` holds any extra `trl.SFTConfig` fields."""
+
+    epochs: float = 1.0
+    max_steps: int = 0  # > 0 overrides epochs
+    learning_rate: float = 2e-5
+    batch_size: int = 8
+    save_steps: int = 0  # keep TRL checkpoints every N steps for resuming (0 = none)
+    sft: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RolloutConfig:
+    """Agent evaluation: the protocol is printed in every report."""
+
+    splits: list[str] = field(default_factory=lambda: ["id_test", "ood_test"])
+    episodes: int = 16  # tasks per split (the first N of the split, a fixed list)
+    max_steps: int = 20  # an episode that reaches it unfinished is a failure
+    temperature: float = 0.0  # greedy; > 0 samples, seeded by the run's seed
+    max_new_tokens: int = 16
+    batch_size: int = 16  # episodes whose next action is generated in one batch
+    parallel_envs: int = 0  # environment instances stepping at once (0 = batch_size)
+    enabled: bool = True
+
+
+@dataclass
+class CompareConfig:
+    """`actrain compare`: several pipelines x seeds on the same trajectories and pairs."""
+
+    methods: list[str] = field(default_factory=lambda: ["prompt", "il", "act_il"])
+    seeds: list[int] = field(default_factory=lambda: [0, 1])
+
+
+@dataclass
 class EvalConfig:
+    """Held-out critic evaluation (the judgment task)."""
+
     temperature: float = 0.0  # greedy by default: the critic's own best answer
     batch_size: int = 16
     max_pairs: int = 0  # 0 = all held-out pairs
@@ -81,6 +138,9 @@ class RunConfig:
     runs_dir: str = "runs"
     seed: int = 0
     model: str = "smollm2-135m"
+    # Training stages in order, joined by "_": "act", "act_il", "act_il_rl", "il_rl_rl", ...
+    # "prompt" trains nothing. `actrain run` also evaluates the untrained model as "prompt".
+    pipeline: str = "act"
     dtype: str = "auto"  # autocast dtype; auto = bf16 where the hardware computes it natively
     threads: int = 0  # torch threads; 0 = all cores
     env: EnvConfig = field(default_factory=EnvConfig)
@@ -88,7 +148,11 @@ class RunConfig:
     alternatives: AlternativeConfig = field(default_factory=AlternativeConfig)
     critic: CriticConfig = field(default_factory=CriticConfig)
     act: ACTConfig = field(default_factory=ACTConfig)
+    il: ILConfig = field(default_factory=ILConfig)
+    rl: RLConfig = field(default_factory=RLConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    compare: CompareConfig = field(default_factory=CompareConfig)
 
     @property
     def run_dir(self) -> Path:
@@ -111,6 +175,8 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
         sub = default() if default is not None else None
         if dataclasses.is_dataclass(sub):
             kwargs[name] = _build(type(sub), value, f"{where}{name}.")
+        elif isinstance(sub, list) and not isinstance(value, list):
+            raise ActrainError(f"config key {where}{name} must be a list, got {value!r}")
         else:
             kwargs[name] = _coerce(value, fields[name].default, f"{where}{name}")
     return cls(**kwargs)
@@ -119,6 +185,8 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
 def _coerce(value: Any, default: Any, key: str) -> Any:
     """Match a scalar to its default's type: YAML reads `2e-6` as a string, for instance."""
     if default is dataclasses.MISSING or value is None or isinstance(default, str):
+        if isinstance(default, str) and not isinstance(value, str):
+            return str(value)
         return value
     kind = type(default)
     if kind is bool:

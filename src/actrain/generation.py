@@ -60,6 +60,7 @@ def generate(
     seed: int | None = None,
     desc: str = "generating",
     share_prefix: bool = True,
+    progress: bool = True,
 ) -> list[list[str]]:
     """Sample `num_samples` completions for each prompt; `temperature=0` means greedy.
 
@@ -75,7 +76,8 @@ def generate(
     per_batch = max(1, batch_size // max(1, num_samples))
     device = next(model.parameters()).device
     sampling = temperature > 0
-    for start in tqdm(range(0, len(order), per_batch), desc=desc, unit="batch", leave=False):
+    batches = range(0, len(order), per_batch)
+    for start in tqdm(batches, desc=desc, unit="batch", leave=False, disable=not progress):
         idx = order[start : start + per_batch]
         encoded = tokenizer(
             [prompts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False

@@ -1,18 +1,25 @@
-"""The quickstart stage graph: collect -> pairs -> critic eval (base) -> ACT -> critic eval (ACT).
+"""The stage graph: collect -> pairs -> training stages -> evaluations -> report.
 
-Every stage writes its output atomically and records a fingerprint of what produced it (the
-config keys it reads, chained with the fingerprints of the stages it reads from) in
-`stages.json`. A stage whose output exists with the same fingerprint is skipped, so an interrupted
-run continues from the last finished stage, and changing one key re-runs only what depends on it.
+A *method* is a list of training stages joined by "_" (`act_il_rl` = ACT, then IL, then RL;
+`prompt` trains nothing). Methods that share a prefix share its checkpoint: `act`, `act_il` and
+`act_il_rl` train ACT once per seed, `il_il` reuses `il`. Every method of a run uses the same
+trajectories and pairs.
+
+Every step writes its output atomically and records a fingerprint of what produced it (the config
+keys it reads, chained with the fingerprints of its inputs) in `stages.json`. A step whose output
+exists with the same fingerprint is skipped, so an interrupted run continues where it stopped and
+changing one key re-runs only what depends on it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
+import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -20,11 +27,26 @@ from typing import Any
 import torch
 
 from actrain.config import RunConfig, to_dict
+from actrain.errors import ActrainError
 from actrain.io import read_json, read_jsonl, write_json, write_jsonl
 
 log = logging.getLogger("actrain")
 
-STAGES = ("collect", "pairs", "eval_base", "act", "eval_act", "report")
+STAGES = ("collect", "pairs", "train", "evaluate", "report")
+TRAINING_STAGES = ("act", "il", "rl")
+
+
+def method_stages(method: str) -> tuple[str, ...]:
+    """`"act_il_rl"` -> `("act", "il", "rl")`; `"prompt"` -> `()`."""
+    if method == "prompt":
+        return ()
+    parts = tuple(method.split("_"))
+    if not method or any(p not in TRAINING_STAGES for p in parts):
+        raise ActrainError(
+            f"unknown method {method!r}: use 'prompt' or training stages "
+            f"{', '.join(TRAINING_STAGES)} joined by '_' (e.g. act_il_rl, il_rl_rl)"
+        )
+    return parts
 
 
 def fingerprint(*parts: Any) -> str:
@@ -33,7 +55,7 @@ def fingerprint(*parts: Any) -> str:
 
 
 class StageBook:
-    """Which stage outputs are done, and from what inputs (`stages.json` in the run folder)."""
+    """Which outputs are done, and from what inputs (`stages.json` in the run folder)."""
 
     def __init__(self, run_dir: Path) -> None:
         self.path = run_dir / "stages.json"
@@ -49,19 +71,36 @@ class StageBook:
 
 
 class Pipeline:
-    """Runs the quickstart stages for one config inside `config.run_dir`."""
+    """Runs `methods` x `seeds` for one config inside `config.run_dir`.
 
-    def __init__(self, config: RunConfig) -> None:
+    `actrain run` uses the config's `pipeline` and `seed` (plus `prompt`, the untrained model, as
+    the reference row); `actrain compare` uses `compare.methods` x `compare.seeds`.
+    """
+
+    def __init__(
+        self, config: RunConfig, methods: Sequence[str] | None = None,
+        seeds: Sequence[int] | None = None,
+    ) -> None:
         from actrain.models import resolve_dtype
 
         config.dtype = resolve_dtype(config.dtype)
         self.config = config
+        self.methods = list(dict.fromkeys(methods or ["prompt", config.pipeline]))
+        for method in self.methods:
+            method_stages(method)
+        self.seeds = list(dict.fromkeys(seeds if seeds is not None else [config.seed]))
+        if not self.seeds:
+            raise ActrainError("no seeds to run")
         self.dir = config.run_dir
         self.dir.mkdir(parents=True, exist_ok=True)
         self.book = StageBook(self.dir)
         self._base: tuple[Any, Any] | None = None
         if config.threads:
             torch.set_num_threads(config.threads)
+
+    @property
+    def uses_act(self) -> bool:
+        return any("act" in method_stages(m) for m in self.methods)
 
     # -- paths ------------------------------------------------------------------------------
     @property
@@ -80,12 +119,46 @@ class Pipeline:
     def eval_pairs(self) -> Path:
         return self.dir / "pairs" / "id_test.jsonl"
 
-    @property
-    def act_dir(self) -> Path:
-        return self.dir / "act"
+    def stage_dir(self, seed: int, prefix: tuple[str, ...]) -> Path:
+        return self.dir / f"seed{seed}" / "-".join(prefix)
 
-    def critic_file(self, which: str) -> Path:
-        return self.dir / "critic" / f"{which}.json"
+    def checkpoint(self, seed: int, prefix: tuple[str, ...]) -> str:
+        """The model a prefix ends with: the base model id for `()`, else a checkpoint folder."""
+        if not prefix:
+            return self.config.model
+        return str(self.stage_dir(seed, prefix) / "checkpoint")
+
+    @staticmethod
+    def checkpoint_id(seed: int, prefix: tuple[str, ...]) -> str:
+        return "base" if not prefix else f"seed{seed}-{'-'.join(prefix)}"
+
+    def agent_id(self, seed: int, prefix: tuple[str, ...]) -> str:
+        # Greedy rollouts of the base model are the same for every seed: evaluate them once.
+        if not prefix and self.config.rollout.temperature > 0:
+            return f"seed{seed}-base"
+        return self.checkpoint_id(seed, prefix)
+
+    # -- fingerprints -----------------------------------------------------------------------
+    def data_key(self, which: str) -> str:
+        c = self.config
+        collect = fingerprint("collect", c.env.id, c.env.kwargs, c.data.train_tasks,
+                              c.data.eval_tasks)
+        if which == "collect":
+            return collect
+        return fingerprint("pairs", collect, c.model, c.seed, c.data.history_len,
+                           c.data.show_admissible, asdict(c.alternatives), c.dtype)
+
+    def checkpoint_key(self, seed: int, prefix: tuple[str, ...]) -> str:
+        c = self.config
+        if not prefix:
+            return fingerprint("base", c.model)
+        stage = prefix[-1]
+        inputs: list[Any] = [self.data_key("collect"), c.data.history_len,
+                             c.data.show_admissible, c.data.actor_reasoning]
+        if stage == "act":
+            inputs = [self.data_key("pairs"), asdict(c.critic), asdict(c.eval)]
+        return fingerprint("train", self.checkpoint_key(seed, prefix[:-1]), stage,
+                           asdict(getattr(c, stage)), seed, inputs, c.dtype)
 
     # -- helpers ----------------------------------------------------------------------------
     def base_model(self) -> tuple[Any, Any]:
@@ -95,33 +168,24 @@ class Pipeline:
             self._base = load_model(self.config.model, "float32")
         return self._base
 
-    def _run(self, stage: str, key: str, outputs: list[Path], work: Callable[[], None]) -> None:
-        if self.book.done(stage, key, outputs):
-            log.info("stage %-9s skipped (output up to date)", stage)
+    def load(self, seed: int, prefix: tuple[str, ...]) -> tuple[Any, Any]:
+        if not prefix:
+            return self.base_model()
+        from actrain.models import load_model
+
+        return load_model(self.checkpoint(seed, prefix), "float32")
+
+    def _run(self, step: str, key: str, outputs: list[Path], work: Callable[[], None]) -> None:
+        if self.book.done(step, key, outputs):
+            log.info("%-24s skipped (output up to date)", step)
             return
-        log.info("stage %-9s running", stage)
+        log.info("%-24s running", step)
         start = time.time()
         work()
-        self.book.record(stage, key, time.time() - start)
-        log.info("stage %-9s done in %.0f s", stage, time.time() - start)
+        self.book.record(step, key, time.time() - start)
+        log.info("%-24s done in %.0f s", step, time.time() - start)
 
-    def key(self, stage: str) -> str:
-        """Fingerprint of everything `stage` depends on, upstream stages included."""
-        c = self.config
-        collect = fingerprint("collect", c.env.id, c.env.kwargs, c.data.train_tasks,
-                              c.data.eval_tasks)
-        pairs = fingerprint("pairs", collect, c.model, c.seed, c.data.history_len,
-                            c.data.show_admissible, asdict(c.alternatives), c.dtype)
-        eval_base = fingerprint("eval_base", pairs, c.model, asdict(c.critic), asdict(c.eval),
-                                c.dtype)
-        act = fingerprint("act", pairs, c.model, asdict(c.critic), asdict(c.act), asdict(c.eval),
-                          c.seed, c.dtype)
-        eval_act = fingerprint("eval_act", act, asdict(c.eval))
-        report = fingerprint("report", eval_base, eval_act)
-        return {"collect": collect, "pairs": pairs, "eval_base": eval_base, "act": act,
-                "eval_act": eval_act, "report": report}[stage]
-
-    # -- stages -----------------------------------------------------------------------------
+    # -- data -------------------------------------------------------------------------------
     def collect(self) -> None:
         def work() -> None:
             from actrain.data.trajectories import collect_trajectories
@@ -138,9 +202,12 @@ class Pipeline:
                 }
             write_json(self.dir / "trajectories" / "stats.json", stats)
 
-        self._run("collect", self.key("collect"), [self.train_traj, self.eval_traj], work)
+        self._run("collect", self.data_key("collect"), [self.train_traj, self.eval_traj], work)
 
     def pairs(self) -> None:
+        if not self.uses_act:
+            return
+
         def work() -> None:
             from actrain.data.pairs import make_pairs
 
@@ -157,65 +224,167 @@ class Pipeline:
                 write_jsonl(dst, pairs)
             write_json(self.dir / "pairs" / "stats.json", stats)
 
-        self._run("pairs", self.key("pairs"), [self.train_pairs, self.eval_pairs], work)
+        self._run("pairs", self.data_key("pairs"), [self.train_pairs, self.eval_pairs], work)
 
-    def _eval(self, which: str, model_source: Callable[[], tuple[Any, Any]]) -> None:
+    # -- training ---------------------------------------------------------------------------
+    def train(self, seed: int, prefix: tuple[str, ...]) -> None:
+        """Train the last stage of `prefix` from the checkpoint of the stages before it."""
+        key = self.checkpoint_key(seed, prefix)
+        out = self.stage_dir(seed, prefix)
+
+        def work() -> None:
+            # TRL checkpoints from an interrupted run resume only the very same configuration.
+            marker = out / "trainer" / "actrain-fingerprint"
+            if marker.exists() and marker.read_text() != key:
+                shutil.rmtree(out / "trainer")
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.write_text(key)
+            from actrain.models import load_model
+
+            config = dataclasses.replace(self.config, seed=seed)
+            model, tokenizer = load_model(self.checkpoint(seed, prefix[:-1]), "float32")
+            stage = prefix[-1]
+            if stage == "act":
+                from actrain.stages.act import run_act
+
+                run_act(model, tokenizer, read_jsonl(self.train_pairs),
+                        read_jsonl(self.eval_pairs), config, out)
+            elif stage == "il":
+                from actrain.stages.il import run_il
+
+                run_il(model, tokenizer, read_jsonl(self.train_traj), config, out)
+            else:
+                from actrain.stages.rl import run_rl
+
+                run_rl(model, tokenizer, read_jsonl(self.train_traj), config, out)
+
+        self._run(f"train {self.checkpoint_id(seed, prefix)}", key, [out / "checkpoint"], work)
+
+    # -- evaluation -------------------------------------------------------------------------
+    def critic_file(self, checkpoint_id: str) -> Path:
+        return self.dir / "critic" / f"{checkpoint_id}.json"
+
+    def agent_file(self, agent_id: str) -> Path:
+        return self.dir / "agent" / f"{agent_id}.json"
+
+    def evaluate_critic(self, seed: int, prefix: tuple[str, ...]) -> None:
+        ckpt = self.checkpoint_id(seed, prefix)
+        key = fingerprint("critic", self.checkpoint_key(seed, prefix), self.data_key("pairs"),
+                          asdict(self.config.critic), asdict(self.config.eval))
+
         def work() -> None:
             from actrain.evaluate import evaluate_critic
 
-            model, tokenizer = model_source()
+            model, tokenizer = self.load(seed, prefix)
             metrics, predictions = evaluate_critic(
                 model, tokenizer, read_jsonl(self.eval_pairs), self.config.critic,
-                self.config.eval, self.config.dtype,
-                self.config.seed,
+                self.config.eval, self.config.dtype, self.config.seed,
             )
-            write_jsonl(self.dir / "critic" / f"{which}.predictions.jsonl", predictions)
-            write_json(self.critic_file(which), metrics)
-            log.info("critic %s: %s", which, json.dumps(metrics))
+            write_jsonl(self.dir / "critic" / f"{ckpt}.predictions.jsonl", predictions)
+            write_json(self.critic_file(ckpt), metrics)
+            log.info("critic %s: balanced accuracy %.3f", ckpt, metrics["balanced_accuracy"] or 0)
 
-        self._run(f"eval_{which}", self.key(f"eval_{which}"), [self.critic_file(which)], work)
+        self._run(f"critic {ckpt}", key, [self.critic_file(ckpt)], work)
 
-    def eval_base(self) -> None:
-        self._eval("base", self.base_model)
+    def evaluate_agent(self, seed: int, prefix: tuple[str, ...]) -> None:
+        c = self.config
+        agent = self.agent_id(seed, prefix)
+        key = fingerprint("agent", self.checkpoint_key(seed, prefix), c.env.id, c.env.kwargs,
+                          asdict(c.rollout), c.data.history_len, c.data.show_admissible,
+                          c.data.actor_reasoning, c.dtype, seed if c.rollout.temperature else 0)
 
-    def act(self) -> None:
         def work() -> None:
-            import shutil
+            from actrain.rollouts import evaluate_agent
 
-            from actrain.models import load_model
-            from actrain.stages.act import run_act
+            model, tokenizer = self.load(seed, prefix)
+            summary, episodes = evaluate_agent(model, tokenizer, c, seed)
+            write_jsonl(self.dir / "agent" / f"{agent}.episodes.jsonl", episodes)
+            write_json(self.agent_file(agent), {"checkpoint": self.checkpoint(seed, prefix),
+                                                **summary})
+            log.info("agent %s: %s", agent, ", ".join(
+                f"{s} success {summary[s]['success_rate']:.2f}" for s in c.rollout.splits))
 
-            # TRL checkpoints from an interrupted run resume only the same ACT configuration.
-            key = self.key("act")
-            marker = self.act_dir / "trainer" / "actrain-fingerprint"
-            if marker.exists() and marker.read_text() != key:
-                shutil.rmtree(self.act_dir / "trainer")
-            marker.parent.mkdir(parents=True, exist_ok=True)
-            marker.write_text(key)
+        self._run(f"agent {agent}", key, [self.agent_file(agent)], work)
 
-            model, tokenizer = load_model(self.config.model, "float32")
-            self._base = None  # free the sampling copy; training mutates its own
-            run_act(model, tokenizer, read_jsonl(self.train_pairs),
-                    read_jsonl(self.eval_pairs), self.config, self.act_dir)
+    def evaluate(self, seed: int, method: str) -> None:
+        prefix = method_stages(method)
+        if "act" in prefix:
+            self.evaluate_critic(seed, ())
+            self.evaluate_critic(seed, prefix[: prefix.index("act") + 1])
+        if self.config.rollout.enabled:
+            self.evaluate_agent(seed, prefix)
 
-        self._run("act", self.key("act"), [self.act_dir / "checkpoint"], work)
+    # -- results ----------------------------------------------------------------------------
+    def results(self) -> dict[str, Any]:
+        """Everything measured so far, by method and seed: the input of the report."""
+        from actrain.rollouts import protocol
 
-    def eval_act(self) -> None:
-        from actrain.models import load_model
+        agent: dict[str, dict[str, Any]] = {}
+        critic: dict[str, Any] = {}
+        training: dict[str, Any] = {}
+        for method in self.methods:
+            prefix = method_stages(method)
+            for seed in self.seeds:
+                path = self.agent_file(self.agent_id(seed, prefix))
+                if path.exists():
+                    agent.setdefault(method, {})[str(seed)] = read_json(path)
+                for i in range(len(prefix) + 1):
+                    sub = prefix[:i]
+                    ckpt = self.checkpoint_id(seed, sub)
+                    if self.critic_file(ckpt).exists():
+                        critic[ckpt] = read_json(self.critic_file(ckpt))
+                    history = self.stage_dir(seed, sub) / "log_history.json"
+                    if sub and history.exists():
+                        curve = self.stage_dir(seed, sub) / "critic_curve.jsonl"
+                        training[ckpt] = {
+                            "stage": sub[-1],
+                            "log_history": read_json(history),
+                            "critic_curve": read_jsonl(curve) if curve.exists() else [],
+                        }
+        return {
+            "name": self.config.name,
+            "methods": self.methods,
+            "seeds": self.seeds,
+            "protocol": protocol(self.config),
+            "config": to_dict(self.config),
+            "agent": agent,
+            "critic": critic,
+            "training": training,
+            "stages": self.book.entries,
+            "data": {
+                "trajectories": _maybe_json(self.dir / "trajectories" / "stats.json"),
+                "pairs": _maybe_json(self.dir / "pairs" / "stats.json"),
+            },
+        }
 
-        self._eval("act", lambda: load_model(str(self.act_dir / "checkpoint"), "float32"))
+    def report(self) -> Path:
+        from actrain.report import write_report
 
-    def report(self) -> None:
-        def work() -> None:
-            from actrain.report import write_report
-
-            write_report(self.dir, self.config)
-
-        self._run("report", self.key("report"), [self.dir / "report.md"], work)
+        results = self.results()
+        write_json(self.dir / "results.json", results)
+        return write_report(self.dir, results)
 
     def run(self, until: str | None = None) -> None:
+        if until is not None and until not in STAGES:
+            raise ActrainError(f"--until must be one of {', '.join(STAGES)}")
         write_json(self.dir / "config.json", to_dict(self.config))
-        for stage in STAGES:
-            getattr(self, stage)()
-            if stage == until:
-                break
+        self.collect()
+        if until == "collect":
+            return
+        self.pairs()
+        if until == "pairs":
+            return
+        for seed in self.seeds:
+            for method in self.methods:
+                prefix = method_stages(method)
+                for i in range(1, len(prefix) + 1):
+                    self.train(seed, prefix[:i])
+                if until != "train":
+                    self.evaluate(seed, method)
+                    self.report()
+        if until != "train":
+            self.report()
+
+
+def _maybe_json(path: Path) -> Any:
+    return read_json(path) if path.exists() else {}

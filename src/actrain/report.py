@@ -1,12 +1,17 @@
-"""`report.md` for a run: critic accuracy before and after ACT, data statistics, curves as PNG."""
+"""`report.md` from a run's `results.json`: protocol, agent table, ACT gains, critic, curves.
+
+The report is a pure function of the stored results (plus episode transcripts when present), so
+it can be rebuilt at any time and tested without a model.
+"""
 
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 from typing import Any
 
-from actrain.config import RunConfig
-from actrain.io import read_json, read_jsonl, write_atomic
+from actrain.io import read_jsonl, write_atomic
+from actrain.plots import plot_success, plot_training
 
 _METRICS = (
     ("balanced_accuracy", "balanced accuracy"),
@@ -28,53 +33,6 @@ def critic_table(rows: dict[str, dict[str, Any]]) -> str:
         cells = " | ".join(_pct(m.get(key)) for key, _ in _METRICS)
         lines.append(f"| {name} | {m.get('pairs', 0)} | {cells} |")
     return "\n".join(lines)
-
-
-def plot_training(
-    log_history: list[dict[str, Any]], curve: list[dict[str, Any]], path: Path
-) -> bool:
-    """Reward and accuracy per GRPO step, and the held-out curve if one was recorded."""
-    steps = [h for h in log_history if "reward" in h and "step" in h]
-    if not steps and not curve:
-        return False
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    panels = 2 if curve else 1
-    fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 4), squeeze=False)
-    ax = axes[0][0]
-    x = [h["step"] for h in steps]
-    for key, label in (
-        ("reward", "reward"),
-        ("rewards/accuracy/mean", "train accuracy"),
-        ("rewards/format_ok/mean", "format ok"),
-        ("frac_reward_zero_std", "zero-variance groups"),
-    ):
-        ys = [h.get(key) for h in steps]
-        if any(y is not None for y in ys):
-            ax.plot(x, ys, label=label, linewidth=1)
-    ax.set_xlabel("GRPO step")
-    ax.set_title("ACT training (per step)")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    if curve:
-        ax = axes[0][1]
-        cx = [c["step"] for c in curve]
-        for key, label in _METRICS[:3]:
-            ax.plot(cx, [c.get(key) for c in curve], marker="o", label=label, linewidth=1)
-        ax.axhline(0.5, color="grey", linestyle="--", linewidth=0.8)
-        ax.set_ylim(0, 1)
-        ax.set_xlabel("GRPO step")
-        ax.set_title("held-out critic accuracy")
-        ax.legend(fontsize=8)
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return True
 
 
 def pair_line(split: str, s: dict[str, int]) -> str:
@@ -106,71 +64,179 @@ def training_summary(history: list[dict[str, Any]], last: int = 10) -> str:
     )
 
 
-def _maybe_json(path: Path, default: Any) -> Any:
-    return read_json(path) if path.exists() else default
+
+# (method with ACT, method without) pairs whose difference is the ACT gain, as in the paper.
+GAINS = (
+    ("act_il", "il", "ACT->IL over IL"),
+    ("act_il_rl", "il_rl", "ACT->IL->RL over IL->RL"),
+    ("act_il", "il_il", "ACT->IL over IL->IL (matched length)"),
+    ("act_il_rl", "il_rl_rl", "ACT->IL->RL over IL->RL->RL (matched length)"),
+)
 
 
-def write_report(run_dir: Path, config: RunConfig) -> Path:
-    critic = {}
-    for which, label in (("base", f"base ({config.model})"), ("act", "after ACT")):
-        metrics = _maybe_json(run_dir / "critic" / f"{which}.json", None)
-        if metrics is not None:
-            critic[label] = metrics
-    act_dir = run_dir / "act"
-    history = _maybe_json(act_dir / "log_history.json", [])
-    curve_file = act_dir / "critic_curve.jsonl"
-    curve = read_jsonl(curve_file) if curve_file.exists() else []
-    plotted = plot_training(history, curve, run_dir / "plots" / "act_training.png")
-    stages = _maybe_json(run_dir / "stages.json", {})
-    pair_stats = _maybe_json(run_dir / "pairs" / "stats.json", {})
-    traj_stats = _maybe_json(run_dir / "trajectories" / "stats.json", {})
+def _mean_std(values: list[float], scale: float = 100.0) -> str:
+    if not values:
+        return "n/a"
+    mean = statistics.fmean(values) * scale
+    if len(values) == 1:
+        return f"{mean:.1f}"
+    return f"{mean:.1f} ± {statistics.stdev(values) * scale:.1f}"
 
-    lines = [
-        f"# actrain run `{config.name}`",
-        "",
-        f"Environment `{config.env.id}`, model `{config.model}`, seed {config.seed}, "
-        f"dtype {config.dtype}. Critic: reasoning {'on' if config.critic.reasoning else 'off'}, "
-        f"answer format `{config.critic.answer_format}`. ACT: {config.act.max_steps} GRPO steps, "
-        f"{config.act.prompts_per_step} prompts x {config.act.num_generations} samples, "
-        f"lr {config.act.learning_rate}, beta {config.act.beta}.",
-        "",
-        "## Held-out critic accuracy (id_test pairs, each shown in both orders)",
-        "",
-        "Balanced accuracy is the mean of the two order-wise accuracies: always naming the same "
-        "position scores exactly 50%. Format failures count as wrong.",
-        "",
-        critic_table(critic) if critic else "_no critic evaluation yet_",
-        "",
+
+def agent_values(results: dict[str, Any], key: str) -> dict[str, dict[str, list[float]]]:
+    """{method: {split: [value per seed]}} for one summary key (e.g. success_rate)."""
+    splits = results["protocol"]["splits"]
+    table: dict[str, dict[str, list[float]]] = {}
+    for method, by_seed in results["agent"].items():
+        for summary in by_seed.values():
+            for split in splits:
+                if split in summary and key in summary[split]:
+                    table.setdefault(method, {}).setdefault(split, []).append(
+                        summary[split][key]
+                    )
+    return table
+
+
+def agent_table(results: dict[str, Any]) -> str:
+    """Methods x splits in the paper's layout: success % and mean score, mean ± std over seeds."""
+    splits = results["protocol"]["splits"]
+    success = agent_values(results, "success_rate")
+    score = agent_values(results, "mean_score")
+    invalid = agent_values(results, "invalid_action_rate")
+    header = ("| method | seeds | " + " | ".join(f"{s} success %" for s in splits) + " | "
+              + " | ".join(f"{s} score" for s in splits) + " | invalid actions % |")
+    lines = [header, "|" + "---|" * (2 + 2 * len(splits) + 1)]
+    for method in results["methods"]:
+        if method not in success:
+            continue
+        seeds = len(results["agent"][method])
+        cells = [_mean_std(success[method].get(s, [])) for s in splits]
+        cells += [_mean_std(score.get(method, {}).get(s, []), 1.0) for s in splits]
+        all_invalid = [v for s in splits for v in invalid.get(method, {}).get(s, [])]
+        cells.append(_mean_std(all_invalid))
+        lines.append(f"| {method} | {seeds} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def act_gains(results: dict[str, Any]) -> list[str]:
+    """The paper's gain: per split, mean success with ACT minus without; then the average."""
+    splits = results["protocol"]["splits"]
+    success = agent_values(results, "success_rate")
+    lines = []
+    for with_act, without, label in GAINS:
+        if with_act not in success or without not in success:
+            continue
+        a, b = success[with_act], success[without]
+        deltas = {
+            s: 100 * (statistics.fmean(a[s]) - statistics.fmean(b[s]))
+            for s in splits if a.get(s) and b.get(s)
+        }
+        if deltas:
+            parts = ", ".join(f"{s} {d:+.1f}" for s, d in deltas.items())
+            lines.append(f"- {label}: **{statistics.fmean(deltas.values()):+.1f} points** "
+                         f"(average of the per-split deltas: {parts})")
+    return lines
+
+
+def transcript(run_dir: Path, agent_id: str, split: str, max_steps: int = 12) -> list[str]:
+    path = run_dir / "agent" / f"{agent_id}.episodes.jsonl"
+    if not path.exists():
+        return []
+    episodes = [e for e in read_jsonl(path) if e.get("split") == split]
+    if not episodes:
+        return []
+    episode = episodes[0]
+    lines = [f"Task `{episode['task']}` ({split}), agent `{agent_id}`: "
+             f"{'won' if episode['won'] else 'not won'} in {episode['steps']} steps.", "", "```"]
+    for turn in episode["transcript"][:max_steps]:
+        action = turn["action"] if turn["action"] is not None else "(malformed)"
+        mark = "" if turn.get("valid") else "   [invalid]"
+        lines.append(f"> {action}{mark}")
+        lines.append(f"  {turn['observation'][:160]}")
+    lines += ["```", ""]
+    return lines
+
+
+def _config_lines(config: dict[str, Any], methods: list[str], seeds: list[Any]) -> list[str]:
+    act, il, rl = config["act"], config["il"], config["rl"]
+    return [
+        f"- environment `{config['env']['id']}`, model `{config['model']}`, dtype "
+        f"{config['dtype']}; {config['data']['train_tasks']} training tasks, history of "
+        f"{config['data']['history_len']} step(s), admissible actions "
+        f"{'shown' if config['data']['show_admissible'] else 'hidden'}",
+        f"- methods {', '.join(f'`{m}`' for m in methods)}; seeds {', '.join(map(str, seeds))}",
+        f"- ACT: {act['max_steps']} GRPO steps, {act['prompts_per_step']} prompts x "
+        f"{act['num_generations']} samples, lr {act['learning_rate']}; critic reasoning "
+        f"{'on' if config['critic']['reasoning'] else 'off'}",
+        f"- IL: {il['max_steps'] or str(il['epochs']) + ' epoch(s)'}"
+        f"{' steps' if il['max_steps'] else ''}, batch {il['batch_size']}, lr "
+        f"{il['learning_rate']}",
+        f"- RL: {rl['max_steps']} GRPO steps, {rl['prompts_per_step']} prompts x "
+        f"{rl['num_generations']} samples, lr {rl['learning_rate']}; reward expert "
+        f"{rl['expert_reward']} / admissible {rl['admissible_reward']} / missing tag "
+        f"{rl['malformed_reward']}",
     ]
-    if plotted:
-        lines += ["## Training curves", "", "![ACT training](plots/act_training.png)", ""]
-    if curve:
-        lines += ["Held-out balanced accuracy during ACT:", "",
-                  "| step | balanced | expert first | expert second | format failures |",
-                  "|---|---|---|---|---|"]
+
+
+def write_report(run_dir: Path, results: dict[str, Any]) -> Path:
+    """Write `report.md` (and its PNGs) for a run from its results."""
+    config = results["config"]
+    protocol = results["protocol"]
+    lines = [f"# actrain `{results['name']}`", "", "## Setup", ""]
+    lines += _config_lines(config, results["methods"], results["seeds"])
+    lines += ["", "## Evaluation protocol", ""]
+    lines += [f"- {k.replace('_', ' ')}: {v}" for k, v in protocol.items()]
+    lines += ["", "## Agent results", ""]
+    if results["agent"]:
         lines += [
-            f"| {c['step']} | {_pct(c.get('balanced_accuracy'))} | "
-            f"{_pct(c.get('accuracy_expert_first'))} | {_pct(c.get('accuracy_expert_second'))} | "
-            f"{_pct(c.get('format_failure_rate'))} |"
-            for c in curve
+            "Success rate and mean episode score on each split; mean ± std over seeds. "
+            "Invalid actions: malformed output or an action outside the admissible list, "
+            "as a share of all steps.", "", agent_table(results), "",
         ]
+        gains = act_gains(results)
+        if gains:
+            lines += ["ACT gain (success rate points):", "", *gains, ""]
+        if plot_success(agent_values(results, "success_rate"), protocol["splits"],
+                        run_dir / "plots" / "agent_success.png"):
+            lines += ["![agent success](plots/agent_success.png)", ""]
+    else:
+        lines += ["_no agent evaluation yet_", ""]
+    if results["critic"]:
+        lines += [
+            "## Held-out critic accuracy (id_test pairs, each shown in both orders)", "",
+            "Balanced accuracy is the mean of the two order-wise accuracies: always naming the "
+            "same position scores exactly 50%. Format failures count as wrong.", "",
+            critic_table(results["critic"]), "",
+        ]
+    if plot_training(results["training"], run_dir / "plots" / "training.png"):
+        lines += ["## Training curves", "", "![training curves](plots/training.png)", ""]
+        for name, run in results["training"].items():
+            summary = training_summary(run["log_history"]) if run["stage"] == "act" else ""
+            if summary:
+                lines.append(f"- `{name}`, last 10 GRPO steps: {summary}")
         lines.append("")
-    summary = training_summary(history)
-    if summary:
-        lines += ["Last 10 GRPO steps (training batches): " + summary, ""]
-    if traj_stats or pair_stats:
+    last = results["methods"][-1]
+    if last in results["agent"]:
+        seed = next(iter(results["agent"][last]))
+        agent_id = "base" if last == "prompt" else f"seed{seed}-{last.replace('_', '-')}"
+        example = transcript(run_dir, agent_id, protocol["splits"][0])
+        if example:
+            lines += ["## Example episode", "", *example]
+    data = results.get("data", {})
+    if data.get("trajectories") or data.get("pairs"):
         lines += ["## Data", ""]
-        for split, s in traj_stats.items():
+        for split, s in data.get("trajectories", {}).items():
             lines.append(
                 f"- expert trajectories `{split}`: {s['kept']} of {s['tasks']} tasks kept "
                 f"({s['expert_not_won']} not won by the expert)"
             )
-        for split, s in pair_stats.items():
+        for split, s in data.get("pairs", {}).items():
             lines.append(pair_line(split, s))
         lines.append("")
+    stages = results.get("stages", {})
     if stages:
         total = sum(v.get("seconds", 0) for v in stages.values())
-        lines += ["## Stage timings", "", "| stage | seconds |", "|---|---|"]
+        lines += ["## Timings", "", "| step | seconds |", "|---|---|"]
         lines += [f"| {k} | {v.get('seconds')} |" for k, v in stages.items()]
         lines += [f"| total | {total:.0f} |", ""]
     path = run_dir / "report.md"

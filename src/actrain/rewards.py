@@ -1,5 +1,7 @@
 """Reward functions with TRL's signature: `f(prompts, completions, **dataset_columns)`.
 
+`action_reward` is the RL stage's: the expert's action, an admissible one, or a missing tag.
+
 `choice_reward` is the ACT reward: 1 for picking the expert's action, 0 for the other one, and
 `malformed_reward` (below zero, so a guess beats no answer) when the answer cannot be parsed.
 The `accuracy*` functions are logged with weight 0: TRL then reports them as
@@ -11,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from actrain.prompts import parse_choice
+from actrain.prompts import normalise_action, parse_action, parse_choice
 
 
 def _text(completion: Any) -> str:
@@ -83,3 +85,58 @@ def make_accuracy_metrics(
         return [0.0 if p is None else 1.0 for p in picked]
 
     return [accuracy, accuracy_expert_first, accuracy_expert_second, format_ok]
+
+
+def make_action_reward(
+    prefilled: bool = True,
+    expert: float = 1.0,
+    admissible: float = 0.1,
+    other: float = 0.0,
+    malformed: float = -0.5,
+) -> Callable[..., list[float]]:
+    """The RL-stage reward for a next action: expert 1.0, admissible 0.1, missing tag -0.5."""
+
+    def action_reward(
+        prompts: Sequence[Any], completions: Sequence[Any], expert_action: Sequence[str],
+        admissible_actions: Sequence[Sequence[str]], **_: Any,
+    ) -> list[float]:
+        rewards = []
+        for completion, gold, valid in zip(
+            completions, expert_action, admissible_actions, strict=True
+        ):
+            action = parse_action(_text(completion), prefilled)
+            if action is None:
+                rewards.append(malformed)
+            elif normalise_action(action) == normalise_action(gold):
+                rewards.append(expert)
+            elif normalise_action(action) in {normalise_action(a) for a in valid}:
+                rewards.append(admissible)
+            else:
+                rewards.append(other)
+        return rewards
+
+    return action_reward
+
+
+def make_action_metrics(prefilled: bool = True) -> list[Callable[..., list[float]]]:
+    """Weight-0 reward functions: how often the action is the expert's, admissible, well-formed."""
+
+    def _actions(completions):  # noqa: ANN001, ANN202
+        return [parse_action(_text(c), prefilled) for c in completions]
+
+    def expert_match(prompts, completions, expert_action, **_):  # noqa: ANN001, ANN202
+        return [
+            float(a is not None and normalise_action(a) == normalise_action(g))
+            for a, g in zip(_actions(completions), expert_action, strict=True)
+        ]
+
+    def admissible(prompts, completions, admissible_actions, **_):  # noqa: ANN001, ANN202
+        return [
+            float(a is not None and normalise_action(a) in {normalise_action(v) for v in valid})
+            for a, valid in zip(_actions(completions), admissible_actions, strict=True)
+        ]
+
+    def action_format_ok(prompts, completions, **_):  # noqa: ANN001, ANN202
+        return [float(a is not None) for a in _actions(completions)]
+
+    return [expert_match, admissible, action_format_ok]

@@ -17,15 +17,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
 from datasets import Dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
 
 from actrain.config import RunConfig
 from actrain.errors import ActrainError
 from actrain.evaluate import critic_prompts, evaluate_critic
-from actrain.io import write_json
 from actrain.rewards import make_accuracy_metrics, make_choice_reward
+from actrain.stages.common import grpo_args, latest_trainer_checkpoint, train_and_save
 
 
 def training_rows(
@@ -68,45 +67,14 @@ def act_dataset(
 
 
 def grpo_config(config: RunConfig, output_dir: Path):  # noqa: ANN201 - trl.GRPOConfig
-    from trl import GRPOConfig
-
     act = config.act
-    bf16 = config.dtype in ("bfloat16", "bf16")
-    defaults: dict[str, Any] = {
-        "output_dir": str(output_dir),
-        "max_steps": act.max_steps,
-        "learning_rate": act.learning_rate,
-        "beta": act.beta,
-        "num_generations": act.num_generations,
-        "per_device_train_batch_size": act.prompts_per_step * act.num_generations,
-        "gradient_accumulation_steps": 1,
-        "max_completion_length": config.critic.max_new_tokens,
-        "temperature": act.temperature,
-        "top_k": 0,
-        "seed": config.seed,
-        "data_seed": config.seed,
-        "logging_steps": 1,
-        "report_to": "none",
-        "save_strategy": "steps" if act.save_steps else "no",
-        "save_steps": act.save_steps or 500,
-        "save_total_limit": 1,
-        "use_cpu": not torch.cuda.is_available(),
-        "bf16": bf16,
-        "gradient_checkpointing": True,
-        "dataloader_num_workers": 0,
-        "disable_tqdm": False,
-        "lr_scheduler_type": "constant_with_warmup",
-        "warmup_steps": min(5, max(0, act.max_steps // 10)),
-    }
+    extra: dict[str, Any] = {}
     if act.order_paired:
         if act.prompts_per_step % 2:
             raise ActrainError("act.paired_batches needs an even act.prompts_per_step")
-        defaults["shuffle_dataset"] = False  # rows are pre-shuffled by pair, orders adjacent
-    defaults.update(act.grpo)
-    try:
-        return GRPOConfig(**defaults)
-    except TypeError as exc:
-        raise ActrainError(f"act.grpo: {exc} (keys go to trl.GRPOConfig)") from None
+        extra["shuffle_dataset"] = False  # rows are pre-shuffled by pair, orders adjacent
+    return grpo_args(act, "act", output_dir, config.seed, config.dtype,
+                     config.critic.max_new_tokens, **extra)
 
 
 class CriticCurveCallback(TrainerCallback):
@@ -170,20 +138,6 @@ def run_act(
         processing_class=tokenizer,
         callbacks=callbacks,
     )
-    checkpoints = sorted(
-        (out_dir / "trainer").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1])
-    )
-    if not checkpoints:
+    if latest_trainer_checkpoint(out_dir / "trainer") is None:
         curve_path.unlink(missing_ok=True)
-    trainer.train(resume_from_checkpoint=str(checkpoints[-1]) if checkpoints else None)
-    write_json(out_dir / "log_history.json", trainer.state.log_history)
-    final = out_dir / "checkpoint"
-    tmp = out_dir / "checkpoint.tmp"
-    trainer.save_model(str(tmp))
-    tokenizer.save_pretrained(str(tmp))
-    if final.exists():
-        import shutil
-
-        shutil.rmtree(final)
-    tmp.rename(final)
-    return final
+    return train_and_save(trainer, tokenizer, out_dir)

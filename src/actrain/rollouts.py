@@ -1,0 +1,254 @@
+"""Agent evaluation: batched rollouts of a checkpoint in the environment.
+
+Many episodes run at once, each on its own environment instance. At every turn the agent prompts
+of all running episodes go through the model in one batched `generate`, each completion is parsed
+for its `<action>` tag, and each environment takes one step. A finished episode frees its
+environment for the next task in the queue, so the batch stays full.
+
+Bookkeeping per episode: won, score, steps, invalid actions (malformed output, an action outside
+the admissible list, or one the environment raised on; each still costs a step, none crashes the
+rollout). An episode that reaches `max_steps` unfinished is a failure, not an error.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tqdm import tqdm
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from actrain.envs.base import TextEnv
+from actrain.generation import generate
+from actrain.prompts import State, actor_prompt, normalise_action, parse_action, render_state
+
+log = logging.getLogger("actrain")
+
+
+@dataclass
+class AgentSettings:
+    """How the agent is prompted and decoded; the same for every episode of a rollout."""
+
+    max_steps: int = 20
+    history_len: int = 1
+    show_admissible: bool = True
+    reasoning: bool = False
+    temperature: float = 0.0
+    max_new_tokens: int = 16
+    batch_size: int = 16
+    dtype: str = "float32"
+    seed: int = 0
+
+
+@dataclass
+class Episode:
+    task: str
+    description: str
+    observation: str
+    admissible: list[str]
+    history: list[tuple[str, str]] = field(default_factory=list)
+    transcript: list[dict[str, Any]] = field(default_factory=list)
+    invalid_actions: int = 0
+    malformed: int = 0
+    won: bool = False
+    score: float = 0.0
+    done: bool = False
+
+    @property
+    def steps(self) -> int:
+        return len(self.transcript)
+
+    def record(self, hit_max_steps: bool) -> dict[str, Any]:
+        return {
+            "task": self.task,
+            "won": self.won,
+            "score": self.score,
+            "steps": self.steps,
+            "invalid_actions": self.invalid_actions,
+            "malformed": self.malformed,
+            "hit_max_steps": hit_max_steps,
+            "transcript": self.transcript,
+        }
+
+
+def _prompt(tokenizer: PreTrainedTokenizerBase, episode: Episode, s: AgentSettings) -> str:
+    window = episode.history[-s.history_len :] if s.history_len > 0 else []
+    state = State(episode.description, tuple(window), episode.observation,
+                  tuple(episode.admissible))
+    return actor_prompt(tokenizer, render_state(state, s.show_admissible), s.reasoning)
+
+
+def _start(env: TextEnv, task: str) -> Episode:
+    result = env.reset(task)
+    return Episode(task, result.info.get("task_description", ""), result.observation,
+                   env.admissible_actions())
+
+
+def _step(env: TextEnv, episode: Episode, completion: str, s: AgentSettings) -> None:
+    """Apply one model completion to an episode; never raises on a bad action."""
+    action = parse_action(completion, prefilled=not s.reasoning)
+    entry: dict[str, Any] = {"completion": completion, "action": action}
+    if action is None:
+        episode.malformed += 1
+        episode.invalid_actions += 1
+        entry.update(valid=False, observation="(no action: the output had no single action tag)")
+        episode.history.append((episode.observation, completion.strip()[:80]))
+    else:
+        allowed = {normalise_action(a) for a in episode.admissible}
+        valid = not allowed or normalise_action(action) in allowed
+        try:
+            result = env.step(action)
+        except Exception as exc:  # an adapter that raises on a rejected action costs a step
+            log.warning("%s: the environment raised on %r: %s", episode.task, action, exc)
+            valid = False
+            entry.update(valid=False, observation=f"(the environment rejected the action: {exc})")
+        else:
+            episode.history.append((episode.observation, action))
+            episode.observation = result.observation
+            episode.admissible = env.admissible_actions()
+            episode.won = bool(result.info.get("won", False))
+            episode.score = float(result.info.get("score", 0.0))
+            episode.done = bool(result.done)
+            entry.update(valid=valid, observation=result.observation)
+        if not valid:
+            episode.invalid_actions += 1
+    episode.transcript.append(entry)
+
+
+def run_episodes(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    make_env: Callable[[], TextEnv],
+    tasks: Sequence[str],
+    settings: AgentSettings,
+    parallel_envs: int = 0,
+    desc: str = "rollouts",
+) -> tuple[list[dict[str, Any]], dict[str, float]]:
+    """Play every task to the end or to `max_steps`; returns (episode records, timing stats).
+
+    `parallel_envs` environments step at once (0 = `batch_size`); with 1, episodes run one at a
+    time, which is the baseline the rollout benchmark compares against.
+    """
+    slots = max(1, min(parallel_envs or settings.batch_size, len(tasks)))
+    free = [make_env() for _ in range(slots)]
+    pending = deque(enumerate(tasks))
+    active: list[tuple[int, TextEnv, Episode]] = []
+    records: list[dict[str, Any] | None] = [None] * len(tasks)
+    stats = {"turns": 0, "prompt_tokens": 0, "generated_tokens": 0, "generate_seconds": 0.0,
+             "env_seconds": 0.0}
+    bar = tqdm(total=len(tasks), desc=desc, unit="episode", leave=False)
+    try:
+        while pending or active:
+            while pending and free:
+                index, task = pending.popleft()
+                env = free.pop()
+                active.append((index, env, _start(env, task)))
+            prompts = [_prompt(tokenizer, ep, settings) for _, _, ep in active]
+            start = time.perf_counter()
+            completions = generate(
+                model, tokenizer, prompts, max_new_tokens=settings.max_new_tokens,
+                temperature=settings.temperature, batch_size=settings.batch_size,
+                stop=["</action>"], autocast=settings.dtype,
+                seed=settings.seed + stats["turns"] if settings.temperature > 0 else None,
+                progress=False,
+            )
+            stats["generate_seconds"] += time.perf_counter() - start
+            stats["turns"] += 1
+            stats["prompt_tokens"] += sum(len(tokenizer(p, add_special_tokens=False)["input_ids"])
+                                          for p in prompts)
+            start = time.perf_counter()
+            still: list[tuple[int, TextEnv, Episode]] = []
+            for (index, env, episode), (completion,) in zip(active, completions, strict=True):
+                stats["generated_tokens"] += len(tokenizer(completion)["input_ids"]) + 1
+                _step(env, episode, completion, settings)
+                if episode.done or episode.steps >= settings.max_steps:
+                    records[index] = episode.record(hit_max_steps=not episode.done)
+                    free.append(env)
+                    bar.update(1)
+                else:
+                    still.append((index, env, episode))
+            active = still
+            stats["env_seconds"] += time.perf_counter() - start
+    finally:
+        bar.close()
+        for env in free + [env for _, env, _ in active]:
+            env.close()
+    return [r for r in records if r is not None], stats
+
+
+def summarise(episodes: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Success rate, mean score, steps and invalid-action rate over a split's episodes."""
+    n = len(episodes)
+    if not n:
+        return {"episodes": 0}
+    steps = sum(e["steps"] for e in episodes)
+    return {
+        "episodes": n,
+        "success_rate": sum(e["won"] for e in episodes) / n,
+        "mean_score": statistics.fmean(e["score"] for e in episodes),
+        "mean_steps": steps / n,
+        "invalid_action_rate": sum(e["invalid_actions"] for e in episodes) / steps if steps else 0,
+        "malformed_rate": sum(e["malformed"] for e in episodes) / steps if steps else 0,
+        "hit_max_steps": sum(e["hit_max_steps"] for e in episodes),
+    }
+
+
+def evaluate_agent(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    config: Any,  # RunConfig
+    seed: int,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Roll the agent out on the first `rollout.episodes` tasks of each split in the config."""
+    from actrain.envs import make
+
+    r = config.rollout
+    settings = agent_settings(config, seed)
+
+    def make_env() -> TextEnv:
+        return make(config.env.id, **config.env.kwargs)
+
+    summary: dict[str, Any] = {"protocol": protocol(config)}
+    episodes: list[dict[str, Any]] = []
+    with make_env() as env:
+        task_lists = {split: env.tasks(split)[: r.episodes] for split in r.splits}
+    for split, tasks in task_lists.items():
+        records, stats = run_episodes(model, tokenizer, make_env, tasks, settings,
+                                      r.parallel_envs, desc=f"rollouts ({split})")
+        for record in records:
+            record["split"] = split
+        episodes += records
+        summary[split] = {**summarise(records), "generate_seconds": stats["generate_seconds"]}
+    return summary, episodes
+
+
+def agent_settings(config: Any, seed: int) -> AgentSettings:
+    r = config.rollout
+    return AgentSettings(
+        max_steps=r.max_steps, history_len=config.data.history_len,
+        show_admissible=config.data.show_admissible, reasoning=config.data.actor_reasoning,
+        temperature=r.temperature, max_new_tokens=r.max_new_tokens, batch_size=r.batch_size,
+        dtype=config.dtype, seed=seed,
+    )
+
+
+def protocol(config: Any) -> dict[str, Any]:
+    """The evaluation protocol, pinned into every result file and report."""
+    r = config.rollout
+    return {
+        "env": config.env.id,
+        "env_kwargs": config.env.kwargs,
+        "splits": list(r.splits),
+        "episodes_per_split": r.episodes,
+        "max_steps": r.max_steps,
+        "success": "info['won'] at the end of the episode",
+        "decoding": "greedy" if r.temperature == 0 else f"sampling, temperature {r.temperature}",
+        "history_len": config.data.history_len,
+        "admissible_actions_shown": config.data.show_admissible,
+        "actor_reasoning": config.data.actor_reasoning,
+    }

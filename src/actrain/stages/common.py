@@ -1,0 +1,98 @@
+"""What the training stages share: TRL argument defaults for a CPU, resuming, atomic saving.
+
+Each stage (ACT, IL, RL) trains in `<stage dir>/trainer` (TRL's own checkpoints, for resuming)
+and saves its final weights atomically to `<stage dir>/checkpoint`, the only file the next stage
+or an evaluation reads.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from actrain.errors import ActrainError
+from actrain.io import write_json
+
+
+def trainer_defaults(
+    output_dir: Path, seed: int, dtype: str, max_steps: int, learning_rate: float, save_steps: int
+) -> dict[str, Any]:
+    """Arguments every TRL trainer gets here: CPU when there is no GPU, logging every step."""
+    return {
+        "output_dir": str(output_dir),
+        "max_steps": max_steps if max_steps > 0 else -1,
+        "learning_rate": learning_rate,
+        "seed": seed,
+        "data_seed": seed,
+        "logging_steps": 1,
+        "report_to": "none",
+        "save_strategy": "steps" if save_steps else "no",
+        "save_steps": save_steps or 500,
+        "save_total_limit": 1,
+        "use_cpu": not torch.cuda.is_available(),
+        "bf16": dtype in ("bfloat16", "bf16"),
+        "gradient_checkpointing": True,
+        "dataloader_num_workers": 0,
+        "disable_tqdm": False,
+    }
+
+
+def grpo_args(
+    stage: Any,  # GRPOStageConfig
+    section: str,
+    output_dir: Path,
+    seed: int,
+    dtype: str,
+    max_completion_length: int,
+    **extra: Any,
+):  # noqa: ANN201 - trl.GRPOConfig
+    """`trl.GRPOConfig` for a GRPO stage; the stage's `grpo:` mapping overrides anything."""
+    from trl import GRPOConfig
+
+    defaults = trainer_defaults(
+        output_dir, seed, dtype, stage.max_steps, stage.learning_rate, stage.save_steps
+    )
+    defaults.update(
+        beta=stage.beta,
+        num_generations=stage.num_generations,
+        per_device_train_batch_size=stage.prompts_per_step * stage.num_generations,
+        gradient_accumulation_steps=1,
+        max_completion_length=max_completion_length,
+        temperature=stage.temperature,
+        top_k=0,
+        lr_scheduler_type="constant_with_warmup",
+        warmup_steps=min(5, max(0, stage.max_steps // 10)),
+    )
+    defaults.update(extra)
+    defaults.update(stage.grpo)
+    try:
+        return GRPOConfig(**defaults)
+    except (TypeError, ValueError) as exc:
+        raise ActrainError(f"{section}.grpo: {exc} (keys go to trl.GRPOConfig)") from None
+
+
+def latest_trainer_checkpoint(trainer_dir: Path) -> Path | None:
+    checkpoints = sorted(
+        trainer_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1])
+    )
+    return checkpoints[-1] if checkpoints else None
+
+
+def train_and_save(trainer: Any, tokenizer: Any, out_dir: Path) -> Path:
+    """Train (resuming from the latest TRL checkpoint if any), then save weights atomically."""
+    resume = latest_trainer_checkpoint(out_dir / "trainer")
+    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    write_json(out_dir / "log_history.json", trainer.state.log_history)
+    final = out_dir / "checkpoint"
+    tmp = out_dir / "checkpoint.tmp"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    trainer.save_model(str(tmp))
+    tokenizer.save_pretrained(str(tmp))
+    if final.exists():
+        shutil.rmtree(final)
+    tmp.rename(final)
+    return final

@@ -1,0 +1,83 @@
+"""The IL stage: supervised fine-tuning (TRL's `SFTTrainer`) on expert (state, action) pairs.
+
+Each example is a prompt-completion pair: the prompt is the agent prompt at an expert state (the
+same text rollouts show the agent), the completion the expert action closed by its tag and the
+end-of-turn token. The loss covers the completion only (TRL's `completion_only_loss`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from datasets import Dataset
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from actrain.config import RunConfig
+from actrain.data.trajectories import actor_examples
+from actrain.errors import ActrainError
+from actrain.stages.common import train_and_save, trainer_defaults
+
+
+def il_dataset(
+    tokenizer: PreTrainedTokenizerBase, trajectories: Sequence[dict[str, Any]], config: RunConfig
+) -> Dataset:
+    reasoning = config.data.actor_reasoning
+    rows = actor_examples(
+        tokenizer, list(trajectories), config.data.history_len, config.data.show_admissible,
+        reasoning,
+    )
+    if not rows:
+        raise ActrainError("the IL stage has no expert states to train on")
+    # With reasoning off the prompt already ends in the opening tag.
+    opening = "<action>" if reasoning else ""
+    return Dataset.from_dict(
+        {
+            "prompt": [r["prompt"] for r in rows],
+            "completion": [f"{opening}{r['expert_action']}</action>" for r in rows],
+        }
+    )
+
+
+def sft_config(config: RunConfig, output_dir: Path):  # noqa: ANN201 - trl.SFTConfig
+    from trl import SFTConfig
+
+    il = config.il
+    defaults = trainer_defaults(
+        output_dir, config.seed, config.dtype, il.max_steps, il.learning_rate, il.save_steps
+    )
+    defaults.update(
+        num_train_epochs=il.epochs,
+        per_device_train_batch_size=il.batch_size,
+        gradient_accumulation_steps=1,
+        completion_only_loss=True,
+        max_length=1024,
+        lr_scheduler_type="cosine",
+        warmup_steps=0.1,  # a fraction of the steps
+    )
+    defaults.update(il.sft)
+    try:
+        return SFTConfig(**defaults)
+    except (TypeError, ValueError) as exc:
+        raise ActrainError(f"il.sft: {exc} (keys go to trl.SFTConfig)") from None
+
+
+def run_il(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    trajectories: Sequence[dict[str, Any]],
+    config: RunConfig,
+    out_dir: Path,
+) -> Path:
+    """Fine-tune on the expert actions; returns the final checkpoint (`out_dir/checkpoint`)."""
+    from trl import SFTTrainer
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    trainer = SFTTrainer(
+        model=model,
+        args=sft_config(config, out_dir / "trainer"),
+        train_dataset=il_dataset(tokenizer, trajectories, config),
+        processing_class=tokenizer,
+    )
+    return train_and_save(trainer, tokenizer, out_dir)

@@ -1,0 +1,66 @@
+"""The RL stage: GRPO (TRL's `GRPOTrainer`) on next-action generation from expert states.
+
+The prompt is the agent prompt at an expert state; the reward is 1.0 for the expert's action,
+0.1 for another admissible action and -0.5 when the action tag is missing (values in `rl:`).
+Logged with weight 0: `rewards/expert_match/mean`, `rewards/admissible/mean`,
+`rewards/action_format_ok/mean`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from datasets import Dataset
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from actrain.config import RunConfig
+from actrain.data.trajectories import actor_examples
+from actrain.errors import ActrainError
+from actrain.rewards import make_action_metrics, make_action_reward
+from actrain.stages.common import grpo_args, train_and_save
+
+
+def rl_dataset(
+    tokenizer: PreTrainedTokenizerBase, trajectories: Sequence[dict[str, Any]], config: RunConfig
+) -> Dataset:
+    rows = actor_examples(
+        tokenizer, list(trajectories), config.data.history_len, config.data.show_admissible,
+        config.data.actor_reasoning,
+    )
+    if not rows:
+        raise ActrainError("the RL stage has no expert states to train on")
+    return Dataset.from_dict(
+        {key: [r[key] for r in rows] for key in ("prompt", "expert_action", "admissible_actions")}
+    )
+
+
+def run_rl(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    trajectories: Sequence[dict[str, Any]],
+    config: RunConfig,
+    out_dir: Path,
+) -> Path:
+    """GRPO on the next action; returns the final checkpoint (`out_dir/checkpoint`)."""
+    from trl import GRPOTrainer
+
+    rl = config.rl
+    out_dir.mkdir(parents=True, exist_ok=True)
+    prefilled = not config.data.actor_reasoning
+    reward = make_action_reward(
+        prefilled, rl.expert_reward, rl.admissible_reward, rl.other_reward, rl.malformed_reward
+    )
+    metrics = make_action_metrics(prefilled)
+    args = grpo_args(rl, "rl", out_dir / "trainer", config.seed, config.dtype, rl.max_new_tokens)
+    args.reward_weights = [1.0] + [0.0] * len(metrics)
+    model.generation_config.top_k = None
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=[reward, *metrics],
+        args=args,
+        train_dataset=rl_dataset(tokenizer, trajectories, config),
+        processing_class=tokenizer,
+    )
+    return train_and_save(trainer, tokenizer, out_dir)

@@ -1,0 +1,65 @@
+"""Methods as stage lists, shared prefixes and fingerprints (no training here)."""
+
+import pytest
+
+from actrain.config import load_config
+from actrain.errors import ActrainError
+from actrain.pipeline import Pipeline, method_stages
+
+
+@pytest.mark.parametrize(("method", "stages"), [
+    ("prompt", ()), ("il", ("il",)), ("act_il_rl", ("act", "il", "rl")),
+    ("il_il", ("il", "il")), ("il_rl_rl", ("il", "rl", "rl")),
+])
+def test_method_names_are_their_stage_lists(method, stages):
+    assert method_stages(method) == stages
+
+
+@pytest.mark.parametrize("method", ["", "sft", "act__il", "act_dpo"])
+def test_unknown_methods_are_rejected(method):
+    with pytest.raises(ActrainError, match="unknown method"):
+        method_stages(method)
+
+
+def _pipeline(tmp_path, *overrides, methods=None, seeds=None):
+    config = load_config(None, [f"runs_dir={tmp_path}", "model=tiny-random", "dtype=float32",
+                                *overrides])
+    return Pipeline(config, methods, seeds)
+
+
+def test_run_mode_adds_the_untrained_model_as_reference(tmp_path):
+    assert _pipeline(tmp_path, "pipeline=act_il").methods == ["prompt", "act_il"]
+    assert _pipeline(tmp_path, "pipeline=prompt").methods == ["prompt"]
+
+
+def test_methods_sharing_a_prefix_share_its_checkpoint_and_key(tmp_path):
+    p = _pipeline(tmp_path, methods=["il", "il_rl", "act_il"], seeds=[0, 1])
+    assert p.checkpoint(0, ("il",)).endswith("seed0/il/checkpoint")
+    assert p.stage_dir(0, ("il", "rl")).parent == p.stage_dir(0, ("il",)).parent
+    assert p.checkpoint_key(0, ("il",)) == p.checkpoint_key(0, ("il",))
+    assert p.checkpoint_key(0, ("il",)) != p.checkpoint_key(1, ("il",))  # seeds differ
+    assert p.checkpoint_key(0, ("il",)) != p.checkpoint_key(0, ("act", "il"))  # parents differ
+    assert p.checkpoint(0, ()) == "tiny-random"
+
+
+def test_a_stage_key_depends_on_its_own_config_and_upstream_only(tmp_path):
+    base = _pipeline(tmp_path)
+    rl_changed = _pipeline(tmp_path, "rl.learning_rate=3e-5")
+    il_changed = _pipeline(tmp_path, "il.epochs=3")
+    assert base.checkpoint_key(0, ("il",)) == rl_changed.checkpoint_key(0, ("il",))
+    assert base.checkpoint_key(0, ("il", "rl")) != rl_changed.checkpoint_key(0, ("il", "rl"))
+    assert base.checkpoint_key(0, ("il", "rl")) != il_changed.checkpoint_key(0, ("il", "rl"))
+    assert base.checkpoint_key(0, ("act",)) == il_changed.checkpoint_key(0, ("act",))
+
+
+def test_greedy_base_rollouts_are_evaluated_once_for_all_seeds(tmp_path):
+    greedy = _pipeline(tmp_path, seeds=[0, 1])
+    assert greedy.agent_id(0, ()) == greedy.agent_id(1, ()) == "base"
+    sampled = _pipeline(tmp_path, "rollout.temperature=0.7", seeds=[0, 1])
+    assert sampled.agent_id(0, ()) != sampled.agent_id(1, ())
+    assert greedy.agent_id(1, ("act", "il")) == "seed1-act-il"
+
+
+def test_until_must_name_a_stage(tmp_path):
+    with pytest.raises(ActrainError, match="--until must be one of"):
+        _pipeline(tmp_path).run(until="eval_act")

@@ -1,0 +1,78 @@
+"""Rollout bookkeeping on the real TextWorldExpress env: won, score, steps, invalid actions."""
+
+import pytest
+
+from actrain.envs import make
+from actrain.envs.textworld_express import TextWorldExpressTextEnv
+from actrain.rollouts import AgentSettings, _start, _step, run_episodes, summarise
+
+TASK = "id_test:0"
+
+
+def _tag(action: str) -> str:
+    return f"{action}</action>"  # the tag is prefilled when the actor does not reason
+
+
+def test_expert_completions_win_and_are_all_valid(twc_env):
+    settings = AgentSettings()
+    expert = twc_env.expert_actions(TASK)
+    episode = _start(twc_env, TASK)
+    assert episode.description and episode.admissible
+    for action in expert:
+        _step(twc_env, episode, _tag(action), settings)
+    assert episode.done and episode.won and episode.score > 0
+    assert episode.steps == len(expert) and episode.invalid_actions == 0
+    record = episode.record(hit_max_steps=False)
+    assert [t["action"] for t in record["transcript"]] == expert
+    assert summarise([record])["success_rate"] == 1.0
+
+
+def test_malformed_and_rejected_actions_cost_a_step_and_count(twc_env):
+    settings = AgentSettings()
+    episode = _start(twc_env, TASK)
+    before = episode.observation
+    _step(twc_env, episode, "I think I should <action>a</action><action>b</action>", settings)
+    assert episode.malformed == 1 and episode.invalid_actions == 1 and episode.steps == 1
+    assert episode.observation == before  # nothing was sent to the game
+    _step(twc_env, episode, _tag("fly to the moon"), settings)
+    assert episode.malformed == 1 and episode.invalid_actions == 2 and episode.steps == 2
+    assert not episode.done and not episode.won
+    assert episode.transcript[1]["valid"] is False
+
+
+class RaisingEnv(TextWorldExpressTextEnv):
+    """The real twc game, except that one action makes the adapter raise (as some do)."""
+
+    def step(self, action):
+        if action == "explode":
+            raise RuntimeError("engine refused")
+        return super().step(action)
+
+
+def test_an_adapter_that_raises_costs_an_invalid_step_not_a_crash():
+    env = RaisingEnv("twc")
+    try:
+        episode = _start(env, TASK)
+        _step(env, episode, _tag("explode"), AgentSettings())
+        assert episode.invalid_actions == 1 and episode.steps == 1
+        assert "rejected" in episode.transcript[0]["observation"]
+    finally:
+        env.close()
+
+
+@pytest.mark.parametrize("parallel", [1, 3])
+def test_run_episodes_with_tiny_model_hits_max_steps_as_failures(tiny_model, parallel):
+    model, tokenizer = tiny_model
+    tasks = ["id_test:0", "id_test:1", "id_test:2", "ood_test:0"]
+    settings = AgentSettings(max_steps=2, max_new_tokens=4, batch_size=3)
+    records, stats = run_episodes(model, tokenizer, lambda: make("twx/twc"), tasks, settings,
+                                  parallel_envs=parallel)
+    assert [r["task"] for r in records] == tasks  # input order, whatever finished first
+    for record in records:
+        assert record["steps"] == 2 and record["hit_max_steps"] and not record["won"]
+        assert record["invalid_actions"] == 2  # a random model writes no valid action
+    summary = summarise(records)
+    assert summary["episodes"] == 4 and summary["success_rate"] == 0.0
+    assert summary["invalid_action_rate"] == 1.0 and summary["hit_max_steps"] == 4
+    assert stats["turns"] == (8 if parallel == 1 else 4)  # 2 waves of 2 steps with 3 envs
+    assert stats["prompt_tokens"] > 0 and stats["generated_tokens"] > 0
