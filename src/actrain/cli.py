@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 import warnings
+from pathlib import Path
 
 from actrain.errors import ActrainError
 
@@ -64,6 +65,25 @@ def _eval_critic(args: argparse.Namespace) -> None:
     print(json.dumps(metrics, indent=2))
 
 
+def _eval_agent(args: argparse.Namespace) -> None:
+    """Roll any checkpoint out as an agent under the config's protocol."""
+    import json
+
+    from actrain.config import load_config
+    from actrain.io import write_json, write_jsonl
+    from actrain.models import load_model, resolve_dtype
+    from actrain.rollouts import evaluate_agent
+
+    config = load_config(args.config, args.overrides)
+    config.dtype = resolve_dtype(config.dtype)
+    model, tokenizer = load_model(args.model)
+    summary, episodes = evaluate_agent(model, tokenizer, config, config.seed)
+    if args.out:
+        write_json(args.out, {"model": args.model, **summary})
+        write_jsonl(Path(args.out).with_suffix(".episodes.jsonl"), episodes)
+    print(json.dumps({k: v for k, v in summary.items() if k != "protocol"}, indent=2))
+
+
 def _envs(_: argparse.Namespace) -> None:
     from actrain.envs import registered_ids
 
@@ -96,6 +116,12 @@ def build_parser() -> argparse.ArgumentParser:
     crit.add_argument("--model", required=True, help="checkpoint folder, embedded id or hub id")
     crit.add_argument("--out", help="also write the metrics to this JSON file")
     crit.set_defaults(func=_eval_critic)
+    agent = sub.add_parser("eval-agent", help="roll any checkpoint out as an agent")
+    agent.add_argument("config", help="YAML config (env, rollout protocol, prompt format)")
+    agent.add_argument("overrides", nargs="*", help="config overrides, e.g. rollout.episodes=4")
+    agent.add_argument("--model", required=True, help="checkpoint folder, embedded id or hub id")
+    agent.add_argument("--out", help="write the summary to this JSON file (episodes beside it)")
+    agent.set_defaults(func=_eval_agent)
     envs = sub.add_parser("envs", help="list registered environment ids")
     envs.set_defaults(func=_envs)
     return parser

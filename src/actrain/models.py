@@ -146,6 +146,8 @@ def resolve_model_path(name: str) -> str:
         if not (path / "config.json").exists():
             raise ActrainError(f"{path} is not a model folder (no config.json)")
         return str(path)
+    if name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name:
+        raise ActrainError(f"model folder {name} does not exist (is the checkpoint trained?)")
     return name  # a Hugging Face hub id; resolved (or refused offline) by transformers
 
 

@@ -358,9 +358,10 @@ class Pipeline:
         }
 
     def report(self) -> Path:
-        from actrain.report import write_report
+        from actrain.report import aggregate, write_report
 
         results = self.results()
+        results["table"] = aggregate(results)
         write_json(self.dir / "results.json", results)
         return write_report(self.dir, results)
 

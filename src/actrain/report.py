@@ -97,6 +97,24 @@ def agent_values(results: dict[str, Any], key: str) -> dict[str, dict[str, list[
     return table
 
 
+def aggregate(results: dict[str, Any]) -> dict[str, dict[str, dict[str, float | int]]]:
+    """{method: {split: {success_mean, success_std, score_mean, score_std, seeds}}}."""
+    success = agent_values(results, "success_rate")
+    score = agent_values(results, "mean_score")
+    out: dict[str, dict[str, dict[str, float | int]]] = {}
+    for method, by_split in success.items():
+        for split, values in by_split.items():
+            scores = score[method][split]
+            out.setdefault(method, {})[split] = {
+                "seeds": len(values),
+                "success_mean": statistics.fmean(values),
+                "success_std": statistics.stdev(values) if len(values) > 1 else 0.0,
+                "score_mean": statistics.fmean(scores),
+                "score_std": statistics.stdev(scores) if len(scores) > 1 else 0.0,
+            }
+    return out
+
+
 def agent_table(results: dict[str, Any]) -> str:
     """Methods x splits in the paper's layout: success % and mean score, mean ± std over seeds."""
     splits = results["protocol"]["splits"]
