@@ -1,4 +1,5 @@
-# make demo: install into .venv and run the ACT pipeline on the embedded model.
+# make demo: install into .venv and run ACT -> IL with agent rollouts on the embedded model.
+# make compare: the paper's comparison (prompt, IL, ACT->IL, IL->RL, ACT->IL->RL; 2 seeds).
 # make test: install into .venv and run the test suite.
 VENV ?= .venv
 PYTHON ?= python3
@@ -6,7 +7,7 @@ BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test test-slow lint clean
+.PHONY: install demo compare test test-slow lint clean
 
 install: $(VENV)/.installed
 
@@ -19,6 +20,9 @@ $(VENV)/.installed: pyproject.toml
 
 demo: install
 	$(BIN)/actrain run configs/quickstart.yaml
+
+compare: install
+	$(BIN)/actrain compare configs/compare-quickstart.yaml
 
 test: install
 	$(BIN)/pytest -q
