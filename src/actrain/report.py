@@ -74,13 +74,13 @@ GAINS = (
 )
 
 
-def _mean_std(values: list[float], scale: float = 100.0) -> str:
+def _mean_std(values: list[float], scale: float = 100.0, digits: int = 1) -> str:
     if not values:
         return "n/a"
     mean = statistics.fmean(values) * scale
     if len(values) == 1:
-        return f"{mean:.1f}"
-    return f"{mean:.1f} ± {statistics.stdev(values) * scale:.1f}"
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {statistics.stdev(values) * scale:.{digits}f}"
 
 
 def agent_values(results: dict[str, Any], key: str) -> dict[str, dict[str, list[float]]]:
@@ -129,7 +129,7 @@ def agent_table(results: dict[str, Any]) -> str:
             continue
         seeds = len(results["agent"][method])
         cells = [_mean_std(success[method].get(s, [])) for s in splits]
-        cells += [_mean_std(score.get(method, {}).get(s, []), 1.0) for s in splits]
+        cells += [_mean_std(score.get(method, {}).get(s, []), 1.0, 2) for s in splits]
         all_invalid = [v for s in splits for v in invalid.get(method, {}).get(s, [])]
         cells.append(_mean_std(all_invalid))
         lines.append(f"| {method} | {seeds} | " + " | ".join(cells) + " |")
@@ -207,7 +207,8 @@ def write_report(run_dir: Path, results: dict[str, Any]) -> Path:
     lines += ["", "## Agent results", ""]
     if results["agent"]:
         lines += [
-            "Success rate and mean episode score on each split; mean ± std over seeds. "
+            "Success rate and mean episode score (as the environment reports it) on each "
+            "split; mean ± std over seeds. "
             "Invalid actions: malformed output or an action outside the admissible list, "
             "as a share of all steps.", "", agent_table(results), "",
         ]
