@@ -120,7 +120,6 @@ def agent_table(results: dict[str, Any]) -> str:
     splits = results["protocol"]["splits"]
     success = agent_values(results, "success_rate")
     score = agent_values(results, "mean_score")
-    invalid = agent_values(results, "invalid_action_rate")
     header = ("| method | seeds | " + " | ".join(f"{s} success %" for s in splits) + " | "
               + " | ".join(f"{s} score" for s in splits) + " | invalid actions % |")
     lines = [header, "|" + "---|" * (2 + 2 * len(splits) + 1)]
@@ -130,8 +129,13 @@ def agent_table(results: dict[str, Any]) -> str:
         seeds = len(results["agent"][method])
         cells = [_mean_std(success[method].get(s, [])) for s in splits]
         cells += [_mean_std(score.get(method, {}).get(s, []), 1.0, 2) for s in splits]
-        all_invalid = [v for s in splits for v in invalid.get(method, {}).get(s, [])]
-        cells.append(_mean_std(all_invalid))
+        # One value per seed (the mean over splits), so the ± is a spread over seeds only.
+        per_seed = [
+            statistics.fmean(summary[s]["invalid_action_rate"] for s in splits if s in summary)
+            for summary in results["agent"][method].values()
+            if any(s in summary for s in splits)
+        ]
+        cells.append(_mean_std(per_seed))
         lines.append(f"| {method} | {seeds} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
