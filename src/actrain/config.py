@@ -32,6 +32,7 @@ class DataConfig:
     # The agent reasons before its <action> tag (IL, RL and rollouts). Off, the tag is prefilled
     # and the agent writes only the action: 135M models do not keep a reason-then-tag format.
     actor_reasoning: bool = False
+    collect_workers: int = 1  # environments collecting expert trajectories at once
 
 
 @dataclass
@@ -111,7 +112,8 @@ class RolloutConfig:
     temperature: float = 0.0  # greedy; > 0 samples, seeded by the run's seed
     max_new_tokens: int = 16
     batch_size: int = 16  # episodes whose next action is generated in one batch
-    parallel_envs: int = 0  # environment instances stepping at once (0 = batch_size)
+    parallel_envs: int = 0  # environment instances in play at once (0 = batch_size)
+    step_workers: int = 1  # threads stepping those environments (for slow, JVM-backed envs)
     enabled: bool = True
 
 

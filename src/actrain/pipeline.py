@@ -189,16 +189,22 @@ class Pipeline:
     def collect(self) -> None:
         def work() -> None:
             from actrain.data.trajectories import collect_trajectories
-            from actrain.envs import make
+            from actrain.envs import TextEnv, make
 
-            with make(self.config.env.id, **self.config.env.kwargs) as env:
+            c = self.config
+
+            def make_env() -> TextEnv:
+                return make(c.env.id, **c.env.kwargs)
+
+            workers = c.data.collect_workers
+            with make_env() as env:
                 stats = {
-                    "train": collect_trajectories(
-                        env, "train", self.config.data.train_tasks, self.train_traj
-                    ),
-                    "id_test": collect_trajectories(
-                        env, "id_test", self.config.data.eval_tasks, self.eval_traj
-                    ),
+                    "train": collect_trajectories(env, "train", c.data.train_tasks,
+                                                  self.train_traj, make_env=make_env,
+                                                  workers=workers),
+                    "id_test": collect_trajectories(env, "id_test", c.data.eval_tasks,
+                                                    self.eval_traj, make_env=make_env,
+                                                    workers=workers),
                 }
             write_json(self.dir / "trajectories" / "stats.json", stats)
 

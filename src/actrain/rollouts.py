@@ -17,6 +17,7 @@ import statistics
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -128,11 +129,14 @@ def run_episodes(
     settings: AgentSettings,
     parallel_envs: int = 0,
     desc: str = "rollouts",
+    step_workers: int = 1,
 ) -> tuple[list[dict[str, Any]], dict[str, float]]:
     """Play every task to the end or to `max_steps`; returns (episode records, timing stats).
 
-    `parallel_envs` environments step at once (0 = `batch_size`); with 1, episodes run one at a
-    time, which is the baseline the rollout benchmark compares against.
+    `parallel_envs` environments are in play at once (0 = `batch_size`); with 1, episodes run
+    one at a time, which is the baseline the rollout benchmark compares against. `step_workers`
+    threads apply a turn's actions to their environments concurrently, which pays for slow,
+    JVM-backed environments (each episode owns its environment, so the threads share nothing).
     """
     slots = max(1, min(parallel_envs or settings.batch_size, len(tasks)))
     free = [make_env() for _ in range(slots)]
@@ -142,6 +146,7 @@ def run_episodes(
     stats = {"turns": 0, "prompt_tokens": 0, "generated_tokens": 0, "generate_seconds": 0.0,
              "env_seconds": 0.0}
     bar = tqdm(total=len(tasks), desc=desc, unit="episode", leave=False)
+    pool = ThreadPoolExecutor(step_workers) if step_workers > 1 else None
     try:
         while pending or active:
             while pending and free:
@@ -162,10 +167,17 @@ def run_episodes(
             stats["prompt_tokens"] += sum(len(tokenizer(p, add_special_tokens=False)["input_ids"])
                                           for p in prompts)
             start = time.perf_counter()
+            texts = [completion for (completion,) in completions]
+            stats["generated_tokens"] += sum(len(tokenizer(t)["input_ids"]) + 1 for t in texts)
+            jobs = [(env, ep, text, settings)
+                    for (_, env, ep), text in zip(active, texts, strict=True)]
+            if pool is not None and len(jobs) > 1:
+                list(pool.map(lambda job: _step(*job), jobs))
+            else:
+                for job in jobs:
+                    _step(*job)
             still: list[tuple[int, TextEnv, Episode]] = []
-            for (index, env, episode), (completion,) in zip(active, completions, strict=True):
-                stats["generated_tokens"] += len(tokenizer(completion)["input_ids"]) + 1
-                _step(env, episode, completion, settings)
+            for index, env, episode in active:
                 if episode.done or episode.steps >= settings.max_steps:
                     records[index] = episode.record(hit_max_steps=not episode.done)
                     free.append(env)
@@ -176,6 +188,8 @@ def run_episodes(
             stats["env_seconds"] += time.perf_counter() - start
     finally:
         bar.close()
+        if pool is not None:
+            pool.shutdown()
         for env in free + [env for _, env, _ in active]:
             env.close()
     return [r for r in records if r is not None], stats
@@ -219,7 +233,8 @@ def evaluate_agent(
         task_lists = {split: env.tasks(split)[: r.episodes] for split in r.splits}
     for split, tasks in task_lists.items():
         records, stats = run_episodes(model, tokenizer, make_env, tasks, settings,
-                                      r.parallel_envs, desc=f"rollouts ({split})")
+                                      r.parallel_envs, desc=f"rollouts ({split})",
+                                      step_workers=r.step_workers)
         for record in records:
             record["split"] = split
         episodes += records

@@ -55,6 +55,14 @@ class TextEnv(ABC):
     def expert_actions(self, task: str) -> list[str]:
         """The expert's action sequence for `task` from its initial state."""
 
+    def oracle_actions(self) -> list[str] | None:
+        """An optimal plan from the *current* state, for environments that have an oracle.
+
+        With it, any visited state can be labelled with a better action, also off the expert
+        path (`actrain.data.offpath`). None means this environment has no oracle.
+        """
+        return None
+
     def replay(self, task: str, actions: list[str]) -> StepResult:
         """Branch to the state after `actions`: reset `task`, then step through the prefix."""
         result = self.reset(task)
@@ -76,6 +84,10 @@ _REGISTRY: dict[str, Callable[..., TextEnv]] = {}
 # Adapters that register themselves on import; importing lazily keeps optional extras optional.
 _BUILTIN_MODULES = {
     "twx": "actrain.envs.textworld_express",
+    "scienceworld": "actrain.envs.scienceworld",
+    "textworld": "actrain.envs.textworld",
+    "alfworld": "actrain.envs.alfworld",
+    "webshop": "actrain.envs.webshop",
 }
 
 
