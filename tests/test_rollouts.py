@@ -76,3 +76,16 @@ def test_run_episodes_with_tiny_model_hits_max_steps_as_failures(tiny_model, par
     assert summary["invalid_action_rate"] == 1.0 and summary["hit_max_steps"] == 4
     assert stats["turns"] == (8 if parallel == 1 else 4)  # 2 waves of 2 steps with 3 envs
     assert stats["prompt_tokens"] > 0 and stats["generated_tokens"] > 0
+
+
+def test_per_task_step_limits_and_threaded_stepping(tiny_model):
+    model, tokenizer = tiny_model
+    tasks = ["id_test:0", "id_test:1", "ood_test:0"]
+    settings = AgentSettings(max_steps=2, max_steps_by_task={"ood_test": 3}, max_new_tokens=4,
+                             batch_size=3)
+    serial, _ = run_episodes(model, tokenizer, lambda: make("twx/twc"), tasks, settings)
+    threaded, _ = run_episodes(model, tokenizer, lambda: make("twx/twc"), tasks, settings,
+                               step_workers=3)
+    assert [r["steps"] for r in serial] == [2, 2, 3]
+    strip = lambda records: [(r["task"], r["steps"], [t["action"] for t in r["transcript"]]) for r in records]  # noqa: E731
+    assert strip(threaded) == strip(serial)

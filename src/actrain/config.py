@@ -109,6 +109,8 @@ class RolloutConfig:
     splits: list[str] = field(default_factory=lambda: ["id_test", "ood_test"])
     episodes: int = 16  # tasks per split (the first N of the split, a fixed list)
     max_steps: int = 20  # an episode that reaches it unfinished is a failure
+    # Per-task limits, keyed by the task id before its last ":" (ScienceWorld: the task name).
+    max_steps_by_task: dict[str, int] = field(default_factory=dict)
     temperature: float = 0.0  # greedy; > 0 samples, seeded by the run's seed
     max_new_tokens: int = 16
     batch_size: int = 16  # episodes whose next action is generated in one batch

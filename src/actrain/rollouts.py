@@ -36,6 +36,9 @@ class AgentSettings:
     """How the agent is prompted and decoded; the same for every episode of a rollout."""
 
     max_steps: int = 20
+    # Per-task limits keyed by the task id's part before its last ":" (e.g. ScienceWorld's task
+    # name in "boil:21"); tasks not listed use `max_steps`.
+    max_steps_by_task: dict[str, int] = field(default_factory=dict)
     history_len: int = 1
     show_admissible: bool = True
     reasoning: bool = False
@@ -44,6 +47,9 @@ class AgentSettings:
     batch_size: int = 16
     dtype: str = "float32"
     seed: int = 0
+
+    def step_limit(self, task: str) -> int:
+        return self.max_steps_by_task.get(task.rpartition(":")[0], self.max_steps)
 
 
 @dataclass
@@ -178,7 +184,7 @@ def run_episodes(
                     _step(*job)
             still: list[tuple[int, TextEnv, Episode]] = []
             for index, env, episode in active:
-                if episode.done or episode.steps >= settings.max_steps:
+                if episode.done or episode.steps >= settings.step_limit(episode.task):
                     records[index] = episode.record(hit_max_steps=not episode.done)
                     free.append(env)
                     bar.update(1)
@@ -245,7 +251,8 @@ def evaluate_agent(
 def agent_settings(config: Any, seed: int) -> AgentSettings:
     r = config.rollout
     return AgentSettings(
-        max_steps=r.max_steps, history_len=config.data.history_len,
+        max_steps=r.max_steps, max_steps_by_task=dict(r.max_steps_by_task),
+        history_len=config.data.history_len,
         show_admissible=config.data.show_admissible, reasoning=config.data.actor_reasoning,
         temperature=r.temperature, max_new_tokens=r.max_new_tokens, batch_size=r.batch_size,
         dtype=config.dtype, seed=seed,
@@ -261,6 +268,7 @@ def protocol(config: Any) -> dict[str, Any]:
         "splits": list(r.splits),
         "episodes_per_split": r.episodes,
         "max_steps": r.max_steps,
+        **({"max_steps_by_task": dict(r.max_steps_by_task)} if r.max_steps_by_task else {}),
         "success": "info['won'] at the end of the episode",
         "decoding": "greedy" if r.temperature == 0 else f"sampling, temperature {r.temperature}",
         "history_len": config.data.history_len,

@@ -1,0 +1,28 @@
+"""Every shipped config loads, and its training sections build valid TRL configs."""
+
+from pathlib import Path
+
+import pytest
+
+from actrain.config import load_config
+from actrain.stages.common import grpo_args
+
+CONFIGS = sorted((Path(__file__).resolve().parent.parent / "configs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
+def test_shipped_config_builds_trl_configs(path, tmp_path):
+    config = load_config(path)
+    for section in ("act", "rl"):
+        args = grpo_args(getattr(config, section), section, tmp_path, 0, "float32", 8)
+        assert args.num_generations == getattr(config, section).num_generations
+    for split in config.rollout.splits:
+        assert split in ("train", "id_test", "ood_test")
+
+
+def test_paper_scale_configs_pin_the_papers_step_limits():
+    configs = {p.stem: load_config(p) for p in CONFIGS}
+    assert configs["alfworld-qwen3-8b"].rollout.max_steps == 50
+    assert configs["webshop-qwen3-8b"].rollout.max_steps == 15
+    limits = configs["scienceworld-qwen3-8b"].rollout.max_steps_by_task
+    assert len(limits) == 30 and min(limits.values()) >= 30
