@@ -63,3 +63,29 @@ def test_greedy_base_rollouts_are_evaluated_once_for_all_seeds(tmp_path):
 def test_until_must_name_a_stage(tmp_path):
     with pytest.raises(ActrainError, match="--until must be one of"):
         _pipeline(tmp_path).run(until="eval_act")
+
+
+def test_oracle_source_collects_off_path_states_and_changes_the_data_key(tmp_path):
+    pytest.importorskip("textworld", reason="TextWorld not installed: pip install 'actrain[textworld]'")
+    from actrain.data.trajectories import iter_states, load_trajectories
+
+    expert = _pipeline(tmp_path, "env.id=textworld/cooking")
+    oracle = _pipeline(tmp_path, "env.id=textworld/cooking", "data.source=oracle",
+                       "data.explore=0.5", "data.train_tasks=3", "data.eval_tasks=1",
+                       "name=oracle")
+    assert expert.data_key("collect") != oracle.data_key("collect")
+    oracle.collect()
+    records = load_trajectories(oracle.train_traj)
+    steps = [s for r in records for s in r["steps"]]
+    assert len(records) == 3 and any(s["off_path"] for s in steps)
+    # The history shows the action actually taken, the label is the oracle's.
+    explored = next((r, i) for r in records for i, s in enumerate(r["steps"][:-1])
+                    if s["action"] != s["expert_action"])
+    record, index = explored
+    state = list(iter_states(record, history_len=1))[index + 1][1]
+    assert state.history[-1][1] == record["steps"][index]["action"]
+
+
+def test_unknown_data_source_is_one_clear_error(tmp_path):
+    with pytest.raises(ActrainError, match="data.source must be"):
+        _pipeline(tmp_path, "data.source=dreams").collect()

@@ -33,6 +33,10 @@ class DataConfig:
     # and the agent writes only the action: 135M models do not keep a reason-then-tag format.
     actor_reasoning: bool = False
     collect_workers: int = 1  # environments collecting expert trajectories at once
+    # "expert": states on the expert's path; "oracle": states visited by a policy that follows
+    # the environment's oracle but explores with probability `explore` (envs with an oracle).
+    source: str = "expert"
+    explore: float = 0.3
 
 
 @dataclass

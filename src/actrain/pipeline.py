@@ -141,8 +141,9 @@ class Pipeline:
     # -- fingerprints -----------------------------------------------------------------------
     def data_key(self, which: str) -> str:
         c = self.config
+        source = [] if c.data.source == "expert" else [c.data.source, c.data.explore]
         collect = fingerprint("collect", c.env.id, c.env.kwargs, c.data.train_tasks,
-                              c.data.eval_tasks)
+                              c.data.eval_tasks, *source)
         if which == "collect":
             return collect
         return fingerprint("pairs", collect, c.model, c.seed, c.data.history_len,
@@ -188,6 +189,7 @@ class Pipeline:
     # -- data -------------------------------------------------------------------------------
     def collect(self) -> None:
         def work() -> None:
+            from actrain.data.offpath import collect_oracle_trajectories
             from actrain.data.trajectories import collect_trajectories
             from actrain.envs import TextEnv, make
 
@@ -196,15 +198,21 @@ class Pipeline:
             def make_env() -> TextEnv:
                 return make(c.env.id, **c.env.kwargs)
 
-            workers = c.data.collect_workers
+            if c.data.source not in ("expert", "oracle"):
+                raise ActrainError(f"data.source must be 'expert' or 'oracle', got "
+                                   f"{c.data.source!r}")
+
+            def collect_split(env: TextEnv, split: str, num_tasks: int, path: Path) -> dict:
+                if c.data.source == "oracle":
+                    return collect_oracle_trajectories(env, split, num_tasks, path,
+                                                       c.data.explore, c.seed)
+                return collect_trajectories(env, split, num_tasks, path, make_env=make_env,
+                                            workers=c.data.collect_workers)
+
             with make_env() as env:
                 stats = {
-                    "train": collect_trajectories(env, "train", c.data.train_tasks,
-                                                  self.train_traj, make_env=make_env,
-                                                  workers=workers),
-                    "id_test": collect_trajectories(env, "id_test", c.data.eval_tasks,
-                                                    self.eval_traj, make_env=make_env,
-                                                    workers=workers),
+                    "train": collect_split(env, "train", c.data.train_tasks, self.train_traj),
+                    "id_test": collect_split(env, "id_test", c.data.eval_tasks, self.eval_traj),
                 }
             write_json(self.dir / "trajectories" / "stats.json", stats)
 

@@ -92,6 +92,9 @@ def collect_trajectories(
     tasks = env.tasks(split)[:num_tasks]
     if not tasks:
         raise ActrainError(f"split {split!r} has no tasks")
+    prepare = getattr(env, "prepare", None)  # environments that generate games do it in a batch
+    if callable(prepare):
+        prepare(tasks)
     desc = f"expert trajectories ({split})"
     if make_env is not None and workers > 1:
         all_records = collect_many(make_env, tasks, workers, desc)
@@ -122,7 +125,9 @@ def iter_states(
     steps = trajectory["steps"]
     for index, step in enumerate(steps):
         window = steps[max(0, index - history_len) : index] if history_len > 0 else []
-        history = tuple((s["observation"], s["expert_action"]) for s in window)
+        # The action actually taken: off-path records (`actrain.data.offpath`) may differ from
+        # the label `expert_action` where their behaviour policy explored.
+        history = tuple((s["observation"], s.get("action", s["expert_action"])) for s in window)
         state = State(
             task=trajectory.get("task_description") or "",
             history=history,

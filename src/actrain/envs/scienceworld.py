@@ -128,6 +128,7 @@ class ScienceWorldTextEnv(TextEnv):
     def _start_jvm(self) -> None:
         # py4j logs a traceback for every refused connection of a dead JVM; we log one line.
         logging.getLogger("py4j").setLevel(logging.CRITICAL)
+        logging.getLogger("scienceworld").setLevel(logging.WARNING)  # a line per task load
         self._env = self._cls("", envStepLimit=self.step_limit)
 
     def _restart(self) -> None:
