@@ -21,6 +21,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from actrain.data.trajectories import trajectory_record
 from actrain.envs.base import TextEnv
 from actrain.errors import ActrainError
 from actrain.io import write_jsonl
@@ -79,14 +80,7 @@ def collect_oracle_trajectory(
         off_path = off_path or action != best
         if result.done:
             break
-    return {
-        "task": task,
-        "task_description": description,
-        "steps": steps,
-        "won": bool(result.info.get("won", False)),
-        "score": float(result.info.get("score", 0.0)),
-        "explore": explore,
-    }
+    return {**trajectory_record(task, description, steps, result), "explore": explore}
 
 
 def collect_oracle_trajectories(

@@ -15,7 +15,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from actrain.envs.base import TextEnv
+from actrain.envs.base import StepResult, TextEnv
 from actrain.errors import ActrainError
 from actrain.io import write_jsonl
 from actrain.prompts import State
@@ -38,12 +38,19 @@ def collect_expert_trajectory(env: TextEnv, task: str) -> dict[str, Any]:
         result = env.step(action)
         if result.done:
             break
+    return trajectory_record(task, description, steps, result)
+
+
+def trajectory_record(
+    task: str, description: str, steps: list[dict[str, Any]], last: StepResult
+) -> dict[str, Any]:
+    """One line of a trajectories file; `last` is the result of the final step."""
     return {
         "task": task,
         "task_description": description,
         "steps": steps,
-        "won": bool(result.info.get("won", False)),
-        "score": float(result.info.get("score", 0.0)),
+        "won": bool(last.info.get("won", False)),
+        "score": float(last.info.get("score", 0.0)),
     }
 
 
