@@ -8,7 +8,8 @@ from actrain.errors import ActrainError
 
 
 def test_registry_lists_and_rejects():
-    assert {"twx/twc", "twx/cookingworld"} <= set(registered_ids())
+    assert {"twx/twc", "twx/cookingworld", "scienceworld/tasks", "textworld/cooking",
+            "alfworld/text", "webshop/text"} <= set(registered_ids())
     with pytest.raises(ActrainError, match="unknown environment 'nope/x'"):
         make("nope/x")
 
