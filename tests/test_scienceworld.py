@@ -125,3 +125,25 @@ def test_missing_java_is_one_clear_line(monkeypatch):
     monkeypatch.setattr(twx.shutil, "which", lambda _: None)
     with pytest.raises(ActrainError, match="Java 17"):
         make("scienceworld/tasks")
+
+
+def test_doors_are_named_and_refusals_are_reported(sw_env):
+    sw_env.reset("find-animal:0")
+    actions = sw_env.admissible_actions()
+    assert "open door" not in actions  # the package's ambiguous form
+    assert {"open door to kitchen", "go to kitchen"} <= set(actions)
+    assert sw_env.step("open door to kitchen").info["rejected"] is False
+    assert sw_env.step("open door").info["rejected"] is True  # "Ambiguous request: ..."
+    assert sw_env.step("fly to the moon").info["rejected"] is True
+
+
+def test_rollouts_trust_the_games_refusal_over_the_admissible_list(sw_env):
+    from actrain.rollouts import AgentSettings, _start, _step
+
+    episode = _start(sw_env, "find-animal:0")
+    _step(sw_env, episode, "open door to art studio</action>", AgentSettings())
+    assert "examine picture" not in sw_env.admissible_actions()
+    _step(sw_env, episode, "examine picture</action>", AgentSettings())  # accepted, not listed
+    _step(sw_env, episode, "fly to the moon</action>", AgentSettings())  # refused
+    assert [t["valid"] for t in episode.transcript] == [True, True, False]
+    assert episode.invalid_actions == 1

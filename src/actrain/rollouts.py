@@ -6,8 +6,9 @@ for its `<action>` tag, and each environment takes one step. A finished episode 
 environment for the next task in the queue, so the batch stays full.
 
 Bookkeeping per episode: won, score, steps, invalid actions (malformed output, an action outside
-the admissible list, or one the environment raised on; each still costs a step, none crashes the
-rollout). An episode that reaches `max_steps` unfinished is a failure, not an error.
+the admissible list, or one the environment raised on or, where it says so in `info["rejected"]`,
+refused; each still costs a step, none crashes the rollout). An episode that reaches `max_steps`
+unfinished is a failure, not an error.
 """
 
 from __future__ import annotations
@@ -121,6 +122,8 @@ def _step(env: TextEnv, episode: Episode, completion: str, s: AgentSettings) -> 
             episode.won = bool(result.info.get("won", False))
             episode.score = float(result.info.get("score", 0.0))
             episode.done = bool(result.done)
+            if "rejected" in result.info:
+                valid = not result.info["rejected"]
             entry.update(valid=valid, observation=result.observation)
         if not valid:
             episode.invalid_actions += 1

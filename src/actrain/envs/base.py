@@ -25,7 +25,10 @@ class StepResult:
     observation: str
     reward: float = 0.0
     done: bool = False
-    info: dict[str, Any] = field(default_factory=dict)  # always holds "won" and "score"
+    # Always holds "won" and "score". Optionally "rejected": the environment's own verdict that
+    # it refused the action (unparsable, ambiguous); rollouts then trust it over the check
+    # against `admissible_actions()`, for environments whose admissible list is incomplete.
+    info: dict[str, Any] = field(default_factory=dict)
 
 
 class TextEnv(ABC):

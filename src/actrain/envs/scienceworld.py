@@ -52,15 +52,23 @@ ELECTRICAL = ("power-component", "conductivity")
 # Objects that no task acts on; actions naming them are noise in the combination list.
 _JUNK_OBJECTS = re.compile(r"\b(agent|air)\b")
 _TASK_PREFIX = re.compile(r"^\s*Task Description:\s*")
+_BARE_DOOR = re.compile(r"^(open|close) door$")
+_DOOR = re.compile(r"\bA door to the ([^()\n]+?) \(that is (?:open|closed)\)")
+# Replies by which the game refuses a command it cannot parse, resolve or route.
+_REJECTIONS = ("No known action matches that input", "Unknown action", "Ambiguous request",
+               "It's not clear how to get there from here")
 _ALWAYS = ("look around", "inventory", "wait", "wait1", "task")
 
 
-def filter_admissible(actions: list[str], task_name: str) -> list[str]:
-    """A readable admissible list: drop combinations no task needs.
+def filter_admissible(actions: list[str], task_name: str, look: str = "") -> list[str]:
+    """A readable admissible list: drop combinations no task needs, name the doors.
 
     Dropped: `connect`/`disconnect` outside the electrical tasks, actions on the agent itself or
-    on air, `reset task` (it restarts the episode) and duplicates. Kept: everything else, plus
-    the free actions that the combination list leaves out.
+    on air, `reset task` (it restarts the episode) and duplicates. The package lists doors as a
+    bare, ambiguous "open door" (the game then asks which one), so those are replaced by the
+    forms the game accepts, one per door in the room's description `look`: "open door to X",
+    "close door to X", "go to X". Kept: everything else, plus the free actions the combination
+    list leaves out.
     """
     electrical = any(word in task_name for word in ELECTRICAL)
     kept = set(_ALWAYS)
@@ -68,9 +76,11 @@ def filter_admissible(actions: list[str], task_name: str) -> list[str]:
         verb = action.split(" ", 1)[0]
         if verb in ("connect", "disconnect") and not electrical:
             continue
-        if action == "reset task" or _JUNK_OBJECTS.search(action):
+        if action == "reset task" or _JUNK_OBJECTS.search(action) or _BARE_DOOR.match(action):
             continue
         kept.add(action)
+    for room in _DOOR.findall(look):
+        kept.update((f"open door to {room}", f"close door to {room}", f"go to {room}"))
     return sorted(kept)
 
 
@@ -214,14 +224,18 @@ class ScienceWorldTextEnv(TextEnv):
     def step(self, action: str) -> StepResult:
         observation, reward, done, self._infos = self._call(lambda: self._env.step(action))
         self._actions.append(action)
-        return self._result(observation, float(reward), bool(done))
+        result = self._result(observation, float(reward), bool(done))
+        # The combination list misses many forms the game accepts (about a fifth of the gold
+        # path's actions), so the game's own refusal is the better judge of an invalid action.
+        result.info["rejected"] = result.observation.startswith(_REJECTIONS)
+        return result
 
     def admissible_actions(self) -> list[str]:
         actions = list(self._infos.get("valid", []))
         if not self.filter_actions:
             return sorted(set(actions))
         name = self._task[0] if self._task else ""
-        return filter_admissible(actions, name)
+        return filter_admissible(actions, name, str(self._infos.get("look", "")))
 
     def expert_actions(self, task: str) -> list[str]:
         self.reset(task, gold_path=True)
