@@ -167,3 +167,18 @@ def test_module_imports_without_the_package():
 def test_unknown_expert():
     with pytest.raises(ActrainError, match="unknown ALFWorld expert"):
         make("alfworld/text", data_dir=DATA, expert="oracle")
+
+
+def test_not_thread_safe_so_collection_and_rollouts_step_one_at_a_time(env):
+    """The PDDL engine keeps process-wide parsers: threads would corrupt it, so none are used."""
+    from actrain.data.trajectories import collect_many
+
+    assert env.thread_safe is False
+    tasks = [task for split in ("train", "id_test", "ood_test") for task in env.tasks(split)] * 2
+    records = collect_many(lambda: make("alfworld/text", data_dir=DATA), tasks, workers=4)
+    assert [r["task"] for r in records] == tasks and all(r["won"] for r in records)
+
+
+def test_oracle_before_reset_is_a_clear_error():
+    with make("alfworld/text", data_dir=DATA) as fresh, pytest.raises(ActrainError, match="reset"):
+        fresh.oracle_actions()

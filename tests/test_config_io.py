@@ -43,3 +43,9 @@ def test_jsonl_roundtrip_and_corrupt_line(tmp_path):
     path.write_text('{"a": 1}\n{"b": \n')
     with pytest.raises(ActrainError, match="line 2 is not valid JSON"):
         read_jsonl(path)
+
+
+def test_per_task_step_limits_must_be_positive_integers():
+    assert load_config(None, ["rollout.max_steps_by_task={boil: 40}"]).rollout.max_steps_by_task == {"boil": 40}
+    with pytest.raises(ActrainError, match="max_steps_by_task must map"):
+        load_config(None, ["rollout.max_steps_by_task={boil: many}"])

@@ -89,3 +89,14 @@ def test_oracle_source_collects_off_path_states_and_changes_the_data_key(tmp_pat
 def test_unknown_data_source_is_one_clear_error(tmp_path):
     with pytest.raises(ActrainError, match="data.source must be"):
         _pipeline(tmp_path, "data.source=dreams").collect()
+
+
+def test_what_enters_the_data_and_agent_keys(tmp_path):
+    base = _pipeline(tmp_path, "data.source=oracle")
+    reseeded = _pipeline(tmp_path, "data.source=oracle", "seed=1")
+    assert base.data_key("collect") != reseeded.data_key("collect")  # exploring draws on the seed
+    expert, expert_reseeded = _pipeline(tmp_path), _pipeline(tmp_path, "seed=1")
+    assert expert.data_key("collect") == expert_reseeded.data_key("collect")
+    agent = _pipeline(tmp_path).agent_key(0, ("il",))
+    assert _pipeline(tmp_path, "rollout.step_workers=4").agent_key(0, ("il",)) == agent
+    assert _pipeline(tmp_path, "rollout.max_steps=7").agent_key(0, ("il",)) != agent

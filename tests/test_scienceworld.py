@@ -147,3 +147,11 @@ def test_rollouts_trust_the_games_refusal_over_the_admissible_list(sw_env):
     _step(sw_env, episode, "fly to the moon</action>", AgentSettings())  # refused
     assert [t["valid"] for t in episode.transcript] == [True, True, False]
     assert episode.invalid_actions == 1
+
+
+def test_an_ambiguous_request_is_cancelled_so_the_next_action_counts(sw_env):
+    sw_env.reset("find-animal:0")
+    ambiguous = sw_env.step("open door")
+    assert ambiguous.observation.startswith("Ambiguous request") and ambiguous.info["rejected"]
+    after = sw_env.step("look around")  # answered, not swallowed as a choice number
+    assert after.observation.startswith("This room is called") and not after.info["rejected"]

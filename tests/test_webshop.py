@@ -91,8 +91,10 @@ def test_invalid_action_is_a_step():
 
 def test_expert_file(tmp_path):
     path = tmp_path / "experts.json"
-    path.write_text(json.dumps({"3": ["search[red shoes]", "click[b0001]", "click[buy now]"]}))
+    demo = ["search[red shoes]", "click[b0001]", "click[buy now]"]
+    path.write_text(json.dumps({"3": demo, "goal:1502": demo}))
     env = WebShopTextEnv(backend=StandInWebAgentTextEnv(), expert_file=str(path))
+    assert env.tasks("train") == ["goal:1502"]  # only demonstrated training goals
     assert env.expert_actions("goal:3")[-1] == "click[buy now]"
     with pytest.raises(ActrainError, match="no actions for goal:4"):
         env.expert_actions("goal:4")
@@ -112,3 +114,22 @@ def test_no_expert_and_bad_expert_files_are_clear(tmp_path):
         WebShopTextEnv(backend=StandInWebAgentTextEnv(), expert_file=str(bad))
     with pytest.raises(ActrainError, match="does not exist"):
         WebShopTextEnv(backend=StandInWebAgentTextEnv(), expert_file=str(tmp_path / "none.json"))
+
+
+def test_instances_share_one_catalogue(monkeypatch):
+    import actrain.envs.webshop as webshop
+
+    built = []
+
+    class Recording(StandInWebAgentTextEnv):
+        def __init__(self, observation_mode, num_products, human_goals, server):
+            super().__init__()
+            if server is not None:
+                self.server = server
+            built.append(server)
+
+    monkeypatch.setattr(webshop, "_import_webshop", lambda: Recording)
+    monkeypatch.setattr(webshop, "_SERVERS", {})
+    first, second = WebShopTextEnv(num_products=1000), WebShopTextEnv(num_products=1000)
+    assert built[0] is None and built[1] is first._env.server
+    assert second._env.server is first._env.server

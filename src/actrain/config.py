@@ -122,6 +122,16 @@ class RolloutConfig:
     step_workers: int = 1  # threads stepping those environments (for slow, JVM-backed envs)
     enabled: bool = True
 
+    def __post_init__(self) -> None:
+        limits = self.max_steps_by_task
+        if not isinstance(limits, dict) or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in limits.values()
+        ):
+            raise ActrainError(
+                f"rollout.max_steps_by_task must map task names to positive integers, "
+                f"got {limits!r}"
+            )
+
 
 @dataclass
 class CompareConfig:

@@ -141,7 +141,8 @@ class Pipeline:
     # -- fingerprints -----------------------------------------------------------------------
     def data_key(self, which: str) -> str:
         c = self.config
-        source = [] if c.data.source == "expert" else [c.data.source, c.data.explore]
+        # The exploring policy draws from the seed; expert paths do not depend on it.
+        source = [] if c.data.source == "expert" else [c.data.source, c.data.explore, c.seed]
         collect = fingerprint("collect", c.env.id, c.env.kwargs, c.data.train_tasks,
                               c.data.eval_tasks, *source)
         if which == "collect":
@@ -300,12 +301,18 @@ class Pipeline:
 
         self._run(f"critic {ckpt}", key, [self.critic_file(ckpt)], work)
 
+    def agent_key(self, seed: int, prefix: tuple[str, ...]) -> str:
+        c = self.config
+        rollout = asdict(c.rollout)
+        rollout.pop("step_workers")  # how many threads step the environments changes no result
+        return fingerprint("agent", self.checkpoint_key(seed, prefix), c.env.id, c.env.kwargs,
+                           rollout, c.data.history_len, c.data.show_admissible,
+                           c.data.actor_reasoning, c.dtype, seed if c.rollout.temperature else 0)
+
     def evaluate_agent(self, seed: int, prefix: tuple[str, ...]) -> None:
         c = self.config
         agent = self.agent_id(seed, prefix)
-        key = fingerprint("agent", self.checkpoint_key(seed, prefix), c.env.id, c.env.kwargs,
-                          asdict(c.rollout), c.data.history_len, c.data.show_admissible,
-                          c.data.actor_reasoning, c.dtype, seed if c.rollout.temperature else 0)
+        key = self.agent_key(seed, prefix)
 
         def work() -> None:
             from actrain.rollouts import evaluate_agent

@@ -145,18 +145,22 @@ def run_episodes(
     `parallel_envs` environments are in play at once (0 = `batch_size`); with 1, episodes run
     one at a time, which is the baseline the rollout benchmark compares against. `step_workers`
     threads apply a turn's actions to their environments concurrently, which pays for slow,
-    JVM-backed environments (each episode owns its environment, so the threads share nothing).
+    JVM-backed environments (each episode owns its environment); environments that are not
+    `thread_safe` are stepped one after the other.
     """
     slots = max(1, min(parallel_envs or settings.batch_size, len(tasks)))
-    free = [make_env() for _ in range(slots)]
+    free: list[TextEnv] = []
     pending = deque(enumerate(tasks))
     active: list[tuple[int, TextEnv, Episode]] = []
     records: list[dict[str, Any] | None] = [None] * len(tasks)
     stats = {"turns": 0, "prompt_tokens": 0, "generated_tokens": 0, "generate_seconds": 0.0,
              "env_seconds": 0.0}
     bar = tqdm(total=len(tasks), desc=desc, unit="episode", leave=False)
-    pool = ThreadPoolExecutor(step_workers) if step_workers > 1 else None
+    pool = None
     try:
+        free += [make_env() for _ in range(slots)]  # inside try: a failed start closes the rest
+        if step_workers > 1 and all(env.thread_safe for env in free):
+            pool = ThreadPoolExecutor(step_workers)
         while pending or active:
             while pending and free:
                 index, task = pending.popleft()
@@ -240,6 +244,9 @@ def evaluate_agent(
     episodes: list[dict[str, Any]] = []
     with make_env() as env:
         task_lists = {split: env.tasks(split)[: r.episodes] for split in r.splits}
+        prepare = getattr(env, "prepare", None)  # environments that generate games: one batch
+        if callable(prepare):
+            prepare([task for tasks in task_lists.values() for task in tasks])
     for split, tasks in task_lists.items():
         records, stats = run_episodes(model, tokenizer, make_env, tasks, settings,
                                       r.parallel_envs, desc=f"rollouts ({split})",

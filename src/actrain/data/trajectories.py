@@ -7,6 +7,7 @@ One JSON line per task: `{"task", "task_description", "steps": [{"observation", 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +20,8 @@ from actrain.envs.base import StepResult, TextEnv
 from actrain.errors import ActrainError
 from actrain.io import write_jsonl
 from actrain.prompts import State
+
+log = logging.getLogger("actrain")
 
 
 def collect_expert_trajectory(env: TextEnv, task: str) -> dict[str, Any]:
@@ -60,9 +63,16 @@ def collect_many(
     """Expert trajectories of `tasks`, in order, with `workers` environments stepping at once.
 
     Each worker thread owns one environment. Java-backed environments (ScienceWorld at ~0.2 s a
-    step) spend their time in the JVM, outside the GIL, so threads give real parallelism.
+    step) spend their time in the JVM, outside the GIL, so threads give real parallelism. An
+    environment that is not `thread_safe` is collected with one worker.
     """
     workers = max(1, min(workers, len(tasks)))
+    if workers > 1:
+        with make_env() as probe:
+            if not probe.thread_safe:
+                log.warning("%s cannot step on threads; collecting with one environment",
+                            type(probe).__name__)
+                workers = 1
     local, envs, lock = threading.local(), [], threading.Lock()
 
     def run(task: str) -> dict[str, Any]:

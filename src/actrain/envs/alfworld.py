@@ -140,6 +140,9 @@ class AlfWorldTextEnv(TextEnv):
       shorter, but it knows where everything is and so never explores.
     """
 
+    # TextWorld's PDDL engine keeps its parsers (and fast-downward its options) process-wide.
+    thread_safe = False
+
     def __init__(self, data_dir: str | Path | None = None, expert: str = "walkthrough") -> None:
         if expert not in EXPERTS:
             raise ActrainError(f"unknown ALFWorld expert {expert!r}; use one of {EXPERTS}")
@@ -249,7 +252,7 @@ class AlfWorldTextEnv(TextEnv):
         every step); the tests pin that this still works.
         """
         if self._state is None:
-            return None
+            raise ActrainError("ALFWorld: call reset(task) before oracle_actions()")
         if self._state.get("won"):
             return []
         game = self._env.unwrapped

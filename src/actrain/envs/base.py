@@ -38,6 +38,11 @@ class TextEnv(ABC):
     works for every environment, including those that cannot clone their state.
     """
 
+    # Whether separate instances may step at the same time on different threads. An adapter
+    # whose package keeps process-wide state (ALFWorld's PDDL parsers) sets it to False, and
+    # collection and rollouts then step its instances one at a time.
+    thread_safe: bool = True
+
     @abstractmethod
     def tasks(self, split: str) -> list[str]:
         """Task ids of a split (`train`, `id_test`, `ood_test`), in a stable order."""

@@ -122,6 +122,7 @@ class ScienceWorldTextEnv(TextEnv):
         names = list(self._env.get_task_names())
         unknown = sorted((set(ood_tasks) | set(train_tasks or ())) - set(names))
         if unknown:
+            self.close()
             raise ActrainError(f"unknown ScienceWorld task(s) {unknown}; known: {names}")
         self.ood_tasks = list(ood_tasks)
         self.train_tasks = list(train_tasks) if train_tasks else [
@@ -224,6 +225,11 @@ class ScienceWorldTextEnv(TextEnv):
     def step(self, action: str) -> StepResult:
         observation, reward, done, self._infos = self._call(lambda: self._env.step(action))
         self._actions.append(action)
+        if observation.startswith("Ambiguous request"):
+            # The game now waits for a number and would swallow the next action: cancel with a
+            # blank answer (replayed too, should the JVM restart), and report the ambiguity.
+            self._infos = self._call(lambda: self._env.step(""))[3]
+            self._actions.append("")
         result = self._result(observation, float(reward), bool(done))
         # The combination list misses many forms the game accepts (about a fifth of the gold
         # path's actions), so the game's own refusal is the better judge of an invalid action.

@@ -16,6 +16,7 @@ repository (github.com/princeton-nlp/WebShop, `setup.sh` downloads the product d
   reward x 100 and `won` is a reward of 1 (the paper's success rate).
 - Expert: WebShop ships human demonstrations, not a planner. `expert_file` names a JSON file
   mapping a task id (or goal index) to its action list; without one, `expert_actions` says so.
+  With one, `train` lists only the goals that have a demonstration.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ INSTALL = (
     "WebShop is not installed: clone github.com/princeton-nlp/WebShop, run its setup.sh "
     "(downloads the product data) and `pip install -e .` there, so that `web_agent_site` imports"
 )
+
+
+_SERVERS: dict[tuple[int | None, bool], Any] = {}
 
 
 def _import_webshop() -> Any:
@@ -61,8 +65,12 @@ class WebShopTextEnv(TextEnv):
         already-built `WebAgentTextEnv` (or any object with its interface) to wrap instead."""
         if backend is None:
             cls = _import_webshop()
+            # The simulated server holds the catalogue and search index: build it once per
+            # process and share it (WebShop's own `server=` argument), as rollouts open many.
+            key = (num_products, bool(human_goals))
             backend = cls(observation_mode="text", num_products=num_products,
-                          human_goals=int(human_goals))
+                          human_goals=int(human_goals), server=_SERVERS.get(key))
+            _SERVERS.setdefault(key, backend.server)
         self._env = backend
         self._experts = self._load_experts(expert_file) if expert_file else None
         self._reward = 0.0
@@ -88,7 +96,11 @@ class WebShopTextEnv(TextEnv):
             return []
         total = len(self._env.server.goals)
         start, stop = SPLIT_GOALS[split]
-        return [f"goal:{i}" for i in range(start, min(stop or total, total))]
+        tasks = [f"goal:{i}" for i in range(start, min(stop or total, total))]
+        if split == "train" and self._experts is not None:
+            # Training needs expert data: demonstrations do not cover every training goal.
+            tasks = [task for task in tasks if task in self._experts]
+        return tasks
 
     @staticmethod
     def _parse(task: str) -> int:
