@@ -131,6 +131,7 @@ class ScienceWorldTextEnv(TextEnv):
         self._task: tuple[str, int] | None = None
         self._gold_loaded = False
         self._actions: list[str] = []
+        self._awaiting_choice = False  # the game asked which of several actions was meant
         self._infos: dict[str, Any] = {}
         self._variations: dict[tuple[str, str], list[int]] = {}
 
@@ -218,18 +219,22 @@ class ScienceWorldTextEnv(TextEnv):
     def reset(self, task: str, gold_path: bool = False) -> StepResult:
         name, variation = self._parse(task)
         self._task, self._actions, self._gold_loaded = (name, variation), [], gold_path
+        self._awaiting_choice = False
         self._call(lambda: self._load(name, variation, gold_path))
         observation, self._infos = self._call(lambda: self._env.reset())
         return self._result(observation, 0.0, False)
 
     def step(self, action: str) -> StepResult:
-        observation, reward, done, self._infos = self._call(lambda: self._env.step(action))
-        self._actions.append(action)
-        if observation.startswith("Ambiguous request"):
-            # The game now waits for a number and would swallow the next action: cancel with a
-            # blank answer (replayed too, should the JVM restart), and report the ambiguity.
+        if self._awaiting_choice and not action.strip().isdigit():
+            # After "Ambiguous request" the game reads the next input as the number of the
+            # intended action and would swallow anything else: cancel with a blank answer
+            # (recorded, so that a JVM restart replays it). A number answers the question, as
+            # the gold paths of some tasks do.
             self._infos = self._call(lambda: self._env.step(""))[3]
             self._actions.append("")
+        observation, reward, done, self._infos = self._call(lambda: self._env.step(action))
+        self._actions.append(action)
+        self._awaiting_choice = observation.startswith("Ambiguous request")
         result = self._result(observation, float(reward), bool(done))
         # The combination list misses many forms the game accepts (about a fifth of the gold
         # path's actions), so the game's own refusal is the better judge of an invalid action.
