@@ -244,9 +244,7 @@ def evaluate_agent(
     episodes: list[dict[str, Any]] = []
     with make_env() as env:
         task_lists = {split: env.tasks(split)[: r.episodes] for split in r.splits}
-        prepare = getattr(env, "prepare", None)  # environments that generate games: one batch
-        if callable(prepare):
-            prepare([task for tasks in task_lists.values() for task in tasks])
+        env.prepare([task for tasks in task_lists.values() for task in tasks])
     for split, tasks in task_lists.items():
         records, stats = run_episodes(model, tokenizer, make_env, tasks, settings,
                                       r.parallel_envs, desc=f"rollouts ({split})",

@@ -21,7 +21,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from actrain.data.trajectories import trajectory_record
+from actrain.data.trajectories import first_tasks, trajectory_record
 from actrain.envs.base import TextEnv
 from actrain.errors import ActrainError
 from actrain.io import write_jsonl
@@ -98,12 +98,7 @@ def collect_oracle_trajectories(
     from how the episode ended. Each task gets its own seeded generator, so a task's trajectory
     does not depend on which tasks came before it.
     """
-    tasks = env.tasks(split)[:num_tasks]
-    if not tasks:
-        raise ActrainError(f"split {split!r} has no tasks")
-    prepare = getattr(env, "prepare", None)  # environments that generate games do it in one batch
-    if callable(prepare):
-        prepare(tasks)
+    tasks = first_tasks(env, split, num_tasks)
     records = []
     for task in tqdm(tasks, desc=f"oracle trajectories ({split})", unit="task"):
         rng = random.Random(f"{seed}:{task}")

@@ -91,6 +91,15 @@ def collect_many(
             env.close()
 
 
+def first_tasks(env: TextEnv, split: str, num_tasks: int) -> list[str]:
+    """The first `num_tasks` tasks of a split, prepared in one batch; an empty split is an error."""
+    tasks = env.tasks(split)[:num_tasks]
+    if not tasks:
+        raise ActrainError(f"split {split!r} has no tasks")
+    env.prepare(tasks)
+    return tasks
+
+
 def collect_trajectories(
     env: TextEnv,
     split: str,
@@ -106,12 +115,7 @@ def collect_trajectories(
     label cannot be trusted); the returned counts say how many. With `make_env` and `workers` > 1
     the tasks are played by that many fresh environments at once (`env` only lists the tasks).
     """
-    tasks = env.tasks(split)[:num_tasks]
-    if not tasks:
-        raise ActrainError(f"split {split!r} has no tasks")
-    prepare = getattr(env, "prepare", None)  # environments that generate games do it in a batch
-    if callable(prepare):
-        prepare(tasks)
+    tasks = first_tasks(env, split, num_tasks)
     desc = f"expert trajectories ({split})"
     if make_env is not None and workers > 1:
         all_records = collect_many(make_env, tasks, workers, desc)

@@ -63,6 +63,9 @@ class TextEnv(ABC):
     def expert_actions(self, task: str) -> list[str]:
         """The expert's action sequence for `task` from its initial state."""
 
+    def prepare(self, tasks: list[str]) -> None:  # noqa: B027 - optional hook
+        """Get `tasks` ready in one batch before they are played (e.g. generate their games)."""
+
     def oracle_actions(self) -> list[str] | None:
         """An optimal plan from the *current* state, for environments that have an oracle.
 
