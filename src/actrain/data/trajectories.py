@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -62,26 +63,32 @@ def collect_many(
 ) -> list[dict[str, Any]]:
     """Expert trajectories of `tasks`, in order, with `workers` environments stepping at once.
 
-    Each worker thread owns one environment. Java-backed environments (ScienceWorld at ~0.2 s a
-    step) spend their time in the JVM, outside the GIL, so threads give real parallelism. An
-    environment that is not `thread_safe` is collected with one worker.
+    Each running task holds one environment, which the next task reuses. Java-backed
+    environments (ScienceWorld at ~0.2 s a step) spend their time in the JVM, outside the GIL,
+    so threads give real parallelism. An environment that is not `thread_safe` is collected
+    with one worker.
     """
     workers = max(1, min(workers, len(tasks)))
-    if workers > 1:
-        with make_env() as probe:
-            if not probe.thread_safe:
-                log.warning("%s cannot step on threads; collecting with one environment",
-                            type(probe).__name__)
-                workers = 1
-    local, envs, lock = threading.local(), [], threading.Lock()
+    first = make_env()  # also tells whether this environment may step on threads
+    envs, idle, lock = [first], queue.SimpleQueue(), threading.Lock()
+    idle.put(first)
+    if workers > 1 and not first.thread_safe:
+        log.warning("%s cannot step on threads; collecting with one environment",
+                    type(first).__name__)
+        workers = 1
 
     def run(task: str) -> dict[str, Any]:
-        env = getattr(local, "env", None)
-        if env is None:
-            env = local.env = make_env()
+        # At most `workers` tasks run at once, so at most `workers` environments are made.
+        try:
+            env = idle.get_nowait()
+        except queue.Empty:
+            env = make_env()
             with lock:
                 envs.append(env)
-        return collect_expert_trajectory(env, task)
+        try:
+            return collect_expert_trajectory(env, task)
+        finally:
+            idle.put(env)
 
     try:
         with ThreadPoolExecutor(workers) as pool:

@@ -31,6 +31,14 @@ class StepResult:
     info: dict[str, Any] = field(default_factory=dict)
 
 
+def parse_split_seed(task: str, name: str) -> tuple[str, int]:
+    """Split a `<split>:<seed>` task id, the form of environments whose games are seeds."""
+    split, _, seed = task.partition(":")
+    if split not in SPLITS or not seed.isdigit():
+        raise ActrainError(f"bad {name} task id {task!r}; expected '<split>:<seed>'")
+    return split, int(seed)
+
+
 class TextEnv(ABC):
     """A text environment: tasks per split, reset/step, admissible and expert actions.
 

@@ -44,7 +44,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from actrain.envs.base import SPLITS, StepResult, TextEnv, register
+from actrain.envs.base import SPLITS, StepResult, TextEnv, parse_split_seed, register
 from actrain.errors import ActrainError
 
 # Settings are those of TextWorld's tw-cooking challenge: `recipe` ingredients, of which `take`
@@ -267,10 +267,7 @@ class TextWorldCookingEnv(TextEnv):
 
     @staticmethod
     def _parse(task: str) -> tuple[str, int]:
-        split, _, seed = task.partition(":")
-        if split not in SPLITS or not seed.isdigit():
-            raise ActrainError(f"bad TextWorld task id {task!r}; expected '<split>:<seed>'")
-        return split, int(seed)
+        return parse_split_seed(task, "TextWorld")
 
     def game_dir(self, task: str) -> Path:
         """The cache directory of `task`'s game (it may not be generated yet)."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 import shutil
 from typing import Any
 
-from actrain.envs.base import SPLITS, StepResult, TextEnv, register
+from actrain.envs.base import SPLITS, StepResult, TextEnv, parse_split_seed, register
 from actrain.errors import ActrainError
 
 DEFAULT_PARAMS: dict[str, dict[str, str]] = {
@@ -96,10 +96,7 @@ class TextWorldExpressTextEnv(TextEnv):
 
     @staticmethod
     def _parse(task: str) -> tuple[str, int]:
-        split, _, seed = task.partition(":")
-        if split not in SPLITS or not seed.isdigit():
-            raise ActrainError(f"bad TextWorldExpress task id {task!r}; expected '<split>:<seed>'")
-        return split, int(seed)
+        return parse_split_seed(task, "TextWorldExpress")
 
     def _result(self, observation: str, reward: float, done: bool) -> StepResult:
         infos = self._infos
