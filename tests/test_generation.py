@@ -34,3 +34,23 @@ def test_stop_text_ends_generation_early(tiny_model):
                            stop=[first_word])[0][0]
         assert len(stopped) < len(out) or stopped == out[: len(stopped)]
         assert first_word in stopped
+
+
+def test_continuation_logprobs_equal_scoring_each_full_sequence(tiny_model):
+    import torch
+
+    from actrain.generation import continuation_logprobs
+
+    model, tokenizer = tiny_model
+    prompt = "<|im_start|>user\nYou are in the kitchen.<|im_end|>\n<|im_start|>assistant\n<action>"
+    options = ["open fridge</action>", "go north</action>", "take red apple from table</action>"]
+    fast = continuation_logprobs(model, tokenizer, prompt, options)
+    p = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    for option, score in zip(options, fast, strict=True):
+        c = tokenizer(option, add_special_tokens=False)["input_ids"]
+        with torch.no_grad():
+            logits = model(input_ids=torch.tensor([p + c])).logits[0].float()
+        logp = torch.log_softmax(logits, -1)
+        expected = sum(logp[len(p) - 1 + i, t].item() for i, t in enumerate(c))
+        assert abs(score - expected) < 1e-3
+    assert continuation_logprobs(model, tokenizer, prompt, []) == []

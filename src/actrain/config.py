@@ -63,23 +63,51 @@ class GRPOStageConfig:
     grpo: dict[str, Any] = field(default_factory=dict)
 
 
+ACT_OBJECTIVES = ("grpo", "sft", "dpo")
+
+
 @dataclass
 class ACTConfig(GRPOStageConfig):
-    """GRPO on the judgment task."""
+    """The judgment task: GRPO (the method), or SFT / DPO on the same pairs (the paper's ablations).
 
+    For GRPO, `prompts_per_step` counts training rows per step: pairs with `advantage_group:
+    pair`, shown prompts with `prompt`.
+    """
+
+    objective: str = "grpo"  # grpo | sft (on the correct choice) | dpo (expert's choice preferred)
     correct_reward: float = 1.0
     wrong_reward: float = 0.0
     malformed_reward: float = -0.5
-    both_orders: bool = True  # train on every pair in both shown orders
-    # Put both orders of a pair in the same GRPO step (shuffling pairs, not rows), so that the
-    # step's pushes toward "1" and toward "2" cancel and only the content of the actions is left.
+    # "pair": a GRPO group shows one pair G/2 times in each order and shares one baseline, so a
+    # constant-position answer still gets a gradient towards the content (see choice_grpo.py).
+    # "prompt": TRL's default, a group is G samples of one shown order.
+    advantage_group: str = "pair"
+    consistency_reward: float = 0.0  # weight of J1's both-orders-right bonus (pair groups only)
+    zero_variance: str = "keep"  # keep | filter: drop all-right / all-wrong groups from the loss
+    # Direct choice with 1-token answers: sample and score each distinct prompt once, not G times.
+    shared_prompt_pass: bool = True
+    both_orders: bool = True  # prompt groups, SFT, DPO: train on every pair in both shown orders
+    # Prompt groups: put both orders of a pair in the same GRPO step (shuffling pairs, not rows).
     paired_batches: bool = True
     eval_every: int = 0  # held-out critic accuracy every N steps (0 = only at the end)
+    batch_size: int = 8  # SFT / DPO: examples (a pair in one order) per step
+    epochs: float = 1.0  # SFT / DPO, when max_steps is 0
+    sft: dict[str, Any] = field(default_factory=dict)  # extra trl.SFTConfig fields
+    dpo: dict[str, Any] = field(default_factory=dict)  # extra trl.DPOConfig fields
+
+    def __post_init__(self) -> None:
+        for key, value, allowed in (
+            ("objective", self.objective, ACT_OBJECTIVES),
+            ("advantage_group", self.advantage_group, ("pair", "prompt")),
+            ("zero_variance", self.zero_variance, ("keep", "filter")),
+        ):
+            if value not in allowed:
+                raise ActrainError(f"act.{key} must be one of {', '.join(allowed)}, got {value!r}")
 
     @property
     def order_paired(self) -> bool:
-        """Whether both orders of a pair are trained in the same GRPO step."""
-        return self.both_orders and self.paired_batches
+        """Whether both orders of a pair are trained in the same GRPO step (prompt groups)."""
+        return self.advantage_group == "prompt" and self.both_orders and self.paired_batches
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Batched text generation shared by alternative sampling and critic evaluation.
+"""Batched text generation shared by alternative sampling and critic evaluation, and the scoring
+of given continuations (how likely the policy is to write each admissible action).
 
 Prompts are sorted by length and cut into batches, so padding stays small; results come back in
 the input order. bf16 autocast is used on CPU when asked for (about 2x faster on CPUs with bf16).
@@ -132,3 +133,44 @@ def _shared_prefix_inputs(
         "attention_mask": mask.repeat_interleave(copies, dim=0),
         "past_key_values": cache,
     }
+
+
+@torch.no_grad()
+def continuation_logprobs(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompt: str,
+    continuations: Sequence[str],
+    autocast: str = "float32",
+) -> list[float]:
+    """Total log-probability of each continuation after `prompt`, the prompt encoded once.
+
+    The prompt's KV cache is copied for the continuations, which are scored in one right-padded
+    batch: one pass over the prompt however many continuations there are.
+    """
+    if not continuations:
+        return []
+    model.eval()
+    device = next(model.parameters()).device
+    prompt_ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)["input_ids"]
+    conts = [tokenizer(c, add_special_tokens=False)["input_ids"] for c in continuations]
+    width = max(len(c) for c in conts)
+    ids = torch.full((len(conts), width), tokenizer.pad_token_id, dtype=torch.long)
+    valid = torch.zeros((len(conts), width), dtype=torch.bool)
+    for i, c in enumerate(conts):
+        ids[i, : len(c)] = torch.tensor(c, dtype=torch.long)
+        valid[i, : len(c)] = True
+    cache = DynamicCache(config=model.config)
+    with autocast_context(autocast):
+        first = model(input_ids=prompt_ids.to(device), past_key_values=cache, use_cache=True,
+                      logits_to_keep=1).logits[:, -1, :]
+        cache.batch_repeat_interleave(len(conts))
+        length = prompt_ids.shape[1]
+        mask = torch.cat([torch.ones(len(conts), length, dtype=torch.long), valid.long()], dim=1)
+        positions = torch.arange(length, length + width).expand(len(conts), -1)
+        rest = model(input_ids=ids.to(device), attention_mask=mask.to(device),
+                     position_ids=positions.to(device), past_key_values=cache,
+                     use_cache=True).logits
+    logits = torch.cat([first.expand(len(conts), -1).unsqueeze(1), rest[:, :-1]], dim=1)
+    logp = torch.log_softmax(logits.float(), dim=-1).gather(-1, ids.to(device).unsqueeze(-1))
+    return (logp.squeeze(-1) * valid.to(device)).sum(-1).tolist()

@@ -226,7 +226,13 @@ class Pipeline:
         def work() -> None:
             from actrain.data.pairs import make_pairs
 
-            model, tokenizer = self.base_model()
+            policy = self.config.alternatives.policy
+            if policy == "base":
+                model, tokenizer = self.base_model()
+            else:
+                from actrain.models import load_model
+
+                model, tokenizer = load_model(policy, "float32")
             stats = {}
             for split, src, dst, both in (
                 ("train", self.train_traj, self.train_pairs, False),

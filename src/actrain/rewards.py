@@ -84,7 +84,32 @@ def make_accuracy_metrics(
         picked = choices(completions, actions, answer_format, prefilled)
         return [0.0 if p is None else 1.0 for p in picked]
 
-    return [accuracy, accuracy_expert_first, accuracy_expert_second, format_ok]
+    def picks_first(prompts, completions, actions, **_):  # noqa: ANN001, ANN202
+        """Position preference: the share of well-formed answers that name position 1."""
+        picked = choices(completions, actions, answer_format, prefilled)
+        return [None if p is None else float(p == 0) for p in picked]
+
+    return [accuracy, accuracy_expert_first, accuracy_expert_second, format_ok, picks_first]
+
+
+def make_consistency_reward(
+    answer_format: str = "index", prefilled: bool = True
+) -> Callable[..., list[float]]:
+    """J1's consistency term (arXiv 2505.10320): 1 when a sample and its mirror are both right.
+
+    Needs pair groups, whose rollout tells each row which row showed the same pair in the other
+    order (`mirror`). Weighted by `act.consistency_reward` on top of the choice reward.
+    """
+
+    def consistency_reward(
+        prompts: Sequence[Any], completions: Sequence[Any], actions: Sequence[Sequence[str]],
+        label: Sequence[int], mirror: Sequence[int], **_: Any,
+    ) -> list[float]:
+        picked = choices(completions, actions, answer_format, prefilled)
+        right = [p == y for p, y in zip(picked, label, strict=True)]
+        return [float(right[i] and right[m]) for i, m in enumerate(mirror)]
+
+    return consistency_reward
 
 
 def make_action_reward(

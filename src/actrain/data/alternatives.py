@@ -1,7 +1,10 @@
 """Alternative actions and critic pairs.
 
-At every expert state the initial policy (the model prompted as the agent) samples K candidate
-actions, batched across states. Candidates equal to the expert action (after normalising) are
+At every expert state the initial policy (the model prompted as the agent) proposes alternatives:
+with `mode: sample` it writes K candidate actions, batched across states; with `mode: admissible`
+it is shown the admissible actions and one is drawn from its own probabilities of writing each
+(the policy's distribution restricted to valid actions, so alternatives are its plausible mistakes
+rather than random fallbacks). Candidates equal to the expert action (after normalising) are
 dropped, non-admissible ones optionally too, duplicates merged, and up to `per_state` kept. When
 none survive, a random admissible non-expert action is used only if the config allows it, and
 every such fallback is counted. Each kept (state, expert, alternative) triple becomes a pair with
@@ -16,11 +19,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from actrain.data.trajectories import iter_states
+from actrain.errors import ActrainError
 from actrain.prompts import State, normalise_action, parse_action
+
+
+ALTERNATIVE_MODES = ("sample", "admissible")
 
 
 @dataclass(frozen=True)
 class AlternativeConfig:
+    mode: str = "sample"  # sample: the policy writes K actions; admissible: drawn from its scores
+    policy: str = "base"  # the proposing policy: the run's base model, or a model id / folder
     samples_per_state: int = 4  # K candidates sampled per state
     per_state: int = 1  # alternatives kept per state (the paper uses 1)
     admissible_only: bool = True
@@ -29,6 +38,11 @@ class AlternativeConfig:
     temperature: float = 0.7  # pure sampling (1.0, no top-p) from a 135M model is mostly noise
     top_p: float = 0.95
     reasoning: bool = False  # let the actor reason before its <action> tag
+
+    def __post_init__(self) -> None:
+        if self.mode not in ALTERNATIVE_MODES:
+            raise ActrainError(f"alternatives.mode must be one of {', '.join(ALTERNATIVE_MODES)}"
+                               f", got {self.mode!r}")
 
 
 @dataclass
@@ -97,8 +111,11 @@ def build_pairs(
     config: AlternativeConfig,
     seed: int,
     both_orders: bool,
+    parsed: bool = False,
 ) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """Turn sampled completions into labelled pairs; deterministic for a given seed.
+
+    With `parsed`, `sampled` holds candidate actions rather than completions to parse.
 
     `both_orders` writes every pair twice (expert first, expert second), which evaluation uses
     so that a constant-position answer scores exactly 50%; otherwise the order is a seeded coin.
@@ -117,7 +134,10 @@ def build_pairs(
         "states_without_alternative": 0,
     }
     for record, completions in zip(states, sampled, strict=True):
-        candidates = [parse_action(c, prefilled=not config.reasoning) for c in completions]
+        candidates = (
+            list(completions) if parsed
+            else [parse_action(c, prefilled=not config.reasoning) for c in completions]
+        )
         stats["candidates"] += len(candidates)
         kept, dropped = filter_candidates(
             candidates,

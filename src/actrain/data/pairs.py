@@ -1,15 +1,20 @@
-"""Sample alternatives with the initial policy, batched across all states, and build pairs."""
+"""Alternatives from the initial policy (sampled, or drawn from its scores of the admissible
+actions) at every expert state, and the critic pairs built from them."""
 
 from __future__ import annotations
 
+import math
+import random
 from collections.abc import Sequence
 from typing import Any
+
+from tqdm import tqdm
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from actrain.data.alternatives import build_pairs, expert_states
-from actrain.generation import generate
-from actrain.prompts import actor_prompt, render_state
+from actrain.generation import continuation_logprobs, generate
+from actrain.prompts import actor_prompt, normalise_action, render_state
 
 
 def sample_alternatives(
@@ -43,6 +48,42 @@ def sample_alternatives(
     return states, sampled
 
 
+def draw_admissible_alternatives(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    trajectories: Sequence[dict[str, Any]],
+    config: Any,
+    seed: int,
+) -> tuple[list[Any], list[list[str]]]:
+    """At every expert state, draw `per_state` non-expert admissible actions from the policy.
+
+    The policy is shown the admissible actions (as the agent always is) and each one is scored by
+    the log-probability of the policy writing it, closing tag included; alternatives are drawn
+    without replacement with probability proportional to exp(logp / temperature).
+    """
+    alt = config.alternatives
+    rng = random.Random(seed)
+    states = expert_states(trajectories, config.data.history_len)
+    drawn: list[list[str]] = []
+    for record in tqdm(states, desc="scoring admissible actions", unit="state", leave=False):
+        expert = normalise_action(record.expert_action)
+        options = [a for a in record.state.admissible if normalise_action(a) != expert]
+        prompt = actor_prompt(tokenizer, render_state(record.state, True), alt.reasoning)
+        opening = "<action>" if alt.reasoning else ""
+        scores = continuation_logprobs(
+            model, tokenizer, prompt, [f"{opening}{a}</action>" for a in options], config.dtype
+        )
+        weights = [s / max(alt.temperature, 1e-6) for s in scores]
+        picked: list[str] = []
+        while options and len(picked) < alt.per_state:
+            top = max(weights)
+            index = rng.choices(range(len(options)), [math.exp(w - top) for w in weights])[0]
+            picked.append(options.pop(index))
+            weights.pop(index)
+        drawn.append(picked)
+    return states, drawn
+
+
 def make_pairs(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -51,5 +92,8 @@ def make_pairs(
     both_orders: bool,
     seed: int,
 ) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    if config.alternatives.mode == "admissible":
+        states, drawn = draw_admissible_alternatives(model, tokenizer, trajectories, config, seed)
+        return build_pairs(states, drawn, config.alternatives, seed, both_orders, parsed=True)
     states, sampled = sample_alternatives(model, tokenizer, trajectories, config, seed)
     return build_pairs(states, sampled, config.alternatives, seed, both_orders)

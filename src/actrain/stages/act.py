@@ -1,12 +1,16 @@
-"""The ACT stage: GRPO (TRL's `GRPOTrainer`) on the judgment task.
+"""The ACT stage: train the judgment task on critic pairs.
 
-Each training prompt is a state, the question "which action is better", and the two actions in a
-shown order; with `both_orders` every pair appears in both orders, so a constant-position answer
-earns exactly the chance rate and carries no advantage. Logged besides TRL's own metrics
-(`reward`, `frac_reward_zero_std`, ...): `rewards/accuracy/mean`,
-`rewards/accuracy_expert_first/mean`, `rewards/accuracy_expert_second/mean`,
-`rewards/format_ok/mean` (weight-0 reward functions), and, every `eval_every` steps, the held-out
-critic metrics in `critic_curve.jsonl`.
+`act.objective` picks how: `grpo` (the method: TRL's `GRPOTrainer` rewarded by whether the choice
+is the expert's), or the paper's ablations on the very same pairs, `sft` (supervised on the
+correct choice) and `dpo` (the expert's choice preferred), in `act_supervised.py`.
+
+GRPO groups are pair groups by default (`act.advantage_group: pair`, see `choice_grpo.py`): each
+group shows one pair in both orders and shares one baseline, so a position preference is not an
+absorbing state. Logged besides TRL's own metrics (`reward`, `frac_reward_zero_std`, ...):
+`rewards/accuracy/mean`, `rewards/accuracy_expert_first/mean`,
+`rewards/accuracy_expert_second/mean`, `rewards/format_ok/mean`, `rewards/picks_first/mean`
+(weight-0 reward functions), `choice/p_first`, `choice/entropy`, `choice/answer_mass` (one-token
+choices), and, every `eval_every` steps, the held-out critic metrics in `critic_curve.jsonl`.
 """
 
 from __future__ import annotations
@@ -22,8 +26,10 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallba
 
 from actrain.config import RunConfig
 from actrain.errors import ActrainError
+from actrain.data.alternatives import pair_state
 from actrain.evaluate import critic_prompts, evaluate_critic
-from actrain.rewards import make_accuracy_metrics, make_choice_reward
+from actrain.prompts import critic_prompt, render_state
+from actrain.rewards import make_accuracy_metrics, make_choice_reward, make_consistency_reward
 from actrain.stages.common import grpo_args, latest_trainer_checkpoint, train_and_save
 
 
@@ -64,6 +70,38 @@ def act_dataset(
             "expert_first": [r["expert_first"] for r in rows],
         }
     )
+
+
+def expert_first(pair: dict[str, Any]) -> list[str]:
+    """A pair's actions with the expert's shown first."""
+    return [pair["expert_action"], pair["alternative"]]
+
+
+def pair_group_dataset(
+    tokenizer: PreTrainedTokenizerBase, pairs: Sequence[dict[str, Any]], config: RunConfig
+) -> tuple[Dataset, dict[str, dict[str, Any]]]:
+    """One row per pair (its expert-first prompt) and the pair's two renderings, by that prompt.
+
+    The rollout of `choice_grpo.PairGroupRollout` looks a row's prompt up to show both orders.
+    """
+    critic = config.critic
+    by_prompt: dict[str, dict[str, Any]] = {}
+    for pair in pairs:
+        state = render_state(pair_state(pair), critic.show_admissible)
+        actions = expert_first(pair)
+        rendered = [
+            critic_prompt(tokenizer, state, shown, critic.reasoning, critic.answer_format)
+            for shown in (actions, list(reversed(actions)))
+        ]
+        by_prompt[rendered[0]] = {"prompts": rendered, "actions": actions}
+    keys = list(by_prompt)
+    dataset = Dataset.from_dict({
+        "prompt": keys,
+        "actions": [by_prompt[k]["actions"] for k in keys],
+        "label": [0] * len(keys),
+        "expert_first": [True] * len(keys),
+    })
+    return dataset, by_prompt
 
 
 def grpo_config(config: RunConfig, output_dir: Path):  # noqa: ANN201 - trl.GRPOConfig
@@ -107,37 +145,74 @@ def run_act(
     config: RunConfig,
     out_dir: Path,
 ) -> Path:
-    """Train with GRPO on the pairs; returns the final checkpoint folder (`out_dir/checkpoint`).
+    """Train the critic with `act.objective`; returns the final checkpoint (`out_dir/checkpoint`).
 
     TRL checkpoints in `out_dir/trainer` (when `act.save_steps` > 0) let an interrupted run resume.
     """
-    from trl import GRPOTrainer
-
     out_dir.mkdir(parents=True, exist_ok=True)
-    prefilled = not config.critic.reasoning
-    fmt = config.critic.answer_format
-    reward = make_choice_reward(
-        fmt, prefilled, config.act.correct_reward, config.act.wrong_reward,
-        config.act.malformed_reward,
-    )
-    metrics = make_accuracy_metrics(fmt, prefilled)
-    args = grpo_config(config, out_dir / "trainer")
-    args.reward_weights = [1.0] + [0.0] * len(metrics)
+    if not train_pairs:
+        raise ActrainError("the ACT stage has no training pairs (see pairs/stats.json)")
     curve_path = out_dir / "critic_curve.jsonl"
     callbacks = []
     if config.act.eval_every:
         callbacks.append(
             CriticCurveCallback(config.act.eval_every, tokenizer, eval_pairs, config, curve_path)
         )
-    model.generation_config.top_k = None
-    trainer = GRPOTrainer(
-        model=model,
-        reward_funcs=[reward, *metrics],
-        args=args,
-        train_dataset=act_dataset(tokenizer, train_pairs, config),
-        processing_class=tokenizer,
-        callbacks=callbacks,
-    )
+    if config.act.objective == "grpo":
+        trainer = grpo_trainer(model, tokenizer, train_pairs, config, out_dir, callbacks)
+    else:
+        from actrain.stages.act_supervised import supervised_trainer
+
+        trainer = supervised_trainer(model, tokenizer, train_pairs, config, out_dir, callbacks)
     if latest_trainer_checkpoint(out_dir / "trainer") is None:
         curve_path.unlink(missing_ok=True)
     return train_and_save(trainer, tokenizer, out_dir)
+
+
+def grpo_trainer(  # noqa: ANN201 - a trl.GRPOTrainer
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    train_pairs: Sequence[dict[str, Any]],
+    config: RunConfig,
+    out_dir: Path,
+    callbacks: list[TrainerCallback],
+):
+    from actrain.stages.choice_grpo import ChoiceGRPOTrainer, PairGroupRollout, answer_token_ids
+
+    act, critic = config.act, config.critic
+    prefilled = not critic.reasoning
+    fmt = critic.answer_format
+    reward_funcs = [make_choice_reward(fmt, prefilled, act.correct_reward, act.wrong_reward,
+                                       act.malformed_reward)]
+    weights = [1.0]
+    pair_groups = act.advantage_group == "pair"
+    if act.consistency_reward:
+        if not pair_groups:
+            raise ActrainError("act.consistency_reward needs act.advantage_group: pair")
+        reward_funcs.append(make_consistency_reward(fmt, prefilled))
+        weights.append(act.consistency_reward)
+    metrics = make_accuracy_metrics(fmt, prefilled)
+    args = grpo_config(config, out_dir / "trainer")
+    args.reward_weights = weights + [0.0] * len(metrics)
+    one_token = prefilled and critic.max_new_tokens == 1
+    rollout = None
+    if pair_groups:
+        dataset, by_prompt = pair_group_dataset(tokenizer, train_pairs, config)
+        rollout = PairGroupRollout(
+            by_prompt, tokenizer, act.num_generations, one_token,
+            answer_token_ids(tokenizer) if fmt == "index" else None,
+        )
+    else:
+        dataset = act_dataset(tokenizer, train_pairs, config)
+    model.generation_config.top_k = None
+    return ChoiceGRPOTrainer(
+        model=model,
+        reward_funcs=[*reward_funcs, *metrics],
+        args=args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        callbacks=callbacks,
+        rollout_func=rollout,
+        shared_prompt_pass=act.shared_prompt_pass and one_token,
+        filter_zero_variance=act.zero_variance == "filter",
+    )

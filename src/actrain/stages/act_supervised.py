@@ -1,0 +1,109 @@
+"""The paper's ACT-stage ablations: the same pairs, trained with supervision instead of GRPO.
+
+- `act.objective: sft`: TRL's `SFTTrainer` on the correct choice (the prompt is the critic
+  prompt, the completion the expert's position closed by its tag; loss on the completion only).
+- `act.objective: dpo`: TRL's `DPOTrainer`, the expert's position preferred to the other one.
+
+Every pair is used in both shown orders (`act.both_orders`), so neither objective can score by
+naming a position. They sit beside GRPO in every critic table, as the supervised ceiling on the
+same data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from datasets import Dataset
+from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
+
+from actrain.config import RunConfig
+from actrain.errors import ActrainError
+from actrain.evaluate import critic_prompts
+from actrain.stages.common import trainer_defaults
+
+
+def answer_text(index: int, actions: Sequence[str], config: RunConfig) -> str:
+    """The completion that picks `actions[index]`, in the critic's answer format."""
+    critic = config.critic
+    content = str(index + 1) if critic.answer_format == "index" else actions[index]
+    opening = "" if not critic.reasoning else "<answer>"  # direct choice prefills the tag
+    return f"{opening}{content}</answer>"
+
+
+def choice_examples(
+    tokenizer: PreTrainedTokenizerBase, pairs: Sequence[dict[str, Any]], config: RunConfig
+) -> dict[str, list[str]]:
+    """Prompt, the expert's answer and the other answer, for each training row."""
+    from actrain.stages.act import training_rows
+
+    rows = training_rows(pairs, config.act.both_orders, seed=config.seed)
+    return {
+        "prompt": critic_prompts(tokenizer, rows, config.critic),
+        "chosen": [answer_text(r["label"], r["actions"], config) for r in rows],
+        "rejected": [answer_text(1 - r["label"], r["actions"], config) for r in rows],
+    }
+
+
+def _defaults(config: RunConfig, output_dir: Path) -> dict[str, Any]:
+    act = config.act
+    defaults = trainer_defaults(output_dir, config.seed, config.dtype, act.max_steps,
+                                act.learning_rate, act.save_steps)
+    defaults.update(
+        num_train_epochs=act.epochs,
+        per_device_train_batch_size=act.batch_size,
+        gradient_accumulation_steps=1,
+        max_length=1024,
+        lr_scheduler_type="constant_with_warmup",
+        warmup_steps=0.05,  # a fraction of the steps
+    )
+    return defaults
+
+
+def sft_choice_config(config: RunConfig, output_dir: Path):  # noqa: ANN201 - trl.SFTConfig
+    from trl import SFTConfig
+
+    defaults = _defaults(config, output_dir)
+    defaults.update(completion_only_loss=True)
+    defaults.update(config.act.sft)
+    try:
+        return SFTConfig(**defaults)
+    except (TypeError, ValueError) as exc:
+        raise ActrainError(f"act.sft: {exc} (keys go to trl.SFTConfig)") from None
+
+
+def dpo_choice_config(config: RunConfig, output_dir: Path):  # noqa: ANN201 - trl.DPOConfig
+    from trl import DPOConfig
+
+    defaults = _defaults(config, output_dir)
+    defaults.update(beta=0.1)
+    defaults.update(config.act.dpo)
+    try:
+        return DPOConfig(**defaults)
+    except (TypeError, ValueError) as exc:
+        raise ActrainError(f"act.dpo: {exc} (keys go to trl.DPOConfig)") from None
+
+
+def supervised_trainer(  # noqa: ANN201 - a trl.SFTTrainer or trl.DPOTrainer
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    train_pairs: Sequence[dict[str, Any]],
+    config: RunConfig,
+    out_dir: Path,
+    callbacks: list[TrainerCallback],
+):
+    examples = choice_examples(tokenizer, train_pairs, config)
+    if config.act.objective == "sft":
+        from trl import SFTTrainer
+
+        dataset = Dataset.from_dict(
+            {"prompt": examples["prompt"], "completion": examples["chosen"]}
+        )
+        return SFTTrainer(model=model, args=sft_choice_config(config, out_dir / "trainer"),
+                          train_dataset=dataset, processing_class=tokenizer, callbacks=callbacks)
+    from trl import DPOTrainer
+
+    return DPOTrainer(model=model, args=dpo_choice_config(config, out_dir / "trainer"),
+                      train_dataset=Dataset.from_dict(examples), processing_class=tokenizer,
+                      callbacks=callbacks)

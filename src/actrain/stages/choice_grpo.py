@@ -1,0 +1,244 @@
+"""GRPO for the two-action choice, robust to position bias: TRL's `GRPOTrainer` plus two hooks.
+
+**Pair groups** (`PairGroupRollout`, TRL's `rollout_func`). A training row is a *pair*; the G
+samples of its GRPO group show the pair in both orders, G/2 with the expert's action first and
+G/2 with it second. TRL normalises rewards within the group, so both orders share one baseline.
+A policy that always names the same position is then right on one half of the group and wrong on
+the other: the group has variance, and the gradient pushes the position up where it holds the
+expert's action and down where it does not, i.e. towards the content. With one prompt per group
+(TRL's default) such a policy gets all-right or all-wrong groups, zero advantage and no way out:
+the position collapse measured in `docs/results/twc-act.md`.
+
+**One prompt pass** (`ChoiceGRPOTrainer`). In direct-choice mode (`critic.reasoning: false`,
+`critic.max_new_tokens: 1`) a completion is one token, so the samples of one shown prompt differ
+only in that token. Sampling then takes one forward pass per distinct shown prompt, and the
+training loss scores every sample from its prompt's last-position distribution, instead of
+encoding the same prompt G times: the same per-token log-probabilities at a fraction of the cost.
+
+Zero-variance groups (all right or all wrong) carry no advantage; with `act.zero_variance:
+filter` they are also dropped from the loss's token count, so they do not dilute the groups that
+do teach (DAPO's dynamic sampling without the resampling). Extra metrics, logged every step:
+`choice/p_first` (position preference: the probability of naming position 1),
+`choice/entropy` (of the 1-vs-2 choice, in nats) and `choice/answer_mass` (probability on a valid
+answer), besides the weight-0 reward metrics of `actrain.rewards`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from trl import GRPOTrainer
+
+from actrain.errors import ActrainError
+
+# TRL's documented extension points are `rollout_func` and subclassing; the two overridden methods
+# below are the narrowest places where the group layout and the scoring of completions live.
+
+
+class PairGroupRollout:
+    """TRL `rollout_func`: every group of G rows shows one pair, half in each order.
+
+    `pairs` maps a row's prompt (the expert-first rendering) to the pair's two renderings and its
+    actions in expert-first order. The returned extra fields (`actions`, `label`, `expert_first`,
+    `mirror`: the row showing the same pair in the other order) reach the reward functions.
+    """
+
+    def __init__(
+        self,
+        pairs: dict[str, dict[str, Any]],
+        tokenizer: Any,
+        num_generations: int,
+        one_token: bool,
+        answer_tokens: Sequence[int] | None = None,
+    ) -> None:
+        if num_generations < 2 or num_generations % 2:
+            raise ActrainError(
+                f"act.num_generations must be even for pair groups (half a group per shown "
+                f"order), got {num_generations}"
+            )
+        self.pairs, self.tokenizer, self.num_generations = pairs, tokenizer, num_generations
+        self.one_token, self.answer_tokens = one_token, answer_tokens
+        self._ids: dict[str, list[int]] = {}
+
+    def _tokens(self, prompt: str) -> list[int]:
+        if prompt not in self._ids:
+            self._ids[prompt] = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        return self._ids[prompt]
+
+    def layout(self, prompts: Sequence[Any]) -> dict[str, list[Any]]:
+        """Which order each row shows: the first half of each group expert-first."""
+        size, half = self.num_generations, self.num_generations // 2
+        if len(prompts) % size:
+            raise ActrainError(f"{len(prompts)} rows do not split into groups of {size}")
+        rows: dict[str, list[Any]] = {
+            "shown": [], "actions": [], "label": [], "expert_first": [], "mirror": []
+        }
+        for start in range(0, len(prompts), size):
+            key = prompts[start]
+            if any(p != key for p in prompts[start : start + size]) or key not in self.pairs:
+                raise ActrainError("a GRPO group does not hold one known pair: pair groups need "
+                                   "TRL's grouped sampler and the ACT pair dataset")
+            pair = self.pairs[key]
+            for j in range(size):
+                first = j < half
+                rows["shown"].append(pair["prompts"][0 if first else 1])
+                actions = pair["actions"] if first else list(reversed(pair["actions"]))
+                rows["actions"].append(actions)
+                rows["label"].append(0 if first else 1)
+                rows["expert_first"].append(first)
+                rows["mirror"].append(start + (j + half) % size)
+        return rows
+
+    def __call__(self, prompts: list[Any], trainer: GRPOTrainer) -> dict[str, Any]:
+        rows = self.layout(prompts)
+        prompt_ids = [self._tokens(p) for p in rows.pop("shown")]
+        if self.one_token and _plain_sampling(trainer):
+            completion_ids, logprobs, metrics = sample_one_token(
+                trainer.model, prompt_ids, trainer.temperature, trainer.processing_class,
+                trainer.accelerator.autocast, self.answer_tokens,
+            )
+            for name, value in metrics.items():
+                trainer._log_metric(name, value)  # averaged with TRL's own per-step metrics
+        else:
+            # TRL's own generation (transformers or vLLM), one completion per shown prompt.
+            completion_ids, logprobs = trainer._generate_single_turn(prompt_ids, None, {}, 1)
+        return {"prompt_ids": prompt_ids, "completion_ids": completion_ids,
+                "logprobs": logprobs, **rows}
+
+
+def _plain_sampling(trainer: GRPOTrainer) -> bool:
+    """The one-pass sampler draws from the full softmax: only when no top-k/top-p/min-p is set."""
+    return (
+        not trainer.use_vllm
+        and trainer.top_p in (None, 1.0)
+        and trainer.top_k in (None, 0)
+        and trainer.min_p is None
+        and trainer.temperature > 0
+    )
+
+
+def _left_pad(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, width - len(row) :] = torch.tensor(row, dtype=torch.long)
+        mask[i, width - len(row) :] = 1
+    return ids, mask
+
+
+@torch.no_grad()
+def sample_one_token(
+    model: Any,
+    prompt_ids: Sequence[Sequence[int]],
+    temperature: float,
+    tokenizer: Any,
+    autocast: Any,
+    answer_tokens: Sequence[int] | None = None,
+) -> tuple[list[list[int]], list[list[float]], dict[str, float]]:
+    """One next token per row, from one forward pass per *distinct* prompt.
+
+    Returns completion ids, their log-probabilities (at `temperature`) and choice metrics when
+    `answer_tokens` (the ids of "1" and "2") are given.
+    """
+    distinct = list(dict.fromkeys(tuple(r) for r in prompt_ids))
+    where = {p: i for i, p in enumerate(distinct)}
+    device = next(model.parameters()).device
+    ids, mask = _left_pad(distinct, tokenizer.pad_token_id)
+    was_training = model.training
+    model.eval()
+    with autocast():
+        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device),
+                       logits_to_keep=1).logits[:, -1, :]
+    model.train(was_training)
+    logp = torch.log_softmax(logits.float() / temperature, dim=-1)
+    index = torch.tensor([where[tuple(r)] for r in prompt_ids], device=logp.device)
+    tokens = torch.multinomial(logp.exp()[index], 1).squeeze(1)
+    chosen = logp[index, tokens]
+    metrics: dict[str, float] = {}
+    if answer_tokens is not None:
+        probs = logp.exp()[:, list(answer_tokens)]  # [distinct, 2]
+        mass = probs.sum(-1)
+        first = probs[:, 0] / mass.clamp(min=1e-12)
+        entropy = -(first * first.clamp(min=1e-12).log()
+                    + (1 - first) * (1 - first).clamp(min=1e-12).log())
+        metrics = {
+            "choice/p_first": first.mean().item(),
+            "choice/entropy": entropy.mean().item(),
+            "choice/answer_mass": mass.mean().item(),
+        }
+    return ([[t] for t in tokens.tolist()], [[v] for v in chosen.tolist()], metrics)
+
+
+class ChoiceGRPOTrainer(GRPOTrainer):
+    """`GRPOTrainer` that scores one-token completions with one pass per distinct prompt and can
+    drop zero-variance groups from the loss. Everything else is TRL's own."""
+
+    def __init__(self, *args: Any, shared_prompt_pass: bool = True,
+                 filter_zero_variance: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.shared_prompt_pass = shared_prompt_pass
+        self.filter_zero_variance = filter_zero_variance
+
+    def _get_per_token_logps_and_entropies(  # noqa: ANN202 - TRL's signature
+        self, model, input_ids, attention_mask, logits_to_keep, batch_size=None,  # noqa: ANN001
+        compute_entropy=False, compute_aux_loss=False, **multimodal,  # noqa: ANN001
+    ):
+        plain = all(v is None for v in multimodal.values()) and not compute_aux_loss
+        if not (self.shared_prompt_pass and plain and logits_to_keep == 1):
+            return super()._get_per_token_logps_and_entropies(
+                model, input_ids, attention_mask, logits_to_keep, batch_size=batch_size,
+                compute_entropy=compute_entropy, compute_aux_loss=compute_aux_loss, **multimodal,
+            )
+        logps, entropies = shared_prompt_logps(
+            model, input_ids, attention_mask, self.temperature, self.accelerator.autocast
+        )
+        return logps, (entropies if compute_entropy else None), None
+
+    def _generate_and_score_completions(self, inputs):  # noqa: ANN001, ANN202 - TRL's signature
+        output = super()._generate_and_score_completions(inputs)
+        if self.filter_zero_variance and self.model.training:
+            size = self.num_generations
+            advantages = output["advantages"]
+            if advantages.numel() % size == 0:
+                dead = advantages.view(-1, size).abs().sum(dim=1) == 0
+                keep = (~dead).repeat_interleave(size).to(output["completion_mask"].dtype)
+                output["completion_mask"] = output["completion_mask"] * keep.unsqueeze(1)
+                output["num_items_in_batch"] = self.accelerator.gather(
+                    output["completion_mask"].sum()
+                ).sum()
+        return output
+
+
+def shared_prompt_logps(
+    model: Any,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    temperature: float,
+    autocast: Any,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Log-probability and entropy of each row's last token, one forward per distinct prompt.
+
+    `input_ids` is prompt + a one-token completion per row. Rows with the same (left-padded)
+    prompt share the forward pass; the gradient reaches every row through its shared prompt.
+    """
+    prompt = torch.cat([input_ids[:, :-1], attention_mask[:, :-1]], dim=1)
+    distinct, inverse = torch.unique(prompt, dim=0, return_inverse=True)
+    width = input_ids.size(1) - 1
+    with autocast():
+        logits = model(input_ids=distinct[:, :width], attention_mask=distinct[:, width:],
+                       logits_to_keep=1).logits[:, -1, :]
+    logp = torch.log_softmax(logits.float() / temperature, dim=-1)
+    entropy = -(logp.exp() * logp).sum(-1)
+    tokens = input_ids[:, -1]
+    return logp[inverse, tokens].unsqueeze(1), entropy[inverse].unsqueeze(1)
+
+
+def answer_token_ids(tokenizer: Any) -> list[int] | None:
+    """The ids of the answers "1" and "2", when each is a single token."""
+    ids = [tokenizer("1", add_special_tokens=False)["input_ids"],
+           tokenizer("2", add_special_tokens=False)["input_ids"]]
+    return [i[0] for i in ids] if all(len(i) == 1 for i in ids) else None
+
