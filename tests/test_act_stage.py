@@ -38,10 +38,29 @@ def test_paired_batches_turn_off_trl_shuffling(tmp_path):
     from actrain.errors import ActrainError
     from actrain.stages.act import grpo_config
 
-    assert grpo_config(load_config(None), tmp_path).shuffle_dataset is False
-    assert grpo_config(load_config(None, ["act.paired_batches=false"]), tmp_path).shuffle_dataset
+    prompt_groups = "act.advantage_group=prompt"
+    assert grpo_config(load_config(None, [prompt_groups]), tmp_path).shuffle_dataset is False
+    assert grpo_config(
+        load_config(None, [prompt_groups, "act.paired_batches=false"]), tmp_path
+    ).shuffle_dataset
     with pytest.raises(ActrainError, match="even"):
-        grpo_config(load_config(None, ["act.prompts_per_step=3"]), tmp_path)
+        grpo_config(load_config(None, [prompt_groups, "act.prompts_per_step=3"]), tmp_path)
+    # Pair groups hold both orders inside each group: TRL shuffles pairs as usual.
+    assert grpo_config(load_config(None), tmp_path).shuffle_dataset
+
+
+def test_pair_group_dataset_has_one_row_per_pair_and_both_renderings(tokenizer):
+    from actrain.stages.act import pair_group_dataset
+
+    config = load_config(None, ["model=tiny-random"])
+    ds, by_prompt = pair_group_dataset(tokenizer, [_pair(0, True), _pair(1, False)], config)
+    assert len(ds) == 2 and ds[0]["prompt"] == ds[1]["prompt"]  # same state and actions
+    rendered = by_prompt[ds[0]["prompt"]]
+    assert rendered["actions"] == ["take shirt", "inventory"]
+    first, second = rendered["prompts"]
+    assert first == ds[0]["prompt"] and first != second
+    assert first.index("take shirt") < first.index("inventory")
+    assert second.index("inventory") < second.index("take shirt")
 
 
 def test_act_dataset_has_prompt_and_reward_columns(tokenizer):

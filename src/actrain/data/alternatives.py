@@ -22,7 +22,6 @@ from actrain.data.trajectories import iter_states
 from actrain.errors import ActrainError
 from actrain.prompts import State, normalise_action, parse_action
 
-
 ALTERNATIVE_MODES = ("sample", "admissible")
 
 

@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from tqdm import tqdm
-
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from actrain.data.alternatives import build_pairs, expert_states

@@ -25,8 +25,8 @@ from datasets import Dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
 
 from actrain.config import RunConfig
-from actrain.errors import ActrainError
 from actrain.data.alternatives import pair_state
+from actrain.errors import ActrainError
 from actrain.evaluate import critic_prompts, evaluate_critic
 from actrain.prompts import critic_prompt, render_state
 from actrain.rewards import make_accuracy_metrics, make_choice_reward, make_consistency_reward
@@ -86,6 +86,7 @@ def pair_group_dataset(
     """
     critic = config.critic
     by_prompt: dict[str, dict[str, Any]] = {}
+    keys = []
     for pair in pairs:
         state = render_state(pair_state(pair), critic.show_admissible)
         actions = expert_first(pair)
@@ -94,7 +95,7 @@ def pair_group_dataset(
             for shown in (actions, list(reversed(actions)))
         ]
         by_prompt[rendered[0]] = {"prompts": rendered, "actions": actions}
-    keys = list(by_prompt)
+        keys.append(rendered[0])  # a repeated pair stays a row of its own, like any other
     dataset = Dataset.from_dict({
         "prompt": keys,
         "actions": [by_prompt[k]["actions"] for k in keys],

@@ -200,16 +200,23 @@ class ChoiceGRPOTrainer(GRPOTrainer):
     def _generate_and_score_completions(self, inputs):  # noqa: ANN001, ANN202 - TRL's signature
         output = super()._generate_and_score_completions(inputs)
         if self.filter_zero_variance and self.model.training:
-            size = self.num_generations
-            advantages = output["advantages"]
-            if advantages.numel() % size == 0:
-                dead = advantages.view(-1, size).abs().sum(dim=1) == 0
-                keep = (~dead).repeat_interleave(size).to(output["completion_mask"].dtype)
-                output["completion_mask"] = output["completion_mask"] * keep.unsqueeze(1)
-                output["num_items_in_batch"] = self.accelerator.gather(
-                    output["completion_mask"].sum()
-                ).sum()
+            drop_zero_variance_groups(output, self.num_generations, self.accelerator.gather)
         return output
+
+
+def drop_zero_variance_groups(output: dict[str, Any], size: int, gather: Any) -> None:
+    """Mask groups whose advantages are all zero out of the loss, and recount its tokens.
+
+    Their gradient is zero anyway; masking keeps them out of the token count that normalises the
+    loss (TRL's `num_items_in_batch`), so they do not dilute the groups that carry signal.
+    """
+    advantages = output["advantages"]
+    if advantages.numel() % size:
+        return
+    dead = advantages.view(-1, size).abs().sum(dim=1) == 0
+    keep = (~dead).repeat_interleave(size).to(output["completion_mask"].dtype)
+    output["completion_mask"] = output["completion_mask"] * keep.unsqueeze(1)
+    output["num_items_in_batch"] = gather(output["completion_mask"].sum()).sum()
 
 
 def shared_prompt_logps(

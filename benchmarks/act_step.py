@@ -1,0 +1,86 @@
+"""ACT step time: TRL's default GRPO step vs pair groups with one prompt pass, same data, one run.
+
+Three variants train on the same pairs, model, seed and completions per step (G samples per TRL
+group, `--rows` completions a step), direct choice with one-token answers:
+  default   TRL's groups (one shown order each) and TRL's generation and scoring: every sample
+            re-encodes its prompt (the ACT step before pair groups);
+  pair      pair groups, TRL's generation and scoring;
+  one-pass  pair groups, one forward per distinct shown prompt for sampling and for the loss.
+Prints the median step time of each (the first step is a warm-up and not counted) and the ratios.
+Usage: python benchmarks/act_step.py [--pairs runs/twc-critic/pairs/train.jsonl] [--steps 6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+
+VARIANTS = {
+    "default": ["act.advantage_group=prompt", "act.shared_prompt_pass=false"],
+    "pair": ["act.advantage_group=pair", "act.shared_prompt_pass=false"],
+    "one-pass": ["act.advantage_group=pair", "act.shared_prompt_pass=true"],
+}
+
+
+def step_times(variant: str, pairs: list[dict], args: argparse.Namespace) -> list[float]:
+    from transformers import TrainerCallback
+
+    from actrain.config import load_config
+    from actrain.models import load_model, resolve_dtype
+    from actrain.stages.act import grpo_trainer
+
+    rows_per_prompt = args.generations
+    config = load_config(None, [
+        f"model={args.model}", f"dtype={resolve_dtype('auto')}", f"act.max_steps={args.steps}",
+        f"act.num_generations={rows_per_prompt}",
+        f"act.prompts_per_step={args.rows // rows_per_prompt}", "critic.max_new_tokens=1",
+        "data.history_len=1", *VARIANTS[variant],
+    ])
+    times: list[float] = []
+
+    class Clock(TrainerCallback):
+        def on_step_begin(self, *_, **__):  # noqa: ANN002, ANN003, ANN202
+            self.start = time.perf_counter()
+
+        def on_step_end(self, *_, **__):  # noqa: ANN002, ANN003, ANN202
+            times.append(time.perf_counter() - self.start)
+
+    model, tokenizer = load_model(args.model)
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = grpo_trainer(model, tokenizer, pairs, config, Path(tmp), [Clock()])
+        trainer.train()
+    return times[1:]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--pairs", default="runs/twc-critic/pairs/train.jsonl")
+    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--generations", type=int, default=8, help="G, samples per TRL group")
+    parser.add_argument("--rows", type=int, default=16, help="completions per step")
+    args = parser.parse_args()
+
+    from actrain.io import read_jsonl
+
+    pairs = read_jsonl(Path(args.pairs))[: args.steps * args.rows]
+    medians = {}
+    for variant in VARIANTS:
+        times = step_times(variant, pairs, args)
+        medians[variant] = statistics.median(times)
+        print(f"{variant:9s} median {medians[variant]:6.2f} s/step over {len(times)} steps "
+              f"(min {min(times):.2f}, max {max(times):.2f})", flush=True)
+    print(f"{args.rows} completions a step, G={args.generations}, model {args.model}")
+    print(f"speed-up of one-pass over default: {medians['default'] / medians['one-pass']:.2f}x")
+    print(f"speed-up of one-pass over pair:    {medians['pair'] / medians['one-pass']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

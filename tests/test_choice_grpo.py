@@ -1,0 +1,174 @@
+"""Pair-group GRPO for the choice: group layout, advantages, one-pass scoring, objectives."""
+
+import contextlib
+
+import pytest
+import torch
+
+from actrain.config import load_config
+from actrain.errors import ActrainError
+from actrain.rewards import make_choice_reward, make_consistency_reward
+from actrain.stages.choice_grpo import (
+    PairGroupRollout,
+    drop_zero_variance_groups,
+    shared_prompt_logps,
+)
+
+
+def _pair(i: int, expert_first: bool = True) -> dict:
+    actions = ["take shirt", "inventory"] if expert_first else ["inventory", "take shirt"]
+    return {
+        "task": f"train:{i}", "step": 0, "task_description": "tidy up", "history": [],
+        "observation": f"You are in bedroom {i}.", "admissible": ["inventory", "take shirt"],
+        "expert_action": "take shirt", "alternative": "inventory", "alternative_source": "policy",
+        "actions": actions, "expert_first": expert_first, "label": 0 if expert_first else 1,
+    }
+
+
+def _rollout(size: int = 4) -> PairGroupRollout:
+    pairs = {
+        "A": {"prompts": ["A", "A-flipped"], "actions": ["take shirt", "inventory"]},
+        "B": {"prompts": ["B", "B-flipped"], "actions": ["open door", "look"]},
+    }
+    return PairGroupRollout(pairs, tokenizer=None, num_generations=size, one_token=True)
+
+
+def test_a_pair_group_shows_each_order_to_half_the_group():
+    rows = _rollout(4).layout(["A"] * 4 + ["B"] * 4)
+    assert rows["shown"] == ["A", "A", "A-flipped", "A-flipped", "B", "B", "B-flipped", "B-flipped"]
+    assert rows["label"] == [0, 0, 1, 1] * 2
+    assert rows["expert_first"] == [True, True, False, False] * 2
+    assert rows["actions"][2] == ["inventory", "take shirt"]
+    for i in range(8):
+        expert = "take shirt" if i < 4 else "open door"
+        assert rows["actions"][i][rows["label"][i]] == expert
+    assert rows["mirror"] == [2, 3, 0, 1, 6, 7, 4, 5]
+
+
+def test_pair_groups_reject_odd_groups_and_mixed_groups():
+    with pytest.raises(ActrainError, match="even"):
+        _rollout(3)
+    with pytest.raises(ActrainError, match="one known pair"):
+        _rollout(4).layout(["A", "A", "B", "B"])
+    with pytest.raises(ActrainError, match="groups of 4"):
+        _rollout(4).layout(["A"] * 6)
+
+
+def _group_stds(rewards: list[float], size: int) -> list[float]:
+    return torch.tensor(rewards).view(-1, size).std(dim=1).tolist()
+
+
+def test_a_constant_position_keeps_variance_in_pair_groups_but_not_in_prompt_groups():
+    reward = make_choice_reward("index", prefilled=True)
+    always_first = ["1"] * 8
+    # Pair groups: one pair, both orders in the group.
+    rows = _rollout(8).layout(["A"] * 8)
+    pair_rewards = reward(["A"] * 8, always_first, actions=rows["actions"], label=rows["label"])
+    assert pair_rewards == [1.0] * 4 + [0.0] * 4
+    assert _group_stds(pair_rewards, 8)[0] > 0  # a gradient towards the content
+    # Prompt groups: each group is one shown order, so the same policy is all right or all wrong.
+    actions = [["take shirt", "inventory"]] * 4 + [["inventory", "take shirt"]] * 4
+    prompt_rewards = reward([""] * 8, always_first, actions=actions, label=[0] * 4 + [1] * 4)
+    assert _group_stds(prompt_rewards, 4) == [0.0, 0.0]
+
+
+def test_consistency_reward_needs_both_orders_right():
+    consistency = make_consistency_reward("index", prefilled=True)
+    rows = _rollout(4).layout(["A"] * 4)
+    # rows 0,1 show expert first (answer 1 is right), rows 2,3 expert second (answer 2 is right)
+    completions = ["1", "2", "2", "2"]
+    assert consistency([""] * 4, completions, actions=rows["actions"], label=rows["label"],
+                       mirror=rows["mirror"]) == [1.0, 0.0, 1.0, 0.0]
+
+
+def test_zero_variance_groups_leave_the_loss_count():
+    output = {
+        "advantages": torch.tensor([0.0, 0.0, 1.0, -1.0]),
+        "completion_mask": torch.ones(4, 1, dtype=torch.long),
+        "num_items_in_batch": torch.tensor(4),
+    }
+    drop_zero_variance_groups(output, 2, gather=lambda x: x)
+    assert output["completion_mask"].squeeze(1).tolist() == [0, 0, 1, 1]
+    assert int(output["num_items_in_batch"]) == 2
+
+
+def _trainer(tiny_model, tmp_path, **overrides):
+    from actrain.stages.act import grpo_trainer
+
+    model, tokenizer = tiny_model
+    args = ["model=tiny-random", "dtype=float32", "act.max_steps=1", "act.num_generations=4",
+            "act.prompts_per_step=2", "critic.max_new_tokens=1",
+            *[f"{k}={v}" for k, v in overrides.items()]]
+    config = load_config(None, args)
+    pairs = [_pair(i, i % 2 == 0) for i in range(4)]
+    return grpo_trainer(model, tokenizer, pairs, config, tmp_path, []), tokenizer
+
+
+def test_one_prompt_pass_gives_the_plain_log_probabilities(tiny_model, tmp_path):
+    from trl import GRPOTrainer
+
+    trainer, tokenizer = _trainer(tiny_model, tmp_path)
+    prompts = ["<|im_start|>user\nWhich?<|im_end|>\n<|im_start|>assistant\n<answer>",
+               "<|im_start|>user\nA longer question here?<|im_end|>\n<|im_start|>assistant\n<answer>"]
+    rows = []
+    for prompt in prompts:
+        ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        rows += [ids + [t] for t in tokenizer("1212", add_special_tokens=False)["input_ids"]]
+    width = max(len(r) for r in rows)
+    input_ids = torch.tensor([[tokenizer.pad_token_id] * (width - len(r)) + r for r in rows])
+    mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])
+    fast, fast_entropy, _ = trainer._get_per_token_logps_and_entropies(
+        trainer.model, input_ids, mask, 1, compute_entropy=True)
+    plain, plain_entropy, _ = GRPOTrainer._get_per_token_logps_and_entropies(
+        trainer, trainer.model, input_ids, mask, 1, compute_entropy=True)
+    assert fast.shape == plain.shape == (len(rows), 1)
+    torch.testing.assert_close(fast, plain, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(fast_entropy, plain_entropy, atol=1e-4, rtol=1e-4)
+    # gradients flow to the model through the shared prompt pass
+    logps, _ = shared_prompt_logps(trainer.model, input_ids, mask, 1.0, contextlib.nullcontext)
+    assert logps.requires_grad
+
+
+def test_pair_group_grpo_logs_order_and_position_metrics(tiny_model, tmp_path):
+    from actrain.io import read_json
+    from actrain.stages.act import run_act
+
+    model, tokenizer = tiny_model
+    config = load_config(None, [
+        "model=tiny-random", "dtype=float32", "act.max_steps=2", "act.num_generations=4",
+        "act.prompts_per_step=2", "critic.max_new_tokens=1", "act.zero_variance=filter",
+        "act.consistency_reward=0.5",
+    ])
+    pairs = [_pair(i, i % 2 == 0) for i in range(4)]
+    run_act(model, tokenizer, pairs, pairs[:2], config, tmp_path)
+    steps = [h for h in read_json(tmp_path / "log_history.json") if "reward" in h]
+    assert len(steps) == 2
+    for key in ("choice/p_first", "choice/entropy", "choice/answer_mass", "frac_reward_zero_std",
+                "rewards/accuracy_expert_first/mean", "rewards/accuracy_expert_second/mean",
+                "rewards/consistency_reward/mean"):
+        assert key in steps[0], key
+    assert 0.0 <= steps[0]["choice/p_first"] <= 1.0
+
+
+@pytest.mark.parametrize("objective", ["sft", "dpo"])
+def test_supervised_objectives_train_on_both_orders(objective, tiny_model, tmp_path):
+    from actrain.stages.act import run_act
+    from actrain.stages.act_supervised import choice_examples
+
+    model, tokenizer = tiny_model
+    config = load_config(None, ["model=tiny-random", "dtype=float32", "act.max_steps=1",
+                                f"act.objective={objective}", "act.batch_size=4"])
+    pairs = [_pair(i, i % 2 == 0) for i in range(3)]
+    examples = choice_examples(tokenizer, pairs, config)
+    assert len(examples["prompt"]) == 6
+    assert sorted(examples["chosen"]) == ["1</answer>"] * 3 + ["2</answer>"] * 3
+    assert all(c != r for c, r in zip(examples["chosen"], examples["rejected"], strict=True))
+    checkpoint = run_act(model, tokenizer, pairs, pairs, config, tmp_path)
+    assert list(checkpoint.glob("*.safetensors"))
+
+
+def test_act_settings_are_validated():
+    for bad in ("act.objective=ppo", "act.advantage_group=batch", "act.zero_variance=drop",
+                "alternatives.mode=guess"):
+        with pytest.raises(ActrainError, match=bad.split("=")[0].split(".")[1]):
+            load_config(None, [bad])
