@@ -100,3 +100,17 @@ def test_what_enters_the_data_and_agent_keys(tmp_path):
     agent = _pipeline(tmp_path).agent_key(0, ("il",))
     assert _pipeline(tmp_path, "rollout.step_workers=4").agent_key(0, ("il",)) == agent
     assert _pipeline(tmp_path, "rollout.max_steps=7").agent_key(0, ("il",)) != agent
+
+
+def test_act_objective_stages_name_their_objective():
+    from actrain.config import load_config
+    from actrain.pipeline import critic_prefix, method_stages, stage_config
+
+    assert method_stages("act-sft_il") == ("act-sft", "il")
+    config = load_config(None, ["act.objective=grpo"])
+    assert stage_config(config, "act-dpo").objective == "dpo"
+    assert stage_config(config, "act").objective == "grpo"
+    assert stage_config(config, "act-sft").learning_rate == config.act.learning_rate
+    assert stage_config(config, "il") is config.il
+    assert critic_prefix(("act-sft", "il")) == ("act-sft",)
+    assert critic_prefix(("il", "il")) is None

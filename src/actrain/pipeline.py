@@ -1,9 +1,11 @@
 """The stage graph: collect -> pairs -> training stages -> evaluations -> report.
 
 A *method* is a list of training stages joined by "_" (`act_il_rl` = ACT, then IL, then RL;
-`prompt` trains nothing). Methods that share a prefix share its checkpoint: `act`, `act_il` and
-`act_il_rl` train ACT once per seed, `il_il` reuses `il`. Every method of a run uses the same
-trajectories and pairs.
+`prompt` trains nothing). `act` trains the critic with `act.objective`; `act-grpo`, `act-sft` and
+`act-dpo` name the objective, so one comparison can hold GRPO and its supervised ablations
+(`act-sft_il` = SFT on the choice, then IL). Methods that share a prefix share its checkpoint:
+`act`, `act_il` and `act_il_rl` train ACT once per seed, `il_il` reuses `il`. Every method of a
+run uses the same trajectories and pairs.
 
 Every step writes its output atomically and records a fingerprint of what produced it (the config
 keys it reads, chained with the fingerprints of its inputs) in `stages.json`. A step whose output
@@ -33,7 +35,27 @@ from actrain.io import read_json, read_jsonl, write_json, write_jsonl
 log = logging.getLogger("actrain")
 
 STAGES = ("collect", "pairs", "train", "evaluate", "report")
-TRAINING_STAGES = ("act", "il", "rl")
+TRAINING_STAGES = ("act", "act-grpo", "act-sft", "act-dpo", "il", "rl")
+
+
+def is_act(stage: str) -> bool:
+    return stage == "act" or stage.startswith("act-")
+
+
+def stage_config(config: RunConfig, stage: str) -> Any:
+    """The settings a training stage reads: `act-sft` is the `act` section with objective sft."""
+    if is_act(stage):
+        objective = stage.partition("-")[2] or config.act.objective
+        return dataclasses.replace(config.act, objective=objective)
+    return getattr(config, stage)
+
+
+def critic_prefix(prefix: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The prefix up to the method's ACT stage (its critic checkpoint), if it has one."""
+    for i, stage in enumerate(prefix):
+        if is_act(stage):
+            return prefix[: i + 1]
+    return None
 
 
 def method_stages(method: str) -> tuple[str, ...]:
@@ -100,7 +122,7 @@ class Pipeline:
 
     @property
     def uses_act(self) -> bool:
-        return any("act" in method_stages(m) for m in self.methods)
+        return any(critic_prefix(method_stages(m)) for m in self.methods)
 
     # -- paths ------------------------------------------------------------------------------
     @property
@@ -157,10 +179,10 @@ class Pipeline:
         stage = prefix[-1]
         inputs: list[Any] = [self.data_key("collect"), c.data.history_len,
                              c.data.show_admissible, c.data.actor_reasoning]
-        if stage == "act":
+        if is_act(stage):
             inputs = [self.data_key("pairs"), asdict(c.critic), asdict(c.eval)]
         return fingerprint("train", self.checkpoint_key(seed, prefix[:-1]), stage,
-                           asdict(getattr(c, stage)), seed, inputs, c.dtype)
+                           asdict(stage_config(c, stage)), seed, inputs, c.dtype)
 
     # -- helpers ----------------------------------------------------------------------------
     def base_model(self) -> tuple[Any, Any]:
@@ -265,9 +287,10 @@ class Pipeline:
             config = dataclasses.replace(self.config, seed=seed)
             model, tokenizer = load_model(self.checkpoint(seed, prefix[:-1]), "float32")
             stage = prefix[-1]
-            if stage == "act":
+            if is_act(stage):
                 from actrain.stages.act import run_act
 
+                config.act = stage_config(config, stage)
                 run_act(model, tokenizer, read_jsonl(self.train_pairs),
                         read_jsonl(self.eval_pairs), config, out)
             elif stage == "il":
@@ -335,9 +358,10 @@ class Pipeline:
 
     def evaluate(self, seed: int, method: str) -> None:
         prefix = method_stages(method)
-        if "act" in prefix:
+        critic = critic_prefix(prefix)
+        if critic:
             self.evaluate_critic(seed, ())
-            self.evaluate_critic(seed, prefix[: prefix.index("act") + 1])
+            self.evaluate_critic(seed, critic)
         if self.config.rollout.enabled:
             self.evaluate_agent(seed, prefix)
 

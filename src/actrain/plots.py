@@ -7,7 +7,7 @@ from typing import Any
 
 # What each stage's curve shows: (log key, label) pairs, first match wins a panel line.
 _STAGE_PANELS = {
-    "act": ("ACT: judgment reward", ["reward"]),
+    "act": ("ACT: judgment reward (GRPO) or loss (SFT, DPO)", ["reward", "loss"]),
     "il": ("IL: SFT loss", ["loss"]),
     "rl": ("RL: next-action reward", ["reward"]),
 }
@@ -60,7 +60,10 @@ def plot_training(training: dict[str, dict[str, Any]], path: Path) -> bool:
 
     The ACT panel also marks the held-out critic balanced accuracy when it was recorded.
     """
-    kinds = [k for k in _STAGE_PANELS if any(t["stage"] == k for t in training.values())]
+    def kind_of(stage: str) -> str:
+        return "act" if stage.startswith("act") else stage  # act-sft, act-dpo: the ACT panel
+
+    kinds = [k for k in _STAGE_PANELS if any(kind_of(t["stage"]) == k for t in training.values())]
     if not kinds:
         return False
     plt = _pyplot()
@@ -68,7 +71,7 @@ def plot_training(training: dict[str, dict[str, Any]], path: Path) -> bool:
     for ax, kind in zip(axes[0], kinds, strict=True):
         title, keys = _STAGE_PANELS[kind]
         for name, run in training.items():
-            if run["stage"] != kind:
+            if kind_of(run["stage"]) != kind:
                 continue
             rows = [h for h in run["log_history"] if "step" in h and any(k in h for k in keys)]
             key = next(k for k in keys if any(k in h for h in rows)) if rows else None

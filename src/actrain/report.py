@@ -38,6 +38,12 @@ def critic_table(rows: dict[str, dict[str, Any]]) -> str:
 def pair_line(split: str, s: dict[str, int]) -> str:
     kept = s["from_policy"] + s["random_fallback"]
     share = f"{100 * s['random_fallback'] / kept:.0f}%" if kept else "n/a"
+    if s.get("drawn_from_admissible"):
+        return (
+            f"- pairs `{split}`: {s['states']} expert states, {s['from_policy']} alternatives "
+            f"drawn from the base policy's own probabilities of the admissible actions; "
+            f"{s['states_without_alternative']} states had no other admissible action"
+        )
     return (
         f"- pairs `{split}`: {s['states']} expert states, {kept} alternatives: "
         f"{s['from_policy']} sampled from the base policy, {s['random_fallback']} random "
@@ -187,8 +193,10 @@ def _config_lines(config: dict[str, Any], methods: list[str], seeds: list[Any]) 
         f"{config['data']['history_len']} step(s), admissible actions "
         f"{'shown' if config['data']['show_admissible'] else 'hidden'}",
         f"- methods {', '.join(f'`{m}`' for m in methods)}; seeds {', '.join(map(str, seeds))}",
-        f"- ACT: {act['max_steps']} GRPO steps, {act['prompts_per_step']} prompts x "
-        f"{act['num_generations']} samples, lr {act['learning_rate']}; critic reasoning "
+        f"- ACT: objective {act.get('objective', 'grpo')}; GRPO {act['max_steps']} steps, "
+        f"{act['prompts_per_step']} rows x {act['num_generations']} samples "
+        f"({act.get('advantage_group', 'prompt')} groups), SFT/DPO batch "
+        f"{act.get('batch_size', 'n/a')}, lr {act['learning_rate']}; critic reasoning "
         f"{'on' if config['critic']['reasoning'] else 'off'}",
         f"- IL: {il['max_steps'] or str(il['epochs']) + ' epoch(s)'}"
         f"{' steps' if il['max_steps'] else ''}, batch {il['batch_size']}, lr "
@@ -234,7 +242,8 @@ def write_report(run_dir: Path, results: dict[str, Any]) -> Path:
     if plot_training(results["training"], run_dir / "plots" / "training.png"):
         lines += ["## Training curves", "", "![training curves](plots/training.png)", ""]
         for name, run in results["training"].items():
-            summary = training_summary(run["log_history"]) if run["stage"] == "act" else ""
+            is_act = run["stage"].startswith("act")
+            summary = training_summary(run["log_history"]) if is_act else ""
             if summary:
                 lines.append(f"- `{name}`, last 10 GRPO steps: {summary}")
         lines.append("")

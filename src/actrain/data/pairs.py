@@ -93,6 +93,8 @@ def make_pairs(
 ) -> tuple[list[dict[str, Any]], dict[str, int]]:
     if config.alternatives.mode == "admissible":
         states, drawn = draw_admissible_alternatives(model, tokenizer, trajectories, config, seed)
-        return build_pairs(states, drawn, config.alternatives, seed, both_orders, parsed=True)
+        pairs, stats = build_pairs(states, drawn, config.alternatives, seed, both_orders,
+                                   parsed=True)
+        return pairs, {**stats, "drawn_from_admissible": stats["from_policy"]}
     states, sampled = sample_alternatives(model, tokenizer, trajectories, config, seed)
     return build_pairs(states, sampled, config.alternatives, seed, both_orders)
