@@ -1,4 +1,4 @@
-# make demo: install into .venv and run ACT -> IL with agent rollouts on the embedded model.
+# make demo: install into .venv, train IL and ACT -> IL on the embedded model, roll both out, judge.
 # make compare: the paper's comparison (prompt, IL, ACT->IL, IL->RL, ACT->IL->RL; 2 seeds).
 # make test: install into .venv and run the test suite.
 VENV ?= .venv
@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: install
-	$(BIN)/actrain run configs/quickstart.yaml
+	$(BIN)/actrain compare configs/quickstart.yaml
 
 compare: install
 	$(BIN)/actrain compare configs/compare-quickstart.yaml

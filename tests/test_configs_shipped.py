@@ -5,6 +5,8 @@ from pathlib import Path
 import pytest
 
 from actrain.config import load_config
+from actrain.pipeline import method_stages
+from actrain.stages.act_supervised import dpo_choice_config, sft_choice_config
 from actrain.stages.common import grpo_args
 
 CONFIGS = sorted((Path(__file__).resolve().parent.parent / "configs").glob("*.yaml"))
@@ -18,6 +20,10 @@ def test_shipped_config_builds_trl_configs(path, tmp_path):
         assert args.num_generations == getattr(config, section).num_generations
     for split in config.rollout.splits:
         assert split in ("train", "id_test", "ood_test")
+    for method in [config.pipeline, *config.compare.methods]:
+        method_stages(method)
+    assert sft_choice_config(config, tmp_path).per_device_train_batch_size == config.act.batch_size
+    assert dpo_choice_config(config, tmp_path).learning_rate == config.act.learning_rate
 
 
 def test_paper_scale_configs_pin_the_papers_step_limits():

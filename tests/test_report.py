@@ -103,3 +103,24 @@ def test_report_without_results_says_so(tmp_path):
     results.update(agent={}, critic={}, training={})
     text = write_report(tmp_path, results).read_text()
     assert "no agent evaluation yet" in text and "critic accuracy" not in text
+
+
+def test_verdict_weighs_the_difference_against_its_noise():
+    from actrain.report import verdict
+
+    results = _results()
+    results["critic"] = {"base": BASE, "seed0-act": ACT}
+    lines = verdict(results)
+    assert "50.0% (base) -> 80.0%" in lines[0]
+    # 8 episodes a method: 62.5% vs 37.5% on id_test is within two standard errors (~49 points)
+    id_line = next(line for line in lines if "verdict `id_test`" in line)
+    assert "no measurable difference" in id_line and "+25.0 points" in id_line
+    # The same rates over 400 episodes a seed are well beyond the noise.
+    for method in ("il", "act_il"):
+        for summary in results["agent"][method].values():
+            summary["id_test"]["episodes"] = 400
+    id_line = next(line for line in verdict(results) if "verdict `id_test`" in line)
+    assert "ACT helped" in id_line
+    results["agent"]["il"], results["agent"]["act_il"] = (
+        results["agent"]["act_il"], results["agent"]["il"])
+    assert "ACT hurt" in next(line for line in verdict(results) if "verdict `id_test`" in line)

@@ -213,3 +213,18 @@ def test_rejected_action_is_a_step(env):
 def test_bad_task_id(env):
     with pytest.raises(ActrainError, match="task id"):
         env.reset("nonsense")
+
+
+def test_oracle_verifies_alternatives_on_real_games(env):
+    from actrain.data.verify import keep_verified_worse
+
+    record = collect_expert_trajectory(env, TRAIN)
+    pairs = [
+        {"task": TRAIN, "step": i, "expert_action": s["expert_action"], "alternative": "inventory"}
+        for i, s in enumerate(record["steps"])
+    ]
+    kept, counts = keep_verified_worse(env, pairs, [record])
+    assert counts["verified_worse"] + counts["as_good_as_expert"] == len(pairs)
+    # "inventory" changes nothing, so it is worse wherever the walkthrough's step shortens the
+    # plan; the walkthrough also reads the cookbook, which the plan does not need.
+    assert 0 < len(kept) < len(pairs)

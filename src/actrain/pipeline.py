@@ -260,10 +260,18 @@ class Pipeline:
                 ("train", self.train_traj, self.train_pairs, False),
                 ("id_test", self.eval_traj, self.eval_pairs, True),
             ):
+                trajectories = read_jsonl(src)
                 pairs, stats[split] = make_pairs(
-                    model, tokenizer, read_jsonl(src), self.config, both_orders=both,
+                    model, tokenizer, trajectories, self.config, both_orders=both,
                     seed=self.config.seed + (0 if split == "train" else 1),
                 )
+                if self.config.alternatives.verify:
+                    from actrain.data.verify import keep_verified_worse
+                    from actrain.envs import make
+
+                    with make(self.config.env.id, **self.config.env.kwargs) as env:
+                        pairs, checked = keep_verified_worse(env, pairs, trajectories)
+                    stats[split].update(checked)
                 write_jsonl(dst, pairs)
             write_json(self.dir / "pairs" / "stats.json", stats)
 

@@ -38,18 +38,22 @@ def critic_table(rows: dict[str, dict[str, Any]]) -> str:
 def pair_line(split: str, s: dict[str, int]) -> str:
     kept = s["from_policy"] + s["random_fallback"]
     share = f"{100 * s['random_fallback'] / kept:.0f}%" if kept else "n/a"
+    verified = ""
+    if "verified_worse" in s:
+        verified = (f"; the oracle found {s['verified_worse']} alternatives worse than the "
+                    f"expert's action and {s['as_good_as_expert']} as good (dropped)")
     if s.get("drawn_from_admissible"):
         return (
             f"- pairs `{split}`: {s['states']} expert states, {s['from_policy']} alternatives "
             f"drawn from the base policy's own probabilities of the admissible actions; "
-            f"{s['states_without_alternative']} states had no other admissible action"
+            f"{s['states_without_alternative']} states had no other admissible action{verified}"
         )
     return (
         f"- pairs `{split}`: {s['states']} expert states, {kept} alternatives: "
         f"{s['from_policy']} sampled from the base policy, {s['random_fallback']} random "
         f"admissible fallbacks ({share}); of {s['candidates']} sampled candidates "
         f"{s['malformed']} were malformed, {s['not_admissible']} not admissible, "
-        f"{s['equals_expert']} equal to the expert, {s['duplicate']} duplicates"
+        f"{s['equals_expert']} equal to the expert, {s['duplicate']} duplicates{verified}"
     )
 
 
@@ -166,6 +170,51 @@ def act_gains(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def verdict(results: dict[str, Any]) -> list[str]:
+    """Did ACT help? The critic's held-out gain, then ACT->IL against IL, with its noise.
+
+    A difference counts only beyond two standard errors of the difference between two success
+    rates (binomial, over all episodes of all seeds): with a few dozen episodes, points of
+    difference are noise, and the line says so.
+    """
+    lines = []
+    critic = results.get("critic", {})
+    base = critic.get("base", {}).get("balanced_accuracy")
+    for name, m in critic.items():
+        if name != "base" and m.get("balanced_accuracy") is not None and base is not None:
+            lines.append(
+                f"- critic `{name}`: held-out balanced accuracy {_pct(base)} (base) -> "
+                f"{_pct(m['balanced_accuracy'])} ({_pct(m.get('accuracy_expert_first'))} expert "
+                f"first, {_pct(m.get('accuracy_expert_second'))} second)"
+            )
+    agent = results.get("agent", {})
+    if "act_il" not in agent or "il" not in agent:
+        return lines
+    for split in results["protocol"]["splits"]:
+        rates = {}
+        for method in ("act_il", "il"):
+            runs = [s[split] for s in agent[method].values() if split in s]
+            episodes = sum(r["episodes"] for r in runs)
+            wins = sum(r["success_rate"] * r["episodes"] for r in runs)
+            rates[method] = (wins / episodes, episodes) if episodes else None
+        if not rates["act_il"] or not rates["il"]:
+            continue
+        (p1, n1), (p0, n0) = rates["act_il"], rates["il"]
+        delta = 100 * (p1 - p0)
+        pooled = (p1 * n1 + p0 * n0) / (n1 + n0)
+        noise = 200 * (pooled * (1 - pooled) * (1 / n1 + 1 / n0)) ** 0.5
+        if noise and abs(delta) > noise:
+            word = "ACT helped" if delta > 0 else "ACT hurt"
+        else:
+            word = "no measurable difference"
+        lines.append(
+            f"- **verdict `{split}`: {word}**: ACT->IL {100 * p1:.1f}% vs IL {100 * p0:.1f}% "
+            f"success ({delta:+.1f} points; two standard errors = {noise:.1f} points over "
+            f"{n1} and {n0} episodes)"
+        )
+    return lines
+
+
 def transcript(run_dir: Path, agent_id: str, split: str, max_steps: int = 12) -> list[str]:
     path = run_dir / "agent" / f"{agent_id}.episodes.jsonl"
     if not path.exists():
@@ -227,6 +276,9 @@ def write_report(run_dir: Path, results: dict[str, Any]) -> Path:
         gains = act_gains(results)
         if gains:
             lines += ["ACT gain (success rate points):", "", *gains, ""]
+        judged = verdict(results)
+        if judged:
+            lines += ["Does ACT help here?", "", *judged, ""]
         if plot_success(agent_values(results, "success_rate"), protocol["splits"],
                         run_dir / "plots" / "agent_success.png"):
             lines += ["![agent success](plots/agent_success.png)", ""]

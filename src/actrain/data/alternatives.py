@@ -37,6 +37,9 @@ class AlternativeConfig:
     temperature: float = 0.7  # pure sampling (1.0, no top-p) from a 135M model is mostly noise
     top_p: float = 0.95
     reasoning: bool = False  # let the actor reason before its <action> tag
+    # Keep a pair only if the environment's oracle needs more steps after the alternative than
+    # after the expert's action (environments with an oracle: textworld/cooking, alfworld/text).
+    verify: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in ALTERNATIVE_MODES:
