@@ -93,3 +93,15 @@ def test_missing_package_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "textworld_express", None)
     with pytest.raises(ActrainError, match=r"pip install 'actrain\[twx\]'"):
         twx._import_twx()
+
+
+def test_twx_context_is_the_room_and_the_inventory(twc_env):
+    from actrain.data.trajectories import collect_expert_trajectory
+
+    task = twc_env.tasks("train")[0]
+    record = collect_expert_trajectory(twc_env, task)
+    second = record["steps"][1]  # after the first "take": the item is carried
+    assert second["context"].startswith("You are in the")
+    assert "Inventory:" in second["context"]
+    taken = record["steps"][0]["expert_action"].removeprefix("take ")
+    assert taken in second["context"].split("Inventory:")[1]

@@ -80,3 +80,14 @@ def test_prompts_use_chat_template_and_prefill(tokenizer):
     assert "Action 1: take apple\nAction 2: open fridge" in prompt
     assert critic_prompt(tokenizer, "Task: x", ACTIONS, reasoning=True).endswith("assistant\n")
     assert actor_prompt(tokenizer, "Task: x", reasoning=False).endswith("<action>")
+
+
+def test_the_critic_can_be_shown_surroundings_and_inventory():
+    from actrain.prompts import State, render_state
+
+    state = State("tidy up", (), "You take the shirt.", ("inventory",),
+                  context="You are in the bedroom.\nInventory: a shirt")
+    assert "Inventory: a shirt" not in render_state(state)
+    shown = render_state(state, show_admissible=False, show_context=True)
+    assert shown.endswith("Surroundings and inventory: You are in the bedroom.\nInventory: a shirt")
+    assert "You take the shirt." in shown

@@ -47,6 +47,9 @@ class CriticConfig:
     answer_format: str = "index"  # "index" (1/2) or "action" (copy the action text)
     max_new_tokens: int = 8
     show_admissible: bool = False  # list the admissible actions in the critic prompt too
+    # Show the surroundings and inventory (`TextEnv.context()`, where the environment has them):
+    # "You take the shirt." alone does not say which of two actions is better.
+    show_context: bool = False
 
 
 @dataclass

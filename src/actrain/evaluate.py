@@ -26,7 +26,7 @@ def critic_prompts(
     return [
         critic_prompt(
             tokenizer,
-            render_state(pair_state(p), critic.show_admissible),
+            render_state(pair_state(p), critic.show_admissible, critic.show_context),
             p["actions"],
             critic.reasoning,
             critic.answer_format,

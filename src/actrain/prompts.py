@@ -30,6 +30,7 @@ class State:
     history: tuple[tuple[str, str], ...]  # (observation, action) pairs, oldest first
     observation: str
     admissible: tuple[str, ...] = ()
+    context: str = ""  # surroundings and inventory (`TextEnv.context()`), shown to the critic
 
 
 def normalise_action(text: str) -> str:
@@ -37,14 +38,19 @@ def normalise_action(text: str) -> str:
     return " ".join(text.strip().lower().split()).rstrip(".")
 
 
-def render_state(state: State, show_admissible: bool = True) -> str:
-    """The state as text: task, the last few steps, the current observation."""
+def render_state(
+    state: State, show_admissible: bool = True, show_context: bool = False
+) -> str:
+    """The state as text: task, the last few steps, the current observation (and, with
+    `show_context`, the surroundings and inventory the environment reports)."""
     parts = [f"Task: {state.task.strip()}"]
     if state.history:
         parts.append("Recent steps:")
         for observation, action in state.history:
             parts.append(f"Observation: {observation.strip()}\nAction: {action}")
     parts.append(f"Current observation: {state.observation.strip()}")
+    if show_context and state.context.strip():
+        parts.append(f"Surroundings and inventory: {state.context.strip()}")
     if show_admissible and state.admissible:
         parts.append("Possible actions: " + ", ".join(state.admissible))
     return "\n".join(parts)

@@ -173,6 +173,7 @@ def build_pairs(
                         "task_description": record.state.task,
                         "history": [list(h) for h in record.state.history],
                         "observation": record.state.observation,
+                        "context": record.state.context,
                         "admissible": list(record.state.admissible),
                         "expert_action": record.expert_action,
                         "alternative": alternative,
@@ -191,4 +192,5 @@ def pair_state(pair: dict[str, Any]) -> State:
         history=tuple(tuple(h) for h in pair["history"]),
         observation=pair["observation"],
         admissible=tuple(pair["admissible"]),
+        context=pair.get("context", ""),
     )

@@ -70,6 +70,7 @@ def collect_oracle_trajectory(
         steps.append(
             {
                 "observation": result.observation,
+                "context": env.context(),
                 "admissible": admissible,
                 "expert_action": best,
                 "off_path": off_path,

@@ -37,6 +37,7 @@ def collect_expert_trajectory(env: TextEnv, task: str) -> dict[str, Any]:
                 "observation": result.observation,
                 "admissible": env.admissible_actions(),
                 "expert_action": action,
+                "context": env.context(),
             }
         )
         result = env.step(action)
@@ -161,6 +162,7 @@ def iter_states(
             history=history,
             observation=step["observation"],
             admissible=tuple(step.get("admissible", ())),
+            context=step.get("context", ""),
         )
         yield index, state, step["expert_action"]
 

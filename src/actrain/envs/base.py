@@ -74,6 +74,11 @@ class TextEnv(ABC):
     def prepare(self, tasks: list[str]) -> None:  # noqa: B027 - optional hook
         """Get `tasks` ready in one batch before they are played (e.g. generate their games)."""
 
+    def context(self) -> str:
+        """What the agent could look up at the current state without acting (its surroundings,
+        its inventory), for a judge that must see more than the last observation. "" if none."""
+        return ""
+
     def oracle_actions(self) -> list[str] | None:
         """An optimal plan from the *current* state, for environments that have an oracle.
 

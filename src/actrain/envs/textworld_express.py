@@ -120,6 +120,11 @@ class TextWorldExpressTextEnv(TextEnv):
         observation, reward, done, self._infos = self._env.step(action)
         return self._result(observation, float(reward), bool(done))
 
+    def context(self) -> str:
+        """The room (the game's `look`) and the inventory, as the game reports them."""
+        parts = [self._infos.get("look", ""), self._infos.get("inventory", "")]
+        return "\n".join(" ".join(p.split()) for p in parts if p and p.strip())
+
     def admissible_actions(self) -> list[str]:
         return sorted(self._infos.get("validActions", []))
 

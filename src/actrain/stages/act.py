@@ -88,7 +88,7 @@ def pair_group_dataset(
     by_prompt: dict[str, dict[str, Any]] = {}
     keys = []
     for pair in pairs:
-        state = render_state(pair_state(pair), critic.show_admissible)
+        state = render_state(pair_state(pair), critic.show_admissible, critic.show_context)
         actions = expert_first(pair)
         rendered = [
             critic_prompt(tokenizer, state, shown, critic.reasoning, critic.answer_format)
