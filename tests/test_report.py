@@ -124,3 +124,23 @@ def test_verdict_weighs_the_difference_against_its_noise():
     results["agent"]["il"], results["agent"]["act_il"] = (
         results["agent"]["act_il"], results["agent"]["il"])
     assert "ACT hurt" in next(line for line in verdict(results) if "verdict `id_test`" in line)
+
+
+def test_critic_accuracy_by_kind_of_alternative(tmp_path):
+    from actrain.report import by_alternative_verb
+
+    rows = []
+    for i in range(4):
+        for expert_first in (True, False):
+            actions = ["take shirt", "inventory" if i < 3 else "look around"]
+            label = 0 if expert_first else 1
+            if not expert_first:
+                actions.reverse()
+            picked = label if i < 3 else 0  # right on inventory pairs, always "1" on look
+            rows.append({"actions": actions, "label": label, "expert_first": expert_first,
+                         "picked": picked})
+    write_jsonl(tmp_path / "critic" / "seed0-act.predictions.jsonl", rows)
+    table = by_alternative_verb(tmp_path, ["base", "seed0-act"])
+    assert "| `inventory` | 6 | 100.0% |" in table
+    assert "| `look` | 2 | 50.0% |" in table
+    assert by_alternative_verb(tmp_path / "none", ["base"]) == ""

@@ -170,6 +170,42 @@ def act_gains(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def by_alternative_verb(run_dir: Path, checkpoints: list[str], top: int = 6) -> str:
+    """Held-out balanced accuracy by the alternative's first word, per checkpoint.
+
+    Shows what a critic has learnt to reject: a critic that only learnt "never inventory" is
+    right on those pairs and at chance on the rest.
+    """
+    tables: dict[str, dict[str, list[tuple[bool, bool]]]] = {}
+    for name in checkpoints:
+        path = run_dir / "critic" / f"{name}.predictions.jsonl"
+        if not path.exists():
+            continue
+        for row in read_jsonl(path):
+            other = row["actions"][1 - row["label"]]
+            verb = (other.split() or ["(empty)"])[0].lower()
+            tables.setdefault(verb, {}).setdefault(name, []).append(
+                (row["expert_first"], row["picked"] == row["label"])
+            )
+    if not tables:
+        return ""
+    names = [n for n in checkpoints if any(n in t for t in tables.values())]
+
+    def balanced(rows: list[tuple[bool, bool]]) -> str:
+        parts = [[ok for first, ok in rows if first == want] for want in (True, False)]
+        shares = [sum(p) / len(p) for p in parts if p]
+        return _pct(sum(shares) / len(shares)) if shares else "n/a"
+
+    verbs = sorted(tables, key=lambda v: -len(next(iter(tables[v].values()))))[:top]
+    lines = ["| alternative starts with | pairs | " + " | ".join(names) + " |",
+             "|" + "---|" * (len(names) + 2)]
+    for verb in verbs:
+        count = len(next(iter(tables[verb].values())))
+        cells = " | ".join(balanced(tables[verb].get(n, [])) for n in names)
+        lines.append(f"| `{verb}` | {count} | {cells} |")
+    return "\n".join(lines)
+
+
 def verdict(results: dict[str, Any]) -> list[str]:
     """Did ACT help? The critic's held-out gain, then ACT->IL against IL, with its noise.
 
@@ -291,6 +327,10 @@ def write_report(run_dir: Path, results: dict[str, Any]) -> Path:
             "same position scores exactly 50%. Format failures count as wrong.", "",
             critic_table(results["critic"]), "",
         ]
+        breakdown = by_alternative_verb(run_dir, list(results["critic"]))
+        if breakdown:
+            lines += ["Balanced accuracy by the kind of alternative (its first word; the most "
+                      "frequent kinds, pairs counted in both orders):", "", breakdown, ""]
     if plot_training(results["training"], run_dir / "plots" / "training.png"):
         lines += ["## Training curves", "", "![training curves](plots/training.png)", ""]
         for name, run in results["training"].items():
