@@ -172,3 +172,49 @@ def test_act_settings_are_validated():
                 "alternatives.mode=guess"):
         with pytest.raises(ActrainError, match=bad.split("=")[0].split(".")[1]):
             load_config(None, [bad])
+
+
+def test_flat_groups_are_resampled_with_other_pairs():
+    from types import SimpleNamespace
+
+    class Scripted(PairGroupRollout):
+        """Pair A's samples always answer 1 (half right: not flat); pair B's always name the
+        expert's position (all right: flat)."""
+
+        def _complete(self, trainer, prompt_ids, log):
+            out = []
+            for ids in prompt_ids:
+                text = self.tokenizer.decode(ids)
+                if text.lower() == "b":
+                    out.append([1] if text == "B" else [2])  # always right
+                else:
+                    out.append([1])  # always position 1
+            return out, None
+
+    class Tok:
+        def __call__(self, text, add_special_tokens=False):
+            return {"input_ids": [ord(c) for c in text]}
+
+        def decode(self, ids):
+            return "".join(chr(i) for i in ids)
+
+        def batch_decode(self, rows, skip_special_tokens=True):
+            return [str(r[0]) for r in rows]
+
+    def correct(texts, actions, labels):
+        return [int(t) - 1 == y for t, y in zip(texts, labels, strict=True)]
+
+    pairs = {
+        "A": {"prompts": ["A", "a"], "actions": ["x", "y"]},
+        "B": {"prompts": ["B", "b"], "actions": ["u", "v"]},
+    }
+    logged = {}
+    trainer = SimpleNamespace(processing_class=Tok(), _log_metric=logged.__setitem__)
+    rollout = Scripted(pairs, Tok(), 4, one_token=True, correct=correct, resample_tries=3)
+    rollout.rng.choice = lambda keys: "A"  # the replacement pair
+    out = rollout(["B"] * 4 + ["A"] * 4, trainer)
+    assert out["prompt_ids"][:4] == [[ord("A")]] * 2 + [[ord("a")]] * 2  # B was flat: now A
+    assert out["actions"][2] == ["y", "x"] and out["label"][:4] == [0, 0, 1, 1]
+    assert logged["choice/resampled_groups"] == 0.5
+    with pytest.raises(ActrainError, match="correctness"):
+        PairGroupRollout(pairs, Tok(), 4, one_token=True, resample_tries=2)

@@ -86,7 +86,10 @@ class ACTConfig(GRPOStageConfig):
     # "prompt": TRL's default, a group is G samples of one shown order.
     advantage_group: str = "pair"
     consistency_reward: float = 0.0  # weight of J1's both-orders-right bonus (pair groups only)
-    zero_variance: str = "keep"  # keep | filter: drop all-right / all-wrong groups from the loss
+    # All-right / all-wrong groups: keep; filter them out of the loss; resample them with other
+    # pairs (up to resample_tries times a group).
+    zero_variance: str = "keep"
+    resample_tries: int = 4
     # Direct choice with 1-token answers: sample and score each distinct prompt once, not G times.
     shared_prompt_pass: bool = True
     both_orders: bool = True  # prompt groups, SFT, DPO: train on every pair in both shown orders
@@ -102,7 +105,7 @@ class ACTConfig(GRPOStageConfig):
         for key, value, allowed in (
             ("objective", self.objective, ACT_OBJECTIVES),
             ("advantage_group", self.advantage_group, ("pair", "prompt")),
-            ("zero_variance", self.zero_variance, ("keep", "filter")),
+            ("zero_variance", self.zero_variance, ("keep", "filter", "resample")),
         ):
             if value not in allowed:
                 raise ActrainError(f"act.{key} must be one of {', '.join(allowed)}, got {value!r}")

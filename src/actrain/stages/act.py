@@ -28,7 +28,7 @@ from actrain.config import RunConfig
 from actrain.data.alternatives import pair_state
 from actrain.errors import ActrainError
 from actrain.evaluate import critic_prompts, evaluate_critic
-from actrain.prompts import critic_prompt, render_state
+from actrain.prompts import critic_prompt, parse_choice, render_state
 from actrain.rewards import make_accuracy_metrics, make_choice_reward, make_consistency_reward
 from actrain.stages.common import grpo_args, latest_trainer_checkpoint, train_and_save
 
@@ -187,6 +187,8 @@ def grpo_trainer(  # noqa: ANN201 - a trl.GRPOTrainer
                                        act.malformed_reward)]
     weights = [1.0]
     pair_groups = act.advantage_group == "pair"
+    if act.zero_variance == "resample" and not pair_groups:
+        raise ActrainError("act.zero_variance: resample needs act.advantage_group: pair")
     if act.consistency_reward:
         if not pair_groups:
             raise ActrainError("act.consistency_reward needs act.advantage_group: pair")
@@ -199,9 +201,14 @@ def grpo_trainer(  # noqa: ANN201 - a trl.GRPOTrainer
     rollout = None
     if pair_groups:
         dataset, by_prompt = pair_group_dataset(tokenizer, train_pairs, config)
+        def correct(texts: list[str], actions: list[list[str]], labels: list[int]) -> list[bool]:
+            return [parse_choice(t, a, fmt, prefilled) == y
+                    for t, a, y in zip(texts, actions, labels, strict=True)]
+
         rollout = PairGroupRollout(
             by_prompt, tokenizer, act.num_generations, one_token,
-            answer_token_ids(tokenizer) if fmt == "index" else None,
+            answer_token_ids(tokenizer) if fmt == "index" else None, correct,
+            act.resample_tries if act.zero_variance == "resample" else 0, config.seed,
         )
     else:
         dataset = act_dataset(tokenizer, train_pairs, config)

@@ -15,9 +15,11 @@ only in that token. Sampling then takes one forward pass per distinct shown prom
 training loss scores every sample from its prompt's last-position distribution, instead of
 encoding the same prompt G times: the same per-token log-probabilities at a fraction of the cost.
 
-Zero-variance groups (all right or all wrong) carry no advantage; with `act.zero_variance:
-filter` they are also dropped from the loss's token count, so they do not dilute the groups that
-do teach (DAPO's dynamic sampling without the resampling). Extra metrics, logged every step:
+Zero-variance groups (all right or all wrong) carry no advantage. With `act.zero_variance:
+filter` they are dropped from the loss's token count, so they do not dilute the groups that do
+teach; with `resample` (DAPO's dynamic sampling, inside the rollout) such a group is replaced by
+another pair from the training set, up to `act.resample_tries` times, and the share of replaced
+groups is logged as `choice/resampled_groups`. Extra metrics, logged every step:
 `choice/p_first` (position preference: the probability of naming position 1),
 `choice/entropy` (of the 1-vs-2 choice, in nats) and `choice/answer_mass` (probability on a valid
 answer), besides the weight-0 reward metrics of `actrain.rewards`.
@@ -25,7 +27,8 @@ answer), besides the weight-0 reward metrics of `actrain.rewards`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import random
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -52,6 +55,9 @@ class PairGroupRollout:
         num_generations: int,
         one_token: bool,
         answer_tokens: Sequence[int] | None = None,
+        correct: Callable[[list[str], list[list[str]], list[int]], list[bool]] | None = None,
+        resample_tries: int = 0,
+        seed: int = 0,
     ) -> None:
         if num_generations < 2 or num_generations % 2:
             raise ActrainError(
@@ -60,6 +66,11 @@ class PairGroupRollout:
             )
         self.pairs, self.tokenizer, self.num_generations = pairs, tokenizer, num_generations
         self.one_token, self.answer_tokens = one_token, answer_tokens
+        if resample_tries and correct is None:
+            raise ActrainError("resampling zero-variance groups needs a correctness check")
+        self.correct, self.resample_tries = correct, resample_tries
+        self.rng = random.Random(seed)
+        self.keys = list(pairs)
         self._ids: dict[str, list[int]] = {}
 
     def _tokens(self, prompt: str) -> list[int]:
@@ -67,8 +78,20 @@ class PairGroupRollout:
             self._ids[prompt] = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
         return self._ids[prompt]
 
+    def group(self, key: str) -> dict[str, list[Any]]:
+        """One group's rows for the pair rendered as `key`: the first half expert-first."""
+        pair, half = self.pairs[key], self.num_generations // 2
+        rows: dict[str, list[Any]] = {"shown": [], "actions": [], "label": [], "expert_first": []}
+        for j in range(self.num_generations):
+            first = j < half
+            rows["shown"].append(pair["prompts"][0 if first else 1])
+            rows["actions"].append(pair["actions"] if first else list(reversed(pair["actions"])))
+            rows["label"].append(0 if first else 1)
+            rows["expert_first"].append(first)
+        return rows
+
     def layout(self, prompts: Sequence[Any]) -> dict[str, list[Any]]:
-        """Which order each row shows: the first half of each group expert-first."""
+        """Which order each row shows, and each row's mirror (same pair, other order)."""
         size, half = self.num_generations, self.num_generations // 2
         if len(prompts) % size:
             raise ActrainError(f"{len(prompts)} rows do not split into groups of {size}")
@@ -80,30 +103,62 @@ class PairGroupRollout:
             if any(p != key for p in prompts[start : start + size]) or key not in self.pairs:
                 raise ActrainError("a GRPO group does not hold one known pair: pair groups need "
                                    "TRL's grouped sampler and the ACT pair dataset")
-            pair = self.pairs[key]
-            for j in range(size):
-                first = j < half
-                rows["shown"].append(pair["prompts"][0 if first else 1])
-                actions = pair["actions"] if first else list(reversed(pair["actions"]))
-                rows["actions"].append(actions)
-                rows["label"].append(0 if first else 1)
-                rows["expert_first"].append(first)
-                rows["mirror"].append(start + (j + half) % size)
+            for name, values in self.group(key).items():
+                rows[name] += values
+            rows["mirror"] += [start + (j + half) % size for j in range(size)]
         return rows
 
-    def __call__(self, prompts: list[Any], trainer: GRPOTrainer) -> dict[str, Any]:
-        rows = self.layout(prompts)
-        prompt_ids = [self._tokens(p) for p in rows.pop("shown")]
+    def _complete(
+        self, trainer: GRPOTrainer, prompt_ids: list[list[int]], log: bool
+    ) -> tuple[list[list[int]], list[list[float]] | None]:
         if self.one_token and _plain_sampling(trainer):
             completion_ids, logprobs, metrics = sample_one_token(
                 trainer.model, prompt_ids, trainer.temperature, trainer.processing_class,
                 trainer.accelerator.autocast, self.answer_tokens,
             )
-            for name, value in metrics.items():
+            for name, value in metrics.items() if log else ():
                 trainer._log_metric(name, value)  # averaged with TRL's own per-step metrics
-        else:
-            # TRL's own generation (transformers or vLLM), one completion per shown prompt.
-            completion_ids, logprobs = trainer._generate_single_turn(prompt_ids, None, {}, 1)
+            return completion_ids, logprobs
+        # TRL's own generation (transformers or vLLM), one completion per shown prompt.
+        return trainer._generate_single_turn(prompt_ids, None, {}, 1)
+
+    def _flat(self, trainer: GRPOTrainer, completion_ids: list[list[int]],
+              rows: dict[str, list[Any]], where: slice) -> bool:
+        texts = trainer.processing_class.batch_decode(completion_ids[where],
+                                                      skip_special_tokens=True)
+        right = self.correct(texts, rows["actions"][where], rows["label"][where])
+        return len(set(right)) < 2
+
+    def _resample(self, trainer: GRPOTrainer, rows: dict[str, list[Any]],
+                  prompt_ids: list[list[int]], completion_ids: list[list[int]],
+                  logprobs: list[list[float]] | None) -> None:
+        """Replace all-right / all-wrong groups by other pairs, in place (DAPO's dynamic
+        sampling). The rows TRL logs as prompts keep the original pair's text."""
+        size, groups, replaced = self.num_generations, len(prompt_ids) // self.num_generations, 0
+        for start in range(0, len(prompt_ids), size):
+            where = slice(start, start + size)
+            for _ in range(self.resample_tries):
+                if not self._flat(trainer, completion_ids, rows, where):
+                    break
+                fresh = self.group(self.rng.choice(self.keys))
+                ids = [self._tokens(p) for p in fresh.pop("shown")]
+                new_ids, new_logprobs = self._complete(trainer, ids, log=False)
+                prompt_ids[where], completion_ids[where] = ids, new_ids
+                if logprobs is not None and new_logprobs is not None:
+                    logprobs[where] = new_logprobs
+                for name, values in fresh.items():
+                    rows[name][where] = values
+                replaced += 1
+        trainer._log_metric("choice/resampled_groups", replaced / max(groups, 1))
+
+    def __call__(self, prompts: list[Any], trainer: GRPOTrainer) -> dict[str, Any]:
+        rows = self.layout(prompts)
+        prompt_ids = [self._tokens(p) for p in rows.pop("shown")]
+        completion_ids, logprobs = self._complete(trainer, prompt_ids, log=True)
+        if self.resample_tries:
+            completion_ids = list(completion_ids)
+            logprobs = None if logprobs is None else list(logprobs)
+            self._resample(trainer, rows, prompt_ids, completion_ids, logprobs)
         return {"prompt_ids": prompt_ids, "completion_ids": completion_ids,
                 "logprobs": logprobs, **rows}
 
