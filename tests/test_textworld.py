@@ -228,3 +228,9 @@ def test_oracle_verifies_alternatives_on_real_games(env):
     # "inventory" changes nothing, so it is worse wherever the walkthrough's step shortens the
     # plan; the walkthrough also reads the cookbook, which the plan does not need.
     assert 0 < len(kept) < len(pairs)
+
+
+def test_context_is_the_room_and_the_inventory(env):
+    env.reset(TRAIN)
+    context = env.context()
+    assert context.startswith("-= ") and "You are carrying" in context

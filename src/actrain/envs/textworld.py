@@ -256,6 +256,8 @@ class TextWorldCookingEnv(TextEnv):
             score=True,
             max_score=True,
             objective=True,
+            description=True,  # the room, for context()
+            inventory=True,
         )
         self._env: Any = None
         self._game_file: Path | None = None
@@ -346,6 +348,13 @@ class TextWorldCookingEnv(TextEnv):
         if self._state is None or (self._last is not None and self._last.done):
             return []
         return sorted(set(self._state["admissible_commands"] or []))
+
+    def context(self) -> str:
+        """The room's description and the inventory, as the game reports them."""
+        if self._state is None:
+            return ""
+        parts = [self._state["description"] or "", self._state["inventory"] or ""]
+        return "\n".join(clean_observation(p) for p in parts if p and p.strip())
 
     def walkthrough(self, task: str) -> list[str]:
         """The generated walkthrough as stored in the game's metadata (no game is started)."""
