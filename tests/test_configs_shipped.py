@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from actrain.config import load_config
-from actrain.pipeline import method_stages
+from actrain.methods import method_stages
 from actrain.stages.act_supervised import dpo_choice_config, sft_choice_config
 from actrain.stages.common import grpo_args
 

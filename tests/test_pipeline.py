@@ -4,7 +4,8 @@ import pytest
 
 from actrain.config import load_config
 from actrain.errors import ActrainError
-from actrain.pipeline import Pipeline, method_stages
+from actrain.methods import method_stages
+from actrain.pipeline import Pipeline
 
 
 @pytest.mark.parametrize(("method", "stages"), [
@@ -104,7 +105,7 @@ def test_what_enters_the_data_and_agent_keys(tmp_path):
 
 def test_act_objective_stages_name_their_objective():
     from actrain.config import load_config
-    from actrain.pipeline import critic_prefix, method_stages, stage_config
+    from actrain.methods import critic_prefix, method_stages, stage_config
 
     assert method_stages("act-sft_il") == ("act-sft", "il")
     config = load_config(None, ["act.objective=grpo"])

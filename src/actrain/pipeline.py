@@ -31,46 +31,11 @@ import torch
 from actrain.config import RunConfig, to_dict
 from actrain.errors import ActrainError
 from actrain.io import read_json, read_jsonl, write_json, write_jsonl
+from actrain.methods import critic_prefix, is_act, method_stages, stage_config
 
 log = logging.getLogger("actrain")
 
 STAGES = ("collect", "pairs", "train", "evaluate", "report")
-TRAINING_STAGES = ("act", "act-grpo", "act-sft", "act-dpo", "il", "rl")
-
-
-def is_act(stage: str) -> bool:
-    return stage == "act" or stage.startswith("act-")
-
-
-def stage_config(config: RunConfig, stage: str) -> Any:
-    """The settings a training stage reads: `act-sft` is the `act` section with objective sft."""
-    if is_act(stage):
-        objective = stage.partition("-")[2] or config.act.objective
-        return dataclasses.replace(config.act, objective=objective)
-    return getattr(config, stage)
-
-
-def critic_prefix(prefix: tuple[str, ...]) -> tuple[str, ...] | None:
-    """The prefix up to the method's ACT stage (its critic checkpoint), if it has one."""
-    for i, stage in enumerate(prefix):
-        if is_act(stage):
-            return prefix[: i + 1]
-    return None
-
-
-def method_stages(method: str) -> tuple[str, ...]:
-    """`"act_il_rl"` -> `("act", "il", "rl")`; `"prompt"` -> `()`."""
-    if method == "prompt":
-        return ()
-    parts = tuple(method.split("_"))
-    if not method or any(p not in TRAINING_STAGES for p in parts):
-        raise ActrainError(
-            f"unknown method {method!r}: use 'prompt' or training stages "
-            f"{', '.join(TRAINING_STAGES)} joined by '_' (e.g. act_il_rl, il_rl_rl)"
-        )
-    return parts
-
-
 def fingerprint(*parts: Any) -> str:
     blob = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -260,18 +225,10 @@ class Pipeline:
                 ("train", self.train_traj, self.train_pairs, False),
                 ("id_test", self.eval_traj, self.eval_pairs, True),
             ):
-                trajectories = read_jsonl(src)
                 pairs, stats[split] = make_pairs(
-                    model, tokenizer, trajectories, self.config, both_orders=both,
+                    model, tokenizer, read_jsonl(src), self.config, both_orders=both,
                     seed=self.config.seed + (0 if split == "train" else 1),
                 )
-                if self.config.alternatives.verify:
-                    from actrain.data.verify import keep_verified_worse
-                    from actrain.envs import make
-
-                    with make(self.config.env.id, **self.config.env.kwargs) as env:
-                        pairs, checked = keep_verified_worse(env, pairs, trajectories)
-                    stats[split].update(checked)
                 write_jsonl(dst, pairs)
             write_json(self.dir / "pairs" / "stats.json", stats)
 

@@ -91,10 +91,23 @@ def make_pairs(
     both_orders: bool,
     seed: int,
 ) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Alternatives at every state of `trajectories`, as labelled pairs, and their counts.
+
+    With `alternatives.verify`, only the pairs the environment's oracle finds worse stay.
+    """
     if config.alternatives.mode == "admissible":
         states, drawn = draw_admissible_alternatives(model, tokenizer, trajectories, config, seed)
         pairs, stats = build_pairs(states, drawn, config.alternatives, seed, both_orders,
                                    parsed=True)
-        return pairs, {**stats, "drawn_from_admissible": stats["from_policy"]}
-    states, sampled = sample_alternatives(model, tokenizer, trajectories, config, seed)
-    return build_pairs(states, sampled, config.alternatives, seed, both_orders)
+        stats["drawn_from_admissible"] = stats["from_policy"]
+    else:
+        states, sampled = sample_alternatives(model, tokenizer, trajectories, config, seed)
+        pairs, stats = build_pairs(states, sampled, config.alternatives, seed, both_orders)
+    if config.alternatives.verify:
+        from actrain.data.verify import keep_verified_worse
+        from actrain.envs import make
+
+        with make(config.env.id, **config.env.kwargs) as env:
+            pairs, checked = keep_verified_worse(env, pairs, trajectories)
+        stats.update(checked)
+    return pairs, stats
