@@ -137,9 +137,10 @@ class PairGroupRollout:
         size, groups, replaced = self.num_generations, len(prompt_ids) // self.num_generations, 0
         for start in range(0, len(prompt_ids), size):
             where = slice(start, start + size)
-            for _ in range(self.resample_tries):
+            for attempt in range(self.resample_tries):
                 if not self._flat(trainer, completion_ids, rows, where):
                     break
+                replaced += attempt == 0
                 fresh = self.group(self.rng.choice(self.keys))
                 ids = [self._tokens(p) for p in fresh.pop("shown")]
                 new_ids, new_logprobs = self._complete(trainer, ids, log=False)
@@ -148,7 +149,6 @@ class PairGroupRollout:
                     logprobs[where] = new_logprobs
                 for name, values in fresh.items():
                     rows[name][where] = values
-                replaced += 1
         trainer._log_metric("choice/resampled_groups", replaced / max(groups, 1))
 
     def __call__(self, prompts: list[Any], trainer: GRPOTrainer) -> dict[str, Any]:
