@@ -97,9 +97,10 @@ def test_grpo_passthrough_and_bad_keys(tmp_path):
     from actrain.errors import ActrainError
     from actrain.stages.act import grpo_config
 
-    config = load_config(None, ["act.grpo={scale_rewards: none, max_steps: 3}"])
+    assert grpo_config(load_config(None), tmp_path).scale_rewards == "none"  # actrain's default
+    config = load_config(None, ["act.grpo={scale_rewards: group, max_steps: 3}"])
     args = grpo_config(config, tmp_path)
-    assert args.scale_rewards == "none" and args.max_steps == 3
+    assert args.scale_rewards == "group" and args.max_steps == 3
     assert args.per_device_train_batch_size == config.act.prompts_per_step * config.act.num_generations
     with pytest.raises(ActrainError, match="act.grpo"):
         grpo_config(load_config(None, ["act.grpo={no_such_option: 1}"]), tmp_path)

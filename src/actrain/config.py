@@ -87,8 +87,8 @@ class ACTConfig(GRPOStageConfig):
     advantage_group: str = "pair"
     consistency_reward: float = 0.0  # weight of J1's both-orders-right bonus (pair groups only)
     # All-right / all-wrong groups: keep; filter them out of the loss; resample them with other
-    # pairs (up to resample_tries times a group).
-    zero_variance: str = "keep"
+    # pairs (up to resample_tries times a group; pair groups only).
+    zero_variance: str = "resample"
     resample_tries: int = 4
     # Direct choice with 1-token answers: sample and score each distinct prompt once, not G times.
     shared_prompt_pass: bool = True

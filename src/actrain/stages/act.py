@@ -107,7 +107,10 @@ def pair_group_dataset(
 
 def grpo_config(config: RunConfig, output_dir: Path):  # noqa: ANN201 - trl.GRPOConfig
     act = config.act
-    extra: dict[str, Any] = {}
+    # Advantages not divided by the group's std (Dr. GRPO): in a nearly flat group the std is tiny
+    # and one rare sample would get a huge advantage; that flipped a trained critic to one
+    # position in docs/results/twc-critic.md. `act.grpo: {scale_rewards: group}` restores TRL's.
+    extra: dict[str, Any] = {"scale_rewards": "none"}
     if act.order_paired:
         if act.prompts_per_step % 2:
             raise ActrainError("act.paired_batches needs an even act.prompts_per_step")
@@ -187,8 +190,7 @@ def grpo_trainer(  # noqa: ANN201 - a trl.GRPOTrainer
                                        act.malformed_reward)]
     weights = [1.0]
     pair_groups = act.advantage_group == "pair"
-    if act.zero_variance == "resample" and not pair_groups:
-        raise ActrainError("act.zero_variance: resample needs act.advantage_group: pair")
+    resample = act.zero_variance == "resample" and pair_groups  # prompt groups: kept as they are
     if act.consistency_reward:
         if not pair_groups:
             raise ActrainError("act.consistency_reward needs act.advantage_group: pair")
@@ -208,7 +210,7 @@ def grpo_trainer(  # noqa: ANN201 - a trl.GRPOTrainer
         rollout = PairGroupRollout(
             by_prompt, tokenizer, act.num_generations, one_token,
             answer_token_ids(tokenizer) if fmt == "index" else None, correct,
-            act.resample_tries if act.zero_variance == "resample" else 0, config.seed,
+            act.resample_tries if resample else 0, config.seed,
         )
     else:
         dataset = act_dataset(tokenizer, train_pairs, config)
