@@ -144,3 +144,14 @@ def test_critic_accuracy_by_kind_of_alternative(tmp_path):
     assert "| `inventory` | 6 | 100.0% |" in table
     assert "| `look` | 2 | 50.0% |" in table
     assert by_alternative_verb(tmp_path / "none", ["base"]) == ""
+
+
+def test_verdict_of_two_zero_rates_is_not_certain():
+    from actrain.report import verdict
+
+    results = _results()
+    for method in ("il", "act_il"):
+        for summary in results["agent"][method].values():
+            summary["id_test"]["success_rate"] = 0.0
+    line = next(line for line in verdict(results) if "verdict `id_test`" in line)
+    assert "no measurable difference" in line and "two standard errors = 0.0" not in line

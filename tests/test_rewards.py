@@ -22,7 +22,7 @@ def test_choice_reward_values_configurable_and_conversational_completions():
 
 
 def test_accuracy_metrics_split_by_shown_order():
-    accuracy, first, second, format_ok = make_accuracy_metrics("index", prefilled=True)
+    accuracy, first, second, format_ok, picks_first = make_accuracy_metrics("index", prefilled=True)
     kwargs = dict(
         prompts=[""] * 4,
         completions=["1</answer>", "1</answer>", "2</answer>", "junk"],
@@ -34,6 +34,7 @@ def test_accuracy_metrics_split_by_shown_order():
     assert first(**kwargs) == [1.0, None, None, 0.0]
     assert second(**kwargs) == [None, 0.0, 1.0, None]
     assert format_ok(**kwargs) == [1.0, 1.0, 1.0, 0.0]
+    assert picks_first(**kwargs) == [1.0, 1.0, 0.0, None]  # the malformed answer names no position
     assert not any(isinstance(v, float) and math.isnan(v) for v in first(**kwargs) if v is not None)
 
 

@@ -211,7 +211,9 @@ def verdict(results: dict[str, Any]) -> list[str]:
 
     A difference counts only beyond two standard errors of the difference between two success
     rates (binomial, over all episodes of all seeds): with a few dozen episodes, points of
-    difference are noise, and the line says so.
+    difference are noise, and the line says so. The pooled rate is shrunk towards one half by one
+    pseudo-success and one pseudo-failure, so that 0 of 8 against 0 of 8 does not read as a
+    certainty (its two standard errors are then 23 points, not 0).
     """
     lines = []
     critic = results.get("critic", {})
@@ -237,7 +239,7 @@ def verdict(results: dict[str, Any]) -> list[str]:
             continue
         (p1, n1), (p0, n0) = rates["act_il"], rates["il"]
         delta = 100 * (p1 - p0)
-        pooled = (p1 * n1 + p0 * n0) / (n1 + n0)
+        pooled = (p1 * n1 + p0 * n0 + 1) / (n1 + n0 + 2)
         noise = 200 * (pooled * (1 - pooled) * (1 / n1 + 1 / n0)) ** 0.5
         if noise and abs(delta) > noise:
             word = "ACT helped" if delta > 0 else "ACT hurt"
