@@ -25,11 +25,14 @@ from datasets import Dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
 
 from actrain.config import RunConfig
-from actrain.data.alternatives import pair_state
 from actrain.errors import ActrainError
 from actrain.evaluate import critic_prompts, evaluate_critic
-from actrain.prompts import critic_prompt, parse_choice, render_state
-from actrain.rewards import make_accuracy_metrics, make_choice_reward, make_consistency_reward
+from actrain.rewards import (
+    choices,
+    make_accuracy_metrics,
+    make_choice_reward,
+    make_consistency_reward,
+)
 from actrain.stages.common import grpo_args, latest_trainer_checkpoint, train_and_save
 
 
@@ -84,18 +87,19 @@ def pair_group_dataset(
 
     The rollout of `choice_grpo.PairGroupRollout` looks a row's prompt up to show both orders.
     """
-    critic = config.critic
+    actions = [expert_first(pair) for pair in pairs]
+    shown_first = critic_prompts(
+        tokenizer, [{**p, "actions": a} for p, a in zip(pairs, actions, strict=True)],
+        config.critic,
+    )
+    shown_second = critic_prompts(
+        tokenizer, [{**p, "actions": a[::-1]} for p, a in zip(pairs, actions, strict=True)],
+        config.critic,
+    )
     by_prompt: dict[str, dict[str, Any]] = {}
-    keys = []
-    for pair in pairs:
-        state = render_state(pair_state(pair), critic.show_admissible, critic.show_context)
-        actions = expert_first(pair)
-        rendered = [
-            critic_prompt(tokenizer, state, shown, critic.reasoning, critic.answer_format)
-            for shown in (actions, list(reversed(actions)))
-        ]
-        by_prompt[rendered[0]] = {"prompts": rendered, "actions": actions}
-        keys.append(rendered[0])  # a repeated pair stays a row of its own, like any other
+    for first, second, shown in zip(shown_first, shown_second, actions, strict=True):
+        by_prompt[first] = {"prompts": [first, second], "actions": shown}
+    keys = shown_first  # a repeated pair stays a row of its own, like any other
     dataset = Dataset.from_dict({
         "prompt": keys,
         "actions": [by_prompt[k]["actions"] for k in keys],
@@ -203,9 +207,10 @@ def grpo_trainer(  # noqa: ANN201 - a trl.GRPOTrainer
     rollout = None
     if pair_groups:
         dataset, by_prompt = pair_group_dataset(tokenizer, train_pairs, config)
+
         def correct(texts: list[str], actions: list[list[str]], labels: list[int]) -> list[bool]:
-            return [parse_choice(t, a, fmt, prefilled) == y
-                    for t, a, y in zip(texts, actions, labels, strict=True)]
+            picked = choices(texts, actions, fmt, prefilled)
+            return [p == y for p, y in zip(picked, labels, strict=True)]
 
         rollout = PairGroupRollout(
             by_prompt, tokenizer, act.num_generations, one_token,
