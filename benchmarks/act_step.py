@@ -33,12 +33,15 @@ def step_times(variant: str, pairs: list[dict], args: argparse.Namespace) -> lis
     from transformers import TrainerCallback
 
     from actrain.config import load_config
-    from actrain.models import load_model, resolve_dtype
+    from actrain.device import resolve_device, resolve_dtype
+    from actrain.models import load_model
     from actrain.stages.act import grpo_trainer
 
     rows_per_prompt = args.generations
+    device = resolve_device("auto")
     config = load_config(None, [
-        f"model={args.model}", f"dtype={resolve_dtype('auto')}", f"act.max_steps={args.steps}",
+        f"model={args.model}", f"device={device}", f"dtype={resolve_dtype('auto', device)}",
+        f"act.max_steps={args.steps}",
         f"act.num_generations={rows_per_prompt}",
         f"act.prompts_per_step={args.rows // rows_per_prompt}", "critic.max_new_tokens=1",
         "data.history_len=1", *VARIANTS[variant],
@@ -52,7 +55,7 @@ def step_times(variant: str, pairs: list[dict], args: argparse.Namespace) -> lis
         def on_step_end(self, *_, **__):  # noqa: ANN002, ANN003, ANN202
             times.append(time.perf_counter() - self.start)
 
-    model, tokenizer = load_model(args.model)
+    model, tokenizer = load_model(args.model, config.dtype, device)
     with tempfile.TemporaryDirectory() as tmp:
         trainer = grpo_trainer(model, tokenizer, pairs, config, Path(tmp), [Clock()])
         trainer.train()

@@ -32,14 +32,14 @@ def main() -> None:
 
     import torch
 
+    from actrain.device import resolve_device, resolve_dtype
     from actrain.envs import make
-    from actrain.models import load_model, resolve_dtype
+    from actrain.models import load_model
     from actrain.rollouts import AgentSettings, run_episodes
 
-    dtype = resolve_dtype(args.dtype)
-    model, tokenizer = load_model(args.model)
-    if torch.cuda.is_available():
-        model = model.to("cuda")
+    device = resolve_device("auto")
+    dtype = resolve_dtype(args.dtype, device)
+    model, tokenizer = load_model(args.model, dtype, device)
     with make(args.env) as env:
         tasks = env.tasks(args.split)[: args.episodes]
 
@@ -56,9 +56,9 @@ def main() -> None:
     for label, parallel in (("one at a time", 1), (f"batched x{len(tasks)}", len(tasks))):
         runs[label] = play(parallel)
 
-    device = "cuda" if torch.cuda.is_available() else f"cpu ({torch.get_num_threads()} threads)"
+    where = device if device != "cpu" else f"cpu ({torch.get_num_threads()} threads)"
     print(f"{len(tasks)} episodes of {args.env} {args.split}, at most {args.max_steps} steps, "
-          f"model {args.model}, dtype {dtype}, {device}")
+          f"model {args.model}, dtype {dtype}, {where}")
     rates = {}
     for label, (records, stats, seconds) in runs.items():
         tokens = stats["prompt_tokens"] + stats["generated_tokens"]

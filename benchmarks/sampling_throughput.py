@@ -24,6 +24,7 @@ def main() -> None:
 
     from actrain.data.alternatives import expert_states
     from actrain.data.trajectories import collect_expert_trajectory
+    from actrain.device import resolve_device, resolve_dtype
     from actrain.envs import make
     from actrain.generation import generate
     from actrain.models import load_model
@@ -32,10 +33,12 @@ def main() -> None:
     with make(args.env) as env:
         trajectories = [collect_expert_trajectory(env, t) for t in env.tasks("train")[:8]]
     states = expert_states(trajectories, history_len=1)[: args.states]
-    model, tokenizer = load_model(args.model)
+    device = resolve_device("auto")
+    dtype = resolve_dtype("auto", device)
+    model, tokenizer = load_model(args.model, dtype, device)
     prompts = [actor_prompt(tokenizer, render_state(s.state), reasoning=False) for s in states]
     common = dict(num_samples=args.k, max_new_tokens=args.max_new_tokens, temperature=0.7,
-                  top_p=0.95, batch_size=16, stop=["</action>"], seed=0)
+                  top_p=0.95, batch_size=16, stop=["</action>"], seed=0, autocast=dtype)
     generate(model, tokenizer, prompts[:2], **common)  # warm-up
     times = {}
     for share in (False, True):

@@ -16,7 +16,7 @@ CONFIGS = sorted((Path(__file__).resolve().parent.parent / "configs").glob("*.ya
 def test_shipped_config_builds_trl_configs(path, tmp_path):
     config = load_config(path)
     for section in ("act", "rl"):
-        args = grpo_args(getattr(config, section), section, tmp_path, 0, "float32", 8)
+        args = grpo_args(getattr(config, section), section, tmp_path, config, 8)
         assert args.num_generations == getattr(config, section).num_generations
     for split in config.rollout.splits:
         assert split in ("train", "id_test", "ood_test")

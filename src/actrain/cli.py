@@ -45,9 +45,10 @@ def _eval_critic(args: argparse.Namespace) -> None:
     import json
 
     from actrain.config import load_config
+    from actrain.device import resolve_device, resolve_dtype
     from actrain.evaluate import evaluate_critic
     from actrain.io import read_jsonl, write_json
-    from actrain.models import load_model, resolve_dtype
+    from actrain.models import load_model
 
     config = load_config(args.config, args.overrides)
     pairs_file = config.run_dir / "pairs" / "id_test.jsonl"
@@ -55,8 +56,9 @@ def _eval_critic(args: argparse.Namespace) -> None:
         raise ActrainError(
             f"{pairs_file} does not exist: run `actrain run {args.config} --until pairs` first"
         )
-    dtype = resolve_dtype(config.dtype)
-    model, tokenizer = load_model(args.model)
+    device = resolve_device(config.device)
+    dtype = resolve_dtype(config.dtype, device)
+    model, tokenizer = load_model(args.model, dtype, device)
     metrics, _ = evaluate_critic(
         model, tokenizer, read_jsonl(pairs_file), config.critic, config.eval, dtype, config.seed
     )
@@ -70,13 +72,15 @@ def _eval_agent(args: argparse.Namespace) -> None:
     import json
 
     from actrain.config import load_config
+    from actrain.device import resolve_device, resolve_dtype
     from actrain.io import write_json, write_jsonl
-    from actrain.models import load_model, resolve_dtype
+    from actrain.models import load_model
     from actrain.rollouts import evaluate_agent
 
     config = load_config(args.config, args.overrides)
-    config.dtype = resolve_dtype(config.dtype)
-    model, tokenizer = load_model(args.model)
+    config.device = resolve_device(config.device)
+    config.dtype = resolve_dtype(config.dtype, config.device)
+    model, tokenizer = load_model(args.model, config.dtype, config.device)
     summary, episodes = evaluate_agent(model, tokenizer, config, config.seed)
     if args.out:
         write_json(args.out, {"model": args.model, **summary})

@@ -193,7 +193,9 @@ class RunConfig:
     # Training stages in order, joined by "_": "act", "act_il", "act_il_rl", "il_rl_rl", ...
     # "prompt" trains nothing. `actrain run` also evaluates the untrained model as "prompt".
     pipeline: str = "act"
-    dtype: str = "auto"  # autocast dtype; auto = bf16 where the hardware computes it natively
+    # auto = this process's GPU if one is visible, else the CPU; or cpu, cuda, cuda:N
+    device: str = "auto"
+    dtype: str = "auto"  # compute dtype; auto = bf16 on GPUs and CPUs that compute it natively
     threads: int = 0  # torch threads; 0 = all cores
     env: EnvConfig = field(default_factory=EnvConfig)
     data: DataConfig = field(default_factory=DataConfig)

@@ -23,6 +23,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
+from actrain.device import weight_dtype
 from actrain.errors import ActrainError
 
 EMBEDDED_MODELS = {
@@ -35,33 +36,6 @@ TINY_MODEL = "tiny-random"
 def cache_dir() -> Path:
     """Where converted models live; `ACTRAIN_CACHE` overrides the default."""
     return Path(os.environ.get("ACTRAIN_CACHE", Path.home() / ".cache" / "actrain"))
-
-
-def cpu_has_fast_bf16() -> bool:
-    """True where the CPU computes bf16 natively (AVX512-BF16 or AMX); elsewhere bf16 is slower."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def resolve_dtype(name: str) -> str:
-    """`auto` -> bfloat16 on a GPU or a CPU with native bf16, else float32."""
-    if name != "auto":
-        dtype_from_name(name)  # validate
-        return name
-    if torch.cuda.is_available() or cpu_has_fast_bf16():
-        return "bfloat16"
-    return "float32"
-
-
-def dtype_from_name(name: str) -> torch.dtype:
-    try:
-        return {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
-                "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}[name]
-    except KeyError:
-        raise ActrainError(f"unknown dtype {name!r}: use float32, bfloat16 or float16") from None
 
 
 def _gguf_path(package: str, filename: str) -> Path:
@@ -160,12 +134,16 @@ def load_tokenizer(name: str) -> PreTrainedTokenizerBase:
 
 
 def load_model(
-    name: str, dtype: str = "float32"
+    name: str, dtype: str = "float32", device: str = "cpu"
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """Load (model, tokenizer) for `name`: an embedded id, `tiny-random`, a folder or a hub id."""
+    """Load (model, tokenizer) for `name`: an embedded id, `tiny-random`, a folder or a hub id.
+
+    `dtype` and `device` are resolved ones (`actrain.device`); the weights land on `device` in
+    `weight_dtype(dtype, device)`.
+    """
     path = resolve_model_path(name)
     try:
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype_from_name(dtype))
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=weight_dtype(dtype, device))
     except OSError as exc:
         raise ActrainError(
             f"cannot load model {name!r}: {exc.__class__.__name__}. Use an embedded id "
@@ -173,4 +151,4 @@ def load_model(
         ) from exc
     tokenizer = load_tokenizer(name)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
-    return model, tokenizer
+    return model.to(device), tokenizer

@@ -68,9 +68,10 @@ class Pipeline:
         self, config: RunConfig, methods: Sequence[str] | None = None,
         seeds: Sequence[int] | None = None,
     ) -> None:
-        from actrain.models import resolve_dtype
+        from actrain.device import resolve_device, resolve_dtype
 
-        config.dtype = resolve_dtype(config.dtype)
+        config.device = resolve_device(config.device)
+        config.dtype = resolve_dtype(config.dtype, config.device)
         self.config = config
         self.methods = list(dict.fromkeys(methods or ["prompt", config.pipeline]))
         for method in self.methods:
@@ -154,7 +155,7 @@ class Pipeline:
         if self._base is None:
             from actrain.models import load_model
 
-            self._base = load_model(self.config.model, "float32")
+            self._base = load_model(self.config.model, self.config.dtype, self.config.device)
         return self._base
 
     def load(self, seed: int, prefix: tuple[str, ...]) -> tuple[Any, Any]:
@@ -162,7 +163,7 @@ class Pipeline:
             return self.base_model()
         from actrain.models import load_model
 
-        return load_model(self.checkpoint(seed, prefix), "float32")
+        return load_model(self.checkpoint(seed, prefix), self.config.dtype, self.config.device)
 
     def _run(self, step: str, key: str, outputs: list[Path], work: Callable[[], None]) -> None:
         if self.book.done(step, key, outputs):
@@ -219,7 +220,7 @@ class Pipeline:
             else:
                 from actrain.models import load_model
 
-                model, tokenizer = load_model(policy, "float32")
+                model, tokenizer = load_model(policy, self.config.dtype, self.config.device)
             stats = {}
             for split, src, dst, both in (
                 ("train", self.train_traj, self.train_pairs, False),
@@ -250,7 +251,8 @@ class Pipeline:
             from actrain.models import load_model
 
             config = dataclasses.replace(self.config, seed=seed)
-            model, tokenizer = load_model(self.checkpoint(seed, prefix[:-1]), "float32")
+            model, tokenizer = load_model(self.checkpoint(seed, prefix[:-1]), config.dtype,
+                                          config.device)
             stage = prefix[-1]
             if is_act(stage):
                 from actrain.stages.act import run_act

@@ -119,8 +119,7 @@ def grpo_config(config: RunConfig, output_dir: Path):  # noqa: ANN201 - trl.GRPO
         if act.prompts_per_step % 2:
             raise ActrainError("act.paired_batches needs an even act.prompts_per_step")
         extra["shuffle_dataset"] = False  # rows are pre-shuffled by pair, orders adjacent
-    return grpo_args(act, "act", output_dir, config.seed, config.dtype,
-                     config.critic.max_new_tokens, **extra)
+    return grpo_args(act, "act", output_dir, config, config.critic.max_new_tokens, **extra)
 
 
 class CriticCurveCallback(TrainerCallback):

@@ -48,7 +48,7 @@ def choice_examples(
 
 def _defaults(config: RunConfig, output_dir: Path) -> dict[str, Any]:
     act = config.act
-    defaults = trainer_defaults(output_dir, config.seed, config.dtype, act.max_steps,
+    defaults = trainer_defaults(output_dir, config, act.max_steps,
                                 act.learning_rate, act.save_steps)
     defaults.update(
         num_train_epochs=act.epochs,

@@ -11,16 +11,16 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import torch
-
+from actrain.config import RunConfig
 from actrain.errors import ActrainError
 from actrain.io import write_json
 
 
 def trainer_defaults(
-    output_dir: Path, seed: int, dtype: str, max_steps: int, learning_rate: float, save_steps: int
+    output_dir: Path, config: RunConfig, max_steps: int, learning_rate: float, save_steps: int
 ) -> dict[str, Any]:
-    """Arguments every TRL trainer gets here: CPU when there is no GPU, logging every step."""
+    """Arguments every TRL trainer gets here: the run's device and dtype, logging every step."""
+    seed, dtype = config.seed, config.dtype
     return {
         "output_dir": str(output_dir),
         "max_steps": max_steps if max_steps > 0 else -1,
@@ -32,7 +32,8 @@ def trainer_defaults(
         "save_strategy": "steps" if save_steps else "no",
         "save_steps": save_steps or 500,
         "save_total_limit": 1,
-        "use_cpu": not torch.cuda.is_available(),
+        # Without it TRL refuses bf16 on a host with no GPU; `device: cpu` keeps a GPU host off.
+        "use_cpu": not config.device.startswith("cuda"),
         "bf16": dtype in ("bfloat16", "bf16"),
         # Recomputing activations costs a third more compute; small models fit without it.
         # Turn it on through `act.grpo` / `rl.grpo` / `il.sft` for large models.
@@ -46,8 +47,7 @@ def grpo_args(
     stage: Any,  # GRPOStageConfig
     section: str,
     output_dir: Path,
-    seed: int,
-    dtype: str,
+    config: RunConfig,
     max_completion_length: int,
     **extra: Any,
 ):  # noqa: ANN201 - trl.GRPOConfig
@@ -55,7 +55,7 @@ def grpo_args(
     from trl import GRPOConfig
 
     defaults = trainer_defaults(
-        output_dir, seed, dtype, stage.max_steps, stage.learning_rate, stage.save_steps
+        output_dir, config, stage.max_steps, stage.learning_rate, stage.save_steps
     )
     defaults.update(
         beta=stage.beta,

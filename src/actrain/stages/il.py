@@ -45,7 +45,7 @@ def sft_config(config: RunConfig, output_dir: Path):  # noqa: ANN201 - trl.SFTCo
 
     il = config.il
     defaults = trainer_defaults(
-        output_dir, config.seed, config.dtype, il.max_steps, il.learning_rate, il.save_steps
+        output_dir, config, il.max_steps, il.learning_rate, il.save_steps
     )
     defaults.update(
         num_train_epochs=il.epochs,

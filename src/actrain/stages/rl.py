@@ -53,7 +53,7 @@ def run_rl(
         prefilled, rl.expert_reward, rl.admissible_reward, rl.other_reward, rl.malformed_reward
     )
     metrics = make_action_metrics(prefilled)
-    args = grpo_args(rl, "rl", out_dir / "trainer", config.seed, config.dtype, rl.max_new_tokens)
+    args = grpo_args(rl, "rl", out_dir / "trainer", config, rl.max_new_tokens)
     args.reward_weights = [1.0] + [0.0] * len(metrics)
     model.generation_config.top_k = None
     trainer = GRPOTrainer(
