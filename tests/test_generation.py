@@ -54,3 +54,41 @@ def test_continuation_logprobs_equal_scoring_each_full_sequence(tiny_model):
         expected = sum(logp[len(p) - 1 + i, t].item() for i, t in enumerate(c))
         assert abs(score - expected) < 1e-3
     assert continuation_logprobs(model, tokenizer, prompt, []) == []
+
+
+def _stopped_text(tokenizer, completion: str, think_open: bool = False) -> str:
+    """Feed `completion` token by token to the stop rule; the text up to where it stops."""
+    import torch
+
+    from actrain.generation import StopOnText
+
+    prompt = tokenizer("a prompt", add_special_tokens=False)["input_ids"]
+    tokens = tokenizer(completion, add_special_tokens=False)["input_ids"]
+    rule = StopOnText(tokenizer, ["</answer>"], len(prompt), think_open=[think_open])
+    for n in range(1, len(tokens) + 1):
+        if rule(torch.tensor([prompt + tokens[:n]]), None)[0]:
+            return tokenizer.decode(tokens[:n])
+    return tokenizer.decode(tokens)
+
+
+def test_the_stop_rule_ignores_answers_written_while_thinking(tokenizer):
+    from actrain.prompts import parse_choice
+
+    actions = ["take apple", "open fridge"]
+    cases = {
+        "<answer>2</answer> and more": "<answer>2</answer>",
+        "<think>either <answer>1</answer> or <answer>2</answer>.</think>\n<answer>2</answer> x":
+            "<think>either <answer>1</answer> or <answer>2</answer>.</think>\n<answer>2</answer>",
+        "  <think>hmm</think><answer>1</answer><answer>2</answer>":
+            "  <think>hmm</think><answer>1</answer>",
+    }
+    for completion, expected in cases.items():
+        stopped = _stopped_text(tokenizer, completion)
+        # a token may run past the tag ("><" is one token), never a tag further
+        assert stopped.startswith(expected) and len(stopped) - len(expected) <= 2, completion
+        # what generation keeps reads as what GRPO's whole completion reads
+        assert parse_choice(stopped, actions) == parse_choice(completion, actions)
+    # a template that opened the block in the prompt: an early answer tag is still thinking
+    opened = "maybe <answer>1</answer>? no.</think><answer>2</answer> tail"
+    stopped = _stopped_text(tokenizer, opened, think_open=True)
+    assert stopped.startswith(opened[: -len(" tail")]) and "tail" not in stopped

@@ -31,7 +31,8 @@ def test_parse_choice_garbage_is_a_format_failure():
         "I pick 1",
         "<answer></answer>",
         "<answer>3</answer>",
-        "<answer>1</answer><answer>2</answer>",  # both
+        "<answer><answer>1</answer></answer>",  # nested
+        "<think><answer>1</answer>",  # cut off while thinking
         "<answer>1 or 2</answer>",  # neither cleanly
         "<answer>1",
         "\x00\xff<answer>\n</answer>",
@@ -55,7 +56,8 @@ def test_parse_action():
     assert parse_action(" open fridge ", prefilled=True) == "open fridge"
     assert parse_action("open fridge\nthen eat", prefilled=True) is None
     assert parse_action("open fridge") is None
-    assert parse_action("<action>a</action><action>b</action>") is None
+    assert parse_action("<action>a</action><action>b</action>") == "a"  # the stop rule
+    assert parse_action("<action><action>open door</action></action>") is None  # nested
     assert parse_action("<action>  </action>") is None
 
 
@@ -91,3 +93,54 @@ def test_the_critic_can_be_shown_surroundings_and_inventory():
     shown = render_state(state, show_admissible=False, show_context=True)
     assert shown.endswith("Surroundings and inventory: You are in the bedroom.\nInventory: a shirt")
     assert "You take the shirt." in shown
+
+
+def test_the_answer_is_read_after_thinking_and_up_to_the_first_closing_tag():
+    assert parse_choice("<think>1 or 2? <answer>1</answer> or <answer>2</answer></think>"
+                        "<answer>2</answer>", ACTIONS) == 1
+    assert parse_choice("<think>hmm</think>\n\n<answer>1</answer>", ACTIONS) == 0
+    # the closing tag ends the answer, as `generate(stop=["</answer>"])` ends the generation
+    assert parse_choice("<answer>1</answer> or <answer>2</answer>", ACTIONS) == 0
+    assert parse_choice("<THINK>x</THINK><answer>2</answer>", ACTIONS) == 1
+    # a template that opens the block in the prompt: the completion only closes it
+    assert parse_choice("so the fridge. </think><answer>2</answer>", ACTIONS) == 1
+
+
+THINKING_ADVERSARIES = [
+    "<think>",  # cut off at once
+    "<think>the answer is <answer>1</answer>",  # an answer tag inside a block never closed
+    "<think><answer>2</answer></think>",  # answered only while thinking
+    "<think>a</think>",  # closed, then nothing
+    "<think>a</think><answer></answer>",
+    "<think>a</think><answer>3</answer>",
+    "<think>a</think><answer><answer>1</answer>",
+    "<think>a</think>answer 1",
+    "</think>",
+    "<think>" * 1000,
+]
+
+
+def test_adversarial_thinking_is_a_format_failure():
+    for text in THINKING_ADVERSARIES:
+        assert parse_choice(text, ACTIONS) is None, text
+        if "3" not in text:  # "3" is a fine action text, just not a choice
+            assert parse_action(text.replace("answer", "action")) is None, text
+
+
+def test_truncated_thinking_is_counted():
+    from actrain.prompts import truncated_thinking
+
+    assert truncated_thinking("<think>still going")
+    assert not truncated_thinking("<think>done</think><answer>1</answer>")
+    assert not truncated_thinking("<answer>1</answer>")
+    assert not truncated_thinking(None)
+
+
+def test_parsing_is_linear_in_the_input_length():
+    import time
+
+    for text in ("<answer>" * 40_000, "<action>" * 40_000 + "</action>", "<think>" * 40_000):
+        start = time.perf_counter()
+        assert parse_choice(text, ACTIONS) is None
+        assert parse_action(text) is None
+        assert time.perf_counter() - start < 0.5, text[:20]

@@ -7,7 +7,8 @@ ACTIONS = [["take apple", "open fridge"]] * 4
 
 def test_choice_reward_correct_wrong_malformed():
     reward = make_choice_reward("index", prefilled=False)
-    completions = ["<answer>1</answer>", "<answer>2</answer>", "no tag", "<answer>1</answer><answer>2</answer>"]
+    completions = ["<answer>1</answer>", "<answer>2</answer>", "no tag",
+                   "<think>maybe <answer>1</answer></think><answer>1"]  # never closed
     assert reward(prompts=[""] * 4, completions=completions, actions=ACTIONS, label=[0, 0, 0, 0]) == [
         1.0, 0.0, -0.5, -0.5,
     ]

@@ -58,7 +58,7 @@ def _eval_critic(args: argparse.Namespace) -> None:
         )
     device = resolve_device(config.device)
     dtype = resolve_dtype(config.dtype, device)
-    model, tokenizer = load_model(args.model, dtype, device)
+    model, tokenizer = load_model(args.model, dtype, device, config.chat_template_kwargs)
     metrics, _ = evaluate_critic(
         model, tokenizer, read_jsonl(pairs_file), config.critic, config.eval, dtype, config.seed
     )
@@ -80,7 +80,8 @@ def _eval_agent(args: argparse.Namespace) -> None:
     config = load_config(args.config, args.overrides)
     config.device = resolve_device(config.device)
     config.dtype = resolve_dtype(config.dtype, config.device)
-    model, tokenizer = load_model(args.model, config.dtype, config.device)
+    model, tokenizer = load_model(args.model, config.dtype, config.device,
+                                  config.chat_template_kwargs)
     summary, episodes = evaluate_agent(model, tokenizer, config, config.seed)
     if args.out:
         write_json(args.out, {"model": args.model, **summary})

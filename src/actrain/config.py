@@ -196,6 +196,8 @@ class RunConfig:
     # auto = this process's GPU if one is visible, else the CPU; or cpu, cuda, cuda:N
     device: str = "auto"
     dtype: str = "auto"  # compute dtype; auto = bf16 on GPUs and CPUs that compute it natively
+    # Passed to the chat template for every prompt, e.g. {enable_thinking: false} for Qwen3
+    chat_template_kwargs: dict[str, Any] = field(default_factory=dict)
     threads: int = 0  # torch threads; 0 = all cores
     env: EnvConfig = field(default_factory=EnvConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -231,6 +233,8 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
             kwargs[name] = _build(type(sub), value, f"{where}{name}.")
         elif isinstance(sub, list) and not isinstance(value, list):
             raise ActrainError(f"config key {where}{name} must be a list, got {value!r}")
+        elif isinstance(sub, dict) and not isinstance(value, dict):
+            raise ActrainError(f"config key {where}{name} must be a mapping, got {value!r}")
         else:
             kwargs[name] = _coerce(value, fields[name].default, f"{where}{name}")
     return cls(**kwargs)

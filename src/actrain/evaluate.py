@@ -15,7 +15,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from actrain.config import CriticConfig, EvalConfig
 from actrain.data.alternatives import pair_state
 from actrain.generation import generate
-from actrain.prompts import critic_prompt, parse_choice, render_state
+from actrain.prompts import critic_prompt, parse_choice, render_state, truncated_thinking
 
 
 def critic_prompts(
@@ -93,4 +93,10 @@ def evaluate_critic(
          "expert_first": p["expert_first"], "picked": k, "completion": c[0]}
         for p, k, c in zip(pairs, picked, completions, strict=True)
     ]
-    return critic_metrics(pairs, picked), predictions
+    metrics = critic_metrics(pairs, picked)
+    # Cut off while thinking (counted in the format failures too): raise critic.max_new_tokens.
+    metrics["truncated_rate"] = (
+        sum(truncated_thinking(c[0]) for c in completions) / len(completions) if completions
+        else None
+    )
+    return metrics, predictions

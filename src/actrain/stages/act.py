@@ -115,6 +115,9 @@ def grpo_config(config: RunConfig, output_dir: Path):  # noqa: ANN201 - trl.GRPO
     # and one rare sample would get a huge advantage; that flipped a trained critic to one
     # position in docs/results/twc-critic.md. `act.grpo: {scale_rewards: group}` restores TRL's.
     extra: dict[str, Any] = {"scale_rewards": "none"}
+    if config.critic.reasoning:
+        # A completion cut off mid-thought has no answer to reward: keep it out of the loss.
+        extra["mask_truncated_completions"] = True
     if act.order_paired:
         if act.prompts_per_step % 2:
             raise ActrainError("act.paired_batches needs an even act.prompts_per_step")

@@ -53,7 +53,9 @@ def run_rl(
         prefilled, rl.expert_reward, rl.admissible_reward, rl.other_reward, rl.malformed_reward
     )
     metrics = make_action_metrics(prefilled)
-    args = grpo_args(rl, "rl", out_dir / "trainer", config, rl.max_new_tokens)
+    # A completion cut off mid-thought has no action to reward: keep it out of the loss.
+    truncation = {"mask_truncated_completions": True} if config.data.actor_reasoning else {}
+    args = grpo_args(rl, "rl", out_dir / "trainer", config, rl.max_new_tokens, **truncation)
     args.reward_weights = [1.0] + [0.0] * len(metrics)
     model.generation_config.top_k = None
     trainer = GRPOTrainer(

@@ -1,0 +1,85 @@
+"""Reasoning models: a Qwen3-style template with a thinking switch, answers read after thinking,
+truncated thinking counted, and GRPO keeping cut-off completions out of the loss."""
+
+import copy
+
+import pytest
+
+from actrain.config import load_config
+from actrain.evaluate import evaluate_critic
+from actrain.prompts import critic_prompt, set_chat_template_kwargs
+
+# Qwen3's switch, reduced to its effect: thinking off puts an empty block in the prompt.
+QWEN3_STYLE = (
+    "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n"
+    "{% if enable_thinking is defined and enable_thinking is false %}<think>\n\n</think>\n\n"
+    "{% endif %}{% endif %}"
+)
+PAIRS = [
+    {"task": "t", "task_description": "t", "step": 0, "observation": "o", "history": [], "admissible": [],
+     "actions": a, "label": label, "expert_first": label == 0}
+    for a, label in ((["take apple", "open fridge"], 0), (["open fridge", "take apple"], 1))
+]
+
+
+@pytest.fixture()
+def qwen3_tokenizer(tokenizer):
+    tok = copy.deepcopy(tokenizer)
+    tok.chat_template = QWEN3_STYLE
+    return tok
+
+
+def test_enable_thinking_reaches_every_prompt(qwen3_tokenizer):
+    set_chat_template_kwargs(qwen3_tokenizer, {"enable_thinking": False})
+    prompt = critic_prompt(qwen3_tokenizer, "Task: t", ["a", "b"], reasoning=False)
+    assert prompt.endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n<answer>")
+    set_chat_template_kwargs(qwen3_tokenizer, {"enable_thinking": True})
+    prompt = critic_prompt(qwen3_tokenizer, "Task: t", ["a", "b"], reasoning=True)
+    assert prompt.endswith("<|im_start|>assistant\n")
+
+
+def test_chat_template_kwargs_is_a_checked_config_mapping():
+    from actrain.errors import ActrainError
+
+    config = load_config(None, ["chat_template_kwargs={enable_thinking: false}"])
+    assert config.chat_template_kwargs == {"enable_thinking": False}
+    with pytest.raises(ActrainError, match="chat_template_kwargs must be a mapping"):
+        load_config(None, ["chat_template_kwargs=5"])
+
+
+def test_the_model_loader_carries_the_switch(tmp_path):
+    from actrain.models import load_model
+
+    _, tok = load_model("tiny-random", chat_template_kwargs={"enable_thinking": False})
+    assert tok.actrain_chat_template_kwargs == {"enable_thinking": False}
+
+
+def test_critic_evaluation_reads_after_thinking_and_counts_truncation(
+    tiny_model, qwen3_tokenizer, monkeypatch
+):
+    model, _ = tiny_model
+    canned = [
+        # expert first: tries both answers while thinking, then answers 1 after it (right)
+        "<think>1? <answer>1</answer> or <answer>2</answer></think><answer>1</answer>",
+        # expert second: cut off while thinking, with a right-looking answer inside (wrong)
+        "<think>surely <answer>2</answer> but",
+    ]
+    monkeypatch.setattr("actrain.evaluate.generate", lambda *a, **k: [[c] for c in canned])
+    config = load_config(None, ["critic.reasoning=true", "critic.max_new_tokens=64"])
+    metrics, predictions = evaluate_critic(model, qwen3_tokenizer, PAIRS, config.critic,
+                                           config.eval)
+    assert [p["picked"] for p in predictions] == [0, None]
+    assert metrics["accuracy_expert_first"] == 1.0
+    assert metrics["accuracy_expert_second"] == 0.0
+    assert metrics["truncated_rate"] == 0.5 and metrics["format_failure_rate"] == 0.5
+
+
+def test_grpo_masks_truncated_completions_only_when_the_model_reasons(tmp_path):
+    from actrain.stages.act import grpo_config
+
+    thinking = load_config(None, ["critic.reasoning=true", "critic.max_new_tokens=64"])
+    direct = load_config(None, ["critic.reasoning=false", "critic.max_new_tokens=1"])
+    assert grpo_config(thinking, tmp_path).mask_truncated_completions is True
+    # a one-token direct answer never ends with EOS: masking it would leave no loss at all
+    assert grpo_config(direct, tmp_path).mask_truncated_completions is False
