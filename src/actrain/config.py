@@ -176,6 +176,28 @@ class CompareConfig:
 
 
 @dataclass
+class PeftConfig:
+    """LoRA / QLoRA adapters for every training stage (ACT, IL, RL), through PEFT.
+
+    Each stage trains a fresh adapter on the weights the previous stage left (its adapter merged
+    in memory) and saves it; any later stage or evaluation loads a checkpoint folder either way.
+    """
+
+    enabled: bool = False
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    target_modules: list[str] = field(default_factory=lambda: ["all-linear"])
+    merge: bool = False  # also save full weights with the adapter merged in (adapter in adapter/)
+    load_in_4bit: bool = False  # QLoRA: the frozen base in 4-bit NF4 (a CUDA GPU + bitsandbytes)
+
+    def __post_init__(self) -> None:
+        if self.r < 1 or self.alpha <= 0 or not 0 <= self.dropout < 1:
+            raise ActrainError(f"peft: r must be >= 1, alpha > 0 and 0 <= dropout < 1, got "
+                               f"r={self.r} alpha={self.alpha} dropout={self.dropout}")
+
+
+@dataclass
 class EvalConfig:
     """Held-out critic evaluation (the judgment task)."""
 
@@ -209,6 +231,7 @@ class RunConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
     compare: CompareConfig = field(default_factory=CompareConfig)
+    peft: PeftConfig = field(default_factory=PeftConfig)
 
     @property
     def run_dir(self) -> Path:

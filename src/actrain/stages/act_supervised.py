@@ -21,7 +21,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallba
 from actrain.config import RunConfig
 from actrain.errors import ActrainError
 from actrain.evaluate import critic_prompts
-from actrain.stages.common import trainer_defaults
+from actrain.stages.common import lora_config, trainer_defaults
 
 
 def answer_text(index: int, actions: Sequence[str], config: RunConfig) -> str:
@@ -101,9 +101,10 @@ def supervised_trainer(  # noqa: ANN201 - a trl.SFTTrainer or trl.DPOTrainer
             {"prompt": examples["prompt"], "completion": examples["chosen"]}
         )
         return SFTTrainer(model=model, args=sft_choice_config(config, out_dir / "trainer"),
-                          train_dataset=dataset, processing_class=tokenizer, callbacks=callbacks)
+                          train_dataset=dataset, processing_class=tokenizer, callbacks=callbacks,
+                          peft_config=lora_config(config))
     from trl import DPOTrainer
 
     return DPOTrainer(model=model, args=dpo_choice_config(config, out_dir / "trainer"),
                       train_dataset=Dataset.from_dict(examples), processing_class=tokenizer,
-                      callbacks=callbacks)
+                      callbacks=callbacks, peft_config=lora_config(config))

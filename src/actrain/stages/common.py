@@ -76,6 +76,21 @@ def grpo_args(
         raise ActrainError(f"{section}.grpo: {exc} (keys go to trl.GRPOConfig)") from None
 
 
+def lora_config(config: RunConfig):  # noqa: ANN201 - peft.LoraConfig | None
+    """The `peft_config` every TRL trainer of a run gets: None unless `peft.enabled`."""
+    settings = config.peft
+    if not settings.enabled:
+        return None
+    from peft import LoraConfig
+
+    modules = settings.target_modules
+    return LoraConfig(
+        r=settings.r, lora_alpha=settings.alpha, lora_dropout=settings.dropout,
+        target_modules=modules[0] if modules == ["all-linear"] else modules,
+        task_type="CAUSAL_LM",
+    )
+
+
 def latest_trainer_checkpoint(trainer_dir: Path) -> Path | None:
     checkpoints = sorted(
         trainer_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1])
@@ -83,8 +98,12 @@ def latest_trainer_checkpoint(trainer_dir: Path) -> Path | None:
     return checkpoints[-1] if checkpoints else None
 
 
-def train_and_save(trainer: Any, tokenizer: Any, out_dir: Path) -> Path:
-    """Train (resuming from the latest TRL checkpoint if any), then save weights atomically."""
+def train_and_save(trainer: Any, tokenizer: Any, out_dir: Path, merge: bool = False) -> Path:
+    """Train (resuming from the latest TRL checkpoint if any), then save weights atomically.
+
+    A LoRA run saves its adapter (`models.load_model` merges it onto its base when loading);
+    with `merge`, the checkpoint holds full merged weights and the adapter goes to `adapter/`.
+    """
     resume = latest_trainer_checkpoint(out_dir / "trainer")
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     write_json(out_dir / "log_history.json", trainer.state.log_history)
@@ -92,7 +111,12 @@ def train_and_save(trainer: Any, tokenizer: Any, out_dir: Path) -> Path:
     tmp = out_dir / "checkpoint.tmp"
     if tmp.exists():
         shutil.rmtree(tmp)
-    trainer.save_model(str(tmp))
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    if merge and hasattr(model, "merge_and_unload"):
+        trainer.save_model(str(tmp / "adapter"))
+        model.merge_and_unload().save_pretrained(str(tmp))
+    else:
+        trainer.save_model(str(tmp))
     tokenizer.save_pretrained(str(tmp))
     if final.exists():
         shutil.rmtree(final)

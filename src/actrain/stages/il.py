@@ -17,7 +17,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from actrain.config import RunConfig
 from actrain.data.trajectories import actor_examples
 from actrain.errors import ActrainError
-from actrain.stages.common import train_and_save, trainer_defaults
+from actrain.stages.common import lora_config, train_and_save, trainer_defaults
 
 
 def il_dataset(
@@ -79,5 +79,6 @@ def run_il(
         args=sft_config(config, out_dir / "trainer"),
         train_dataset=il_dataset(tokenizer, trajectories, config),
         processing_class=tokenizer,
+        peft_config=lora_config(config),
     )
-    return train_and_save(trainer, tokenizer, out_dir)
+    return train_and_save(trainer, tokenizer, out_dir, config.peft.merge)

@@ -19,7 +19,7 @@ from actrain.config import RunConfig
 from actrain.data.trajectories import actor_examples
 from actrain.errors import ActrainError
 from actrain.rewards import make_action_metrics, make_action_reward
-from actrain.stages.common import grpo_args, train_and_save
+from actrain.stages.common import grpo_args, lora_config, train_and_save
 
 
 def rl_dataset(
@@ -64,5 +64,6 @@ def run_rl(
         args=args,
         train_dataset=rl_dataset(tokenizer, trajectories, config),
         processing_class=tokenizer,
+        peft_config=lora_config(config),
     )
-    return train_and_save(trainer, tokenizer, out_dir)
+    return train_and_save(trainer, tokenizer, out_dir, config.peft.merge)

@@ -1,0 +1,114 @@
+"""LoRA through PEFT for ACT, IL and RL on the tiny model: adapters saved, chained stage after
+stage, merged on request, and loadable by evaluation as plain models."""
+
+import json
+
+import pytest
+import torch
+
+from actrain.config import load_config
+from actrain.errors import ActrainError
+from actrain.evaluate import evaluate_critic
+from actrain.models import load_model
+from actrain.stages.act import run_act
+from actrain.stages.il import run_il
+from actrain.stages.rl import run_rl
+from tests.test_act_stage import _pair
+from tests.test_il_rl_stages import TRAJECTORIES
+
+LORA = ["model=tiny-random", "dtype=float32", "peft.enabled=true", "peft.r=4", "peft.alpha=8"]
+PAIRS = [_pair(i, i % 2 == 0) for i in range(4)]
+
+
+def _weight(model) -> torch.Tensor:
+    return model.model.layers[0].self_attn.q_proj.weight.detach().clone()
+
+
+@pytest.fixture(scope="module")
+def chooser(tmp_path_factory) -> str:
+    """The tiny model, made to answer "1" or "2" at random (a random model never does, and
+    GRPO then has no reward variance to learn from): its own untied output rows for those two
+    tokens point along its mean final hidden state, a little apart."""
+    from actrain.evaluate import critic_prompts
+
+    model, tokenizer = load_model("tiny-random")
+    config = load_config(None, ["critic.max_new_tokens=1"])
+    encoded = tokenizer(critic_prompts(tokenizer, PAIRS, config.critic), return_tensors="pt",
+                        padding=True, add_special_tokens=False)
+    with torch.no_grad():
+        hidden = model.model(**encoded).last_hidden_state[:, -1].mean(0)
+    head = model.lm_head.weight.detach().clone()
+    torch.manual_seed(0)
+    for token in ("1", "2"):  # close but not equal rows: equal ones would have no gradient
+        noise = torch.randn_like(hidden) * hidden.norm() / hidden.numel() ** 0.5 / 200
+        head[tokenizer.convert_tokens_to_ids(token)] = (hidden + noise) / hidden.norm() * 40
+    model.config.tie_word_embeddings = False
+    model.lm_head.weight = torch.nn.Parameter(head)
+    folder = tmp_path_factory.mktemp("chooser")
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.fixture(scope="module")
+def act_adapter(chooser, tmp_path_factory):
+    """Two pair-group GRPO steps of ACT with LoRA; the stage's checkpoint folder."""
+    out = tmp_path_factory.mktemp("act")
+    config = load_config(None, [*LORA, "act.max_steps=2", "act.num_generations=4",
+                                "act.prompts_per_step=2", "act.learning_rate=1e-2",
+                                "critic.max_new_tokens=1"])
+    model, tokenizer = load_model(chooser)
+    run_act(model, tokenizer, PAIRS, PAIRS[:2], config, out)
+    steps = [h for h in json.loads((out / "log_history.json").read_text()) if "reward" in h]
+    assert any(h["grad_norm"] > 0 for h in steps)  # the choices varied: a real gradient
+    return out / "checkpoint"
+
+
+def test_act_with_lora_saves_an_adapter_that_evaluation_loads(act_adapter):
+    assert (act_adapter / "adapter_config.json").exists()
+    assert not (act_adapter / "config.json").exists()  # an adapter, not a full copy
+    base, _ = load_model(json.loads((act_adapter / "adapter_config.json").read_text())[
+        "base_model_name_or_path"])
+    model, tokenizer = load_model(str(act_adapter))
+    assert type(model).__name__ == "LlamaForCausalLM"  # merged: callers see a plain model
+    assert not torch.equal(_weight(model), _weight(base))  # the adapter changed something
+    config = load_config(None, ["critic.max_new_tokens=1"])
+    metrics, _ = evaluate_critic(model, tokenizer, PAIRS, config.critic, config.eval)
+    assert metrics["pairs"] == 4 and metrics["format_failure_rate"] is not None
+
+
+def test_il_after_act_trains_a_new_adapter_on_the_act_weights(act_adapter, tmp_path):
+    model, tokenizer = load_model(str(act_adapter))
+    act_weight = _weight(model)
+    config = load_config(None, [*LORA, "il.max_steps=2", "il.batch_size=2",
+                                "il.learning_rate=1e-2"])
+    checkpoint = run_il(model, tokenizer, TRAJECTORIES, config, tmp_path)
+    adapter = json.loads((checkpoint / "adapter_config.json").read_text())
+    assert adapter["base_model_name_or_path"] == str(act_adapter.resolve())
+    chained, _ = load_model(str(checkpoint))  # base -> ACT adapter -> IL adapter
+    base, _ = load_model(json.loads((act_adapter / "adapter_config.json").read_text())[
+        "base_model_name_or_path"])
+    assert not torch.equal(_weight(chained), act_weight)
+    assert not torch.equal(_weight(chained), _weight(base))
+
+
+def test_rl_with_merge_saves_full_weights_and_the_adapter(tmp_path):
+    model, tokenizer = load_model("tiny-random")
+    config = load_config(None, [*LORA, "peft.merge=true", "rl.max_steps=2",
+                                "rl.num_generations=2", "rl.prompts_per_step=2",
+                                "rl.max_new_tokens=4", "rl.learning_rate=1e-2"])
+    checkpoint = run_rl(model, tokenizer, TRAJECTORIES, config, tmp_path)
+    assert (checkpoint / "config.json").exists() and list(checkpoint.glob("*.safetensors"))
+    assert (checkpoint / "adapter" / "adapter_config.json").exists()
+    merged, _ = load_model(str(checkpoint))
+    from_adapter, _ = load_model(str(checkpoint / "adapter"))
+    assert torch.allclose(_weight(merged), _weight(from_adapter), atol=1e-6)
+
+
+def test_lora_settings_are_checked_and_qlora_needs_a_gpu(monkeypatch):
+    with pytest.raises(ActrainError, match="peft: r must be >= 1"):
+        load_config(None, ["peft.r=0"])
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is visible: the CPU refusal does not apply")
+    with pytest.raises(ActrainError, match="needs a CUDA GPU"):
+        load_model("tiny-random", load_in_4bit=True)
