@@ -63,6 +63,9 @@ class GRPOStageConfig:
     prompts_per_step: int = 2
     temperature: float = 1.0
     save_steps: int = 0  # keep TRL checkpoints every N steps for resuming (0 = none)
+    # Completions a device takes in one forward/backward (0 = its whole share of the step); the
+    # rest of its share is gradient accumulation. `prompts_per_step` stays a global figure.
+    micro_batch: int = 0
     grpo: dict[str, Any] = field(default_factory=dict)
 
 
@@ -96,7 +99,7 @@ class ACTConfig(GRPOStageConfig):
     # Prompt groups: put both orders of a pair in the same GRPO step (shuffling pairs, not rows).
     paired_batches: bool = True
     eval_every: int = 0  # held-out critic accuracy every N steps (0 = only at the end)
-    batch_size: int = 8  # SFT / DPO: examples (a pair in one order) per step
+    batch_size: int = 8  # SFT / DPO: examples (a pair in one order) per step, all processes
     epochs: float = 1.0  # SFT / DPO, when max_steps is 0
     sft: dict[str, Any] = field(default_factory=dict)  # extra trl.SFTConfig fields
     dpo: dict[str, Any] = field(default_factory=dict)  # extra trl.DPOConfig fields
@@ -135,8 +138,9 @@ class ILConfig:
     epochs: float = 1.0
     max_steps: int = 0  # > 0 overrides epochs
     learning_rate: float = 2e-5
-    batch_size: int = 8
+    batch_size: int = 8  # examples per optimizer step, over all processes
     save_steps: int = 0  # keep TRL checkpoints every N steps for resuming (0 = none)
+    micro_batch: int = 0  # examples a device takes at once (0 = its whole share of the batch)
     sft: dict[str, Any] = field(default_factory=dict)
 
 

@@ -153,8 +153,10 @@ class Pipeline:
         if is_act(stage):
             inputs = [self.data_key("pairs"), asdict(c.critic), asdict(c.eval)]
         lora = [asdict(c.peft)] if c.peft.enabled else []  # absent when off: older runs' keys
-        return fingerprint("train", self.checkpoint_key(seed, prefix[:-1]), stage,
-                           asdict(stage_config(c, stage)), seed, inputs, c.dtype, *lora)
+        # How a step is cut into micro-batches changes no result: not part of the key.
+        settings = {k: v for k, v in asdict(stage_config(c, stage)).items() if k != "micro_batch"}
+        return fingerprint("train", self.checkpoint_key(seed, prefix[:-1]), stage, settings,
+                           seed, inputs, c.dtype, *lora)
 
     # -- helpers ----------------------------------------------------------------------------
     def load_model(self, name: str, for_training: bool = False) -> tuple[Any, Any]:

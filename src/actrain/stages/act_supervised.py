@@ -21,7 +21,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallba
 from actrain.config import RunConfig
 from actrain.errors import ActrainError
 from actrain.evaluate import critic_prompts
-from actrain.stages.common import lora_config, trainer_defaults
+from actrain.stages.common import lora_config, split_batch, trainer_defaults
 
 
 def answer_text(index: int, actions: Sequence[str], config: RunConfig) -> str:
@@ -50,10 +50,11 @@ def _defaults(config: RunConfig, output_dir: Path) -> dict[str, Any]:
     act = config.act
     defaults = trainer_defaults(output_dir, config, act.max_steps,
                                 act.learning_rate, act.save_steps)
+    per_device, accumulation = split_batch("act", act.batch_size, act.micro_batch)
     defaults.update(
         num_train_epochs=act.epochs,
-        per_device_train_batch_size=act.batch_size,
-        gradient_accumulation_steps=1,
+        per_device_train_batch_size=per_device,
+        gradient_accumulation_steps=accumulation,
         max_length=1024,
         lr_scheduler_type="constant_with_warmup",
         warmup_steps=0.05,  # a fraction of the steps

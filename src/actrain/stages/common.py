@@ -7,6 +7,7 @@ or an evaluation reads.
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,31 @@ from typing import Any
 from actrain.config import RunConfig
 from actrain.errors import ActrainError
 from actrain.io import write_json
+
+
+def world_size() -> int:
+    """Processes training together (`accelerate launch` / torchrun set WORLD_SIZE)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def split_batch(section: str, total: int, micro: int, unit: int = 1) -> tuple[int, int]:
+    """(per-device batch, gradient accumulation steps) for a global batch of `total` rows.
+
+    Configs state global batches, so a run means the same optimisation on 1 or 64 GPUs; each
+    process takes `total / world` rows, `micro` of them at a time. `unit` rows (a GRPO group)
+    stay on one process.
+    """
+    world = world_size()
+    if total % (world * unit):
+        grouped = f" in whole groups of {unit}" if unit > 1 else ""
+        raise ActrainError(f"{section}: {total} rows a step cannot be split evenly over "
+                           f"{world} processes{grouped}")
+    share = total // world
+    micro = micro or share
+    if micro < 1 or share % micro:
+        raise ActrainError(f"{section}.micro_batch must divide each process's {share} rows a "
+                           f"step, got {micro}")
+    return micro, share // micro
 
 
 def trainer_defaults(
@@ -57,11 +83,15 @@ def grpo_args(
     defaults = trainer_defaults(
         output_dir, config, stage.max_steps, stage.learning_rate, stage.save_steps
     )
+    per_device, accumulation = split_batch(
+        section, stage.prompts_per_step * stage.num_generations, stage.micro_batch,
+        unit=stage.num_generations,
+    )
     defaults.update(
         beta=stage.beta,
         num_generations=stage.num_generations,
-        per_device_train_batch_size=stage.prompts_per_step * stage.num_generations,
-        gradient_accumulation_steps=1,
+        per_device_train_batch_size=per_device,
+        gradient_accumulation_steps=accumulation,
         max_completion_length=max_completion_length,
         temperature=stage.temperature,
         top_k=0,

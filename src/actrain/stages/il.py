@@ -17,7 +17,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from actrain.config import RunConfig
 from actrain.data.trajectories import actor_examples
 from actrain.errors import ActrainError
-from actrain.stages.common import lora_config, train_and_save, trainer_defaults
+from actrain.stages.common import lora_config, split_batch, train_and_save, trainer_defaults
 
 
 def il_dataset(
@@ -47,10 +47,11 @@ def sft_config(config: RunConfig, output_dir: Path):  # noqa: ANN201 - trl.SFTCo
     defaults = trainer_defaults(
         output_dir, config, il.max_steps, il.learning_rate, il.save_steps
     )
+    per_device, accumulation = split_batch("il", il.batch_size, il.micro_batch)
     defaults.update(
         num_train_epochs=il.epochs,
-        per_device_train_batch_size=il.batch_size,
-        gradient_accumulation_steps=1,
+        per_device_train_batch_size=per_device,
+        gradient_accumulation_steps=accumulation,
         completion_only_loss=True,
         max_length=1024,
         lr_scheduler_type="cosine",
