@@ -1,4 +1,5 @@
-"""Command line: `actrain run|compare|report|eval-critic CONFIG [key=value ...]`, `actrain envs`."""
+"""Command line: `actrain run|compare|report|eval-critic|plan CONFIG [key=value ...]`,
+`actrain envs`."""
 
 from __future__ import annotations
 
@@ -89,6 +90,18 @@ def _eval_agent(args: argparse.Namespace) -> None:
     print(json.dumps({k: v for k, v in summary.items() if k != "protocol"}, indent=2))
 
 
+def _plan(args: argparse.Namespace) -> None:
+    """Batches, TRL configs, tokens, GPU-hours and memory of a run, before it runs."""
+    from actrain.config import load_config
+    from actrain.plan import plan
+
+    config = load_config(args.config, args.overrides)
+    methods = config.compare.methods if args.compare else ["prompt", config.pipeline]
+    seeds = config.compare.seeds if args.compare else [config.seed]
+    print(plan(config, methods, seeds, args.gpu, args.gpus, args.sharded, args.steps_per_task,
+               args.prompt_tokens))
+
+
 def _envs(_: argparse.Namespace) -> None:
     from actrain.envs import registered_ids
 
@@ -127,6 +140,20 @@ def build_parser() -> argparse.ArgumentParser:
     agent.add_argument("--model", required=True, help="checkpoint folder, embedded id or hub id")
     agent.add_argument("--out", help="write the summary to this JSON file (episodes beside it)")
     agent.set_defaults(func=_eval_agent)
+    planner = sub.add_parser("plan", help="batches, TRL configs, GPU-hours and memory of a run")
+    planner.add_argument("config", help="YAML config file")
+    planner.add_argument("overrides", nargs="*", help="config overrides")
+    planner.add_argument("--compare", action="store_true",
+                         help="plan `actrain compare` (compare.methods x compare.seeds)")
+    planner.add_argument("--gpu", default="h100", help="h100, h200, a100 or l40s")
+    planner.add_argument("--gpus", type=int, default=8, help="GPUs (processes) in the run")
+    planner.add_argument("--sharded", action="store_true",
+                         help="ZeRO-3 / FSDP: weights, gradients and optimizer state sharded")
+    planner.add_argument("--steps-per-task", type=float, default=10.0,
+                         help="expert steps a task, when trajectories are not collected yet")
+    planner.add_argument("--prompt-tokens", type=float, default=None,
+                         help="tokens a prompt (default: 300 + 120 a history step)")
+    planner.set_defaults(func=_plan)
     envs = sub.add_parser("envs", help="list registered environment ids")
     envs.set_defaults(func=_envs)
     return parser

@@ -7,8 +7,10 @@ or an evaluation reads.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +18,22 @@ from actrain.config import RunConfig
 from actrain.errors import ActrainError
 from actrain.io import write_json
 
+_PLANNED_WORLD: list[int] = []
+
 
 def world_size() -> int:
     """Processes training together (`accelerate launch` / torchrun set WORLD_SIZE)."""
-    return int(os.environ.get("WORLD_SIZE", "1"))
+    return _PLANNED_WORLD[-1] if _PLANNED_WORLD else int(os.environ.get("WORLD_SIZE", "1"))
+
+
+@contextlib.contextmanager
+def planned_world(size: int) -> Iterator[None]:
+    """Derive batches for `size` processes without starting them (`actrain plan`)."""
+    _PLANNED_WORLD.append(size)
+    try:
+        yield
+    finally:
+        _PLANNED_WORLD.pop()
 
 
 def split_batch(section: str, total: int, micro: int, unit: int = 1) -> tuple[int, int]:
