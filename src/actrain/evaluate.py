@@ -14,6 +14,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from actrain.config import CriticConfig, EvalConfig
 from actrain.data.alternatives import pair_state
+from actrain.distributed import map_sharded
 from actrain.generation import generate
 from actrain.prompts import critic_prompt, parse_choice, render_state, truncated_thinking
 
@@ -72,18 +73,14 @@ def evaluate_critic(
     if evaluation.max_pairs:
         pairs = pairs[: evaluation.max_pairs]
     prompts = critic_prompts(tokenizer, pairs, critic)
-    completions = generate(
-        model,
-        tokenizer,
-        prompts,
-        max_new_tokens=critic.max_new_tokens,
-        temperature=evaluation.temperature,
-        batch_size=evaluation.batch_size,
-        stop=["</answer>"],
-        autocast=dtype,
-        seed=seed,
-        desc="critic eval",
-    )
+    def judge(shown: list[str]) -> list[list[str]]:
+        return generate(
+            model, tokenizer, shown, max_new_tokens=critic.max_new_tokens,
+            temperature=evaluation.temperature, batch_size=evaluation.batch_size,
+            stop=["</answer>"], autocast=dtype, seed=seed, desc="critic eval",
+        )
+
+    completions = map_sharded(judge, prompts)  # split over processes when launched as several
     picked = [
         parse_choice(c[0], p["actions"], critic.answer_format, prefilled=not critic.reasoning)
         for c, p in zip(completions, pairs, strict=True)

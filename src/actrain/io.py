@@ -9,11 +9,17 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from actrain.distributed import is_main
 from actrain.errors import ActrainError
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to a temp file beside `path`, then rename it into place."""
+    """Write `text` to a temp file beside `path`, then rename it into place.
+
+    Only the main process writes: launched as several, the others hold the same data.
+    """
+    if not is_main():
+        return
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

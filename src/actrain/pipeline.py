@@ -28,6 +28,7 @@ from typing import Any
 
 import torch
 
+from actrain import distributed
 from actrain.config import RunConfig, to_dict
 from actrain.errors import ActrainError
 from actrain.io import read_json, read_jsonl, write_json, write_jsonl
@@ -70,6 +71,7 @@ class Pipeline:
     ) -> None:
         from actrain.device import resolve_device, resolve_dtype
 
+        distributed.init()  # under `accelerate launch`: join the process group first
         config.device = resolve_device(config.device)
         config.dtype = resolve_dtype(config.dtype, config.device)
         self.config = config
@@ -184,7 +186,9 @@ class Pipeline:
         log.info("%-24s running", step)
         start = time.time()
         work()
-        self.book.record(step, key, time.time() - start)
+        distributed.barrier()  # launched as several: every process's share is in, files written
+        self.book.record(step, key, time.time() - start)  # (written by the main process)
+        distributed.barrier()
         log.info("%-24s done in %.0f s", step, time.time() - start)
 
     # -- data -------------------------------------------------------------------------------
@@ -254,10 +258,12 @@ class Pipeline:
         def work() -> None:
             # TRL checkpoints from an interrupted run resume only the very same configuration.
             marker = out / "trainer" / "actrain-fingerprint"
-            if marker.exists() and marker.read_text() != key:
-                shutil.rmtree(out / "trainer")
-            marker.parent.mkdir(parents=True, exist_ok=True)
-            marker.write_text(key)
+            if distributed.is_main():
+                if marker.exists() and marker.read_text() != key:
+                    shutil.rmtree(out / "trainer")
+                marker.parent.mkdir(parents=True, exist_ok=True)
+                marker.write_text(key)
+            distributed.barrier()
             config = dataclasses.replace(self.config, seed=seed)
             model, tokenizer = self.load_model(self.checkpoint(seed, prefix[:-1]),
                                                for_training=True)
@@ -389,7 +395,12 @@ class Pipeline:
         results = self.results()
         results["table"] = aggregate(results)
         write_json(self.dir / "results.json", results)
-        return write_report(self.dir, results)
+        if not distributed.is_main():  # one process writes the report and its plots
+            distributed.barrier()
+            return self.dir / "report.md"
+        path = write_report(self.dir, results)
+        distributed.barrier()
+        return path
 
     def run(self, until: str | None = None) -> None:
         if until is not None and until not in STAGES:

@@ -25,6 +25,7 @@ from typing import Any
 from tqdm import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from actrain.distributed import map_sharded
 from actrain.envs.base import TextEnv
 from actrain.generation import generate
 from actrain.prompts import State, actor_prompt, normalise_action, parse_action, render_state
@@ -246,13 +247,22 @@ def evaluate_agent(
         task_lists = {split: env.tasks(split)[: r.episodes] for split in r.splits}
         env.prepare([task for tasks in task_lists.values() for task in tasks])
     for split, tasks in task_lists.items():
-        records, stats = run_episodes(model, tokenizer, make_env, tasks, settings,
-                                      r.parallel_envs, desc=f"rollouts ({split})",
-                                      step_workers=r.step_workers)
+        stats: dict[str, float] = {}
+
+        def play(mine: list[str], split: str = split,
+                 stats: dict[str, float] = stats) -> list[dict[str, Any]]:
+            played, stats_here = run_episodes(model, tokenizer, make_env, mine, settings,
+                                              r.parallel_envs, desc=f"rollouts ({split})",
+                                              step_workers=r.step_workers)
+            stats.update(stats_here)
+            return played
+
+        records = map_sharded(play, tasks)  # split over processes when launched as several
         for record in records:
             record["split"] = split
         episodes += records
-        summary[split] = {**summarise(records), "generate_seconds": stats["generate_seconds"]}
+        summary[split] = {**summarise(records),
+                          "generate_seconds": stats.get("generate_seconds", 0.0)}
     return summary, episodes
 
 

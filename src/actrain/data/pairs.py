@@ -12,6 +12,7 @@ from tqdm import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from actrain.data.alternatives import build_pairs, expert_states
+from actrain.distributed import map_sharded, rank
 from actrain.generation import continuation_logprobs, generate
 from actrain.prompts import actor_prompt, normalise_action, render_state
 
@@ -30,21 +31,15 @@ def sample_alternatives(
         actor_prompt(tokenizer, render_state(s.state, config.data.show_admissible), alt.reasoning)
         for s in states
     ]
-    sampled = generate(
-        model,
-        tokenizer,
-        prompts,
-        num_samples=alt.samples_per_state,
-        max_new_tokens=alt.max_new_tokens,
-        temperature=alt.temperature,
-        top_p=alt.top_p,
-        batch_size=config.eval.batch_size,
-        stop=["</action>"],
-        autocast=config.dtype,
-        seed=seed,
-        desc="sampling alternatives",
-    )
-    return states, sampled
+    def sample(shown: list[str]) -> list[list[str]]:
+        return generate(
+            model, tokenizer, shown, num_samples=alt.samples_per_state,
+            max_new_tokens=alt.max_new_tokens, temperature=alt.temperature, top_p=alt.top_p,
+            batch_size=config.eval.batch_size, stop=["</action>"], autocast=config.dtype,
+            seed=seed + rank(), desc="sampling alternatives",
+        )
+
+    return states, map_sharded(sample, prompts)  # split over processes when launched
 
 
 def draw_admissible_alternatives(
@@ -63,15 +58,29 @@ def draw_admissible_alternatives(
     alt = config.alternatives
     rng = random.Random(seed)
     states = expert_states(trajectories, config.data.history_len)
-    drawn: list[list[str]] = []
-    for record in tqdm(states, desc="scoring admissible actions", unit="state", leave=False):
+
+    def others(record: Any) -> list[str]:
         expert = normalise_action(record.expert_action)
-        options = [a for a in record.state.admissible if normalise_action(a) != expert]
-        prompt = actor_prompt(tokenizer, render_state(record.state, True), alt.reasoning)
+        return [a for a in record.state.admissible if normalise_action(a) != expert]
+
+    def score(mine: list[Any]) -> list[list[float]]:
         opening = "<action>" if alt.reasoning else ""
-        scores = continuation_logprobs(
-            model, tokenizer, prompt, [f"{opening}{a}</action>" for a in options], config.dtype
-        )
+        return [
+            continuation_logprobs(
+                model, tokenizer,
+                actor_prompt(tokenizer, render_state(record.state, True), alt.reasoning),
+                [f"{opening}{a}</action>" for a in others(record)], config.dtype,
+            )
+            for record in tqdm(mine, desc="scoring admissible actions", unit="state",
+                               leave=False)
+        ]
+
+    # The scoring is split over processes when launched as several; the draws are made from
+    # the gathered scores in one order, so they are the same whatever the number of processes.
+    all_scores = map_sharded(score, states)
+    drawn: list[list[str]] = []
+    for record, scores in zip(states, all_scores, strict=True):
+        options = others(record)
         weights = [s / max(alt.temperature, 1e-6) for s in scores]
         picked: list[str] = []
         while options and len(picked) < alt.per_state:

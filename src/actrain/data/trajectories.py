@@ -17,6 +17,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from actrain.distributed import map_sharded
 from actrain.envs.base import StepResult, TextEnv
 from actrain.errors import ActrainError
 from actrain.io import write_jsonl
@@ -125,12 +126,14 @@ def collect_trajectories(
     """
     tasks = first_tasks(env, split, num_tasks)
     desc = f"expert trajectories ({split})"
-    if make_env is not None and workers > 1:
-        all_records = collect_many(make_env, tasks, workers, desc)
-    else:
-        all_records = [
-            collect_expert_trajectory(env, task) for task in tqdm(tasks, desc=desc, unit="task")
-        ]
+
+    def collect(mine: list[str]) -> list[dict[str, Any]]:
+        if make_env is not None and workers > 1:
+            return collect_many(make_env, mine, workers, desc)
+        return [collect_expert_trajectory(env, task) for task in tqdm(mine, desc=desc,
+                                                                       unit="task")]
+
+    all_records = map_sharded(collect, tasks)  # split over processes when launched as several
     records = [r for r in all_records if r["won"] or not only_won]
     write_jsonl(path, records)
     lost = len(all_records) - len(records)

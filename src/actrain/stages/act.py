@@ -15,7 +15,6 @@ choices), and, every `eval_every` steps, the held-out critic metrics in `critic_
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,6 +26,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallba
 from actrain.config import RunConfig
 from actrain.errors import ActrainError
 from actrain.evaluate import critic_prompts, evaluate_critic
+from actrain.io import read_jsonl, write_jsonl
 from actrain.rewards import (
     choices,
     make_accuracy_metrics,
@@ -147,8 +147,10 @@ class CriticCurveCallback(TrainerCallback):
                 self.config.dtype, self.config.seed,
             )
             model.train(was_training)
-            with self.path.open("a", encoding="utf-8") as handle:
-                handle.write(json.dumps({"step": state.global_step, **metrics}) + "\n")
+            # A resumed run evaluates its steps again: the new row replaces the old one.
+            rows = read_jsonl(self.path) if self.path.exists() else []
+            rows = [r for r in rows if r.get("step") != state.global_step]
+            write_jsonl(self.path, [*rows, {"step": state.global_step, **metrics}])
         return control
 
 

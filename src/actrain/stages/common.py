@@ -153,14 +153,20 @@ def train_and_save(trainer: Any, tokenizer: Any, out_dir: Path, merge: bool = Fa
     write_json(out_dir / "log_history.json", trainer.state.log_history)
     final = out_dir / "checkpoint"
     tmp = out_dir / "checkpoint.tmp"
-    if tmp.exists():
+    main = trainer.accelerator.is_main_process
+    if main and tmp.exists():
         shutil.rmtree(tmp)
+    trainer.accelerator.wait_for_everyone()
     model = trainer.accelerator.unwrap_model(trainer.model)
     if merge and hasattr(model, "merge_and_unload"):
-        trainer.save_model(str(tmp / "adapter"))
-        model.merge_and_unload().save_pretrained(str(tmp))
+        trainer.save_model(str(tmp / "adapter"))  # every process: ZeRO-3 gathers the weights
+        if main:
+            model.merge_and_unload().save_pretrained(str(tmp))
     else:
         trainer.save_model(str(tmp))
+    trainer.accelerator.wait_for_everyone()
+    if not main:
+        return final
     tokenizer.save_pretrained(str(tmp))
     if final.exists():
         shutil.rmtree(final)
