@@ -1,4 +1,4 @@
-"""`accelerate launch` with 2 CPU processes (gloo): collection, pairs, the ACT stage and critic
+"""`accelerate launch` with 2 processes (gloo on a CPU host, NCCL where there are GPUs): collection, pairs, the ACT stage and critic
 evaluation split across ranks and gathered; the same data and evaluations as one process; only
 rank 0 writes."""
 
@@ -36,7 +36,9 @@ def _run(command: list[str], run_dir: Path, log_dir: Path) -> None:
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("dist")
     _run([sys.executable], root / "single", root / "single-log")
-    _run([sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2",
+    # accelerate's torchrun launcher; with no GPU visible the 2 processes use gloo on the CPU
+    # (`--cpu` would start a single process)
+    _run([sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
           "--main_process_port", "29517"], root / "launched", root / "launched-log")
     return root
