@@ -22,7 +22,8 @@ def test_shipped_config_builds_trl_configs(path, tmp_path):
         assert split in ("train", "id_test", "ood_test")
     for method in [config.pipeline, *config.compare.methods]:
         method_stages(method)
-    assert sft_choice_config(config, tmp_path).per_device_train_batch_size == config.act.batch_size
+    sft = sft_choice_config(config, tmp_path)  # one process: its share is the whole batch
+    assert sft.per_device_train_batch_size * sft.gradient_accumulation_steps == config.act.batch_size
     assert dpo_choice_config(config, tmp_path).learning_rate == config.act.learning_rate
 
 
