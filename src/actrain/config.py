@@ -201,6 +201,27 @@ class PeftConfig:
                                f"r={self.r} alpha={self.alpha} dropout={self.dropout}")
 
 
+GENERATION_BACKENDS = ("hf", "vllm")
+
+
+@dataclass
+class GenerationConfig:
+    """The engine for generation outside training: alternatives, critic evaluation, rollouts.
+
+    GRPO stages generate through TRL: its vLLM modes are `act.grpo` / `rl.grpo` keys
+    (`use_vllm: true`, `vllm_mode: colocate | server`).
+    """
+
+    backend: str = "hf"  # hf: transformers' generate (CPU or GPU); vllm: vLLM's offline engine
+    gpu_memory_utilization: float = 0.85  # vLLM's share of the GPU
+    max_model_len: int = 0  # vLLM context limit (0 = the model's)
+
+    def __post_init__(self) -> None:
+        if self.backend not in GENERATION_BACKENDS:
+            raise ActrainError(f"generation.backend must be one of "
+                               f"{', '.join(GENERATION_BACKENDS)}, got {self.backend!r}")
+
+
 @dataclass
 class EvalConfig:
     """Held-out critic evaluation (the judgment task)."""
@@ -236,6 +257,7 @@ class RunConfig:
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
     compare: CompareConfig = field(default_factory=CompareConfig)
     peft: PeftConfig = field(default_factory=PeftConfig)
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
 
     @property
     def run_dir(self) -> Path:

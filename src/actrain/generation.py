@@ -90,8 +90,12 @@ def generate(
 
     With `share_prefix`, each prompt is encoded once and its KV cache copied for the samples,
     instead of re-encoding the prompt per sample (prompt encoding dominates on a CPU).
-    Returns one list of completions per prompt (special tokens stripped).
+    Returns one list of completions per prompt (special tokens stripped). `model` may be a
+    `VLLMEngine` (`generation.backend: vllm`), which does the same with vLLM.
     """
+    if hasattr(model, "llm"):  # a VLLMEngine
+        return model.generate(tokenizer, prompts, num_samples, max_new_tokens, temperature,
+                              top_p, stop, seed)
     if seed is not None:
         torch.manual_seed(seed)
     model.eval()
@@ -175,6 +179,8 @@ def continuation_logprobs(
     The prompt's KV cache is copied for the continuations, which are scored in one right-padded
     batch: one pass over the prompt however many continuations there are.
     """
+    if hasattr(model, "llm"):  # a VLLMEngine
+        return model.continuation_logprobs(tokenizer, prompt, continuations)
     if not continuations:
         return []
     model.eval()

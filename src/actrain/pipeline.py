@@ -139,11 +139,17 @@ class Pipeline:
             return collect
         return fingerprint("pairs", collect, c.model, c.seed, c.data.history_len,
                            c.data.show_admissible, asdict(c.alternatives), c.dtype,
-                           *self.template_key())
+                           *self.template_key(), *self.engine_key())
 
     def template_key(self) -> list[Any]:
         """Chat template switches change every prompt; absent when unset (older runs' keys)."""
         return [self.config.chat_template_kwargs] if self.config.chat_template_kwargs else []
+
+    def engine_key(self) -> list[Any]:
+        """Another generation engine changes sampled and greedy outputs a little (not training
+        itself); absent for the default one (older runs' keys)."""
+        generation = self.config.generation
+        return [asdict(generation)] if generation.backend != "hf" else []
 
     def checkpoint_key(self, seed: int, prefix: tuple[str, ...]) -> str:
         c = self.config
@@ -169,15 +175,30 @@ class Pipeline:
         four_bit = for_training and c.peft.enabled and c.peft.load_in_4bit
         return load_model(name, c.dtype, c.device, c.chat_template_kwargs, four_bit)
 
+    def generator(self, name: str) -> tuple[Any, Any]:
+        """What generates outside training: the HF model, or a vLLM engine on its weights."""
+        c = self.config
+        if c.generation.backend == "hf":
+            return self.load_model(name)
+        from actrain.models import load_tokenizer, resolve_model_path
+        from actrain.prompts import set_chat_template_kwargs
+        from actrain.vllm_engine import VLLMEngine
+
+        engine = VLLMEngine(resolve_model_path(name), c.dtype, c.seed,
+                            c.generation.gpu_memory_utilization, c.generation.max_model_len)
+        tokenizer = load_tokenizer(name)
+        set_chat_template_kwargs(tokenizer, c.chat_template_kwargs)
+        return engine, tokenizer
+
     def base_model(self) -> tuple[Any, Any]:
         if self._base is None:
-            self._base = self.load_model(self.config.model)
+            self._base = self.generator(self.config.model)
         return self._base
 
     def load(self, seed: int, prefix: tuple[str, ...]) -> tuple[Any, Any]:
         if not prefix:
             return self.base_model()
-        return self.load_model(self.checkpoint(seed, prefix))
+        return self.generator(self.checkpoint(seed, prefix))
 
     def _run(self, step: str, key: str, outputs: list[Path], work: Callable[[], None]) -> None:
         if self.book.done(step, key, outputs):
@@ -234,7 +255,7 @@ class Pipeline:
             if policy == "base":
                 model, tokenizer = self.base_model()
             else:
-                model, tokenizer = self.load_model(policy)
+                model, tokenizer = self.generator(policy)
             stats = {}
             for split, src, dst, both in (
                 ("train", self.train_traj, self.train_pairs, False),
@@ -295,7 +316,8 @@ class Pipeline:
     def evaluate_critic(self, seed: int, prefix: tuple[str, ...]) -> None:
         ckpt = self.checkpoint_id(seed, prefix)
         key = fingerprint("critic", self.checkpoint_key(seed, prefix), self.data_key("pairs"),
-                          asdict(self.config.critic), asdict(self.config.eval))
+                          asdict(self.config.critic), asdict(self.config.eval),
+                          *self.engine_key())
 
         def work() -> None:
             from actrain.evaluate import evaluate_critic
@@ -317,7 +339,8 @@ class Pipeline:
         rollout.pop("step_workers")  # how many threads step the environments changes no result
         return fingerprint("agent", self.checkpoint_key(seed, prefix), c.env.id, c.env.kwargs,
                            rollout, c.data.history_len, c.data.show_admissible,
-                           c.data.actor_reasoning, c.dtype, seed if c.rollout.temperature else 0)
+                           c.data.actor_reasoning, c.dtype, seed if c.rollout.temperature else 0,
+                           *self.engine_key())
 
     def evaluate_agent(self, seed: int, prefix: tuple[str, ...]) -> None:
         c = self.config

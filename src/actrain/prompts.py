@@ -141,6 +141,21 @@ def answer_region(text: str) -> str | None:
     return None if THINK_OPEN in lowered else text
 
 
+def cut_at_stop(text: str, stops: Sequence[str]) -> str:
+    """`text` up to and including the first of `stops` written after the thinking block.
+
+    The stop rule of `generation.StopOnText`, applied to a finished text: for engines whose own
+    stop strings would also fire inside a thinking block (vLLM).
+    """
+    region = answer_region(text)
+    if region is None or not stops:
+        return text
+    start = len(text) - len(region)
+    lowered = region.lower()
+    ends = [i + len(s) for s in stops if (i := lowered.find(s.lower())) >= 0]
+    return text[: start + min(ends)] if ends else text
+
+
 def truncated_thinking(text: object) -> bool:
     """True for a completion cut off inside its thinking block."""
     return isinstance(text, str) and answer_region(text) is None

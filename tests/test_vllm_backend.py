@@ -1,0 +1,67 @@
+"""The vLLM generation backend: configured by one key, refused with one line where it cannot
+run, reading completions with the shared stop rule, and (wherever vLLM is importable) greedy
+outputs equal to the Hugging Face backend's."""
+
+import importlib.util
+
+import pytest
+import torch
+
+from actrain.config import load_config
+from actrain.errors import ActrainError
+from actrain.prompts import cut_at_stop
+
+VLLM = importlib.util.find_spec("vllm") is not None and torch.cuda.is_available()
+
+
+def test_the_backend_is_a_checked_config_key():
+    assert load_config(None, []).generation.backend == "hf"
+    assert load_config(None, ["generation.backend=vllm"]).generation.backend == "vllm"
+    with pytest.raises(ActrainError, match="generation.backend must be one of hf, vllm"):
+        load_config(None, ["generation.backend=sglang"])
+
+
+def test_the_stop_rule_cuts_finished_texts_as_it_stops_generation():
+    stop = ["</answer>"]
+    assert cut_at_stop("<answer>1</answer><answer>2</answer>", stop) == "<answer>1</answer>"
+    thinking = "<think>maybe <answer>1</answer></think><answer>2</answer> and on"
+    assert cut_at_stop(thinking, stop) == "<think>maybe <answer>1</answer></think><answer>2</answer>"
+    unfinished = "<think>never closed <answer>1</answer> still thinking"
+    assert cut_at_stop(unfinished, stop) == unfinished  # still thinking: nothing to stop at
+    assert cut_at_stop("no tag at all", stop) == "no tag at all"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("vllm") is not None,
+                    reason="vLLM is installed here: the missing-package error cannot show")
+def test_without_vllm_the_backend_is_one_clear_line(tmp_path):
+    from actrain.models import resolve_model_path
+    from actrain.vllm_engine import VLLMEngine
+
+    with pytest.raises(ActrainError, match=r"pip install 'actrain\[vllm\]'"):
+        VLLMEngine(resolve_model_path("tiny-random"), "float32", 0)
+
+
+def test_an_adapter_checkpoint_is_refused_before_vllm_starts(tmp_path):
+    from actrain.vllm_engine import VLLMEngine
+
+    (tmp_path / "adapter_config.json").write_text("{}")
+    with pytest.raises(ActrainError, match="peft.merge: true"):
+        VLLMEngine(str(tmp_path), "bfloat16", 0)
+
+
+@pytest.mark.skipif(not VLLM, reason="needs vLLM and a CUDA GPU (pip install 'actrain[vllm]')")
+def test_greedy_outputs_of_both_backends_agree():
+    from actrain.generation import continuation_logprobs, generate
+    from actrain.models import load_model, resolve_model_path
+    from actrain.vllm_engine import VLLMEngine
+
+    model, tokenizer = load_model("smollm2-135m", "bfloat16", "cuda:0")
+    engine = VLLMEngine(resolve_model_path("smollm2-135m"), "bfloat16", 0, 0.3)
+    prompts = ["<|im_start|>user\nName a fruit.<|im_end|>\n<|im_start|>assistant\n",
+               "<|im_start|>user\nSay hi.<|im_end|>\n<|im_start|>assistant\n"]
+    hf = generate(model, tokenizer, prompts, max_new_tokens=8, temperature=0, autocast="bfloat16")
+    fast = generate(engine, tokenizer, prompts, max_new_tokens=8, temperature=0)
+    assert hf == fast
+    conts = [" apple", " banana split"]
+    assert continuation_logprobs(engine, tokenizer, prompts[0], conts) == pytest.approx(
+        continuation_logprobs(model, tokenizer, prompts[0], conts, "bfloat16"), abs=0.1)
