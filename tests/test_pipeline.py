@@ -115,3 +115,21 @@ def test_act_objective_stages_name_their_objective():
     assert stage_config(config, "il") is config.il
     assert critic_prefix(("act-sft", "il")) == ("act-sft",)
     assert critic_prefix(("il", "il")) is None
+
+
+def test_a_stage_builds_its_trl_config_before_its_model_loads(tmp_path, monkeypatch):
+    """Under DeepSpeed ZeRO-3 the config must exist while from_pretrained runs."""
+    import actrain.stages.trl_args as trl_args_module
+
+    order: list[str] = []
+    monkeypatch.setattr(trl_args_module, "trl_args", lambda *a: order.append("trl config"))
+
+    def load(*_, **kwargs):
+        order.append(f"model (for training: {kwargs.get('for_training')})")
+        raise RuntimeError("stop here")
+
+    pipeline = _pipeline(tmp_path, "pipeline=il")
+    monkeypatch.setattr(pipeline, "load_model", load)
+    with pytest.raises(RuntimeError, match="stop here"):
+        pipeline.train(0, ("il",))
+    assert order == ["trl config", "model (for training: True)"]

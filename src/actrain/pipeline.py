@@ -286,9 +286,15 @@ class Pipeline:
                 marker.write_text(key)
             distributed.barrier()
             config = dataclasses.replace(self.config, seed=seed)
+            stage = prefix[-1]
+            from actrain.stages.trl_args import trl_args
+
+            # Built before the model loads and kept alive while it does: under DeepSpeed ZeRO-3
+            # (zero3_init_flag) from_pretrained then partitions the weights as they load instead
+            # of every process materialising the whole model first.
+            args = trl_args(config, stage, str(out / "trainer"))
             model, tokenizer = self.load_model(self.checkpoint(seed, prefix[:-1]),
                                                for_training=True)
-            stage = prefix[-1]
             if is_act(stage):
                 from actrain.stages.act import run_act
 
@@ -303,6 +309,7 @@ class Pipeline:
                 from actrain.stages.rl import run_rl
 
                 run_rl(model, tokenizer, read_jsonl(self.train_traj), config, out)
+            del args
 
         self._run(f"train {self.checkpoint_id(seed, prefix)}", key, [out / "checkpoint"], work)
 

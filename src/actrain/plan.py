@@ -24,6 +24,7 @@ from typing import Any
 from actrain.config import RunConfig
 from actrain.errors import ActrainError
 from actrain.methods import is_act, method_stages, stage_config
+from actrain.stages.trl_args import trl_args
 
 TRAIN_MFU = 0.35  # share of peak a well-configured bf16 training step reaches
 PREFILL_MFU = 0.5
@@ -153,30 +154,6 @@ def training_stages(config: RunConfig, methods: list[str]) -> list[str]:
             if stage not in stages:
                 stages.append(stage)
     return stages
-
-
-def trl_args(config: RunConfig, stage: str, tmp: str) -> Any:
-    """The TRL config the stage would train with (built here, so bad keys fail now)."""
-    from pathlib import Path
-
-    out = Path(tmp) / stage
-    if is_act(stage):
-        act_config = dataclasses.replace(config, act=stage_config(config, stage))
-        if act_config.act.objective == "grpo":
-            from actrain.stages.act import grpo_config
-
-            return grpo_config(act_config, out)
-        from actrain.stages.act_supervised import dpo_choice_config, sft_choice_config
-
-        build = sft_choice_config if act_config.act.objective == "sft" else dpo_choice_config
-        return build(act_config, out)
-    if stage == "il":
-        from actrain.stages.il import sft_config
-
-        return sft_config(config, out)
-    from actrain.stages.common import grpo_args
-
-    return grpo_args(config.rl, "rl", out, config, config.rl.max_new_tokens)
 
 
 def plan_stage(stage: str, config: RunConfig, args: Any, shape: ModelShape, gpus: int,
