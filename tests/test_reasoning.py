@@ -83,3 +83,14 @@ def test_grpo_masks_truncated_completions_only_when_the_model_reasons(tmp_path):
     assert grpo_config(thinking, tmp_path).mask_truncated_completions is True
     # a one-token direct answer never ends with EOS: masking it would leave no loss at all
     assert grpo_config(direct, tmp_path).mask_truncated_completions is False
+
+
+def test_rollout_summaries_count_turns_cut_off_while_thinking():
+    from actrain.rollouts import summarise
+
+    turns = [{"completion": "<think>go north? <action>go north</action>"},  # cut off
+             {"completion": "<think>ok</think><action>go north</action>"},
+             {"completion": "<action>look</action>"}]
+    episode = {"won": False, "score": 0.0, "steps": 3, "invalid_actions": 1, "malformed": 1,
+               "hit_max_steps": True, "transcript": turns}
+    assert summarise([episode])["truncated_rate"] == pytest.approx(1 / 3)

@@ -28,7 +28,14 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from actrain.distributed import map_sharded
 from actrain.envs.base import TextEnv
 from actrain.generation import generate
-from actrain.prompts import State, actor_prompt, normalise_action, parse_action, render_state
+from actrain.prompts import (
+    State,
+    actor_prompt,
+    normalise_action,
+    parse_action,
+    render_state,
+    truncated_thinking,
+)
 
 log = logging.getLogger("actrain")
 
@@ -222,6 +229,9 @@ def summarise(episodes: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "mean_steps": steps / n,
         "invalid_action_rate": sum(e["invalid_actions"] for e in episodes) / steps if steps else 0,
         "malformed_rate": sum(e["malformed"] for e in episodes) / steps if steps else 0,
+        # turns cut off while thinking (counted in malformed too): raise rollout.max_new_tokens
+        "truncated_rate": sum(truncated_thinking(t["completion"]) for e in episodes
+                              for t in e.get("transcript", ())) / steps if steps else 0,
         "hit_max_steps": sum(e["hit_max_steps"] for e in episodes),
     }
 
