@@ -68,3 +68,9 @@ def test_only_rank_zero_wrote_files(runs):
     assert rank1 == []
     assert any(w.endswith("stages.json") for w in rank0)
     assert any(w.endswith("pairs/train.jsonl") for w in rank0)
+
+
+def test_main_first_runs_the_work_once_per_process():
+    calls = []
+    assert distributed.main_first(lambda: calls.append(1) or "done") == "done"
+    assert calls == [1]

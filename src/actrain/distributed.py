@@ -64,6 +64,17 @@ def barrier() -> None:
         dist.barrier()
 
 
+def main_first(work: Callable[[], R]) -> R:
+    """Run `work` on the main process, then on the others: for set-up that fills a shared cache
+    (TextWorld writes its generated games to disk), so that processes never race on it."""
+    if is_main():
+        result = work()
+        barrier()
+        return result
+    barrier()
+    return work()
+
+
 def shard(items: Sequence[T]) -> list[T]:
     """This process's items: every `world()`-th one, starting at its rank."""
     return list(items[rank() :: world()])

@@ -25,7 +25,7 @@ from typing import Any
 from tqdm import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from actrain.distributed import map_sharded
+from actrain.distributed import main_first, map_sharded
 from actrain.envs.base import TextEnv
 from actrain.generation import generate
 from actrain.prompts import (
@@ -255,7 +255,8 @@ def evaluate_agent(
     episodes: list[dict[str, Any]] = []
     with make_env() as env:
         task_lists = {split: env.tasks(split)[: r.episodes] for split in r.splits}
-        env.prepare([task for tasks in task_lists.values() for task in tasks])
+        everything = [task for tasks in task_lists.values() for task in tasks]
+        main_first(lambda: env.prepare(everything))  # generated games land in a shared cache
     for split, tasks in task_lists.items():
         stats: dict[str, float] = {}
 

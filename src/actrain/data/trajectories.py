@@ -17,7 +17,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from actrain.distributed import map_sharded
+from actrain.distributed import main_first, map_sharded
 from actrain.envs.base import StepResult, TextEnv
 from actrain.errors import ActrainError
 from actrain.io import write_jsonl
@@ -105,7 +105,7 @@ def first_tasks(env: TextEnv, split: str, num_tasks: int) -> list[str]:
     tasks = env.tasks(split)[:num_tasks]
     if not tasks:
         raise ActrainError(f"split {split!r} has no tasks")
-    env.prepare(tasks)
+    main_first(lambda: env.prepare(tasks))  # generated games land in a shared cache
     return tasks
 
 
