@@ -16,15 +16,21 @@ CONFIGS = sorted((Path(__file__).resolve().parent.parent / "configs").glob("*.ya
 def test_shipped_config_builds_trl_configs(path, tmp_path):
     config = load_config(path)
     for section in ("act", "rl"):
-        args = grpo_args(getattr(config, section), section, tmp_path, config, 8)
-        assert args.num_generations == getattr(config, section).num_generations
+        stage = getattr(config, section)
+        args = grpo_args(stage, section, tmp_path, config, 8)
+        # one process takes the whole global step, in whole groups
+        assert args.per_device_train_batch_size * args.gradient_accumulation_steps == (
+            stage.prompts_per_step * stage.num_generations)
+        assert args.generation_batch_size % stage.num_generations == 0
     for split in config.rollout.splits:
         assert split in ("train", "id_test", "ood_test")
     for method in [config.pipeline, *config.compare.methods]:
         method_stages(method)
     sft = sft_choice_config(config, tmp_path)  # one process: its share is the whole batch
     assert sft.per_device_train_batch_size * sft.gradient_accumulation_steps == config.act.batch_size
-    assert dpo_choice_config(config, tmp_path).learning_rate == config.act.learning_rate
+    dpo = dpo_choice_config(config, tmp_path)
+    assert dpo.beta == config.act.dpo.get("beta", 0.1) and dpo.max_steps == (
+        config.act.max_steps or -1)
 
 
 def test_paper_scale_configs_pin_the_papers_step_limits():

@@ -28,12 +28,12 @@ def test_sampling_is_seeded_and_keeps_input_order(tiny_model):
 def test_stop_text_ends_generation_early(tiny_model):
     model, tokenizer = tiny_model
     out = generate(model, tokenizer, PROMPTS[:1], max_new_tokens=30, temperature=0.0)[0][0]
-    first_word = out.split()[0] if out.split() else None
-    if first_word:
-        stopped = generate(model, tokenizer, PROMPTS[:1], max_new_tokens=30, temperature=0.0,
-                           stop=[first_word])[0][0]
-        assert len(stopped) < len(out) or stopped == out[: len(stopped)]
-        assert first_word in stopped
+    tokens = tokenizer(out, add_special_tokens=False)["input_ids"]
+    assert len(tokens) >= 10  # a random model rambles on: there is a middle to stop in
+    stop = tokenizer.decode(tokens[5:7])
+    stopped = generate(model, tokenizer, PROMPTS[:1], max_new_tokens=30, temperature=0.0,
+                       stop=[stop])[0][0]
+    assert out.startswith(stopped) and stop in stopped and len(stopped) < len(out)
 
 
 def test_continuation_logprobs_equal_scoring_each_full_sequence(tiny_model):
@@ -92,3 +92,14 @@ def test_the_stop_rule_ignores_answers_written_while_thinking(tokenizer):
     opened = "maybe <answer>1</answer>? no.</think><answer>2</answer> tail"
     stopped = _stopped_text(tokenizer, opened, think_open=True)
     assert stopped.startswith(opened[: -len(" tail")]) and "tail" not in stopped
+
+
+def test_a_seeded_generation_leaves_the_callers_random_stream_alone(tiny_model):
+    import torch
+
+    model, tokenizer = tiny_model
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    generate(model, tokenizer, PROMPTS[:1], max_new_tokens=3, temperature=1.0, seed=0)
+    assert torch.equal(torch.rand(3), expected)

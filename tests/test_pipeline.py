@@ -37,7 +37,8 @@ def test_methods_sharing_a_prefix_share_its_checkpoint_and_key(tmp_path):
     p = _pipeline(tmp_path, methods=["il", "il_rl", "act_il"], seeds=[0, 1])
     assert p.checkpoint(0, ("il",)).endswith("seed0/il/checkpoint")
     assert p.stage_dir(0, ("il", "rl")).parent == p.stage_dir(0, ("il",)).parent
-    assert p.checkpoint_key(0, ("il",)) == p.checkpoint_key(0, ("il",))
+    again = _pipeline(tmp_path, methods=["il"], seeds=[0])  # another process, the same key
+    assert p.checkpoint_key(0, ("il",)) == again.checkpoint_key(0, ("il",))
     assert p.checkpoint_key(0, ("il",)) != p.checkpoint_key(1, ("il",))  # seeds differ
     assert p.checkpoint_key(0, ("il",)) != p.checkpoint_key(0, ("act", "il"))  # parents differ
     assert p.checkpoint(0, ()) == "tiny-random"

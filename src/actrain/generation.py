@@ -96,8 +96,21 @@ def generate(
     if hasattr(model, "llm"):  # a VLLMEngine
         return model.generate(tokenizer, prompts, num_samples, max_new_tokens, temperature,
                               top_p, stop, seed)
-    if seed is not None:
-        torch.manual_seed(seed)
+    device = next(model.parameters()).device
+    # A seeded call must not reset the caller's random stream (GRPO's sampling, when the critic
+    # curve evaluates in the middle of training): the generator is forked and restored.
+    with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
+        if seed is not None:
+            torch.manual_seed(seed)
+        return _generate_hf(model, tokenizer, prompts, num_samples, max_new_tokens, temperature,
+                            top_p, batch_size, stop, autocast, desc, share_prefix, progress)
+
+
+def _generate_hf(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str],
+    num_samples: int, max_new_tokens: int, temperature: float, top_p: float, batch_size: int,
+    stop: Sequence[str], autocast: str, desc: str, share_prefix: bool, progress: bool,
+) -> list[list[str]]:
     model.eval()
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     results: list[list[str]] = [[] for _ in prompts]
