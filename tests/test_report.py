@@ -155,3 +155,20 @@ def test_verdict_of_two_zero_rates_is_not_certain():
             summary["id_test"]["success_rate"] = 0.0
     line = next(line for line in verdict(results) if "verdict `id_test`" in line)
     assert "no measurable difference" in line and "two standard errors = 0.0" not in line
+
+
+def test_a_run_on_oracle_trajectories_gets_its_report(tmp_path):
+    results = _results()
+    results["data"] = {"trajectories": {
+        "train": {"tasks": 5, "won": 3, "states": 40, "off_path_states": 12}}}
+    text = write_report(tmp_path, results).read_text()  # (a KeyError before)
+    assert "oracle trajectories `train`: 5 tasks (3 won)" in text
+
+
+def test_data_lines_read_both_kinds_of_trajectory_stats():
+    from actrain.report import trajectory_line
+
+    expert = trajectory_line("train", {"tasks": 5, "kept": 4, "expert_not_won": 1})
+    assert expert == "- expert trajectories `train`: 4 of 5 tasks kept (1 not won by the expert)"
+    oracle = trajectory_line("train", {"tasks": 5, "won": 3, "states": 40, "off_path_states": 12})
+    assert "5 tasks (3 won), 40 states, 12 of them off the expert path" in oracle

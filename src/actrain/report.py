@@ -35,6 +35,15 @@ def critic_table(rows: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def trajectory_line(split: str, s: dict[str, Any]) -> str:
+    """One data line: expert paths (`data.source: expert`) or exploring-oracle paths (`oracle`)."""
+    if "off_path_states" in s:
+        return (f"- oracle trajectories `{split}`: {s['tasks']} tasks ({s['won']} won), "
+                f"{s['states']} states, {s['off_path_states']} of them off the expert path")
+    return (f"- expert trajectories `{split}`: {s['kept']} of {s['tasks']} tasks kept "
+            f"({s['expert_not_won']} not won by the expert)")
+
+
 def pair_line(split: str, s: dict[str, int]) -> str:
     kept = s["from_policy"] + s["random_fallback"]
     share = f"{100 * s['random_fallback'] / kept:.0f}%" if kept else "n/a"
@@ -352,10 +361,7 @@ def write_report(run_dir: Path, results: dict[str, Any]) -> Path:
     if data.get("trajectories") or data.get("pairs"):
         lines += ["## Data", ""]
         for split, s in data.get("trajectories", {}).items():
-            lines.append(
-                f"- expert trajectories `{split}`: {s['kept']} of {s['tasks']} tasks kept "
-                f"({s['expert_not_won']} not won by the expert)"
-            )
+            lines.append(trajectory_line(split, s))
         for split, s in data.get("pairs", {}).items():
             lines.append(pair_line(split, s))
         lines.append("")
