@@ -49,3 +49,38 @@ def test_per_task_step_limits_must_be_positive_integers():
     assert load_config(None, ["rollout.max_steps_by_task={boil: 40}"]).rollout.max_steps_by_task == {"boil": 40}
     with pytest.raises(ActrainError, match="max_steps_by_task must map"):
         load_config(None, ["rollout.max_steps_by_task={boil: many}"])
+
+
+def test_bad_input_is_one_line_naming_where(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: a\nact:\n  max_steps: [3\n")
+    with pytest.raises(ActrainError) as caught:
+        load_config(bad)
+    message = str(caught.value)
+    assert "\n" not in message and "line 4, column 1" in message  # not PyYAML's dump
+    for override, key in (("env.kwargs=5", "env.kwargs"), ("act.grpo=5", "act.grpo"),
+                          ("il.sft=[1]", "il.sft")):
+        with pytest.raises(ActrainError, match=f"config key {key} must be a mapping"):
+            load_config(None, [override])
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes("name: caf\xe9\n".encode("latin-1"))
+    with pytest.raises(ActrainError, match="not UTF-8"):
+        load_config(latin)
+
+
+def test_data_files_name_the_line_that_is_wrong(tmp_path):
+    from actrain.io import read_pairs, read_trajectories
+
+    binary = tmp_path / "train.jsonl"
+    binary.write_bytes(b'{"task": "a", "task_description": "t", "steps": []}\n\xff\xfe\n')
+    with pytest.raises(ActrainError, match=r"train.jsonl: line 2 is not UTF-8"):
+        read_trajectories(binary)
+    shapeless = tmp_path / "t.jsonl"
+    shapeless.write_text('{"task": "a", "task_description": "t"}\n')
+    with pytest.raises(ActrainError, match=r"t.jsonl: line 1 is not a record with task, "
+                                           r"task_description, steps \(missing steps\)"):
+        read_trajectories(shapeless)
+    listed = tmp_path / "p.jsonl"
+    listed.write_text("[1, 2]\n")
+    with pytest.raises(ActrainError, match="line 1 is not a record"):
+        read_pairs(listed)

@@ -48,7 +48,7 @@ def _eval_critic(args: argparse.Namespace) -> None:
     from actrain.config import load_config
     from actrain.device import resolve_device, resolve_dtype
     from actrain.evaluate import evaluate_critic
-    from actrain.io import read_jsonl, write_json
+    from actrain.io import read_pairs, write_json
     from actrain.models import load_model
 
     config = load_config(args.config, args.overrides)
@@ -61,7 +61,7 @@ def _eval_critic(args: argparse.Namespace) -> None:
     dtype = resolve_dtype(config.dtype, device)
     model, tokenizer = load_model(args.model, dtype, device, config.chat_template_kwargs)
     metrics, _ = evaluate_critic(
-        model, tokenizer, read_jsonl(pairs_file), config.critic, config.eval, dtype, config.seed
+        model, tokenizer, read_pairs(pairs_file), config.critic, config.eval, dtype, config.seed
     )
     if args.out:
         write_json(args.out, {"model": args.model, **metrics})

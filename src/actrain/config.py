@@ -351,14 +351,26 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
         if not path.exists():
             raise ActrainError(f"config file {path} does not exist")
         try:
-            data = yaml.safe_load(path.read_text()) or {}
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as exc:
-            raise ActrainError(f"config file {path} is not valid YAML: {exc}") from None
+            raise ActrainError(f"config file {path} is not valid YAML: {_yaml_problem(exc)}") \
+                from None
+        except UnicodeDecodeError as exc:
+            raise ActrainError(f"config file {path} is not UTF-8 text (byte {exc.start})") \
+                from None
     data = _merge(data, parse_overrides(overrides or []))
     try:
         return _build(RunConfig, data, "")
     except TypeError as exc:
         raise ActrainError(f"bad config: {exc}") from None
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's multi-line report as one line: what, and where."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+    return f"{where}{problem}"
 
 
 def to_dict(config: RunConfig) -> dict[str, Any]:

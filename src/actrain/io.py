@@ -5,12 +5,17 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from actrain.distributed import is_main
 from actrain.errors import ActrainError
+
+# What the pipeline's own files hold (checked when read back, so a hand-edited or foreign file
+# is one clear error, not a KeyError deep in a stage).
+TRAJECTORY_FIELDS = ("task", "task_description", "steps")
+PAIR_FIELDS = ("task", "actions", "label", "expert_first")
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -40,23 +45,37 @@ def write_json(path: Path, data: Any) -> None:
     write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Read a JSONL file; a corrupt line is an error naming the file and line, not a traceback."""
+def read_jsonl(path: Path, required: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Read a JSONL file of records, each holding the `required` keys.
+
+    A line that is not UTF-8, not JSON, or not such a record is an error naming the file, the
+    line and what was expected, not a traceback.
+    """
     path = Path(path)
     if not path.exists():
         raise ActrainError(f"{path} does not exist")
     records = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ActrainError(f"{path}: line {number} is not UTF-8 text; "
+                                   "delete the file to rebuild it") from None
             if not line.strip():
                 continue
             try:
-                records.append(json.loads(line))
+                record = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise ActrainError(
                     f"{path}: line {number} is not valid JSON ({exc.msg}); "
                     "delete the file to rebuild it"
                 ) from None
+            missing = [k for k in required if not isinstance(record, dict) or k not in record]
+            if missing:
+                raise ActrainError(f"{path}: line {number} is not a record with "
+                                   f"{', '.join(required)} (missing {', '.join(missing)})")
+            records.append(record)
     return records
 
 
@@ -68,3 +87,11 @@ def read_json(path: Path) -> Any:
         raise ActrainError(f"{path} does not exist") from None
     except json.JSONDecodeError as exc:
         raise ActrainError(f"{path} is not valid JSON ({exc.msg}); delete it to rebuild") from None
+
+
+def read_trajectories(path: Path) -> list[dict[str, Any]]:
+    return read_jsonl(path, TRAJECTORY_FIELDS)
+
+
+def read_pairs(path: Path) -> list[dict[str, Any]]:
+    return read_jsonl(path, PAIR_FIELDS)

@@ -31,12 +31,21 @@ import torch
 from actrain import distributed
 from actrain.config import RunConfig, to_dict
 from actrain.errors import ActrainError
-from actrain.io import read_json, read_jsonl, write_json, write_jsonl
+from actrain.io import (
+    read_json,
+    read_jsonl,
+    read_pairs,
+    read_trajectories,
+    write_json,
+    write_jsonl,
+)
 from actrain.methods import critic_prefix, is_act, method_stages, stage_config
 
 log = logging.getLogger("actrain")
 
 STAGES = ("collect", "pairs", "train", "evaluate", "report")
+
+
 def fingerprint(*parts: Any) -> str:
     blob = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -262,7 +271,7 @@ class Pipeline:
                 ("id_test", self.eval_traj, self.eval_pairs, True),
             ):
                 pairs, stats[split] = make_pairs(
-                    model, tokenizer, read_jsonl(src), self.config, both_orders=both,
+                    model, tokenizer, read_trajectories(src), self.config, both_orders=both,
                     seed=self.config.seed + (0 if split == "train" else 1),
                 )
                 write_jsonl(dst, pairs)
@@ -299,16 +308,16 @@ class Pipeline:
                 from actrain.stages.act import run_act
 
                 config.act = stage_config(config, stage)
-                run_act(model, tokenizer, read_jsonl(self.train_pairs),
-                        read_jsonl(self.eval_pairs), config, out)
+                run_act(model, tokenizer, read_pairs(self.train_pairs),
+                        read_pairs(self.eval_pairs), config, out)
             elif stage == "il":
                 from actrain.stages.il import run_il
 
-                run_il(model, tokenizer, read_jsonl(self.train_traj), config, out)
+                run_il(model, tokenizer, read_trajectories(self.train_traj), config, out)
             else:
                 from actrain.stages.rl import run_rl
 
-                run_rl(model, tokenizer, read_jsonl(self.train_traj), config, out)
+                run_rl(model, tokenizer, read_trajectories(self.train_traj), config, out)
             del args
 
         self._run(f"train {self.checkpoint_id(seed, prefix)}", key, [out / "checkpoint"], work)
@@ -331,7 +340,7 @@ class Pipeline:
 
             model, tokenizer = self.load(seed, prefix)
             metrics, predictions = evaluate_critic(
-                model, tokenizer, read_jsonl(self.eval_pairs), self.config.critic,
+                model, tokenizer, read_pairs(self.eval_pairs), self.config.critic,
                 self.config.eval, self.config.dtype, self.config.seed,
             )
             write_jsonl(self.dir / "critic" / f"{ckpt}.predictions.jsonl", predictions)
