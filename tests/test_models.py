@@ -33,7 +33,7 @@ def test_bad_model_names_give_clear_errors(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ActrainError, match="not a model folder"):
         resolve_model_path(str(tmp_path / "empty"))
-    with pytest.raises(ActrainError, match="cannot load model"):
+    with pytest.raises(ActrainError, match="neither an embedded id.*a model folder"):
         load_model("no-such-org/no-such-model")  # hub is offline in tests
     with pytest.raises(ActrainError, match="does not exist"):
         resolve_model_path(str(tmp_path / "runs" / "seed0" / "il" / "checkpoint"))

@@ -134,3 +134,16 @@ def test_a_stage_builds_its_trl_config_before_its_model_loads(tmp_path, monkeypa
     with pytest.raises(RuntimeError, match="stop here"):
         pipeline.train(0, ("il",))
     assert order == ["trl config", "model (for training: True)"]
+
+
+@pytest.mark.parametrize("override, message", [
+    ("env.id=twx/no-such-game", "unknown environment 'twx/no-such-game'"),
+    ("model=no-such-org/no-such-model", "neither an embedded id .*the hub is offline"),
+    ("act.grpo={no_such_option: 1}", "act.grpo: .*keys go to trl.GRPOConfig"),
+    ("il.sft={no_such_option: 1}", "il.sft: .*keys go to trl.SFTConfig"),
+])
+def test_a_run_that_would_fail_is_refused_before_it_writes_anything(tmp_path, override, message):
+    pipeline = _pipeline(tmp_path, "pipeline=act_il", "env.id=twx/twc", override)
+    with pytest.raises(ActrainError, match=message):
+        pipeline.run()
+    assert not pipeline.dir.exists()  # no config.json describing a run that never ran

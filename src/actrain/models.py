@@ -126,7 +126,25 @@ def resolve_model_path(name: str) -> str:
         return str(path.resolve())  # absolute: a LoRA adapter records it as its base
     if name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name:
         raise ActrainError(f"model folder {name} does not exist (is the checkpoint trained?)")
-    return name  # a Hugging Face hub id; resolved (or refused offline) by transformers
+    return _hub_id(name)
+
+
+def _hub_id(name: str) -> str:
+    """A Hugging Face hub id that is cached or reachable; anything else is one plain line (not
+    transformers' retries and network tracebacks)."""
+    from huggingface_hub import model_info, try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(name, "config.json"), str):
+        return name
+    neither = (f"model {name!r} is neither an embedded id ({', '.join(EMBEDDED_MODELS)}, "
+               f"{TINY_MODEL}), a model folder, nor a Hugging Face model in the local cache")
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        raise ActrainError(f"{neither} (the hub is offline: HF_HUB_OFFLINE is set)")
+    try:
+        model_info(name, timeout=15)
+    except Exception as exc:  # noqa: BLE001 - any failure to reach it means the same here
+        raise ActrainError(f"{neither} or on the hub ({exc.__class__.__name__})") from None
+    return name
 
 
 def load_tokenizer(name: str) -> PreTrainedTokenizerBase:

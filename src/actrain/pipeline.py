@@ -91,7 +91,6 @@ class Pipeline:
         if not self.seeds:
             raise ActrainError("no seeds to run")
         self.dir = config.run_dir
-        self.dir.mkdir(parents=True, exist_ok=True)
         self.book = StageBook(self.dir)
         self._base: tuple[Any, Any] | None = None
         if config.threads:
@@ -441,9 +440,29 @@ class Pipeline:
         distributed.barrier()
         return path
 
+    def check(self) -> None:
+        """Refuse, before anything is written, what would fail later: an unknown environment,
+        a model that cannot be found, a training section TRL would reject."""
+        import tempfile
+
+        from actrain.envs.base import check_id
+        from actrain.models import resolve_model_path
+        from actrain.stages.trl_args import trl_args
+
+        c = self.config
+        check_id(c.env.id)
+        resolve_model_path(c.model)
+        if self.uses_act and c.alternatives.policy != "base":
+            resolve_model_path(c.alternatives.policy)
+        stages = {stage for method in self.methods for stage in method_stages(method)}
+        with tempfile.TemporaryDirectory() as tmp:
+            for stage in sorted(stages):
+                trl_args(dataclasses.replace(c, device="cpu"), stage, tmp)
+
     def run(self, until: str | None = None) -> None:
         if until is not None and until not in STAGES:
             raise ActrainError(f"--until must be one of {', '.join(STAGES)}")
+        self.check()
         write_json(self.dir / "config.json", to_dict(self.config))
         self.collect()
         if until == "collect":

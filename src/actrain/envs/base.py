@@ -135,12 +135,17 @@ def registered_ids() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def make(env_id: str, **kwargs: Any) -> TextEnv:
-    """Create a registered environment, e.g. `make("twx/twc", split_params=...)`."""
+def check_id(env_id: str) -> None:
+    """Refuse, in one line, an id that `make` would refuse, without starting the environment."""
     if env_id not in _REGISTRY and _family(env_id) in _BUILTIN_MODULES:
         importlib.import_module(_BUILTIN_MODULES[_family(env_id)])
     if env_id not in _REGISTRY:
         raise ActrainError(
             f"unknown environment {env_id!r}; known: {', '.join(registered_ids())}"
         )
+
+
+def make(env_id: str, **kwargs: Any) -> TextEnv:
+    """Create a registered environment, e.g. `make("twx/twc", split_params=...)`."""
+    check_id(env_id)
     return _REGISTRY[env_id](**kwargs)
