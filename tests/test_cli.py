@@ -179,3 +179,25 @@ def test_eval_agent_on_any_checkpoint_and_missing_one(tiny_config, tmp_path, cap
     assert main(["eval-agent", str(tiny_config), "rollout.splits=[valid_seen]", "--model",
                  "tiny-random"]) == 1
     assert "unknown split" in capsys.readouterr().err
+
+
+def test_errors_are_one_line_and_debug_shows_the_traceback(capsys, monkeypatch):
+    import actrain.cli as cli
+    from actrain.errors import ActrainError
+
+    assert cli.main(["run", "no-such-config.yaml"]) == 1
+    err = capsys.readouterr().err
+    assert err == "actrain: error: config file no-such-config.yaml does not exist\n"
+    with pytest.raises(ActrainError):
+        cli.main(["run", "no-such-config.yaml", "--debug"])
+
+    def broken(_args):
+        raise ValueError("something inside broke\nwith a second line")
+
+    monkeypatch.setattr(cli, "_envs", broken)
+    assert cli.main(["envs"]) == 1
+    assert capsys.readouterr().err == (
+        "actrain: error: ValueError: something inside broke (run again with --debug for the "
+        "traceback)\n")
+    with pytest.raises(ValueError):
+        cli.main(["envs", "--debug"])

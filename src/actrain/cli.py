@@ -156,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     planner.set_defaults(func=_plan)
     envs = sub.add_parser("envs", help="list registered environment ids")
     envs.set_defaults(func=_envs)
+    for command in sub.choices.values():
+        command.add_argument("--debug", action="store_true",
+                             help="show an error's full traceback instead of one line")
     return parser
 
 
@@ -169,11 +172,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.func(args)
     except ActrainError as exc:
+        if args.debug:
+            raise
         print(f"actrain: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("actrain: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+    except Exception as exc:  # anything else: one line, and the traceback on request
+        if args.debug:
+            raise
+        first = (str(exc).strip().splitlines() or [""])[0]
+        print(f"actrain: error: {type(exc).__name__}: {first} (run again with --debug for the "
+              "traceback)", file=sys.stderr)
+        return 1
     return 0
 
 
