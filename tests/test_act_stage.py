@@ -98,9 +98,14 @@ def test_grpo_passthrough_and_bad_keys(tmp_path):
     from actrain.stages.act import grpo_config
 
     assert grpo_config(load_config(None), tmp_path).scale_rewards == "none"  # actrain's default
-    config = load_config(None, ["act.grpo={scale_rewards: group, max_steps: 3}"])
+    config = load_config(None, ["act.grpo={scale_rewards: group}", "act.max_steps=3"])
     args = grpo_config(config, tmp_path)
     assert args.scale_rewards == "group" and args.max_steps == 3
+    # a key the section owns is set there, once: never silently overridden from grpo:
+    for key, home in (("max_steps", "act.max_steps"), ("temperature", "act.temperature"),
+                      ("per_device_train_batch_size", "act.the batch keys")):
+        with pytest.raises(ActrainError, match=f"act.grpo.{key} would override {home}"):
+            grpo_config(load_config(None, [f"act.grpo={{{key}: 3}}"]), tmp_path)
     assert args.per_device_train_batch_size == config.act.prompts_per_step * config.act.num_generations
     with pytest.raises(ActrainError, match="act.grpo"):
         grpo_config(load_config(None, ["act.grpo={no_such_option: 1}"]), tmp_path)

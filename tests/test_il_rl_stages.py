@@ -43,6 +43,8 @@ def test_il_config_trains_on_the_completion_only_and_rejects_unknown_keys(tmp_pa
     assert args.completion_only_loss is True and args.max_steps == 3
     with pytest.raises(ActrainError, match="il.sft"):
         sft_config(_config("il.sft={no_such_option: 1}"), tmp_path)
+    with pytest.raises(ActrainError, match="il.sft.num_train_epochs would override il.epochs"):
+        sft_config(_config("il.sft={num_train_epochs: 3}"), tmp_path)
 
 
 def test_two_il_steps_on_tiny_model(tiny_model, tmp_path):

@@ -21,7 +21,13 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallba
 from actrain.config import RunConfig
 from actrain.errors import ActrainError
 from actrain.evaluate import critic_prompts
-from actrain.stages.common import lora_config, split_batch, trainer_defaults
+from actrain.stages.common import (
+    OWN_KEYS,
+    lora_config,
+    passthrough,
+    split_batch,
+    trainer_defaults,
+)
 
 
 def answer_text(index: int, actions: Sequence[str], config: RunConfig) -> str:
@@ -67,7 +73,7 @@ def sft_choice_config(config: RunConfig, output_dir: Path):  # noqa: ANN201 - tr
 
     defaults = _defaults(config, output_dir)
     defaults.update(completion_only_loss=True)
-    defaults.update(config.act.sft)
+    defaults.update(passthrough("act.sft", config.act.sft, OWN_KEYS))
     try:
         return SFTConfig(**defaults)
     except (TypeError, ValueError) as exc:
@@ -79,7 +85,7 @@ def dpo_choice_config(config: RunConfig, output_dir: Path):  # noqa: ANN201 - tr
 
     defaults = _defaults(config, output_dir)
     defaults.update(beta=0.1)
-    defaults.update(config.act.dpo)
+    defaults.update(passthrough("act.dpo", config.act.dpo, OWN_KEYS))
     try:
         return DPOConfig(**defaults)
     except (TypeError, ValueError) as exc:

@@ -56,6 +56,29 @@ def split_batch(section: str, total: int, micro: int, unit: int = 1) -> tuple[in
     return micro, share // micro
 
 
+# TRL fields a section sets from its own keys. Passing one again through `grpo:` / `sft:` /
+# `dpo:` would override the section's key without a word (and the report would print the
+# value that did not run), so it is refused: each setting has one home.
+OWN_KEYS = {
+    "max_steps": "max_steps", "learning_rate": "learning_rate", "seed": "seed (top level)",
+    "num_train_epochs": "epochs", "save_steps": "save_steps", "output_dir": "runs_dir / name",
+    "per_device_train_batch_size": "the batch keys and micro_batch",
+    "gradient_accumulation_steps": "micro_batch",
+}
+GRPO_OWN_KEYS = {**OWN_KEYS, "num_generations": "num_generations", "temperature": "temperature",
+                 "beta": "beta"}
+
+
+def passthrough(where: str, mapping: dict[str, Any], owned: dict[str, str]) -> dict[str, Any]:
+    """`mapping` (e.g. `act.grpo`) if it sets nothing its section sets itself."""
+    clash = sorted(set(mapping) & set(owned))
+    if clash:
+        section = where.split(".")[0]
+        raise ActrainError(f"{where}.{clash[0]} would override {section}.{owned[clash[0]]}: "
+                           f"set it there (each setting has one home)")
+    return mapping
+
+
 def trainer_defaults(
     output_dir: Path, config: RunConfig, max_steps: int, learning_rate: float, save_steps: int
 ) -> dict[str, Any]:
@@ -113,7 +136,7 @@ def grpo_args(
         warmup_steps=min(5, max(0, stage.max_steps // 10)),
     )
     defaults.update(extra)
-    defaults.update(stage.grpo)
+    defaults.update(passthrough(f"{section}.grpo", stage.grpo, GRPO_OWN_KEYS))
     try:
         return GRPOConfig(**defaults)
     except (TypeError, ValueError) as exc:

@@ -17,7 +17,14 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from actrain.config import RunConfig
 from actrain.data.trajectories import actor_examples
 from actrain.errors import ActrainError
-from actrain.stages.common import lora_config, split_batch, train_and_save, trainer_defaults
+from actrain.stages.common import (
+    OWN_KEYS,
+    lora_config,
+    passthrough,
+    split_batch,
+    train_and_save,
+    trainer_defaults,
+)
 
 
 def il_dataset(
@@ -57,7 +64,7 @@ def sft_config(config: RunConfig, output_dir: Path):  # noqa: ANN201 - trl.SFTCo
         lr_scheduler_type="cosine",
         warmup_steps=0.1,  # a fraction of the steps
     )
-    defaults.update(il.sft)
+    defaults.update(passthrough("il.sft", il.sft, OWN_KEYS))
     try:
         return SFTConfig(**defaults)
     except (TypeError, ValueError) as exc:
