@@ -147,3 +147,26 @@ def test_a_run_that_would_fail_is_refused_before_it_writes_anything(tmp_path, ov
     with pytest.raises(ActrainError, match=message):
         pipeline.run()
     assert not pipeline.dir.exists()  # no config.json describing a run that never ran
+
+
+def test_keys_change_with_the_prompt_format_the_version_and_sampling_batches(tmp_path,
+                                                                            monkeypatch):
+    import actrain
+    import actrain.prompts
+
+    before = _pipeline(tmp_path)
+    keys = (before.data_key("pairs"), before.checkpoint_key(0, ("il",)))
+    monkeypatch.setattr(actrain.prompts, "PROMPT_FORMAT", actrain.prompts.PROMPT_FORMAT + 1)
+    reformatted = _pipeline(tmp_path)
+    assert reformatted.data_key("pairs") != keys[0]
+    assert reformatted.checkpoint_key(0, ("il",)) != keys[1]
+    monkeypatch.undo()
+    monkeypatch.setattr(actrain, "__version__", "9.9.9")
+    assert _pipeline(tmp_path).checkpoint_key(0, ("il",)) != keys[1]
+    monkeypatch.undo()
+    sampled = [_pipeline(tmp_path, "alternatives.mode=sample", f"eval.batch_size={b}")
+               for b in (8, 16)]
+    assert sampled[0].data_key("pairs") != sampled[1].data_key("pairs")
+    scored = [_pipeline(tmp_path, "alternatives.mode=admissible", f"eval.batch_size={b}")
+              for b in (8, 16)]
+    assert scored[0].data_key("pairs") == scored[1].data_key("pairs")  # not batched by it

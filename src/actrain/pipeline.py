@@ -44,6 +44,8 @@ from actrain.methods import critic_prefix, is_act, method_stages, stage_config
 log = logging.getLogger("actrain")
 
 STAGES = ("collect", "pairs", "train", "evaluate", "report")
+# The package version and prompt format that runs had before they were part of the keys.
+KEYS_BEFORE_FORMAT = ("0.1.0", 1)
 
 
 def fingerprint(*parts: Any) -> str:
@@ -145,13 +147,26 @@ class Pipeline:
                               c.data.eval_tasks, *source)
         if which == "collect":
             return collect
+        # Sampled alternatives come in batches of eval.batch_size (its padding shapes the samples);
+        # scoring the admissible actions does not batch by it.
+        batching = [c.eval.batch_size] if c.alternatives.mode == "sample" else []
         return fingerprint("pairs", collect, c.model, c.seed, c.data.history_len,
                            c.data.show_admissible, asdict(c.alternatives), c.dtype,
-                           *self.template_key(), *self.engine_key())
+                           *self.template_key(), *self.engine_key(), *batching)
 
     def template_key(self) -> list[Any]:
-        """Chat template switches change every prompt; absent when unset (older runs' keys)."""
-        return [self.config.chat_template_kwargs] if self.config.chat_template_kwargs else []
+        """What changes every prompt: the package's prompt format and version, and chat template
+        switches. Each is left out while it has the value runs were made with before it entered
+        the keys, so those runs stay valid; any other value changes every key."""
+        from actrain import __version__
+        from actrain.prompts import PROMPT_FORMAT
+
+        key: list[Any] = []
+        if (__version__, PROMPT_FORMAT) != KEYS_BEFORE_FORMAT:
+            key.append({"actrain": __version__, "prompt_format": PROMPT_FORMAT})
+        if self.config.chat_template_kwargs:
+            key.append(self.config.chat_template_kwargs)
+        return key
 
     def engine_key(self) -> list[Any]:
         """Another generation engine changes sampled and greedy outputs a little (not training

@@ -17,6 +17,10 @@ from dataclasses import dataclass
 
 from transformers import PreTrainedTokenizerBase
 
+# Bump when any rendered prompt or parse rule changes: it is part of every stage's fingerprint,
+# so outputs made with another format are rebuilt, not reused.
+PROMPT_FORMAT = 1
+
 # Kept short on purpose: on a CPU, prompt length dominates generation and training time.
 ACTOR_SYSTEM = "You play a text game. Choose the next action that makes progress on the task."
 CRITIC_SYSTEM = "You judge actions in a text game: which of two actions is better for the task?"
