@@ -133,3 +133,17 @@ def test_instances_share_one_catalogue(monkeypatch):
     first, second = WebShopTextEnv(num_products=1000), WebShopTextEnv(num_products=1000)
     assert built[0] is None and built[1] is first._env.server
     assert second._env.server is first._env.server
+
+
+def test_held_out_collection_takes_the_demonstrated_goals_only(tmp_path):
+    """`id_test` lists every test goal (rollouts use them all); expert trajectories exist only
+    where a demonstration does, and collecting them used to stop at the first goal without."""
+    from actrain.data.trajectories import collect_trajectories
+
+    path = tmp_path / "experts.json"
+    demo = ["search[red shoes]", "click[b0001]", "click[buy now]"]
+    path.write_text(json.dumps({"3": demo, "7": demo}))
+    env = WebShopTextEnv(backend=StandInWebAgentTextEnv(), expert_file=str(path))
+    assert len(env.tasks("id_test")) == 500 and env.expert_tasks("id_test") == ["goal:3", "goal:7"]
+    stats = collect_trajectories(env, "id_test", 10, tmp_path / "id_test.jsonl")
+    assert stats == {"tasks": 2, "kept": 2, "expert_not_won": 0}

@@ -101,10 +101,11 @@ def collect_many(
 
 
 def first_tasks(env: TextEnv, split: str, num_tasks: int) -> list[str]:
-    """The first `num_tasks` tasks of a split, prepared in one batch; an empty split is an error."""
-    tasks = env.tasks(split)[:num_tasks]
+    """The first `num_tasks` tasks of a split that have an expert, prepared in one batch; none
+    is an error."""
+    tasks = env.expert_tasks(split)[:num_tasks]
     if not tasks:
-        raise ActrainError(f"split {split!r} has no tasks")
+        raise ActrainError(f"split {split!r} has no tasks with an expert trajectory")
     main_first(lambda: env.prepare(tasks))  # generated games land in a shared cache
     return tasks
 

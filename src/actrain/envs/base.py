@@ -55,6 +55,11 @@ class TextEnv(ABC):
     def tasks(self, split: str) -> list[str]:
         """Task ids of a split (`train`, `id_test`, `ood_test`), in a stable order."""
 
+    def expert_tasks(self, split: str) -> list[str]:
+        """The tasks of a split an expert trajectory exists for (all of them, unless the
+        expert is a file of demonstrations that covers only some)."""
+        return self.tasks(split)
+
     @abstractmethod
     def reset(self, task: str) -> StepResult:
         """Start `task`; the result's `info["task_description"]` says what to achieve."""

@@ -102,6 +102,12 @@ class WebShopTextEnv(TextEnv):
             tasks = [task for task in tasks if task in self._experts]
         return tasks
 
+    def expert_tasks(self, split: str) -> list[str]:
+        """Goals with a demonstration: held-out critic pairs need one; rollouts use them all."""
+        if self._experts is None:  # expert_actions says how to supply them
+            return self.tasks(split)
+        return [task for task in self.tasks(split) if task in self._experts]
+
     @staticmethod
     def _parse(task: str) -> int:
         prefix, _, index = task.partition(":")
