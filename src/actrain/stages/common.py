@@ -159,10 +159,11 @@ def lora_config(config: RunConfig):  # noqa: ANN201 - peft.LoraConfig | None
 
 
 def latest_trainer_checkpoint(trainer_dir: Path) -> Path | None:
-    checkpoints = sorted(
-        trainer_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1])
-    )
-    return checkpoints[-1] if checkpoints else None
+    """The TRL checkpoint an interrupted stage resumes from (transformers' own rule)."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    found = get_last_checkpoint(str(trainer_dir)) if trainer_dir.is_dir() else None
+    return Path(found) if found else None
 
 
 def train_and_save(trainer: Any, tokenizer: Any, out_dir: Path, merge: bool = False) -> Path:
