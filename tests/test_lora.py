@@ -47,7 +47,7 @@ def chooser(tmp_path_factory) -> str:
     """The tiny model, made to answer "1" or "2" at random (a random model never does, and
     GRPO then has no reward variance to learn from): its own untied output rows for those two
     tokens point along its mean final hidden state, a little apart."""
-    from actrain.evaluate import critic_prompts
+    from actrain.prompts import critic_prompts
 
     model, tokenizer = load_model("tiny-random")
     config = load_config(None, ["critic.max_new_tokens=1"])

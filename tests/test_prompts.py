@@ -144,3 +144,21 @@ def test_parsing_is_linear_in_the_input_length():
         assert parse_choice(text, ACTIONS) is None
         assert parse_action(text) is None
         assert time.perf_counter() - start < 0.5, text[:20]
+
+
+def test_one_module_renders_every_prompt():
+    """Training (ACT, IL, RL) and evaluation render prompts with the very same functions."""
+    import inspect
+    from pathlib import Path
+
+    import actrain.prompts as prompts
+    from actrain import evaluate
+    from actrain.stages import act, act_supervised, il, rl
+
+    assert act.critic_prompts is act_supervised.critic_prompts is prompts.critic_prompts
+    assert evaluate.critic_prompts is prompts.critic_prompts
+    assert il.actor_examples is rl.actor_examples is prompts.actor_examples
+    src = Path(inspect.getfile(prompts)).parent
+    rendering = [p.relative_to(src).as_posix() for p in src.rglob("*.py")
+                 if "apply_chat_template(" in p.read_text()]
+    assert rendering == ["prompts.py"]

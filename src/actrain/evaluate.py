@@ -13,27 +13,9 @@ from typing import Any
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from actrain.config import CriticConfig, EvalConfig
-from actrain.data.alternatives import pair_state
 from actrain.distributed import map_sharded
 from actrain.generation import generate
-from actrain.prompts import critic_prompt, parse_choice, render_state, truncated_thinking
-
-
-def critic_prompts(
-    tokenizer: PreTrainedTokenizerBase,
-    pairs: Sequence[dict[str, Any]],
-    critic: CriticConfig,
-) -> list[str]:
-    return [
-        critic_prompt(
-            tokenizer,
-            render_state(pair_state(p), critic.show_admissible, critic.show_context),
-            p["actions"],
-            critic.reasoning,
-            critic.answer_format,
-        )
-        for p in pairs
-    ]
+from actrain.prompts import critic_prompts, parse_choice, truncated_thinking
 
 
 def critic_metrics(pairs: Sequence[dict[str, Any]], picked: Sequence[int | None]) -> dict[str, Any]:

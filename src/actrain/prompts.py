@@ -1,4 +1,4 @@
-"""What a model is shown and how its answers are read.
+"""What a model is shown and how its answers are read: every prompt and every parser.
 
 Prompts are rendered to plain strings with the model's chat template here, once, so that the very
 same text is used for sampling alternatives, GRPO training and evaluation. When reasoning is off,
@@ -14,8 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from transformers import PreTrainedTokenizerBase
+
+if TYPE_CHECKING:
+    from actrain.config import CriticConfig
 
 # Bump when any rendered prompt or parse rule changes: it is part of every stage's fingerprint,
 # so outputs made with another format are rebuilt, not reused.
@@ -125,6 +129,56 @@ def critic_prompt(
         instruction = f"Which action is better for the task?\n{shown}\n\nAnswer with {answer_hint}."
         prefill = "<answer>"
     return _chat(tokenizer, CRITIC_SYSTEM, f"{state_text}\n\n{instruction}", prefill)
+
+
+def pair_state(pair: dict[str, Any]) -> State:
+    """The state a critic pair (a record of `pairs/*.jsonl`) was taken in."""
+    return State(
+        task=pair["task_description"],
+        history=tuple(tuple(h) for h in pair["history"]),
+        observation=pair["observation"],
+        admissible=tuple(pair["admissible"]),
+        context=pair.get("context", ""),
+    )
+
+
+def critic_prompts(
+    tokenizer: PreTrainedTokenizerBase, pairs: Sequence[dict[str, Any]], critic: CriticConfig
+) -> list[str]:
+    """Each pair's critic prompt, in its shown order: the same text for training (GRPO, SFT,
+    DPO) and for evaluation."""
+    return [
+        critic_prompt(
+            tokenizer,
+            render_state(pair_state(p), critic.show_admissible, critic.show_context),
+            p["actions"], critic.reasoning, critic.answer_format,
+        )
+        for p in pairs
+    ]
+
+
+def actor_examples(
+    tokenizer: PreTrainedTokenizerBase,
+    trajectories: Sequence[dict[str, Any]],
+    history_len: int,
+    show_admissible: bool,
+    reasoning: bool,
+) -> list[dict[str, Any]]:
+    """Every expert state as an agent prompt with its expert action: the IL and RL data, in
+    the very format rollouts prompt the agent with."""
+    from actrain.data.trajectories import iter_states  # (it builds `State`s from this module)
+
+    return [
+        {
+            "prompt": actor_prompt(tokenizer, render_state(state, show_admissible), reasoning),
+            "expert_action": action,
+            "admissible_actions": list(state.admissible),
+            "task": trajectory["task"],
+            "step": index,
+        }
+        for trajectory in trajectories
+        for index, state, action in iter_states(trajectory, history_len)
+    ]
 
 
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"

@@ -184,13 +184,3 @@ def build_pairs(
                     }
                 )
     return pairs, stats
-
-
-def pair_state(pair: dict[str, Any]) -> State:
-    return State(
-        task=pair["task_description"],
-        history=tuple(tuple(h) for h in pair["history"]),
-        observation=pair["observation"],
-        admissible=tuple(pair["admissible"]),
-        context=pair.get("context", ""),
-    )

@@ -175,26 +175,3 @@ def describe(path: Path) -> str:
     records = load_trajectories(path)
     n_steps = sum(len(r["steps"]) for r in records)
     return json.dumps({"trajectories": len(records), "steps": n_steps})
-
-
-def actor_examples(
-    tokenizer: Any,
-    trajectories: list[dict[str, Any]],
-    history_len: int,
-    show_admissible: bool,
-    reasoning: bool,
-) -> list[dict[str, Any]]:
-    """Every expert state as an agent prompt with its expert action: the IL and RL data."""
-    from actrain.prompts import actor_prompt, render_state
-
-    return [
-        {
-            "prompt": actor_prompt(tokenizer, render_state(state, show_admissible), reasoning),
-            "expert_action": action,
-            "admissible_actions": list(state.admissible),
-            "task": trajectory["task"],
-            "step": index,
-        }
-        for trajectory in trajectories
-        for index, state, action in iter_states(trajectory, history_len)
-    ]

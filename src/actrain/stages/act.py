@@ -25,8 +25,9 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallba
 
 from actrain.config import RunConfig
 from actrain.errors import ActrainError
-from actrain.evaluate import critic_prompts, evaluate_critic
+from actrain.evaluate import evaluate_critic
 from actrain.io import read_jsonl, write_jsonl
+from actrain.prompts import critic_prompts
 from actrain.rewards import (
     choices,
     make_accuracy_metrics,

@@ -20,7 +20,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallba
 
 from actrain.config import RunConfig
 from actrain.errors import ActrainError
-from actrain.evaluate import critic_prompts
+from actrain.prompts import critic_prompts
 from actrain.stages.common import (
     OWN_KEYS,
     lora_config,

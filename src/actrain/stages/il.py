@@ -15,8 +15,8 @@ from datasets import Dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from actrain.config import RunConfig
-from actrain.data.trajectories import actor_examples
 from actrain.errors import ActrainError
+from actrain.prompts import actor_examples
 from actrain.stages.common import (
     OWN_KEYS,
     lora_config,

@@ -16,8 +16,8 @@ from datasets import Dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from actrain.config import RunConfig
-from actrain.data.trajectories import actor_examples
 from actrain.errors import ActrainError
+from actrain.prompts import actor_examples
 from actrain.rewards import make_action_metrics, make_action_reward
 from actrain.stages.common import grpo_args, lora_config, train_and_save
 
