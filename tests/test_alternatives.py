@@ -1,7 +1,7 @@
 from collections import Counter
 
+from actrain.config import AlternativeConfig
 from actrain.data.alternatives import (
-    AlternativeConfig,
     StateRecord,
     build_pairs,
     filter_candidates,

@@ -84,3 +84,15 @@ def test_data_files_name_the_line_that_is_wrong(tmp_path):
     listed.write_text("[1, 2]\n")
     with pytest.raises(ActrainError, match="line 1 is not a record"):
         read_pairs(listed)
+
+
+def test_every_config_section_lives_in_config_py():
+    import dataclasses
+
+    from actrain import config
+
+    sections = [f.default_factory for f in dataclasses.fields(config.RunConfig)
+                if f.default_factory is not dataclasses.MISSING
+                and dataclasses.is_dataclass(f.default_factory)]
+    assert len(sections) >= 12
+    assert {s.__module__ for s in sections} == {"actrain.config"}

@@ -12,7 +12,8 @@ import pytest
 
 pytest.importorskip("textworld", reason="TextWorld is optional: pip install 'actrain[textworld]'")
 
-from actrain.data.alternatives import AlternativeConfig, build_pairs, expert_states  # noqa: E402
+from actrain.config import AlternativeConfig  # noqa: E402
+from actrain.data.alternatives import build_pairs, expert_states  # noqa: E402
 from actrain.data.offpath import (  # noqa: E402
     collect_oracle_trajectories,
     collect_oracle_trajectory,

@@ -18,33 +18,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from actrain.config import AlternativeConfig
 from actrain.data.trajectories import iter_states
-from actrain.errors import ActrainError
 from actrain.prompts import State, normalise_action, parse_action
-
-ALTERNATIVE_MODES = ("sample", "admissible")
-
-
-@dataclass(frozen=True)
-class AlternativeConfig:
-    mode: str = "sample"  # sample: the policy writes K actions; admissible: drawn from its scores
-    policy: str = "base"  # the proposing policy: the run's base model, or a model id / folder
-    samples_per_state: int = 4  # K candidates sampled per state
-    per_state: int = 1  # alternatives kept per state (the paper uses 1)
-    admissible_only: bool = True
-    random_fallback: bool = True
-    max_new_tokens: int = 16
-    temperature: float = 0.7  # pure sampling (1.0, no top-p) from a 135M model is mostly noise
-    top_p: float = 0.95
-    reasoning: bool = False  # let the actor reason before its <action> tag
-    # Keep a pair only if the environment's oracle needs more steps after the alternative than
-    # after the expert's action (environments with an oracle: textworld/cooking, alfworld/text).
-    verify: bool = False
-
-    def __post_init__(self) -> None:
-        if self.mode not in ALTERNATIVE_MODES:
-            raise ActrainError(f"alternatives.mode must be one of {', '.join(ALTERNATIVE_MODES)}"
-                               f", got {self.mode!r}")
 
 
 @dataclass
