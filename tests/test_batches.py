@@ -41,7 +41,7 @@ def test_micro_batches_do_not_change_a_stage_s_fingerprint(tmp_path):
     for micro in (0, 4):
         config = load_config(None, [f"runs_dir={tmp_path}", "model=tiny-random",
                                     f"act.micro_batch={micro}"])
-        keys.add(Pipeline(config).checkpoint_key(0, ("act",)))
+        keys.add(Pipeline(config).keys.checkpoint_key(0, ("act",)))
     assert len(keys) == 1
     config = load_config(None, [f"runs_dir={tmp_path}", "model=tiny-random", "act.max_steps=3"])
-    assert Pipeline(config).checkpoint_key(0, ("act",)) not in keys
+    assert Pipeline(config).keys.checkpoint_key(0, ("act",)) not in keys

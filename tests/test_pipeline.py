@@ -38,9 +38,9 @@ def test_methods_sharing_a_prefix_share_its_checkpoint_and_key(tmp_path):
     assert p.checkpoint(0, ("il",)).endswith("seed0/il/checkpoint")
     assert p.stage_dir(0, ("il", "rl")).parent == p.stage_dir(0, ("il",)).parent
     again = _pipeline(tmp_path, methods=["il"], seeds=[0])  # another process, the same key
-    assert p.checkpoint_key(0, ("il",)) == again.checkpoint_key(0, ("il",))
-    assert p.checkpoint_key(0, ("il",)) != p.checkpoint_key(1, ("il",))  # seeds differ
-    assert p.checkpoint_key(0, ("il",)) != p.checkpoint_key(0, ("act", "il"))  # parents differ
+    assert p.keys.checkpoint_key(0, ("il",)) == again.keys.checkpoint_key(0, ("il",))
+    assert p.keys.checkpoint_key(0, ("il",)) != p.keys.checkpoint_key(1, ("il",))  # seeds differ
+    assert p.keys.checkpoint_key(0, ("il",)) != p.keys.checkpoint_key(0, ("act", "il"))  # parents differ
     assert p.checkpoint(0, ()) == "tiny-random"
 
 
@@ -48,10 +48,10 @@ def test_a_stage_key_depends_on_its_own_config_and_upstream_only(tmp_path):
     base = _pipeline(tmp_path)
     rl_changed = _pipeline(tmp_path, "rl.learning_rate=3e-5")
     il_changed = _pipeline(tmp_path, "il.epochs=3")
-    assert base.checkpoint_key(0, ("il",)) == rl_changed.checkpoint_key(0, ("il",))
-    assert base.checkpoint_key(0, ("il", "rl")) != rl_changed.checkpoint_key(0, ("il", "rl"))
-    assert base.checkpoint_key(0, ("il", "rl")) != il_changed.checkpoint_key(0, ("il", "rl"))
-    assert base.checkpoint_key(0, ("act",)) == il_changed.checkpoint_key(0, ("act",))
+    assert base.keys.checkpoint_key(0, ("il",)) == rl_changed.keys.checkpoint_key(0, ("il",))
+    assert base.keys.checkpoint_key(0, ("il", "rl")) != rl_changed.keys.checkpoint_key(0, ("il", "rl"))
+    assert base.keys.checkpoint_key(0, ("il", "rl")) != il_changed.keys.checkpoint_key(0, ("il", "rl"))
+    assert base.keys.checkpoint_key(0, ("act",)) == il_changed.keys.checkpoint_key(0, ("act",))
 
 
 def test_greedy_base_rollouts_are_evaluated_once_for_all_seeds(tmp_path):
@@ -75,7 +75,7 @@ def test_oracle_source_collects_off_path_states_and_changes_the_data_key(tmp_pat
     oracle = _pipeline(tmp_path, "env.id=textworld/cooking", "data.source=oracle",
                        "data.explore=0.5", "data.train_tasks=3", "data.eval_tasks=1",
                        "name=oracle")
-    assert expert.data_key("collect") != oracle.data_key("collect")
+    assert expert.keys.data_key("collect") != oracle.keys.data_key("collect")
     oracle.collect()
     records = load_trajectories(oracle.train_traj)
     steps = [s for r in records for s in r["steps"]]
@@ -96,12 +96,12 @@ def test_unknown_data_source_is_one_clear_error(tmp_path):
 def test_what_enters_the_data_and_agent_keys(tmp_path):
     base = _pipeline(tmp_path, "data.source=oracle")
     reseeded = _pipeline(tmp_path, "data.source=oracle", "seed=1")
-    assert base.data_key("collect") != reseeded.data_key("collect")  # exploring draws on the seed
+    assert base.keys.data_key("collect") != reseeded.keys.data_key("collect")  # exploring draws on the seed
     expert, expert_reseeded = _pipeline(tmp_path), _pipeline(tmp_path, "seed=1")
-    assert expert.data_key("collect") == expert_reseeded.data_key("collect")
-    agent = _pipeline(tmp_path).agent_key(0, ("il",))
-    assert _pipeline(tmp_path, "rollout.step_workers=4").agent_key(0, ("il",)) == agent
-    assert _pipeline(tmp_path, "rollout.max_steps=7").agent_key(0, ("il",)) != agent
+    assert expert.keys.data_key("collect") == expert_reseeded.keys.data_key("collect")
+    agent = _pipeline(tmp_path).keys.agent_key(0, ("il",))
+    assert _pipeline(tmp_path, "rollout.step_workers=4").keys.agent_key(0, ("il",)) == agent
+    assert _pipeline(tmp_path, "rollout.max_steps=7").keys.agent_key(0, ("il",)) != agent
 
 
 def test_act_objective_stages_name_their_objective():
@@ -155,18 +155,18 @@ def test_keys_change_with_the_prompt_format_the_version_and_sampling_batches(tmp
     import actrain.prompts
 
     before = _pipeline(tmp_path)
-    keys = (before.data_key("pairs"), before.checkpoint_key(0, ("il",)))
+    keys = (before.keys.data_key("pairs"), before.keys.checkpoint_key(0, ("il",)))
     monkeypatch.setattr(actrain.prompts, "PROMPT_FORMAT", actrain.prompts.PROMPT_FORMAT + 1)
     reformatted = _pipeline(tmp_path)
-    assert reformatted.data_key("pairs") != keys[0]
-    assert reformatted.checkpoint_key(0, ("il",)) != keys[1]
+    assert reformatted.keys.data_key("pairs") != keys[0]
+    assert reformatted.keys.checkpoint_key(0, ("il",)) != keys[1]
     monkeypatch.undo()
     monkeypatch.setattr(actrain, "__version__", "9.9.9")
-    assert _pipeline(tmp_path).checkpoint_key(0, ("il",)) != keys[1]
+    assert _pipeline(tmp_path).keys.checkpoint_key(0, ("il",)) != keys[1]
     monkeypatch.undo()
     sampled = [_pipeline(tmp_path, "alternatives.mode=sample", f"eval.batch_size={b}")
                for b in (8, 16)]
-    assert sampled[0].data_key("pairs") != sampled[1].data_key("pairs")
+    assert sampled[0].keys.data_key("pairs") != sampled[1].keys.data_key("pairs")
     scored = [_pipeline(tmp_path, "alternatives.mode=admissible", f"eval.batch_size={b}")
               for b in (8, 16)]
-    assert scored[0].data_key("pairs") == scored[1].data_key("pairs")  # not batched by it
+    assert scored[0].keys.data_key("pairs") == scored[1].keys.data_key("pairs")  # not batched by it

@@ -7,22 +7,19 @@ A *method* is a list of training stages joined by "_" (`act_il_rl` = ACT, then I
 `act`, `act_il` and `act_il_rl` train ACT once per seed, `il_il` reuses `il`. Every method of a
 run uses the same trajectories and pairs.
 
-Every step writes its output atomically and records a fingerprint of what produced it (the config
-keys it reads, chained with the fingerprints of its inputs) in `stages.json`. A step whose output
-exists with the same fingerprint is skipped, so an interrupted run continues where it stopped and
-changing one key re-runs only what depends on it.
+Every step writes its output atomically and records a fingerprint of what produced it in
+`stages.json` (`run_keys.py`). A step whose output exists with the same fingerprint is skipped,
+so an interrupted run continues where it stopped and changing one key re-runs only what depends
+on it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import logging
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -40,35 +37,11 @@ from actrain.io import (
     write_jsonl,
 )
 from actrain.methods import critic_prefix, is_act, method_stages, stage_config
+from actrain.run_keys import RunKeys, StageBook
 
 log = logging.getLogger("actrain")
 
 STAGES = ("collect", "pairs", "train", "evaluate", "report")
-# The package version and prompt format that runs had before they were part of the keys.
-KEYS_BEFORE_FORMAT = ("0.1.0", 1)
-
-
-def fingerprint(*parts: Any) -> str:
-    blob = json.dumps(parts, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-class StageBook:
-    """Which outputs are done, and from what inputs (`stages.json` in the run folder)."""
-
-    def __init__(self, run_dir: Path) -> None:
-        self.path = run_dir / "stages.json"
-        self.entries: dict[str, Any] = read_json(self.path) if self.path.exists() else {}
-
-    def done(self, stage: str, key: str, outputs: list[Path]) -> bool:
-        entry = self.entries.get(stage)
-        return bool(entry) and entry["fingerprint"] == key and all(p.exists() for p in outputs)
-
-    def record(self, stage: str, key: str, seconds: float) -> None:
-        self.entries[stage] = {"fingerprint": key, "seconds": round(seconds, 1)}
-        write_json(self.path, self.entries)
-
-
 class Pipeline:
     """Runs `methods` x `seeds` for one config inside `config.run_dir`.
 
@@ -94,6 +67,7 @@ class Pipeline:
             raise ActrainError("no seeds to run")
         self.dir = config.run_dir
         self.book = StageBook(self.dir)
+        self.keys = RunKeys(config)
         self._base: tuple[Any, Any] | None = None
         if config.threads:
             torch.set_num_threads(config.threads)
@@ -137,57 +111,6 @@ class Pipeline:
         if not prefix and self.config.rollout.temperature > 0:
             return f"seed{seed}-base"
         return self.checkpoint_id(seed, prefix)
-
-    # -- fingerprints -----------------------------------------------------------------------
-    def data_key(self, which: str) -> str:
-        c = self.config
-        # The exploring policy draws from the seed; expert paths do not depend on it.
-        source = [] if c.data.source == "expert" else [c.data.source, c.data.explore, c.seed]
-        collect = fingerprint("collect", c.env.id, c.env.kwargs, c.data.train_tasks,
-                              c.data.eval_tasks, *source)
-        if which == "collect":
-            return collect
-        # Sampled alternatives come in batches of eval.batch_size (its padding shapes the samples);
-        # scoring the admissible actions does not batch by it.
-        batching = [c.eval.batch_size] if c.alternatives.mode == "sample" else []
-        return fingerprint("pairs", collect, c.model, c.seed, c.data.history_len,
-                           c.data.show_admissible, asdict(c.alternatives), c.dtype,
-                           *self.template_key(), *self.engine_key(), *batching)
-
-    def template_key(self) -> list[Any]:
-        """What changes every prompt: the package's prompt format and version, and chat template
-        switches. Each is left out while it has the value runs were made with before it entered
-        the keys, so those runs stay valid; any other value changes every key."""
-        from actrain import __version__
-        from actrain.prompts import PROMPT_FORMAT
-
-        key: list[Any] = []
-        if (__version__, PROMPT_FORMAT) != KEYS_BEFORE_FORMAT:
-            key.append({"actrain": __version__, "prompt_format": PROMPT_FORMAT})
-        if self.config.chat_template_kwargs:
-            key.append(self.config.chat_template_kwargs)
-        return key
-
-    def engine_key(self) -> list[Any]:
-        """Another generation engine changes sampled and greedy outputs a little (not training
-        itself); absent for the default one (older runs' keys)."""
-        generation = self.config.generation
-        return [asdict(generation)] if generation.backend != "hf" else []
-
-    def checkpoint_key(self, seed: int, prefix: tuple[str, ...]) -> str:
-        c = self.config
-        if not prefix:
-            return fingerprint("base", c.model, *self.template_key())
-        stage = prefix[-1]
-        inputs: list[Any] = [self.data_key("collect"), c.data.history_len,
-                             c.data.show_admissible, c.data.actor_reasoning]
-        if is_act(stage):
-            inputs = [self.data_key("pairs"), asdict(c.critic), asdict(c.eval)]
-        lora = [asdict(c.peft)] if c.peft.enabled else []  # absent when off: older runs' keys
-        # How a step is cut into micro-batches changes no result: not part of the key.
-        settings = {k: v for k, v in asdict(stage_config(c, stage)).items() if k != "micro_batch"}
-        return fingerprint("train", self.checkpoint_key(seed, prefix[:-1]), stage, settings,
-                           seed, inputs, c.dtype, *lora)
 
     # -- helpers ----------------------------------------------------------------------------
     def load_model(self, name: str, for_training: bool = False) -> tuple[Any, Any]:
@@ -265,7 +188,7 @@ class Pipeline:
                 }
             write_json(self.dir / "trajectories" / "stats.json", stats)
 
-        self._run("collect", self.data_key("collect"), [self.train_traj, self.eval_traj], work)
+        self._run("collect", self.keys.data_key("collect"), [self.train_traj, self.eval_traj], work)
 
     def pairs(self) -> None:
         if not self.uses_act:
@@ -291,12 +214,12 @@ class Pipeline:
                 write_jsonl(dst, pairs)
             write_json(self.dir / "pairs" / "stats.json", stats)
 
-        self._run("pairs", self.data_key("pairs"), [self.train_pairs, self.eval_pairs], work)
+        self._run("pairs", self.keys.data_key("pairs"), [self.train_pairs, self.eval_pairs], work)
 
     # -- training ---------------------------------------------------------------------------
     def train(self, seed: int, prefix: tuple[str, ...]) -> None:
         """Train the last stage of `prefix` from the checkpoint of the stages before it."""
-        key = self.checkpoint_key(seed, prefix)
+        key = self.keys.checkpoint_key(seed, prefix)
         out = self.stage_dir(seed, prefix)
 
         def work() -> None:
@@ -345,9 +268,7 @@ class Pipeline:
 
     def evaluate_critic(self, seed: int, prefix: tuple[str, ...]) -> None:
         ckpt = self.checkpoint_id(seed, prefix)
-        key = fingerprint("critic", self.checkpoint_key(seed, prefix), self.data_key("pairs"),
-                          asdict(self.config.critic), asdict(self.config.eval),
-                          *self.engine_key())
+        key = self.keys.critic_key(seed, prefix)
 
         def work() -> None:
             from actrain.evaluate import evaluate_critic
@@ -363,19 +284,10 @@ class Pipeline:
 
         self._run(f"critic {ckpt}", key, [self.critic_file(ckpt)], work)
 
-    def agent_key(self, seed: int, prefix: tuple[str, ...]) -> str:
-        c = self.config
-        rollout = asdict(c.rollout)
-        rollout.pop("step_workers")  # how many threads step the environments changes no result
-        return fingerprint("agent", self.checkpoint_key(seed, prefix), c.env.id, c.env.kwargs,
-                           rollout, c.data.history_len, c.data.show_admissible,
-                           c.data.actor_reasoning, c.dtype, seed if c.rollout.temperature else 0,
-                           *self.engine_key())
-
     def evaluate_agent(self, seed: int, prefix: tuple[str, ...]) -> None:
         c = self.config
         agent = self.agent_id(seed, prefix)
-        key = self.agent_key(seed, prefix)
+        key = self.keys.agent_key(seed, prefix)
 
         def work() -> None:
             from actrain.rollouts import evaluate_agent

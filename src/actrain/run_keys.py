@@ -1,0 +1,113 @@
+"""What each output of a run was made from: fingerprints, and the book that records them.
+
+Every step of a run writes its output atomically and records, in `stages.json`, a fingerprint
+of the config keys it reads chained with the fingerprints of its inputs. A step whose output
+exists with the same fingerprint is skipped; any change re-runs exactly what depends on it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from actrain.config import RunConfig
+from actrain.io import read_json, write_json
+from actrain.methods import is_act, stage_config
+
+# The package version and prompt format that runs had before they were part of the keys.
+KEYS_BEFORE_FORMAT = ("0.1.0", 1)
+
+
+def fingerprint(*parts: Any) -> str:
+    blob = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+class StageBook:
+    """Which outputs are done, and from what inputs (`stages.json` in the run folder)."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = run_dir / "stages.json"
+        self.entries: dict[str, Any] = read_json(self.path) if self.path.exists() else {}
+
+    def done(self, stage: str, key: str, outputs: list[Path]) -> bool:
+        entry = self.entries.get(stage)
+        return bool(entry) and entry["fingerprint"] == key and all(p.exists() for p in outputs)
+
+    def record(self, stage: str, key: str, seconds: float) -> None:
+        self.entries[stage] = {"fingerprint": key, "seconds": round(seconds, 1)}
+        write_json(self.path, self.entries)
+
+
+class RunKeys:
+    """The fingerprint of each output of a run, from the config keys it reads."""
+
+    def __init__(self, config: RunConfig) -> None:
+        self.config = config
+
+    def data_key(self, which: str) -> str:
+        c = self.config
+        # The exploring policy draws from the seed; expert paths do not depend on it.
+        source = [] if c.data.source == "expert" else [c.data.source, c.data.explore, c.seed]
+        collect = fingerprint("collect", c.env.id, c.env.kwargs, c.data.train_tasks,
+                              c.data.eval_tasks, *source)
+        if which == "collect":
+            return collect
+        # Sampled alternatives come in batches of eval.batch_size (its padding shapes the samples);
+        # scoring the admissible actions does not batch by it.
+        batching = [c.eval.batch_size] if c.alternatives.mode == "sample" else []
+        return fingerprint("pairs", collect, c.model, c.seed, c.data.history_len,
+                           c.data.show_admissible, asdict(c.alternatives), c.dtype,
+                           *self.template_key(), *self.engine_key(), *batching)
+
+    def template_key(self) -> list[Any]:
+        """What changes every prompt: the package's prompt format and version, and chat template
+        switches. Each is left out while it has the value runs were made with before it entered
+        the keys, so those runs stay valid; any other value changes every key."""
+        from actrain import __version__
+        from actrain.prompts import PROMPT_FORMAT
+
+        key: list[Any] = []
+        if (__version__, PROMPT_FORMAT) != KEYS_BEFORE_FORMAT:
+            key.append({"actrain": __version__, "prompt_format": PROMPT_FORMAT})
+        if self.config.chat_template_kwargs:
+            key.append(self.config.chat_template_kwargs)
+        return key
+
+    def engine_key(self) -> list[Any]:
+        """Another generation engine changes sampled and greedy outputs a little (not training
+        itself); absent for the default one (older runs' keys)."""
+        generation = self.config.generation
+        return [asdict(generation)] if generation.backend != "hf" else []
+
+    def checkpoint_key(self, seed: int, prefix: tuple[str, ...]) -> str:
+        c = self.config
+        if not prefix:
+            return fingerprint("base", c.model, *self.template_key())
+        stage = prefix[-1]
+        inputs: list[Any] = [self.data_key("collect"), c.data.history_len,
+                             c.data.show_admissible, c.data.actor_reasoning]
+        if is_act(stage):
+            inputs = [self.data_key("pairs"), asdict(c.critic), asdict(c.eval)]
+        lora = [asdict(c.peft)] if c.peft.enabled else []  # absent when off: older runs' keys
+        # How a step is cut into micro-batches changes no result: not part of the key.
+        settings = {k: v for k, v in asdict(stage_config(c, stage)).items() if k != "micro_batch"}
+        return fingerprint("train", self.checkpoint_key(seed, prefix[:-1]), stage, settings,
+                           seed, inputs, c.dtype, *lora)
+
+    def critic_key(self, seed: int, prefix: tuple[str, ...]) -> str:
+        c = self.config
+        return fingerprint("critic", self.checkpoint_key(seed, prefix), self.data_key("pairs"),
+                           asdict(c.critic), asdict(c.eval), *self.engine_key())
+
+    def agent_key(self, seed: int, prefix: tuple[str, ...]) -> str:
+        c = self.config
+        rollout = asdict(c.rollout)
+        rollout.pop("step_workers")  # how many threads step the environments changes no result
+        return fingerprint("agent", self.checkpoint_key(seed, prefix), c.env.id, c.env.kwargs,
+                           rollout, c.data.history_len, c.data.show_admissible,
+                           c.data.actor_reasoning, c.dtype, seed if c.rollout.temperature else 0,
+                           *self.engine_key())
