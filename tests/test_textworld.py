@@ -66,7 +66,7 @@ def test_generation_is_deterministic_by_seed(env, tmp_path):
 
 
 def test_cache_hit_is_reused(env, monkeypatch):
-    import actrain.envs.textworld as tw
+    import actrain.envs.textworld_games as tw
 
     path = env.game_file(TRAIN)
     stamp = path.stat().st_mtime_ns
@@ -84,7 +84,7 @@ def test_interrupted_generation_leaves_nothing(env, monkeypatch):
     import textworld.generator
     from textworld.challenges.tw_cooking import cooking
 
-    from actrain.envs.textworld import generate_game_here
+    from actrain.envs.textworld_games import generate_game_here
 
     def interrupted(game, options):
         with open(options.path, "w") as handle:
