@@ -33,6 +33,8 @@ def test_unknown_keys_and_bad_files_give_one_clear_error(tmp_path):
         load_config(None, ["critic.reasoning=maybe"])
     with pytest.raises(ActrainError, match="key=value"):
         parse_overrides(["oops"])
+    with pytest.raises(ActrainError, match=r"override 'act.grpo=\{beta:': the value is not valid"):
+        parse_overrides(["act.grpo={beta:"])  # what an unquoted {beta: 0.1} reaches us as
 
 
 def test_jsonl_roundtrip_and_corrupt_line(tmp_path):

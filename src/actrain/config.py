@@ -354,7 +354,12 @@ def parse_overrides(overrides: list[str]) -> dict[str, Any]:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise ActrainError(f"override {item!r} is not key=value")
-        _set_dotted(data, key.strip(), yaml.safe_load(raw) if raw else "")
+        try:
+            value = yaml.safe_load(raw) if raw else ""
+        except yaml.YAMLError as exc:
+            raise ActrainError(f"override {item!r}: the value is not valid YAML "
+                               f"({_yaml_problem(exc)}); quote it for the shell") from None
+        _set_dotted(data, key.strip(), value)
     return data
 
 
