@@ -159,14 +159,14 @@ def training_stages(config: RunConfig, methods: list[str]) -> list[str]:
 def plan_stage(stage: str, config: RunConfig, args: Any, shape: ModelShape, gpus: int,
                sharded: bool, prompt_tokens: float, states: float) -> StagePlan:
     per_device = f"{args.per_device_train_batch_size} x {args.gradient_accumulation_steps} acc."
-    if is_act(stage) or stage == "rl":
+    if stage == "il":
+        settings: Any = config.il
+    else:
         settings = stage_config(config, stage) if is_act(stage) else config.rl
-    if is_act(stage) and settings.objective != "grpo" or stage == "il":
-        batch = settings.batch_size if stage != "il" else config.il.batch_size
-        examples = 2 * states * config.alternatives.per_state if stage != "il" else states
-        epochs = settings.epochs if stage != "il" else config.il.epochs
-        max_steps = settings.max_steps if stage != "il" else config.il.max_steps
-        steps = max_steps or math.ceil(epochs * examples / batch)
+    if stage == "il" or (is_act(stage) and settings.objective != "grpo"):
+        batch = settings.batch_size  # IL, and ACT's SFT / DPO: examples a step
+        examples = states if stage == "il" else 2 * states * config.alternatives.per_state
+        steps = settings.max_steps or math.ceil(settings.epochs * examples / batch)
         completion = 16
         pairs_per_example = 2 if is_act(stage) and settings.objective == "dpo" else 1
         trained = steps * batch * (prompt_tokens + completion) * pairs_per_example
