@@ -6,8 +6,12 @@ group, `--rows` completions a step), direct choice with one-token answers:
             re-encodes its prompt (the ACT step before pair groups);
   pair      pair groups, TRL's generation and scoring;
   one-pass  pair groups, one forward per distinct shown prompt for sampling and for the loss.
+With `--objective dpo`, two variants of the DPO step (`--rows` pairs-in-one-order a step):
+  plain     TRL's `DPOTrainer`: the chosen and the rejected row each run the whole prompt;
+  packed    `ChoiceDPOTrainer`: each pair is one row that shares the prompt (same loss).
 Prints the median step time of each (the first step is a warm-up and not counted) and the ratios.
 Usage: python benchmarks/act_step.py [--pairs runs/twc-critic/pairs/train.jsonl] [--steps 6]
+       python benchmarks/act_step.py --objective dpo --rows 8
 """
 
 from __future__ import annotations
@@ -23,9 +27,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 
 VARIANTS = {
-    "default": ["act.advantage_group=prompt", "act.shared_prompt_pass=false"],
-    "pair": ["act.advantage_group=pair", "act.shared_prompt_pass=false"],
-    "one-pass": ["act.advantage_group=pair", "act.shared_prompt_pass=true"],
+    "grpo": {
+        "default": ["act.advantage_group=prompt", "act.shared_prompt_pass=false"],
+        "pair": ["act.advantage_group=pair", "act.shared_prompt_pass=false"],
+        "one-pass": ["act.advantage_group=pair", "act.shared_prompt_pass=true"],
+    },
+    "dpo": {
+        "plain": ["act.shared_prompt_pass=false"],
+        "packed": ["act.shared_prompt_pass=true"],
+    },
 }
 
 
@@ -36,6 +46,7 @@ def step_times(variant: str, pairs: list[dict], args: argparse.Namespace) -> lis
     from actrain.device import resolve_device, resolve_dtype
     from actrain.models import load_model
     from actrain.stages.act import grpo_trainer
+    from actrain.stages.act_supervised import supervised_trainer
 
     rows_per_prompt = args.generations
     device = resolve_device("auto")
@@ -44,7 +55,8 @@ def step_times(variant: str, pairs: list[dict], args: argparse.Namespace) -> lis
         f"act.max_steps={args.steps}",
         f"act.num_generations={rows_per_prompt}",
         f"act.prompts_per_step={args.rows // rows_per_prompt}", "critic.max_new_tokens=1",
-        "data.history_len=1", *VARIANTS[variant],
+        f"act.objective={args.objective}", f"act.batch_size={args.rows}",
+        "data.history_len=1", *VARIANTS[args.objective][variant],
     ])
     times: list[float] = []
 
@@ -57,13 +69,15 @@ def step_times(variant: str, pairs: list[dict], args: argparse.Namespace) -> lis
 
     model, tokenizer = load_model(args.model, config.dtype, device)
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = grpo_trainer(model, tokenizer, pairs, config, Path(tmp), [Clock()])
+        build = grpo_trainer if args.objective == "grpo" else supervised_trainer
+        trainer = build(model, tokenizer, pairs, config, Path(tmp), [Clock()])
         trainer.train()
     return times[1:]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
+    parser.add_argument("--objective", choices=sorted(VARIANTS), default="grpo")
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--pairs", default="runs/twc-critic/pairs/train.jsonl")
     parser.add_argument("--steps", type=int, default=6)
@@ -75,11 +89,15 @@ def main() -> None:
 
     pairs = read_jsonl(Path(args.pairs))[: args.steps * args.rows]
     medians = {}
-    for variant in VARIANTS:
+    for variant in VARIANTS[args.objective]:
         times = step_times(variant, pairs, args)
         medians[variant] = statistics.median(times)
         print(f"{variant:9s} median {medians[variant]:6.2f} s/step over {len(times)} steps "
               f"(min {min(times):.2f}, max {max(times):.2f})", flush=True)
+    if args.objective == "dpo":
+        print(f"{args.rows} preference rows a step, model {args.model}")
+        print(f"speed-up of packed over plain: {medians['plain'] / medians['packed']:.2f}x")
+        return
     print(f"{args.rows} completions a step, G={args.generations}, model {args.model}")
     print(f"speed-up of one-pass over default: {medians['default'] / medians['one-pass']:.2f}x")
     print(f"speed-up of one-pass over pair:    {medians['pair'] / medians['one-pass']:.2f}x")

@@ -1,29 +1,21 @@
 """ACT's GRPO stage on the tiny random model: 2 real TRL steps."""
 
+from helpers.pairs import make_pair
+
 from actrain.config import load_config
 from actrain.io import read_json
 from actrain.stages.act import act_dataset, run_act, training_rows
 
 
-def _pair(i: int, expert_first: bool) -> dict:
-    actions = ["take shirt", "inventory"] if expert_first else ["inventory", "take shirt"]
-    return {
-        "task": f"train:{i}", "step": 0, "task_description": "tidy up", "history": [],
-        "observation": "You are in the bedroom.", "admissible": ["inventory", "take shirt"],
-        "expert_action": "take shirt", "alternative": "inventory", "alternative_source": "policy",
-        "actions": actions, "expert_first": expert_first, "label": 0 if expert_first else 1,
-    }
-
-
 def test_training_rows_add_the_other_order():
-    rows = training_rows([_pair(0, True)], both_orders=True)
+    rows = training_rows([make_pair(0, True)], both_orders=True)
     assert [r["expert_first"] for r in rows] == [True, False]
     assert [r["actions"][r["label"]] for r in rows] == ["take shirt", "take shirt"]
-    assert len(training_rows([_pair(0, True)], both_orders=False)) == 1
+    assert len(training_rows([make_pair(0, True)], both_orders=False)) == 1
 
 
 def test_paired_rows_keep_both_orders_of_a_pair_adjacent():
-    pairs = [_pair(i, i % 3 == 0) for i in range(20)]
+    pairs = [make_pair(i, i % 3 == 0) for i in range(20)]
     rows = training_rows(pairs, both_orders=True, seed=5)
     assert rows == training_rows(pairs, both_orders=True, seed=5)
     assert [r["task"] for r in rows[::2]] != [p["task"] for p in pairs]  # shuffled by pair
@@ -53,7 +45,7 @@ def test_pair_group_dataset_has_one_row_per_pair_and_both_renderings(tokenizer):
     from actrain.stages.act import pair_group_dataset
 
     config = load_config(None, ["model=tiny-random"])
-    ds, by_prompt = pair_group_dataset(tokenizer, [_pair(0, True), _pair(1, False)], config)
+    ds, by_prompt = pair_group_dataset(tokenizer, [make_pair(0, True), make_pair(1, False)], config)
     assert len(ds) == 2 and ds[0]["prompt"] == ds[1]["prompt"]  # same state and actions
     rendered = by_prompt[ds[0]["prompt"]]
     assert rendered["actions"] == ["take shirt", "inventory"]
@@ -65,7 +57,7 @@ def test_pair_group_dataset_has_one_row_per_pair_and_both_renderings(tokenizer):
 
 def test_act_dataset_has_prompt_and_reward_columns(tokenizer):
     config = load_config(None, ["model=tiny-random"])
-    ds = act_dataset(tokenizer, [_pair(0, True), _pair(1, False)], config)
+    ds = act_dataset(tokenizer, [make_pair(0, True), make_pair(1, False)], config)
     assert set(ds.column_names) == {"prompt", "actions", "label", "expert_first"}
     assert len(ds) == 4
     assert ds[0]["prompt"].endswith("<answer>")
@@ -77,7 +69,7 @@ def test_two_grpo_steps_on_tiny_model(tiny_model, tmp_path):
         "model=tiny-random", "dtype=float32", "act.max_steps=2", "act.num_generations=2",
         "act.prompts_per_step=2", "act.eval_every=1", "critic.max_new_tokens=3",
     ])
-    pairs = [_pair(i, i % 2 == 0) for i in range(4)]
+    pairs = [make_pair(i, i % 2 == 0) for i in range(4)]
     checkpoint = run_act(model, tokenizer, pairs, pairs[:2], config, tmp_path)
     assert (checkpoint / "config.json").exists()
     assert list(checkpoint.glob("*.safetensors"))

@@ -4,6 +4,7 @@ import contextlib
 
 import pytest
 import torch
+from helpers.pairs import make_pair
 
 from actrain.config import load_config
 from actrain.errors import ActrainError
@@ -16,13 +17,7 @@ from actrain.stages.choice_grpo import (
 
 
 def _pair(i: int, expert_first: bool = True) -> dict:
-    actions = ["take shirt", "inventory"] if expert_first else ["inventory", "take shirt"]
-    return {
-        "task": f"train:{i}", "step": 0, "task_description": "tidy up", "history": [],
-        "observation": f"You are in bedroom {i}.", "admissible": ["inventory", "take shirt"],
-        "expert_action": "take shirt", "alternative": "inventory", "alternative_source": "policy",
-        "actions": actions, "expert_first": expert_first, "label": 0 if expert_first else 1,
-    }
+    return make_pair(i, expert_first, observation=f"You are in bedroom {i}.")
 
 
 def _rollout(size: int = 4) -> PairGroupRollout:

@@ -5,6 +5,7 @@ import json
 
 import pytest
 import torch
+from helpers.pairs import make_pair
 
 from actrain.config import load_config
 from actrain.errors import ActrainError
@@ -13,17 +14,6 @@ from actrain.models import load_model
 from actrain.stages.act import run_act
 from actrain.stages.il import run_il
 from actrain.stages.rl import run_rl
-
-
-def _pair(i: int, expert_first: bool) -> dict:
-    actions = ["take shirt", "inventory"] if expert_first else ["inventory", "take shirt"]
-    return {
-        "task": f"train:{i}", "step": 0, "task_description": "tidy up", "history": [],
-        "observation": "You are in the bedroom.", "admissible": ["inventory", "take shirt"],
-        "expert_action": "take shirt", "alternative": "inventory", "alternative_source": "policy",
-        "actions": actions, "expert_first": expert_first, "label": 0 if expert_first else 1,
-    }
-
 
 TRAJECTORIES = [
     {"task": f"train:{i}", "task_description": "Put the shirt away.", "won": True, "score": 1.0,
@@ -35,7 +25,7 @@ TRAJECTORIES = [
 ]
 
 LORA = ["model=tiny-random", "dtype=float32", "peft.enabled=true", "peft.r=4", "peft.alpha=8"]
-PAIRS = [_pair(i, i % 2 == 0) for i in range(4)]
+PAIRS = [make_pair(i, i % 2 == 0) for i in range(4)]
 
 
 def _weight(model) -> torch.Tensor:

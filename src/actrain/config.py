@@ -118,6 +118,7 @@ class ACTConfig(GRPOStageConfig):
     zero_variance: str = "resample"
     resample_tries: int = 4
     # Direct choice with 1-token answers: sample and score each distinct prompt once, not G times.
+    # DPO: run a pair's chosen and rejected rows as one row sharing the prompt (same loss).
     shared_prompt_pass: bool = True
     both_orders: bool = True  # prompt groups, SFT, DPO: train on every pair in both shown orders
     # Prompt groups: put both orders of a pair in the same GRPO step (shuffling pairs, not rows).

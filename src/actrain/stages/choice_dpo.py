@@ -1,0 +1,141 @@
+"""DPO for the two-action choice with one prompt pass a pair: TRL's `DPOTrainer` plus one hook.
+
+`DPOTrainer` stacks a batch as `[chosen rows; rejected rows]` and runs the policy (and the
+reference) over both halves. For the critic the two rows of a pair are the same shown prompt
+followed by two answers of a few tokens ("1</answer>" against "2</answer>"), so nearly all of
+that work is done twice. `ChoiceDPOTrainer` runs each pair as one packed row instead:
+
+    [shared prefix][chosen suffix][rejected suffix]
+
+with position ids that restart the rejected suffix where the prefix ends, and an attention mask
+in which the rejected suffix does not see the chosen one. Every token then sees exactly the
+tokens it sees in its own row, so the hidden states, and TRL's log-probabilities, losses and
+metrics computed from them, are those of the plain path (`tests/test_choice_dpo.py` checks the
+per-token log-probabilities), at about the cost of one prompt pass instead of two.
+
+The hook is the backbone's forward, swapped only while `compute_loss` runs: TRL's fused LM head
+calls the backbone and scores the positions it returns, so everything else in `DPOTrainer`
+(reference model or adapter, loss types, logging) is untouched. A batch it cannot pack (an odd
+row count, extra inputs, an attention kernel without custom masks) goes the plain way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import types
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from transformers.modeling_outputs import BaseModelOutputWithPast
+from trl import DPOTrainer
+
+# Attention kernels that take a custom 4D mask: "sdpa" a boolean one, "eager" an additive one.
+_PACKABLE = {"sdpa", "eager"}
+
+
+def _packing(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Packed rows, their positions and masks, and the gather indices that unpack them.
+
+    Rows are right-padded (TRL's preference collator); row i and row i + B are one pair.
+    """
+    half = input_ids.size(0) // 2
+    chosen, rejected = input_ids[:half], input_ids[half:]
+    len_c, len_r = attention_mask[:half].sum(1), attention_mask[half:].sum(1)
+    width = input_ids.size(1)
+    steps = torch.arange(width, device=input_ids.device)
+    same = (chosen == rejected) & (steps < torch.minimum(len_c, len_r)[:, None])
+    shared = same.long().cumprod(1).sum(1)  # the common prefix of each pair
+    packed_len = len_c + len_r - shared
+    total = int(packed_len.max())
+    slots = torch.arange(total, device=input_ids.device)[None, :]  # (1, T)
+
+    # Packed slot s holds chosen token s (s < len_c), else rejected token s - len_c + shared.
+    in_rejected = slots >= len_c[:, None]
+    source = torch.where(in_rejected, slots - len_c[:, None] + shared[:, None], slots)
+    valid = slots < packed_len[:, None]
+    source = torch.where(valid, source, 0)
+    packed_ids = torch.where(
+        in_rejected, rejected.gather(1, source), chosen.gather(1, source)
+    ).masked_fill(~valid, 0)
+    positions = source
+
+    # Causal over packed slots, except that the rejected suffix does not see the chosen suffix.
+    query, key = slots[:, :, None], slots[:, None, :]  # (1, T, 1), (1, 1, T)
+    allowed = (key <= query) & valid[:, None, :]
+    chosen_suffix_key = (key >= shared[:, None, None]) & (key < len_c[:, None, None])
+    allowed &= ~(in_rejected[:, :, None] & chosen_suffix_key)
+    allowed |= (~valid[:, :, None]) & (key == 0)  # padding queries see slot 0: no empty rows
+
+    # Unpack: chosen token t sits in slot t; rejected token t in slot t below the shared prefix,
+    # else in slot len_c + t - shared.
+    rows = steps[None, :]
+    back_c = torch.where(rows < len_c[:, None], rows, 0)
+    back_r = torch.where(rows < shared[:, None], rows, len_c[:, None] + rows - shared[:, None])
+    back_r = torch.where(rows < len_r[:, None], back_r, 0)
+    return {"input_ids": packed_ids, "positions": positions, "allowed": allowed[:, None],
+            "back": torch.cat([back_c, back_r]), "pair": torch.arange(half).repeat(2)}
+
+
+def _packed_forward(original: Any, kernel: str) -> Any:
+    """A backbone forward that runs a `[chosen; rejected]` batch as packed pair rows."""
+
+    def forward(self: Any, input_ids: torch.Tensor | None = None,
+                attention_mask: torch.Tensor | None = None, **kwargs: Any) -> Any:
+        extra = {k for k, v in kwargs.items() if v is not None} - {"use_cache"}
+        if (input_ids is None or attention_mask is None or attention_mask.dim() != 2
+                or input_ids.size(0) % 2 or extra or kwargs.get("use_cache")):
+            return original(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+        pack = _packing(input_ids, attention_mask)
+        allowed = pack["allowed"]
+        if kernel == "eager":
+            mask = torch.zeros(allowed.shape, dtype=torch.float32, device=allowed.device)
+            mask = mask.masked_fill(~allowed, torch.finfo(torch.float32).min)
+        else:
+            mask = allowed
+        hidden = original(input_ids=pack["input_ids"], attention_mask=mask,
+                          position_ids=pack["positions"], use_cache=False).last_hidden_state
+        rows = hidden[pack["pair"]]  # (2B, T, H): each pair's packed row, twice
+        index = pack["back"][:, :, None].expand(-1, -1, hidden.size(-1))
+        unpacked = rows.gather(1, index) * attention_mask[:, :, None].to(hidden.dtype)
+        return BaseModelOutputWithPast(last_hidden_state=unpacked)
+
+    return forward
+
+
+@contextlib.contextmanager
+def packed_pairs(*models: Any) -> Iterator[None]:
+    """While open, the backbones of `models` run preference batches as packed pair rows."""
+    swapped = []
+    for model in models:
+        if model is None:
+            continue
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        backbone = getattr(base, "base_model", None)
+        kernel = getattr(base.config, "_attn_implementation", None)
+        if backbone is None or backbone is base or kernel not in _PACKABLE:
+            continue
+        if any(b is backbone for b, _ in swapped):
+            continue
+        original = backbone.forward
+        backbone.forward = types.MethodType(_packed_forward(original, kernel), backbone)
+        swapped.append((backbone, original))
+    try:
+        yield
+    finally:
+        for backbone, original in swapped:
+            backbone.forward = original
+
+
+class ChoiceDPOTrainer(DPOTrainer):
+    """`DPOTrainer` whose loss runs each chosen/rejected pair as one packed row (module docs).
+
+    A subclass because TRL has no hook between its collator and the model call; only the
+    backbone's forward changes, and only inside `compute_loss`.
+    """
+
+    def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
+                     num_items_in_batch: Any = None) -> Any:
+        policy = self.accelerator.unwrap_model(model)
+        with packed_pairs(policy, self.ref_model):
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)

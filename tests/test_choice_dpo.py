@@ -1,0 +1,111 @@
+"""The packed DPO step computes exactly what TRL's plain DPO step computes, from fewer tokens."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from actrain.stages.choice_dpo import _packing, packed_pairs
+
+
+def _preference_batch(vocab: int) -> dict[str, torch.Tensor]:
+    """Three pairs in TRL's collated layout: [chosen rows; rejected rows], right-padded."""
+    from trl.trainer.dpo_trainer import DataCollatorForPreference
+
+    g = torch.Generator().manual_seed(0)
+
+    def ids(n: int) -> list[int]:
+        return torch.randint(5, vocab, (n,), generator=g).tolist()
+
+    examples = [
+        {"prompt_ids": ids(9), "chosen_ids": [3, 4], "rejected_ids": [2, 4]},  # one token differs
+        {"prompt_ids": ids(4), "chosen_ids": ids(3), "rejected_ids": ids(1)},  # unequal lengths
+        {"prompt_ids": ids(6), "chosen_ids": [7, 8, 9], "rejected_ids": [7, 8]},  # a prefix
+    ]
+    return DataCollatorForPreference(pad_token_id=0)(examples)
+
+
+def _fused_logps(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    from trl.trainer.utils import add_fused_lm_head
+
+    if not hasattr(model, "_fused"):
+        add_fused_lm_head(model)
+        model._fused = True
+    labels = batch["input_ids"].masked_fill(batch["completion_mask"] == 0, -100)
+    out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                labels=labels, use_cache=False, fused_lm_head=True)
+    return out.log_probs
+
+
+@pytest.mark.parametrize("kernel", ["sdpa", "eager"])
+def test_packed_pairs_give_the_plain_per_token_logprobs(kernel):
+    from actrain.models import load_model
+
+    model, _ = load_model("tiny-random", dtype="float32")
+    model.config._attn_implementation = kernel
+    batch = _preference_batch(model.config.vocab_size)
+    plain = _fused_logps(model, batch)
+    with packed_pairs(model):
+        packed = _fused_logps(model, batch)
+    scored = batch["completion_mask"][:, 1:].bool()
+    assert scored.sum() == 13
+    assert torch.allclose(packed[scored], plain[scored], atol=1e-5), (packed - plain).abs().max()
+    # and the gradients of the summed completion log-probabilities agree too
+    grads = []
+    for pack in (False, True):
+        model.zero_grad()
+        with packed_pairs(model) if pack else torch.enable_grad():
+            (_fused_logps(model, batch) * scored).sum().backward()
+        grads.append(model.get_input_embeddings().weight.grad.clone())
+    assert torch.allclose(grads[0], grads[1], atol=1e-5)
+    assert model.model.forward.__func__ is type(model.model).forward  # restored afterwards
+
+
+def test_packing_shares_the_prompt_once():
+    batch = _preference_batch(100)
+    pack = _packing(batch["input_ids"], batch["attention_mask"])
+    # pair 0: 9 prompt + "3 4" / "2 4": 9 shared, packed 9 + 2 + 2 = 13 instead of 22 tokens
+    assert pack["input_ids"].shape == (3, 13)
+    assert pack["positions"][0].tolist() == list(range(11)) + [9, 10]
+    # pair 2: the rejected row (6 + "7 8") is a prefix of the chosen one: 9 slots, nothing added
+    assert pack["positions"][2].tolist()[:9] == list(range(9))
+    assert pack["back"][5].tolist()[:8] == list(range(8))
+
+
+def test_unpackable_batches_take_the_plain_path():
+    from actrain.models import load_model
+
+    model, _ = load_model("tiny-random", dtype="float32")
+    ids = torch.randint(5, 50, (3, 6))  # an odd row count is not a [chosen; rejected] batch
+    plain = model(input_ids=ids).logits
+    with packed_pairs(model):
+        assert torch.allclose(model(input_ids=ids).logits, plain)
+
+
+def test_choice_dpo_trainer_loss_equals_trl_dpo(tmp_path):
+    from helpers.pairs import make_pair
+
+    from actrain.config import load_config
+    from actrain.models import load_model
+    from actrain.stages.act_supervised import supervised_trainer
+    from actrain.stages.choice_dpo import ChoiceDPOTrainer
+
+    pairs = [make_pair(i, i % 2 == 0, observation=f"You are in room {i}.") for i in range(3)]
+    losses = {}
+    for packed in (False, True):
+        model, tokenizer = load_model("tiny-random", dtype="float32")
+        config = load_config(None, ["model=tiny-random", "dtype=float32", "act.objective=dpo",
+                                    "act.max_steps=1", "act.batch_size=6",
+                                    f"act.shared_prompt_pass={str(packed).lower()}"])
+        trainer = supervised_trainer(model, tokenizer, pairs, config, tmp_path / str(packed), [])
+        assert isinstance(trainer, ChoiceDPOTrainer) == packed
+        batch = next(iter(trainer.get_train_dataloader()))
+        g = torch.Generator().manual_seed(1)
+        with torch.no_grad():  # move the policy off its reference, or every loss is log 2
+            for param in trainer.model.parameters():
+                param.add_(torch.randn(param.shape, generator=g) * 0.5)
+            losses[packed] = trainer.compute_loss(trainer.model, batch).item()
+    assert abs(losses[True] - math.log(2)) > 1e-3
+    assert losses[True] == pytest.approx(losses[False], abs=1e-5)
