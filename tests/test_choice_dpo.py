@@ -47,19 +47,21 @@ def test_packed_pairs_give_the_plain_per_token_logprobs(kernel):
     model.config._attn_implementation = kernel
     batch = _preference_batch(model.config.vocab_size)
     plain = _fused_logps(model, batch)
-    with packed_pairs(model):
-        packed = _fused_logps(model, batch)
     scored = batch["completion_mask"][:, 1:].bool()
-    assert scored.sum() == 13
-    assert torch.allclose(packed[scored], plain[scored], atol=1e-5), (packed - plain).abs().max()
+    with packed_pairs([model], batch) as window:
+        packed = _fused_logps(model, window)
+    in_window = window["completion_mask"][:, 1:].bool()
+    assert scored.sum() == in_window.sum() == 13
+    assert window["input_ids"].shape == (6, 4)  # the longest answer (3 tokens) and one before
+    assert torch.allclose(packed[in_window], plain[scored], atol=1e-5)
     # and the gradients of the summed completion log-probabilities agree too
-    grads = []
-    for pack in (False, True):
-        model.zero_grad()
-        with packed_pairs(model) if pack else torch.enable_grad():
-            (_fused_logps(model, batch) * scored).sum().backward()
-        grads.append(model.get_input_embeddings().weight.grad.clone())
-    assert torch.allclose(grads[0], grads[1], atol=1e-5)
+    model.zero_grad()
+    (plain * scored).sum().backward()
+    expected = model.get_input_embeddings().weight.grad.clone()
+    model.zero_grad()
+    with packed_pairs([model], batch) as window:
+        (_fused_logps(model, window) * in_window).sum().backward()
+    assert torch.allclose(model.get_input_embeddings().weight.grad, expected, atol=1e-5)
     assert model.model.forward.__func__ is type(model.model).forward  # restored afterwards
 
 
@@ -74,14 +76,18 @@ def test_packing_shares_the_prompt_once():
     assert pack["back"][5].tolist()[:8] == list(range(8))
 
 
-def test_unpackable_batches_take_the_plain_path():
+def test_other_calls_take_the_plain_path():
     from actrain.models import load_model
 
     model, _ = load_model("tiny-random", dtype="float32")
-    ids = torch.randint(5, 50, (3, 6))  # an odd row count is not a [chosen; rejected] batch
+    ids = torch.randint(5, 50, (3, 6))
     plain = model(input_ids=ids).logits
-    with packed_pairs(model):
+    with packed_pairs([model], _preference_batch(50)):  # not the window: the plain forward
         assert torch.allclose(model(input_ids=ids).logits, plain)
+    model.config._attn_implementation = "flash_attention_2"  # no custom masks: nothing swapped
+    batch = _preference_batch(50)
+    with packed_pairs([model], batch) as window:
+        assert window is batch
 
 
 def test_choice_dpo_trainer_loss_equals_trl_dpo(tmp_path):

@@ -11,12 +11,15 @@ with position ids that restart the rejected suffix where the prefix ends, and an
 in which the rejected suffix does not see the chosen one. Every token then sees exactly the
 tokens it sees in its own row, so the hidden states, and TRL's log-probabilities, losses and
 metrics computed from them, are those of the plain path (`tests/test_choice_dpo.py` checks the
-per-token log-probabilities), at about the cost of one prompt pass instead of two.
+per-token log-probabilities and the loss), at about the cost of one prompt pass instead of two.
 
-The hook is the backbone's forward, swapped only while `compute_loss` runs: TRL's fused LM head
-calls the backbone and scores the positions it returns, so everything else in `DPOTrainer`
-(reference model or adapter, loss types, logging) is untouched. A batch it cannot pack (an odd
-row count, extra inputs, an attention kernel without custom masks) goes the plain way.
+TRL's fused LM head scores every position of the batch it is given where Triton is missing (on
+a CPU): a vocabulary-wide projection of each prompt token, only to be masked out. So the loss
+sees a *window* of the batch, the last columns of each row from the token before its answer on,
+and the backbone, handed that window, computes the hidden states from the whole rows it was
+cut from and returns the window's. The hook is the backbone's forward, swapped only while
+`compute_loss` runs; everything else in `DPOTrainer` (reference model or adapter, loss types,
+logging) is untouched. An attention kernel without custom masks goes the plain way.
 """
 
 from __future__ import annotations
@@ -77,16 +80,38 @@ def _packing(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict[str,
             "back": torch.cat([back_c, back_r]), "pair": torch.arange(half).repeat(2)}
 
 
-def _packed_forward(original: Any, kernel: str) -> Any:
-    """A backbone forward that runs a `[chosen; rejected]` batch as packed pair rows."""
+def answer_window(inputs: dict[str, Any]) -> tuple[dict[str, Any], torch.Tensor]:
+    """The last columns of each right-padded row, from the token before its answer to its end.
+
+    Returns the windowed batch (`input_ids`, `attention_mask`, `completion_mask` cut the same
+    way, other entries as they are) and each window column's position in its row (-1: none).
+    """
+    mask, answer = inputs["attention_mask"], inputs["completion_mask"]
+    lengths = mask.sum(1)
+    first = torch.where(answer.any(1), answer.argmax(1), lengths)
+    width = int((lengths - first).max()) + 1
+    columns = lengths[:, None] - width + torch.arange(width, device=mask.device)[None, :]
+    valid = columns >= 0
+    index = columns.clamp(min=0)
+    window = dict(inputs)
+    for key in ("input_ids", "attention_mask", "completion_mask"):
+        window[key] = inputs[key].gather(1, index).masked_fill(~valid, 0)
+    return window, columns.masked_fill(~valid, -1)
+
+
+def _packed_forward(original: Any, kernel: str, batch: dict[str, Any],
+                    columns: torch.Tensor) -> Any:
+    """A backbone forward that, handed the window of `batch`, runs `batch` as packed pair rows
+    and returns the hidden states of the window's columns."""
+    window_ids = batch["input_ids"].gather(1, columns.clamp(min=0)).masked_fill(columns < 0, 0)
 
     def forward(self: Any, input_ids: torch.Tensor | None = None,
                 attention_mask: torch.Tensor | None = None, **kwargs: Any) -> Any:
         extra = {k for k, v in kwargs.items() if v is not None} - {"use_cache"}
-        if (input_ids is None or attention_mask is None or attention_mask.dim() != 2
-                or input_ids.size(0) % 2 or extra or kwargs.get("use_cache")):
+        if (input_ids is None or extra or kwargs.get("use_cache")
+                or input_ids.shape != window_ids.shape or not torch.equal(input_ids, window_ids)):
             return original(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
-        pack = _packing(input_ids, attention_mask)
+        pack = _packing(batch["input_ids"], batch["attention_mask"])
         allowed = pack["allowed"]
         if kernel == "eager":
             mask = torch.zeros(allowed.shape, dtype=torch.float32, device=allowed.device)
@@ -96,16 +121,19 @@ def _packed_forward(original: Any, kernel: str) -> Any:
         hidden = original(input_ids=pack["input_ids"], attention_mask=mask,
                           position_ids=pack["positions"], use_cache=False).last_hidden_state
         rows = hidden[pack["pair"]]  # (2B, T, H): each pair's packed row, twice
-        index = pack["back"][:, :, None].expand(-1, -1, hidden.size(-1))
-        unpacked = rows.gather(1, index) * attention_mask[:, :, None].to(hidden.dtype)
-        return BaseModelOutputWithPast(last_hidden_state=unpacked)
+        slots = pack["back"].gather(1, columns.clamp(min=0))  # window column -> packed slot
+        index = slots[:, :, None].expand(-1, -1, hidden.size(-1))
+        keep = (columns >= 0)[:, :, None].to(hidden.dtype)
+        return BaseModelOutputWithPast(last_hidden_state=rows.gather(1, index) * keep)
 
     return forward
 
 
 @contextlib.contextmanager
-def packed_pairs(*models: Any) -> Iterator[None]:
-    """While open, the backbones of `models` run preference batches as packed pair rows."""
+def packed_pairs(models: list[Any], batch: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """While open, the backbones of `models`, handed the yielded window of `batch` (TRL's
+    `[chosen; rejected]` layout, right-padded), run `batch` as packed pair rows."""
+    window, columns = answer_window(batch)
     swapped = []
     for model in models:
         if model is None:
@@ -118,10 +146,11 @@ def packed_pairs(*models: Any) -> Iterator[None]:
         if any(b is backbone for b, _ in swapped):
             continue
         original = backbone.forward
-        backbone.forward = types.MethodType(_packed_forward(original, kernel), backbone)
+        forward = _packed_forward(original, kernel, batch, columns)
+        backbone.forward = types.MethodType(forward, backbone)
         swapped.append((backbone, original))
     try:
-        yield
+        yield window if swapped and batch["input_ids"].size(0) % 2 == 0 else batch
     finally:
         for backbone, original in swapped:
             backbone.forward = original
@@ -137,5 +166,10 @@ class ChoiceDPOTrainer(DPOTrainer):
     def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
                      num_items_in_batch: Any = None) -> Any:
         policy = self.accelerator.unwrap_model(model)
-        with packed_pairs(policy, self.ref_model):
-            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        with packed_pairs([policy, self.ref_model], inputs) as window:
+            result = super().compute_loss(model, window, return_outputs, num_items_in_batch)
+        if window is not inputs and self.model.training:  # count whole rows in `num_tokens`
+            cut = inputs["attention_mask"].sum() - window["attention_mask"].sum()
+            self._total_train_tokens += int(self.accelerator.gather(cut).sum()) // self._tp_size
+            self._metrics["train"]["num_tokens"] = [self._total_train_tokens]
+        return result
