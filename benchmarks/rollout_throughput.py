@@ -32,6 +32,7 @@ def main() -> None:
 
     import torch
 
+    from actrain.config import RolloutConfig
     from actrain.device import resolve_device, resolve_dtype
     from actrain.envs import make
     from actrain.models import load_model
@@ -44,8 +45,9 @@ def main() -> None:
         tasks = env.tasks(args.split)[: args.episodes]
 
     def play(parallel: int) -> tuple[list[dict], dict, float]:
-        settings = AgentSettings(max_steps=args.max_steps, max_new_tokens=args.max_new_tokens,
-                                 batch_size=parallel, dtype=dtype)
+        decoding = RolloutConfig(max_steps=args.max_steps, max_new_tokens=args.max_new_tokens,
+                                 batch_size=parallel)
+        settings = AgentSettings(decoding, dtype=dtype)
         start = time.perf_counter()
         records, stats = run_episodes(model, tokenizer, lambda: make(args.env), tasks,
                                       settings, parallel_envs=parallel)

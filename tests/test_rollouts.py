@@ -2,6 +2,7 @@
 
 import pytest
 
+from actrain.config import RolloutConfig
 from actrain.envs import make
 from actrain.envs.textworld_express import TextWorldExpressTextEnv
 from actrain.rollouts import AgentSettings, _start, _step, run_episodes, summarise
@@ -64,7 +65,7 @@ def test_an_adapter_that_raises_costs_an_invalid_step_not_a_crash():
 def test_run_episodes_with_tiny_model_hits_max_steps_as_failures(tiny_model, parallel):
     model, tokenizer = tiny_model
     tasks = ["id_test:0", "id_test:1", "id_test:2", "ood_test:0"]
-    settings = AgentSettings(max_steps=2, max_new_tokens=4, batch_size=3)
+    settings = AgentSettings(RolloutConfig(max_steps=2, max_new_tokens=4, batch_size=3))
     records, stats = run_episodes(model, tokenizer, lambda: make("twx/twc"), tasks, settings,
                                   parallel_envs=parallel)
     assert [r["task"] for r in records] == tasks  # input order, whatever finished first
@@ -81,8 +82,8 @@ def test_run_episodes_with_tiny_model_hits_max_steps_as_failures(tiny_model, par
 def test_per_task_step_limits_and_threaded_stepping(tiny_model):
     model, tokenizer = tiny_model
     tasks = ["id_test:0", "id_test:1", "ood_test:0"]
-    settings = AgentSettings(max_steps=2, max_steps_by_task={"ood_test": 3}, max_new_tokens=4,
-                             batch_size=3)
+    settings = AgentSettings(RolloutConfig(max_steps=2, max_steps_by_task={"ood_test": 3},
+                                           max_new_tokens=4, batch_size=3))
     serial, _ = run_episodes(model, tokenizer, lambda: make("twx/twc"), tasks, settings)
     threaded, _ = run_episodes(model, tokenizer, lambda: make("twx/twc"), tasks, settings,
                                step_workers=3)

@@ -25,6 +25,7 @@ from typing import Any
 from tqdm import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from actrain.config import RolloutConfig
 from actrain.distributed import main_first, map_sharded
 from actrain.envs.base import TextEnv
 from actrain.generation import generate
@@ -42,23 +43,22 @@ log = logging.getLogger("actrain")
 
 @dataclass
 class AgentSettings:
-    """How the agent is prompted and decoded; the same for every episode of a rollout."""
+    """What every episode of a rollout depends on: the `rollout` section itself (step limits,
+    decoding, batching), how a state is shown (the `data` section's view, the same as in the
+    agent's training data), the compute dtype and the seed for sampled decoding."""
 
-    max_steps: int = 20
-    # Per-task limits keyed by the task id's part before its last ":" (e.g. ScienceWorld's task
-    # name in "boil:21"); tasks not listed use `max_steps`.
-    max_steps_by_task: dict[str, int] = field(default_factory=dict)
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
     history_len: int = 1
     show_admissible: bool = True
     reasoning: bool = False
-    temperature: float = 0.0
-    max_new_tokens: int = 16
-    batch_size: int = 16
     dtype: str = "float32"
     seed: int = 0
 
     def step_limit(self, task: str) -> int:
-        return self.max_steps_by_task.get(task.rpartition(":")[0], self.max_steps)
+        """`rollout.max_steps_by_task` keyed by the task id before its last ":" (ScienceWorld's
+        task name in "boil:21"), else `rollout.max_steps`."""
+        r = self.rollout
+        return r.max_steps_by_task.get(task.rpartition(":")[0], r.max_steps)
 
 
 @dataclass
@@ -156,7 +156,8 @@ def run_episodes(
     JVM-backed environments (each episode owns its environment); environments that are not
     `thread_safe` are stepped one after the other.
     """
-    slots = max(1, min(parallel_envs or settings.batch_size, len(tasks)))
+    decoding = settings.rollout
+    slots = max(1, min(parallel_envs or decoding.batch_size, len(tasks)))
     free: list[TextEnv] = []
     pending = deque(enumerate(tasks))
     active: list[tuple[int, TextEnv, Episode]] = []
@@ -177,10 +178,10 @@ def run_episodes(
             prompts = [_prompt(tokenizer, ep, settings) for _, _, ep in active]
             start = time.perf_counter()
             completions = generate(
-                model, tokenizer, prompts, max_new_tokens=settings.max_new_tokens,
-                temperature=settings.temperature, batch_size=settings.batch_size,
+                model, tokenizer, prompts, max_new_tokens=decoding.max_new_tokens,
+                temperature=decoding.temperature, batch_size=decoding.batch_size,
                 stop=["</action>"], autocast=settings.dtype,
-                seed=settings.seed + stats["turns"] if settings.temperature > 0 else None,
+                seed=settings.seed + stats["turns"] if decoding.temperature > 0 else None,
                 progress=False,
             )
             stats["generate_seconds"] += time.perf_counter() - start
@@ -278,14 +279,11 @@ def evaluate_agent(
 
 
 def agent_settings(config: Any, seed: int) -> AgentSettings:
-    r = config.rollout
-    return AgentSettings(
-        max_steps=r.max_steps, max_steps_by_task=dict(r.max_steps_by_task),
-        history_len=config.data.history_len,
-        show_admissible=config.data.show_admissible, reasoning=config.data.actor_reasoning,
-        temperature=r.temperature, max_new_tokens=r.max_new_tokens, batch_size=r.batch_size,
-        dtype=config.dtype, seed=seed,
-    )
+    """A run config's agent: its rollout section and the state view it was trained on."""
+    data = config.data
+    return AgentSettings(rollout=config.rollout, history_len=data.history_len,
+                         show_admissible=data.show_admissible, reasoning=data.actor_reasoning,
+                         dtype=config.dtype, seed=seed)
 
 
 def protocol(config: Any) -> dict[str, Any]:
