@@ -184,10 +184,18 @@ def load_model(
             f"cannot load model {name!r}: {exc.__class__.__name__}. Use an embedded id "
             f"({', '.join(EMBEDDED_MODELS)}), a local folder, or a hub id with network access."
         ) from exc
+    tokenizer = _tokenizer_for(model, name, chat_template_kwargs)
+    return (model if load_in_4bit else model.to(device)), tokenizer
+
+
+def _tokenizer_for(
+    model: PreTrainedModel, name: str, chat_template_kwargs: dict | None
+) -> PreTrainedTokenizerBase:
+    """`name`'s tokenizer with the run's chat template switches; the model pads with it."""
     tokenizer = load_tokenizer(name)
     set_chat_template_kwargs(tokenizer, chat_template_kwargs or {})
     model.generation_config.pad_token_id = tokenizer.pad_token_id
-    return (model if load_in_4bit else model.to(device)), tokenizer
+    return tokenizer
 
 
 def _load_adapter(
@@ -202,10 +210,7 @@ def _load_adapter(
     model = PeftModel.from_pretrained(base, path).merge_and_unload()
     # A LoRA stage trained on top of this model records this folder as its base.
     model.name_or_path = model.config._name_or_path = path
-    tokenizer = load_tokenizer(path)
-    set_chat_template_kwargs(tokenizer, chat_template_kwargs or {})
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    return model, tokenizer
+    return model, _tokenizer_for(model, path, chat_template_kwargs)
 
 
 def _four_bit(dtype: str, device: str):  # noqa: ANN202 - transformers.BitsAndBytesConfig
