@@ -25,3 +25,19 @@ def test_format_failures_count_as_wrong():
 
 def test_perfect_critic():
     assert critic_metrics(_pairs(3, 3), [0, 0, 0, 1, 1, 1])["balanced_accuracy"] == 1.0
+
+
+def test_verb_prior_baseline_learns_which_kinds_of_action_experts_take():
+    from actrain.evaluate import verb_prior_accuracy
+
+    def pair(expert: str, other: str) -> dict:
+        return {"expert_action": expert, "alternative": other}
+
+    train = [pair("take apple", "inventory"), pair("take pear", "look"), pair("open door", "take key")]
+    # "take" was the expert's 2 times in 3, "inventory" never, "open" once in once
+    heldout = [pair("take mug", "inventory"),   # right
+               pair("inventory", "take mug"),   # wrong: the prior prefers "take"
+               pair("open box", "open lid"),    # tie: half
+               pair("fly away", "sing")]        # unseen words: a tie, half
+    assert verb_prior_accuracy(train, heldout) == (1 + 0 + 0.5 + 0.5) / 4
+    assert verb_prior_accuracy(train, []) is None

@@ -96,6 +96,15 @@ def test_report_from_stored_results_file(tmp_path):
     for png in ("agent_success.png", "training.png"):
         assert (tmp_path / "plots" / png).read_bytes()[:4] == b"\x89PNG"
     json.dumps(_results())  # the results file stays plain JSON
+    assert "Surface baseline" not in text  # no pairs files in this run folder
+
+
+def test_report_gives_the_surface_baseline_beside_the_critic(tmp_path):
+    pair = {"expert_action": "take apple", "alternative": "inventory"}
+    write_jsonl(tmp_path / "pairs" / "train.jsonl", [pair] * 3)
+    write_jsonl(tmp_path / "pairs" / "id_test.jsonl", [pair, {**pair, "alternative": "take pear"}])
+    text = write_report(tmp_path, _results()).read_text()
+    assert "scores **75.0%**" in text  # one clear win, one tie
 
 
 def test_report_without_results_says_so(tmp_path):

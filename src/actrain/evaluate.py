@@ -42,6 +42,41 @@ def critic_metrics(pairs: Sequence[dict[str, Any]], picked: Sequence[int | None]
     }
 
 
+def first_word(action: str) -> str:
+    return (action.split() or ["(empty)"])[0].lower()
+
+
+def verb_prior_accuracy(
+    train_pairs: Sequence[dict[str, Any]], heldout_pairs: Sequence[dict[str, Any]]
+) -> float | None:
+    """A critic with no model: the surface baseline every critic result needs beside it.
+
+    From the training pairs, how often each first word ("take", "open", "inventory") belongs to
+    the expert's action; on a held-out pair, the action whose first word scores higher wins (a
+    tie counts half). It ignores the shown order, so its accuracy is already balanced. A critic
+    that does not beat it has learnt which kinds of action experts take, not judgment.
+    """
+    if not heldout_pairs:
+        return None
+    wins: dict[str, int] = {}
+    seen: dict[str, int] = {}
+    for pair in train_pairs:
+        expert, other = first_word(pair["expert_action"]), first_word(pair["alternative"])
+        wins[expert] = wins.get(expert, 0) + 1
+        for word in (expert, other):
+            seen[word] = seen.get(word, 0) + 1
+
+    def score(word: str) -> float:
+        return (wins.get(word, 0) + 0.5) / (seen.get(word, 0) + 1)  # unseen words: 0.5
+
+    right = 0.0
+    for pair in heldout_pairs:
+        expert = score(first_word(pair["expert_action"]))
+        other = score(first_word(pair["alternative"]))
+        right += 1.0 if expert > other else 0.5 if expert == other else 0.0
+    return right / len(heldout_pairs)
+
+
 def evaluate_critic(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,

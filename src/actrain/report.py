@@ -179,12 +179,23 @@ def act_gains(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _verb_prior(run_dir: Path) -> float | None:
+    from actrain.evaluate import verb_prior_accuracy
+
+    train, heldout = run_dir / "pairs" / "train.jsonl", run_dir / "pairs" / "id_test.jsonl"
+    if not (train.exists() and heldout.exists()):
+        return None
+    return verb_prior_accuracy(read_jsonl(train), read_jsonl(heldout))
+
+
 def by_alternative_verb(run_dir: Path, checkpoints: list[str], top: int = 6) -> str:
     """Held-out balanced accuracy by the alternative's first word, per checkpoint.
 
     Shows what a critic has learnt to reject: a critic that only learnt "never inventory" is
     right on those pairs and at chance on the rest.
     """
+    from actrain.evaluate import first_word
+
     tables: dict[str, dict[str, list[tuple[bool, bool]]]] = {}
     for name in checkpoints:
         path = run_dir / "critic" / f"{name}.predictions.jsonl"
@@ -192,7 +203,7 @@ def by_alternative_verb(run_dir: Path, checkpoints: list[str], top: int = 6) -> 
             continue
         for row in read_jsonl(path):
             other = row["actions"][1 - row["label"]]
-            verb = (other.split() or ["(empty)"])[0].lower()
+            verb = first_word(other)
             tables.setdefault(verb, {}).setdefault(name, []).append(
                 (row["expert_first"], row["picked"] == row["label"])
             )
@@ -338,6 +349,12 @@ def write_report(run_dir: Path, results: dict[str, Any]) -> Path:
             "same position scores exactly 50%. Format failures count as wrong.", "",
             critic_table(results["critic"]), "",
         ]
+        prior = _verb_prior(run_dir)
+        if prior is not None:
+            lines += [f"Surface baseline on the same pairs, no model: picking the action whose "
+                      f"first word belonged to the expert more often in the training pairs "
+                      f"scores **{_pct(prior)}** (`evaluate.verb_prior_accuracy`). Accuracy "
+                      f"above it is more than knowing which kinds of action experts take.", ""]
         breakdown = by_alternative_verb(run_dir, list(results["critic"]))
         if breakdown:
             lines += ["Balanced accuracy by the kind of alternative (its first word; the most "
