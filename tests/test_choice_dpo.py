@@ -90,7 +90,9 @@ def test_other_calls_take_the_plain_path():
         assert window is batch
 
 
-def test_choice_dpo_trainer_loss_equals_trl_dpo(tmp_path):
+@pytest.mark.parametrize("lora", [False, True], ids=["full", "lora"])
+def test_choice_dpo_trainer_loss_equals_trl_dpo(tmp_path, lora):
+    """With LoRA the reference is the policy with its adapter off: the same patched backbone."""
     from helpers.pairs import make_pair
 
     from actrain.config import load_config
@@ -99,11 +101,12 @@ def test_choice_dpo_trainer_loss_equals_trl_dpo(tmp_path):
     from actrain.stages.choice_dpo import ChoiceDPOTrainer
 
     pairs = [make_pair(i, i % 2 == 0, observation=f"You are in room {i}.") for i in range(3)]
+    peft = ["peft.enabled=true", "peft.r=4", "peft.alpha=8"] if lora else []
     losses = {}
     for packed in (False, True):
         model, tokenizer = load_model("tiny-random", dtype="float32")
         config = load_config(None, ["model=tiny-random", "dtype=float32", "act.objective=dpo",
-                                    "act.max_steps=1", "act.batch_size=6",
+                                    "act.max_steps=1", "act.batch_size=6", *peft,
                                     f"act.shared_prompt_pass={str(packed).lower()}"])
         trainer = supervised_trainer(model, tokenizer, pairs, config, tmp_path / str(packed), [])
         assert isinstance(trainer, ChoiceDPOTrainer) == packed
