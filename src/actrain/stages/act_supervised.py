@@ -4,7 +4,8 @@
   prompt, the completion the expert's position closed by its tag; loss on the completion only).
 - `act.objective: dpo`: TRL's `DPOTrainer`, the expert's position preferred to the other one;
   with `act.shared_prompt_pass` (the default) each pair's two rows share one prompt pass
-  (`ChoiceDPOTrainer`, `choice_dpo.py`), which computes the same loss at about half the cost.
+  (`ChoiceDPOTrainer`, `choice_dpo.py`), which computes the same loss at a fraction of
+  the cost (4.79x faster a step on a 2-core CPU, `benchmarks/act_step.py --objective dpo`).
 
 Every pair is used in both shown orders (`act.both_orders`), so neither objective can score by
 naming a position. They sit beside GRPO in every critic table, as the supervised ceiling on the

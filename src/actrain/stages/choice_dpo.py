@@ -99,11 +99,18 @@ def answer_window(inputs: dict[str, Any]) -> tuple[dict[str, Any], torch.Tensor]
     return window, columns.masked_fill(~valid, -1)
 
 
-def _packed_forward(original: Any, kernel: str, batch: dict[str, Any],
-                    columns: torch.Tensor) -> Any:
-    """A backbone forward that, handed the window of `batch`, runs `batch` as packed pair rows
-    and returns the hidden states of the window's columns."""
-    window_ids = batch["input_ids"].gather(1, columns.clamp(min=0)).masked_fill(columns < 0, 0)
+def _attention_mask(allowed: torch.Tensor, kernel: str) -> torch.Tensor:
+    """`allowed` as `kernel` takes a custom mask: boolean for SDPA, additive for eager."""
+    if kernel != "eager":
+        return allowed
+    mask = torch.zeros(allowed.shape, dtype=torch.float32, device=allowed.device)
+    return mask.masked_fill(~allowed, torch.finfo(torch.float32).min)
+
+
+def _packed_forward(original: Any, pack: dict[str, torch.Tensor], mask: torch.Tensor,
+                    window_ids: torch.Tensor, columns: torch.Tensor) -> Any:
+    """A backbone forward that, handed `window_ids`, runs the packed pair rows `pack` and
+    returns the hidden states of the window's columns; any other call goes the plain way."""
 
     def forward(self: Any, input_ids: torch.Tensor | None = None,
                 attention_mask: torch.Tensor | None = None, **kwargs: Any) -> Any:
@@ -111,13 +118,6 @@ def _packed_forward(original: Any, kernel: str, batch: dict[str, Any],
         if (input_ids is None or extra or kwargs.get("use_cache")
                 or input_ids.shape != window_ids.shape or not torch.equal(input_ids, window_ids)):
             return original(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
-        pack = _packing(batch["input_ids"], batch["attention_mask"])
-        allowed = pack["allowed"]
-        if kernel == "eager":
-            mask = torch.zeros(allowed.shape, dtype=torch.float32, device=allowed.device)
-            mask = mask.masked_fill(~allowed, torch.finfo(torch.float32).min)
-        else:
-            mask = allowed
         hidden = original(input_ids=pack["input_ids"], attention_mask=mask,
                           position_ids=pack["positions"], use_cache=False).last_hidden_state
         rows = hidden[pack["pair"]]  # (2B, T, H): each pair's packed row, twice
@@ -132,10 +132,10 @@ def _packed_forward(original: Any, kernel: str, batch: dict[str, Any],
 @contextlib.contextmanager
 def packed_pairs(models: list[Any], batch: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """While open, the backbones of `models`, handed the yielded window of `batch` (TRL's
-    `[chosen; rejected]` layout, right-padded), run `batch` as packed pair rows."""
-    window, columns = answer_window(batch)
-    swapped = []
-    for model in models:
+    `[chosen; rejected]` layout, right-padded), run `batch` as packed pair rows. The packing is
+    computed once and shared by the policy and the reference model."""
+    targets: list[tuple[Any, str]] = []
+    for model in models if batch["input_ids"].size(0) % 2 == 0 else []:
         if model is None:
             continue
         base = model.get_base_model() if hasattr(model, "get_base_model") else model
@@ -143,14 +143,22 @@ def packed_pairs(models: list[Any], batch: dict[str, Any]) -> Iterator[dict[str,
         kernel = getattr(base.config, "_attn_implementation", None)
         if backbone is None or backbone is base or kernel not in _PACKABLE:
             continue
-        if any(b is backbone for b, _ in swapped):
-            continue
-        original = backbone.forward
-        forward = _packed_forward(original, kernel, batch, columns)
+        if all(b is not backbone for b, _ in targets):
+            targets.append((backbone, kernel))
+    if not targets:
+        yield batch
+        return
+    window, columns = answer_window(batch)
+    pack = _packing(batch["input_ids"], batch["attention_mask"])
+    masks = {kernel: _attention_mask(pack["allowed"], kernel) for _, kernel in targets}
+    swapped = []
+    for backbone, kernel in targets:
+        forward = _packed_forward(backbone.forward, pack, masks[kernel],
+                                  window["input_ids"], columns)
+        swapped.append((backbone, backbone.forward))
         backbone.forward = types.MethodType(forward, backbone)
-        swapped.append((backbone, original))
     try:
-        yield window if swapped and batch["input_ids"].size(0) % 2 == 0 else batch
+        yield window
     finally:
         for backbone, original in swapped:
             backbone.forward = original
