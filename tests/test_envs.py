@@ -105,3 +105,20 @@ def test_twx_context_is_the_room_and_the_inventory(twc_env):
     assert "Inventory:" in second["context"]
     taken = record["steps"][0]["expert_action"].removeprefix("take ")
     assert taken in second["context"].split("Inventory:")[1]
+
+
+@pytest.mark.parametrize("deterministic, episodes", [(False, 2), (True, 1)])
+def test_a_lost_expert_path_is_replayed_only_where_the_env_is_not_deterministic(
+    monkeypatch, deterministic, episodes
+):
+    from types import SimpleNamespace
+
+    from actrain.data import trajectories
+
+    outcomes = iter([{"won": False, "score": -100.0}, {"won": True, "score": 100.0}])
+    played = []
+    monkeypatch.setattr(trajectories, "_expert_episode",
+                        lambda env, task: played.append(task) or next(outcomes))
+    record = collect_expert_trajectory(SimpleNamespace(deterministic=deterministic), "t:0")
+    assert len(played) == episodes
+    assert record["won"] is (episodes == 2)

@@ -26,8 +26,27 @@ from actrain.prompts import State
 log = logging.getLogger("actrain")
 
 
+# Replays of an expert path that did not win, in an environment that is not deterministic.
+EXPERT_RETRIES = 2
+
+
 def collect_expert_trajectory(env: TextEnv, task: str) -> dict[str, Any]:
-    """Replay the expert's actions on `task`, recording observation and admissible actions."""
+    """Replay the expert's actions on `task`, recording observation and admissible actions.
+
+    Where the environment is not `deterministic`, a path that does not win is played again (up
+    to `EXPERT_RETRIES` times): a lost expert episode there is bad luck, not the expert's plan.
+    """
+    record = _expert_episode(env, task)
+    for attempt in range(EXPERT_RETRIES if not env.deterministic else 0):
+        if record["won"]:
+            break
+        log.warning("expert path of %s ended without a win (score %s); playing it again (%d/%d)",
+                    task, record["score"], attempt + 1, EXPERT_RETRIES)
+        record = _expert_episode(env, task)
+    return record
+
+
+def _expert_episode(env: TextEnv, task: str) -> dict[str, Any]:
     expert = env.expert_actions(task)
     result = env.reset(task)
     description = result.info.get("task_description", "")

@@ -51,6 +51,11 @@ class TextEnv(ABC):
     # collection and rollouts then step its instances one at a time.
     thread_safe: bool = True
 
+    # Whether replaying the same actions always gives the same episode. ScienceWorld's
+    # simulation is not deterministic (heat transfer, pollination: allenai/ScienceWorld#33), so
+    # its expert path now and then ends short of the goal; collection replays such a path.
+    deterministic: bool = True
+
     @abstractmethod
     def tasks(self, split: str) -> list[str]:
         """Task ids of a split (`train`, `id_test`, `ood_test`), in a stable order."""

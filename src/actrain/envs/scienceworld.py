@@ -104,6 +104,8 @@ def _is_dead_jvm(exc: Exception) -> bool:
 class ScienceWorldTextEnv(TextEnv):
     """ScienceWorld behind the text-env contract."""
 
+    deterministic = False  # the same gold path may win or not (pollination, heat transfer)
+
     def __init__(
         self,
         ood_tasks: list[str] | tuple[str, ...] = DEFAULT_OOD_TASKS,
