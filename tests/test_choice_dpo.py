@@ -90,31 +90,67 @@ def test_other_calls_take_the_plain_path():
         assert window is batch
 
 
-@pytest.mark.parametrize("lora", [False, True], ids=["full", "lora"])
-def test_choice_dpo_trainer_loss_equals_trl_dpo(tmp_path, lora):
-    """With LoRA the reference is the policy with its adapter off: the same patched backbone."""
+def _dpo_trainer(tmp_path, pack: bool, scope: str, lora: bool = False):
     from helpers.pairs import make_pair
 
     from actrain.config import load_config
     from actrain.models import load_model
     from actrain.stages.act_supervised import supervised_trainer
-    from actrain.stages.choice_dpo import ChoiceDPOTrainer
 
     pairs = [make_pair(i, i % 2 == 0, observation=f"You are in room {i}.") for i in range(3)]
     peft = ["peft.enabled=true", "peft.r=4", "peft.alpha=8"] if lora else []
+    model, tokenizer = load_model("tiny-random", dtype="float32")
+    config = load_config(None, ["model=tiny-random", "dtype=float32", "act.objective=dpo",
+                                "act.max_steps=1", "act.batch_size=6", *peft,
+                                f"act.shared_prompt_pass={str(pack).lower()}",
+                                f"act.dpo_scope={scope}"])
+    trainer = supervised_trainer(model, tokenizer, pairs, config, tmp_path / f"{pack}{scope}", [])
+    assert (trainer.pack, trainer.decision_only) == (pack, scope == "decision")
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():  # move the policy off its reference, or every loss is log 2
+        for param in trainer.model.parameters():
+            param.add_(torch.randn(param.shape, generator=g) * 0.5)
+    return trainer, next(iter(trainer.get_train_dataloader()))
+
+
+@pytest.mark.parametrize("scope", ["answer", "decision"])
+@pytest.mark.parametrize("lora", [False, True], ids=["full", "lora"])
+def test_choice_dpo_trainer_packed_loss_equals_the_plain_one(tmp_path, lora, scope):
+    """With LoRA the reference is the policy with its adapter off: the same patched backbone."""
     losses = {}
-    for packed in (False, True):
-        model, tokenizer = load_model("tiny-random", dtype="float32")
-        config = load_config(None, ["model=tiny-random", "dtype=float32", "act.objective=dpo",
-                                    "act.max_steps=1", "act.batch_size=6", *peft,
-                                    f"act.shared_prompt_pass={str(packed).lower()}"])
-        trainer = supervised_trainer(model, tokenizer, pairs, config, tmp_path / str(packed), [])
-        assert isinstance(trainer, ChoiceDPOTrainer) == packed
-        batch = next(iter(trainer.get_train_dataloader()))
-        g = torch.Generator().manual_seed(1)
-        with torch.no_grad():  # move the policy off its reference, or every loss is log 2
-            for param in trainer.model.parameters():
-                param.add_(torch.randn(param.shape, generator=g) * 0.5)
-            losses[packed] = trainer.compute_loss(trainer.model, batch).item()
-    assert abs(losses[True] - math.log(2)) > 1e-3
+    for pack in (False, True):
+        trainer, batch = _dpo_trainer(tmp_path, pack, scope, lora)
+        losses[pack] = trainer.compute_loss(trainer.model, batch).item()
+    assert abs(losses[True] - math.log(2)) > 1e-4
     assert losses[True] == pytest.approx(losses[False], abs=1e-5)
+
+
+def test_decision_span_ends_each_pair_where_its_answers_differ():
+    from actrain.stages.choice_dpo import decision_span
+
+    batch = _preference_batch(50)
+    scored = decision_span(batch)["completion_mask"]
+    assert scored[[0, 3]].sum(1).tolist() == [1, 1]  # "3 4" / "2 4": the first token only
+    assert scored[[2, 5]].sum(1).tolist() == [3, 2]  # "7 8 9" / "7 8": differ at the third
+    assert torch.equal(scored, scored * batch["completion_mask"])  # only ever removes tokens
+
+
+def test_decision_scope_dpo_is_the_loss_of_the_choice_token_alone(tmp_path):
+    """The loss TRL computes equals one written out from the digit's log-probabilities."""
+    trainer, batch = _dpo_trainer(tmp_path, pack=True, scope="decision")
+    ids, answer = batch["input_ids"], batch["completion_mask"]
+    first = answer.argmax(1)  # each row's answer token: "1" or "2"
+    half = ids.size(0) // 2
+    rows = torch.arange(ids.size(0))
+    assert (ids[rows, first][:half] != ids[rows, first][half:]).all()
+
+    def choice_logps(model) -> torch.Tensor:
+        with torch.no_grad():
+            logits = model(input_ids=ids, attention_mask=batch["attention_mask"]).logits
+        return logits[rows, first - 1].float().log_softmax(-1)[rows, ids[rows, first]]
+
+    policy, reference = choice_logps(trainer.model), choice_logps(trainer.ref_model)
+    margin = (policy - reference)[:half] - (policy - reference)[half:]
+    expected = -torch.nn.functional.logsigmoid(trainer.args.beta * margin).mean()
+    assert trainer.compute_loss(trainer.model, batch).item() == pytest.approx(expected.item(),
+                                                                             abs=1e-5)

@@ -54,6 +54,13 @@ def test_a_stage_key_depends_on_its_own_config_and_upstream_only(tmp_path):
     assert base.keys.checkpoint_key(0, ("act",)) == il_changed.keys.checkpoint_key(0, ("act",))
 
 
+def test_dpo_scope_is_in_the_dpo_stage_key_only(tmp_path):
+    base, answer = _pipeline(tmp_path), _pipeline(tmp_path, "act.dpo_scope=answer")
+    for stage in ("act-grpo", "act-sft"):
+        assert base.keys.checkpoint_key(0, (stage,)) == answer.keys.checkpoint_key(0, (stage,))
+    assert base.keys.checkpoint_key(0, ("act-dpo",)) != answer.keys.checkpoint_key(0, ("act-dpo",))
+
+
 def test_greedy_base_rollouts_are_evaluated_once_for_all_seeds(tmp_path):
     greedy = _pipeline(tmp_path, seeds=[0, 1])
     assert greedy.agent_id(0, ()) == greedy.agent_id(1, ()) == "base"

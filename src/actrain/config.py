@@ -128,12 +128,17 @@ class ACTConfig(GRPOStageConfig):
     epochs: float = 1.0  # SFT / DPO, when max_steps is 0
     sft: dict[str, Any] = field(default_factory=dict)  # extra trl.SFTConfig fields
     dpo: dict[str, Any] = field(default_factory=dict)  # extra trl.DPOConfig fields
+    # DPO's log-probabilities: "decision" (the answers up to the first token where they differ:
+    # the choice) or "answer" (the whole answer, TRL's default, which DPO can satisfy with the
+    # tokens after the choice; see stages/choice_dpo.py).
+    dpo_scope: str = "decision"
 
     def __post_init__(self) -> None:
         for key, value, allowed in (
             ("objective", self.objective, ACT_OBJECTIVES),
             ("advantage_group", self.advantage_group, ("pair", "prompt")),
             ("zero_variance", self.zero_variance, ("keep", "filter", "resample")),
+            ("dpo_scope", self.dpo_scope, ("decision", "answer")),
         ):
             if value not in allowed:
                 raise ActrainError(f"act.{key} must be one of {', '.join(allowed)}, got {value!r}")

@@ -95,6 +95,8 @@ class RunKeys:
         lora = [asdict(c.peft)] if c.peft.enabled else []  # absent when off: older runs' keys
         # How a step is cut into micro-batches changes no result: not part of the key.
         settings = {k: v for k, v in asdict(stage_config(c, stage)).items() if k != "micro_batch"}
+        if "dpo_scope" in settings and settings["objective"] != "dpo":
+            del settings["dpo_scope"]  # only DPO reads it: other objectives keep their keys
         return fingerprint("train", self.checkpoint_key(seed, prefix[:-1]), stage, settings,
                            seed, inputs, c.dtype, *lora)
 

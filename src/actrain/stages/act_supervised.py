@@ -2,10 +2,12 @@
 
 - `act.objective: sft`: TRL's `SFTTrainer` on the correct choice (the prompt is the critic
   prompt, the completion the expert's position closed by its tag; loss on the completion only).
-- `act.objective: dpo`: TRL's `DPOTrainer`, the expert's position preferred to the other one;
-  with `act.shared_prompt_pass` (the default) each pair's two rows share one prompt pass
-  (`ChoiceDPOTrainer`, `choice_dpo.py`), which computes the same loss at a fraction of
-  the cost (4.79x faster a step on a 2-core CPU, `benchmarks/act_step.py --objective dpo`).
+- `act.objective: dpo`: TRL's `DPOTrainer`, the expert's position preferred to the other one,
+  scored on the decision token (`act.dpo_scope: decision`, see `choice_dpo.py`; `answer`
+  scores the whole answer as TRL does); with `act.shared_prompt_pass` (the default) each
+  pair's two rows share one prompt pass (`ChoiceDPOTrainer`, `choice_dpo.py`), which computes
+  the same loss at a fraction of the cost (4.79x faster a step on a 2-core CPU,
+  `benchmarks/act_step.py --objective dpo`).
 
 Every pair is used in both shown orders (`act.both_orders`), so neither objective can score by
 naming a position. They sit beside GRPO in every critic table, as the supervised ceiling on the
@@ -113,11 +115,10 @@ def supervised_trainer(  # noqa: ANN201 - a trl.SFTTrainer or trl.DPOTrainer
         return SFTTrainer(model=model, args=sft_choice_config(config, out_dir / "trainer"),
                           train_dataset=dataset, processing_class=tokenizer, callbacks=callbacks,
                           peft_config=lora_config(config))
-    from trl import DPOTrainer
-
     from actrain.stages.choice_dpo import ChoiceDPOTrainer
 
-    trainer_class = ChoiceDPOTrainer if config.act.shared_prompt_pass else DPOTrainer
-    return trainer_class(model=model, args=dpo_choice_config(config, out_dir / "trainer"),
-                      train_dataset=Dataset.from_dict(examples), processing_class=tokenizer,
-                      callbacks=callbacks, peft_config=lora_config(config))
+    return ChoiceDPOTrainer(model=model, args=dpo_choice_config(config, out_dir / "trainer"),
+                            train_dataset=Dataset.from_dict(examples), processing_class=tokenizer,
+                            callbacks=callbacks, peft_config=lora_config(config),
+                            pack=config.act.shared_prompt_pass,
+                            decision_only=config.act.dpo_scope == "decision")

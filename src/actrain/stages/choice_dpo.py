@@ -20,6 +20,15 @@ and the backbone, handed that window, computes the hidden states from the whole 
 cut from and returns the window's. The hook is the backbone's forward, swapped only while
 `compute_loss` runs; everything else in `DPOTrainer` (reference model or adapter, loss types,
 logging) is untouched. An attention kernel without custom masks goes the plain way.
+
+What DPO scores (`act.dpo_scope`): TRL's default sums the log-probabilities of the whole
+answer, "1</answer><|im_end|>" against "2</answer><|im_end|>". The tokens after the digit are
+the same text in both rows but conditioned on different digits, so DPO can widen its margin
+there (a model sure that "</answer>" follows "1" and unsure after "2") while the choice itself,
+the digit, does not move: measured on TWC, 93.5% train preference accuracy and a held-out critic
+that always names position 2. With `decision` (the default) each pair's completion mask ends at
+the first token where its two answers differ, so the loss is the choice and nothing after it;
+tokens before it are the same in both rows and cancel.
 """
 
 from __future__ import annotations
@@ -78,6 +87,19 @@ def _packing(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict[str,
     back_r = torch.where(rows < len_r[:, None], back_r, 0)
     return {"input_ids": packed_ids, "positions": positions, "allowed": allowed[:, None],
             "back": torch.cat([back_c, back_r]), "pair": torch.arange(half).repeat(2)}
+
+
+def decision_span(inputs: dict[str, Any]) -> dict[str, Any]:
+    """`inputs` with each pair's completion mask cut after the first column where the chosen and
+    the rejected row differ (TRL's `[chosen; rejected]` layout; a pair shares its prompt, so its
+    answers start in the same column). A pair whose rows do not differ keeps its mask."""
+    ids, answer = inputs["input_ids"], inputs["completion_mask"]
+    half = ids.size(0) // 2
+    differs = (ids[:half] != ids[half:]) & (answer[:half] + answer[half:] > 0)
+    columns = torch.arange(ids.size(1), device=ids.device)[None, :]
+    last = torch.where(differs.any(1), differs.int().argmax(1), ids.size(1))
+    keep = (columns <= last[:, None]).repeat(2, 1)
+    return {**inputs, "completion_mask": answer * keep.to(answer.dtype)}
 
 
 def answer_window(inputs: dict[str, Any]) -> tuple[dict[str, Any], torch.Tensor]:
@@ -165,16 +187,32 @@ def packed_pairs(models: list[Any], batch: dict[str, Any]) -> Iterator[dict[str,
 
 
 class ChoiceDPOTrainer(DPOTrainer):
-    """`DPOTrainer` whose loss runs each chosen/rejected pair as one packed row (module docs).
+    """`DPOTrainer` for a choice between two answers (module docs): with `pack`, each
+    chosen/rejected pair runs as one packed row; with `decision_only`, the loss scores each
+    pair's answers up to the first token where they differ.
 
     A subclass because TRL has no hook between its collator and the model call; only the
-    backbone's forward changes, and only inside `compute_loss`.
+    completion mask and the backbone's forward change, and only inside the loss.
     """
+
+    def __init__(self, *args: Any, pack: bool = True, decision_only: bool = True,
+                 **kwargs: Any) -> None:
+        self.pack, self.decision_only = pack, decision_only
+        super().__init__(*args, **kwargs)
+
+    def compute_ref_log_probs(self, model: Any, inputs: dict[str, Any]) -> Any:
+        # Also reached without `compute_loss` when `precompute_ref_log_probs` is set.
+        return super().compute_ref_log_probs(model, self._scored(inputs))
+
+    def _scored(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        return decision_span(inputs) if self.decision_only else inputs
 
     def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
                      num_items_in_batch: Any = None) -> Any:
+        inputs = self._scored(inputs)
         policy = self.accelerator.unwrap_model(model)
-        with packed_pairs([policy, self.ref_model], inputs) as window:
+        models = [policy, self.ref_model] if self.pack else []
+        with packed_pairs(models, inputs) as window:
             result = super().compute_loss(model, window, return_outputs, num_items_in_batch)
         if window is not inputs and self.model.training:  # count whole rows in `num_tokens`
             cut = inputs["attention_mask"].sum() - window["attention_mask"].sum()
