@@ -44,6 +44,7 @@ def step_times(variant: str, pairs: list[dict], args: argparse.Namespace) -> lis
 
     from actrain.config import load_config
     from actrain.device import resolve_device, resolve_dtype
+    from actrain.methods import stage_inputs
     from actrain.models import load_model
     from actrain.stages.act import grpo_trainer
     from actrain.stages.act_supervised import supervised_trainer
@@ -70,7 +71,7 @@ def step_times(variant: str, pairs: list[dict], args: argparse.Namespace) -> lis
     model, tokenizer = load_model(args.model, config.dtype, device)
     with tempfile.TemporaryDirectory() as tmp:
         build = grpo_trainer if args.objective == "grpo" else supervised_trainer
-        trainer = build(model, tokenizer, pairs, config, Path(tmp), [Clock()])
+        trainer = build(model, tokenizer, pairs, stage_inputs(config, "act"), Path(tmp), [Clock()])
         trainer.train()
     return times[1:]
 

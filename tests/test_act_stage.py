@@ -4,6 +4,7 @@ from helpers.pairs import make_pair
 
 from actrain.config import load_config
 from actrain.io import read_json
+from actrain.methods import stage_inputs
 from actrain.stages.act import act_dataset, run_act, training_rows
 
 
@@ -30,22 +31,24 @@ def test_paired_batches_turn_off_trl_shuffling(tmp_path):
     from actrain.errors import ActrainError
     from actrain.stages.act import grpo_config
 
+    def args(*overrides: str):  # noqa: ANN202
+        return grpo_config(stage_inputs(load_config(None, list(overrides)), "act"), tmp_path)
+
     prompt_groups = "act.advantage_group=prompt"
-    assert grpo_config(load_config(None, [prompt_groups]), tmp_path).shuffle_dataset is False
-    assert grpo_config(
-        load_config(None, [prompt_groups, "act.paired_batches=false"]), tmp_path
-    ).shuffle_dataset
+    assert args(prompt_groups).shuffle_dataset is False
+    assert args(prompt_groups, "act.paired_batches=false").shuffle_dataset
     with pytest.raises(ActrainError, match="even"):
-        grpo_config(load_config(None, [prompt_groups, "act.prompts_per_step=3"]), tmp_path)
+        args(prompt_groups, "act.prompts_per_step=3")
     # Pair groups hold both orders inside each group: TRL shuffles pairs as usual.
-    assert grpo_config(load_config(None), tmp_path).shuffle_dataset
+    assert args().shuffle_dataset
 
 
 def test_pair_group_dataset_has_one_row_per_pair_and_both_renderings(tokenizer):
     from actrain.stages.act import pair_group_dataset
 
     config = load_config(None, ["model=tiny-random"])
-    ds, by_prompt = pair_group_dataset(tokenizer, [make_pair(0, True), make_pair(1, False)], config)
+    ds, by_prompt = pair_group_dataset(tokenizer, [make_pair(0, True), make_pair(1, False)],
+                                       config.critic)
     assert len(ds) == 2 and ds[0]["prompt"] == ds[1]["prompt"]  # same state and actions
     rendered = by_prompt[ds[0]["prompt"]]
     assert rendered["actions"] == ["take shirt", "inventory"]
@@ -57,7 +60,8 @@ def test_pair_group_dataset_has_one_row_per_pair_and_both_renderings(tokenizer):
 
 def test_act_dataset_has_prompt_and_reward_columns(tokenizer):
     config = load_config(None, ["model=tiny-random"])
-    ds = act_dataset(tokenizer, [make_pair(0, True), make_pair(1, False)], config)
+    ds = act_dataset(tokenizer, [make_pair(0, True), make_pair(1, False)],
+                     stage_inputs(config, "act"))
     assert set(ds.column_names) == {"prompt", "actions", "label", "expert_first"}
     assert len(ds) == 4
     assert ds[0]["prompt"].endswith("<answer>")
@@ -70,7 +74,7 @@ def test_two_grpo_steps_on_tiny_model(tiny_model, tmp_path):
         "act.prompts_per_step=2", "act.eval_every=1", "critic.max_new_tokens=3",
     ])
     pairs = [make_pair(i, i % 2 == 0) for i in range(4)]
-    checkpoint = run_act(model, tokenizer, pairs, pairs[:2], config, tmp_path)
+    checkpoint = run_act(model, tokenizer, pairs, pairs[:2], stage_inputs(config, "act"), tmp_path)
     assert (checkpoint / "config.json").exists()
     assert list(checkpoint.glob("*.safetensors"))
     history = read_json(tmp_path / "log_history.json")
@@ -89,15 +93,17 @@ def test_grpo_passthrough_and_bad_keys(tmp_path):
     from actrain.errors import ActrainError
     from actrain.stages.act import grpo_config
 
-    assert grpo_config(load_config(None), tmp_path).scale_rewards == "none"  # actrain's default
+    assert grpo_config(stage_inputs(load_config(None), "act"), tmp_path).scale_rewards == "none"  # actrain's default
     config = load_config(None, ["act.grpo={scale_rewards: group}", "act.max_steps=3"])
-    args = grpo_config(config, tmp_path)
+    args = grpo_config(stage_inputs(config, "act"), tmp_path)
     assert args.scale_rewards == "group" and args.max_steps == 3
     # a key the section owns is set there, once: never silently overridden from grpo:
     for key, home in (("max_steps", "act.max_steps"), ("temperature", "act.temperature"),
                       ("per_device_train_batch_size", "act.the batch keys")):
         with pytest.raises(ActrainError, match=f"act.grpo.{key} would override {home}"):
-            grpo_config(load_config(None, [f"act.grpo={{{key}: 3}}"]), tmp_path)
+            grpo_config(stage_inputs(load_config(None, [f"act.grpo={{{key}: 3}}"]), "act"),
+                        tmp_path)
     assert args.per_device_train_batch_size == config.act.prompts_per_step * config.act.num_generations
     with pytest.raises(ActrainError, match="act.grpo"):
-        grpo_config(load_config(None, ["act.grpo={no_such_option: 1}"]), tmp_path)
+        grpo_config(stage_inputs(load_config(None, ["act.grpo={no_such_option: 1}"]), "act"),
+                    tmp_path)

@@ -5,6 +5,7 @@ import pytest
 
 from actrain.config import load_config
 from actrain.errors import ActrainError
+from actrain.methods import stage_inputs
 from actrain.stages.common import grpo_args, split_batch
 
 
@@ -28,7 +29,7 @@ def test_grpo_steps_keep_their_global_size_on_any_world(tmp_path, monkeypatch):
     for world, per_device, accumulation in ((1, 8, 4), (2, 8, 2), (4, 8, 1)):
         # (WORLD_SIZE itself would make TrainingArguments start a process group)
         monkeypatch.setattr("actrain.stages.common.world_size", lambda w=world: w)
-        args = grpo_args(config.act, "act", tmp_path, config, 1)
+        args = grpo_args(config.act, "act", tmp_path, stage_inputs(config, "act").trainer, 1)
         assert (args.per_device_train_batch_size, args.gradient_accumulation_steps) == (
             per_device, accumulation)
         assert per_device * accumulation * world == 4 * 8

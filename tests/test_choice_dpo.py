@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from actrain.methods import stage_inputs
 from actrain.stages.choice_dpo import _packing, packed_pairs
 
 
@@ -104,7 +105,8 @@ def _dpo_trainer(tmp_path, pack: bool, scope: str, lora: bool = False):
                                 "act.max_steps=1", "act.batch_size=6", *peft,
                                 f"act.shared_prompt_pass={str(pack).lower()}",
                                 f"act.dpo_scope={scope}"])
-    trainer = supervised_trainer(model, tokenizer, pairs, config, tmp_path / f"{pack}{scope}", [])
+    trainer = supervised_trainer(model, tokenizer, pairs, stage_inputs(config, "act"),
+                                 tmp_path / f"{pack}{scope}", [])
     assert (trainer.pack, trainer.decision_only) == (pack, scope == "decision")
     g = torch.Generator().manual_seed(1)
     with torch.no_grad():  # move the policy off its reference, or every loss is log 2

@@ -8,6 +8,7 @@ from helpers.pairs import make_pair
 
 from actrain.config import load_config
 from actrain.errors import ActrainError
+from actrain.methods import stage_inputs
 from actrain.rewards import make_choice_reward, make_consistency_reward
 from actrain.stages.choice_grpo import (
     PairGroupRollout,
@@ -96,7 +97,7 @@ def _trainer(tiny_model, tmp_path, **overrides):
             *[f"{k}={v}" for k, v in overrides.items()]]
     config = load_config(None, args)
     pairs = [_pair(i, i % 2 == 0) for i in range(4)]
-    return grpo_trainer(model, tokenizer, pairs, config, tmp_path, []), tokenizer
+    return grpo_trainer(model, tokenizer, pairs, stage_inputs(config, "act"), tmp_path, []), tokenizer
 
 
 def test_one_prompt_pass_gives_the_plain_log_probabilities(tiny_model, tmp_path):
@@ -135,7 +136,7 @@ def test_pair_group_grpo_logs_order_and_position_metrics(tiny_model, tmp_path):
         "act.consistency_reward=0.5",
     ])
     pairs = [_pair(i, i % 2 == 0) for i in range(4)]
-    run_act(model, tokenizer, pairs, pairs[:2], config, tmp_path)
+    run_act(model, tokenizer, pairs, pairs[:2], stage_inputs(config, "act"), tmp_path)
     steps = [h for h in read_json(tmp_path / "log_history.json") if "reward" in h]
     assert len(steps) == 2
     for key in ("choice/p_first", "choice/entropy", "choice/answer_mass", "frac_reward_zero_std",
@@ -154,11 +155,11 @@ def test_supervised_objectives_train_on_both_orders(objective, tiny_model, tmp_p
     config = load_config(None, ["model=tiny-random", "dtype=float32", "act.max_steps=1",
                                 f"act.objective={objective}", "act.batch_size=4"])
     pairs = [_pair(i, i % 2 == 0) for i in range(3)]
-    examples = choice_examples(tokenizer, pairs, config)
+    examples = choice_examples(tokenizer, pairs, stage_inputs(config, "act"))
     assert len(examples["prompt"]) == 6
     assert sorted(examples["chosen"]) == ["1</answer>"] * 3 + ["2</answer>"] * 3
     assert all(c != r for c, r in zip(examples["chosen"], examples["rejected"], strict=True))
-    checkpoint = run_act(model, tokenizer, pairs, pairs, config, tmp_path)
+    checkpoint = run_act(model, tokenizer, pairs, pairs, stage_inputs(config, "act"), tmp_path)
     assert list(checkpoint.glob("*.safetensors"))
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from actrain.config import load_config
-from actrain.methods import method_stages
+from actrain.methods import method_stages, stage_inputs
 from actrain.stages.act_supervised import dpo_choice_config, sft_choice_config
 from actrain.stages.common import grpo_args
 
@@ -17,7 +17,7 @@ def test_shipped_config_builds_trl_configs(path, tmp_path):
     config = load_config(path)
     for section in ("act", "rl"):
         stage = getattr(config, section)
-        args = grpo_args(stage, section, tmp_path, config, 8)
+        args = grpo_args(stage, section, tmp_path, stage_inputs(config, section).trainer, 8)
         # one process takes the whole global step, in whole groups
         assert args.per_device_train_batch_size * args.gradient_accumulation_steps == (
             stage.prompts_per_step * stage.num_generations)
@@ -26,9 +26,9 @@ def test_shipped_config_builds_trl_configs(path, tmp_path):
         assert split in ("train", "id_test", "ood_test")
     for method in [config.pipeline, *config.compare.methods]:
         method_stages(method)
-    sft = sft_choice_config(config, tmp_path)  # one process: its share is the whole batch
+    sft = sft_choice_config(stage_inputs(config, "act"), tmp_path)  # one process: its share is the whole batch
     assert sft.per_device_train_batch_size * sft.gradient_accumulation_steps == config.act.batch_size
-    dpo = dpo_choice_config(config, tmp_path)
+    dpo = dpo_choice_config(stage_inputs(config, "act"), tmp_path)
     assert dpo.beta == config.act.dpo.get("beta", 0.1) and dpo.max_steps == (
         config.act.max_steps or -1)
 

@@ -8,6 +8,7 @@ from actrain import device as dev
 from actrain.config import load_config
 from actrain.errors import ActrainError
 from actrain.generation import continuation_logprobs, generate
+from actrain.methods import stage_inputs
 from actrain.models import load_model
 from actrain.stages.common import trainer_defaults
 
@@ -69,10 +70,10 @@ def test_cpu_autocast_computes_in_the_asked_dtype():
 
 def test_trainers_run_where_the_config_says(tmp_path):
     config = load_config(None, ["device=cpu", "dtype=bfloat16"])
-    args = trainer_defaults(tmp_path, config, 5, 1e-5, 0)
+    args = trainer_defaults(tmp_path, stage_inputs(config, "il").trainer, 5, 1e-5, 0)
     assert args["use_cpu"] is True and args["bf16"] is True
     config = load_config(None, ["device=cuda:0", "dtype=float32"])
-    args = trainer_defaults(tmp_path, config, 5, 1e-5, 0)
+    args = trainer_defaults(tmp_path, stage_inputs(config, "il").trainer, 5, 1e-5, 0)
     assert args["use_cpu"] is False and args["bf16"] is False
 
 

@@ -10,6 +10,7 @@ from helpers.pairs import make_pair
 from actrain.config import load_config
 from actrain.errors import ActrainError
 from actrain.evaluate import evaluate_critic
+from actrain.methods import stage_inputs
 from actrain.models import load_model
 from actrain.stages.act import run_act
 from actrain.stages.il import run_il
@@ -66,7 +67,7 @@ def act_adapter(chooser, tmp_path_factory):
                                 "act.prompts_per_step=2", "act.learning_rate=1e-2",
                                 "critic.max_new_tokens=1"])
     model, tokenizer = load_model(chooser)
-    run_act(model, tokenizer, PAIRS, PAIRS[:2], config, out)
+    run_act(model, tokenizer, PAIRS, PAIRS[:2], stage_inputs(config, "act"), out)
     steps = [h for h in json.loads((out / "log_history.json").read_text()) if "reward" in h]
     assert any(h["grad_norm"] > 0 for h in steps)  # the choices varied: a real gradient
     return out / "checkpoint"
@@ -90,7 +91,7 @@ def test_il_after_act_trains_a_new_adapter_on_the_act_weights(act_adapter, tmp_p
     act_weight = _weight(model)
     config = load_config(None, [*LORA, "il.max_steps=2", "il.batch_size=2",
                                 "il.learning_rate=1e-2"])
-    checkpoint = run_il(model, tokenizer, TRAJECTORIES, config, tmp_path)
+    checkpoint = run_il(model, tokenizer, TRAJECTORIES, stage_inputs(config, "il"), tmp_path)
     adapter = json.loads((checkpoint / "adapter_config.json").read_text())
     assert adapter["base_model_name_or_path"] == str(act_adapter.resolve())
     chained, _ = load_model(str(checkpoint))  # base -> ACT adapter -> IL adapter
@@ -105,7 +106,7 @@ def test_rl_with_merge_saves_full_weights_and_the_adapter(tmp_path):
     config = load_config(None, [*LORA, "peft.merge=true", "rl.max_steps=2",
                                 "rl.num_generations=2", "rl.prompts_per_step=2",
                                 "rl.max_new_tokens=4", "rl.learning_rate=1e-2"])
-    checkpoint = run_rl(model, tokenizer, TRAJECTORIES, config, tmp_path)
+    checkpoint = run_rl(model, tokenizer, TRAJECTORIES, stage_inputs(config, "rl"), tmp_path)
     assert (checkpoint / "config.json").exists() and list(checkpoint.glob("*.safetensors"))
     assert (checkpoint / "adapter" / "adapter_config.json").exists()
     merged, _ = load_model(str(checkpoint))

@@ -54,6 +54,23 @@ def test_a_stage_key_depends_on_its_own_config_and_upstream_only(tmp_path):
     assert base.keys.checkpoint_key(0, ("act",)) == il_changed.keys.checkpoint_key(0, ("act",))
 
 
+def test_a_stage_key_covers_what_the_stage_receives_and_nothing_else():
+    from actrain.run_keys import RunKeys
+
+    def key(stage: str, *overrides: str) -> str:
+        return RunKeys(load_config(None, list(overrides))).checkpoint_key(0, (stage,))
+
+    for stage, override in [("act", "critic.show_context=true"), ("act", "eval.batch_size=3"),
+                            ("act", "dtype=bfloat16"), ("il", "data.history_len=3"),
+                            ("il", "peft.enabled=true"), ("rl", "data.actor_reasoning=true"),
+                            ("rl", "rl.beta=0.1")]:
+        assert key(stage) != key(stage, override), override
+    for stage, override in [("act", "device=cuda:0"), ("act", "act.micro_batch=2"),
+                            ("il", "il.micro_batch=4"), ("il", "critic.show_context=true"),
+                            ("act", "il.epochs=3"), ("rl", "rollout.episodes=3")]:
+        assert key(stage) == key(stage, override), override
+
+
 def test_dpo_scope_is_in_the_dpo_stage_key_only(tmp_path):
     base, answer = _pipeline(tmp_path), _pipeline(tmp_path, "act.dpo_scope=answer")
     for stage in ("act-grpo", "act-sft"):

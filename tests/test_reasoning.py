@@ -7,6 +7,7 @@ import pytest
 
 from actrain.config import load_config
 from actrain.evaluate import evaluate_critic
+from actrain.methods import stage_inputs
 from actrain.prompts import critic_prompt, set_chat_template_kwargs
 
 # Qwen3's switch, reduced to its effect: thinking off puts an empty block in the prompt.
@@ -80,9 +81,9 @@ def test_grpo_masks_truncated_completions_only_when_the_model_reasons(tmp_path):
 
     thinking = load_config(None, ["critic.reasoning=true", "critic.max_new_tokens=64"])
     direct = load_config(None, ["critic.reasoning=false", "critic.max_new_tokens=1"])
-    assert grpo_config(thinking, tmp_path).mask_truncated_completions is True
+    assert grpo_config(stage_inputs(thinking, "act"), tmp_path).mask_truncated_completions is True
     # a one-token direct answer never ends with EOS: masking it would leave no loss at all
-    assert grpo_config(direct, tmp_path).mask_truncated_completions is False
+    assert grpo_config(stage_inputs(direct, "act"), tmp_path).mask_truncated_completions is False
 
 
 def test_rollout_summaries_count_turns_cut_off_while_thinking():

@@ -3,14 +3,27 @@
 A method is its stages joined by "_" (`act_il_rl` = ACT, then IL, then RL; `prompt` trains
 nothing). `act` trains the critic with `act.objective`; `act-grpo`, `act-sft` and `act-dpo` name
 the objective, so one comparison can hold GRPO next to its supervised ablations.
+
+A stage receives its own section and the few run-wide settings it reads (`stage_inputs`), never
+the whole run config; its fingerprint (`run_keys.py`) is computed from that very object, so a
+setting a stage reads cannot be missing from its key.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from typing import Any
 
-from actrain.config import RunConfig
+from actrain.config import (
+    ACTConfig,
+    CriticConfig,
+    EvalConfig,
+    ILConfig,
+    PeftConfig,
+    RLConfig,
+    RunConfig,
+)
 from actrain.errors import ActrainError
 
 TRAINING_STAGES = ("act", "act-grpo", "act-sft", "act-dpo", "il", "rl")
@@ -26,6 +39,79 @@ def stage_config(config: RunConfig, stage: str) -> Any:
         objective = stage.partition("-")[2] or config.act.objective
         return dataclasses.replace(config.act, objective=objective)
     return getattr(config, stage)
+
+
+@dataclass(frozen=True)
+class TrainerSettings:
+    """What every TRL trainer of a stage reads from the top level of the run config."""
+
+    seed: int = 0
+    dtype: str = "float32"
+    device: str = "cpu"
+    peft: PeftConfig = dataclasses.field(default_factory=PeftConfig)
+
+
+@dataclass(frozen=True)
+class ActorView:
+    """How an expert state is shown to the actor (the `data` section's view), in IL and RL as
+    in rollouts."""
+
+    history_len: int = 1
+    show_admissible: bool = True
+    reasoning: bool = False
+
+
+@dataclass(frozen=True)
+class ACTInputs:
+    """The ACT stage: its section, how the choice is posed, and how the held-out curve is run."""
+
+    act: ACTConfig
+    critic: CriticConfig
+    eval: EvalConfig
+    trainer: TrainerSettings
+
+
+@dataclass(frozen=True)
+class ILInputs:
+    il: ILConfig
+    view: ActorView
+    trainer: TrainerSettings
+
+
+@dataclass(frozen=True)
+class RLInputs:
+    rl: RLConfig
+    view: ActorView
+    trainer: TrainerSettings
+
+
+StageInputs = ACTInputs | ILInputs | RLInputs
+
+
+def stage_inputs(config: RunConfig, stage: str, seed: int | None = None) -> StageInputs:
+    """Everything training `stage` reads, with `seed` in place of the run's."""
+    trainer = TrainerSettings(config.seed if seed is None else seed, config.dtype,
+                              config.device, config.peft)
+    if is_act(stage):
+        return ACTInputs(stage_config(config, stage), config.critic, config.eval, trainer)
+    data = config.data
+    view = ActorView(data.history_len, data.show_admissible, data.actor_reasoning)
+    if stage == "il":
+        return ILInputs(config.il, view, trainer)
+    if stage == "rl":
+        return RLInputs(config.rl, view, trainer)
+    raise ActrainError(f"unknown training stage {stage!r}; known: {', '.join(TRAINING_STAGES)}")
+
+
+def key_settings(inputs: StageInputs) -> dict[str, Any]:
+    """`inputs` as a stage's fingerprint takes them: settings that change no result are out."""
+    settings = dataclasses.asdict(inputs)
+    settings["trainer"].pop("device")  # where it runs (numerics aside) is not what it learns
+    section = settings.get("act") or settings.get("il") or settings["rl"]
+    section.pop("micro_batch")  # how a step is cut into micro-batches changes no result
+    if "dpo_scope" in section and section["objective"] != "dpo":
+        del section["dpo_scope"]  # only DPO reads it
+    return settings
 
 
 def critic_prefix(prefix: tuple[str, ...]) -> tuple[str, ...] | None:

@@ -29,21 +29,30 @@ from actrain import distributed
 from actrain.config import RunConfig, to_dict
 from actrain.errors import ActrainError
 from actrain.io import (
-    read_json,
-    read_jsonl,
     read_pairs,
     read_trajectories,
     write_json,
     write_jsonl,
 )
-from actrain.methods import critic_prefix, is_act, method_stages, stage_config
+from actrain.methods import (
+    ACTInputs,
+    ILInputs,
+    critic_prefix,
+    method_stages,
+    stage_inputs,
+)
+from actrain.results import gather_results
 from actrain.run_keys import RunKeys, StageBook
+from actrain.run_layout import RunLayout
 
 log = logging.getLogger("actrain")
 
 STAGES = ("collect", "pairs", "train", "evaluate", "report")
-class Pipeline:
-    """Runs `methods` x `seeds` for one config inside `config.run_dir`.
+
+
+class Pipeline(RunLayout):
+    """Runs `methods` x `seeds` for one config inside `config.run_dir`, filling the folder that
+    `RunLayout` (run_layout.py) describes.
 
     `actrain run` uses the config's `pipeline` and `seed` (plus `prompt`, the untrained model, as
     the reference row); `actrain compare` uses `compare.methods` x `compare.seeds`.
@@ -58,14 +67,13 @@ class Pipeline:
         distributed.init()  # under `accelerate launch`: join the process group first
         config.device = resolve_device(config.device)
         config.dtype = resolve_dtype(config.dtype, config.device)
-        self.config = config
+        super().__init__(config)
         self.methods = list(dict.fromkeys(methods or ["prompt", config.pipeline]))
         for method in self.methods:
             method_stages(method)
         self.seeds = list(dict.fromkeys(seeds if seeds is not None else [config.seed]))
         if not self.seeds:
             raise ActrainError("no seeds to run")
-        self.dir = config.run_dir
         self.book = StageBook(self.dir)
         self.keys = RunKeys(config)
         self._base: tuple[Any, Any] | None = None
@@ -75,42 +83,6 @@ class Pipeline:
     @property
     def uses_act(self) -> bool:
         return any(critic_prefix(method_stages(m)) for m in self.methods)
-
-    # -- paths ------------------------------------------------------------------------------
-    @property
-    def train_traj(self) -> Path:
-        return self.dir / "trajectories" / "train.jsonl"
-
-    @property
-    def eval_traj(self) -> Path:
-        return self.dir / "trajectories" / "id_test.jsonl"
-
-    @property
-    def train_pairs(self) -> Path:
-        return self.dir / "pairs" / "train.jsonl"
-
-    @property
-    def eval_pairs(self) -> Path:
-        return self.dir / "pairs" / "id_test.jsonl"
-
-    def stage_dir(self, seed: int, prefix: tuple[str, ...]) -> Path:
-        return self.dir / f"seed{seed}" / "-".join(prefix)
-
-    def checkpoint(self, seed: int, prefix: tuple[str, ...]) -> str:
-        """The model a prefix ends with: the base model id for `()`, else a checkpoint folder."""
-        if not prefix:
-            return self.config.model
-        return str(self.stage_dir(seed, prefix) / "checkpoint")
-
-    @staticmethod
-    def checkpoint_id(seed: int, prefix: tuple[str, ...]) -> str:
-        return "base" if not prefix else f"seed{seed}-{'-'.join(prefix)}"
-
-    def agent_id(self, seed: int, prefix: tuple[str, ...]) -> str:
-        # Greedy rollouts of the base model are the same for every seed: evaluate them once.
-        if not prefix and self.config.rollout.temperature > 0:
-            return f"seed{seed}-base"
-        return self.checkpoint_id(seed, prefix)
 
     # -- helpers ----------------------------------------------------------------------------
     def load_model(self, name: str, for_training: bool = False) -> tuple[Any, Any]:
@@ -231,41 +203,34 @@ class Pipeline:
                 marker.parent.mkdir(parents=True, exist_ok=True)
                 marker.write_text(key)
             distributed.barrier()
-            config = dataclasses.replace(self.config, seed=seed)
             stage = prefix[-1]
+            inputs = stage_inputs(self.config, stage, seed)
             from actrain.stages.trl_args import trl_args
 
             # Built before the model loads and kept alive while it does: under DeepSpeed ZeRO-3
             # (zero3_init_flag) from_pretrained then partitions the weights as they load instead
             # of every process materialising the whole model first.
-            args = trl_args(config, stage, str(out / "trainer"))
+            args = trl_args(inputs, stage, str(out / "trainer"))
             model, tokenizer = self.load_model(self.checkpoint(seed, prefix[:-1]),
                                                for_training=True)
-            if is_act(stage):
+            if isinstance(inputs, ACTInputs):
                 from actrain.stages.act import run_act
 
-                config.act = stage_config(config, stage)
                 run_act(model, tokenizer, read_pairs(self.train_pairs),
-                        read_pairs(self.eval_pairs), config, out)
-            elif stage == "il":
+                        read_pairs(self.eval_pairs), inputs, out)
+            elif isinstance(inputs, ILInputs):
                 from actrain.stages.il import run_il
 
-                run_il(model, tokenizer, read_trajectories(self.train_traj), config, out)
+                run_il(model, tokenizer, read_trajectories(self.train_traj), inputs, out)
             else:
                 from actrain.stages.rl import run_rl
 
-                run_rl(model, tokenizer, read_trajectories(self.train_traj), config, out)
+                run_rl(model, tokenizer, read_trajectories(self.train_traj), inputs, out)
             del args
 
         self._run(f"train {self.checkpoint_id(seed, prefix)}", key, [out / "checkpoint"], work)
 
     # -- evaluation -------------------------------------------------------------------------
-    def critic_file(self, checkpoint_id: str) -> Path:
-        return self.dir / "critic" / f"{checkpoint_id}.json"
-
-    def agent_file(self, agent_id: str) -> Path:
-        return self.dir / "agent" / f"{agent_id}.json"
-
     def evaluate_critic(self, seed: int, prefix: tuple[str, ...]) -> None:
         ckpt = self.checkpoint_id(seed, prefix)
         key = self.keys.critic_key(seed, prefix)
@@ -314,45 +279,7 @@ class Pipeline:
     # -- results ----------------------------------------------------------------------------
     def results(self) -> dict[str, Any]:
         """Everything measured so far, by method and seed: the input of the report."""
-        from actrain.rollouts import protocol
-
-        agent: dict[str, dict[str, Any]] = {}
-        critic: dict[str, Any] = {}
-        training: dict[str, Any] = {}
-        for method in self.methods:
-            prefix = method_stages(method)
-            for seed in self.seeds:
-                path = self.agent_file(self.agent_id(seed, prefix))
-                if path.exists():
-                    agent.setdefault(method, {})[str(seed)] = read_json(path)
-                for i in range(len(prefix) + 1):
-                    sub = prefix[:i]
-                    ckpt = self.checkpoint_id(seed, sub)
-                    if self.critic_file(ckpt).exists():
-                        critic[ckpt] = read_json(self.critic_file(ckpt))
-                    history = self.stage_dir(seed, sub) / "log_history.json"
-                    if sub and history.exists():
-                        curve = self.stage_dir(seed, sub) / "critic_curve.jsonl"
-                        training[ckpt] = {
-                            "stage": sub[-1],
-                            "log_history": read_json(history),
-                            "critic_curve": read_jsonl(curve) if curve.exists() else [],
-                        }
-        return {
-            "name": self.config.name,
-            "methods": self.methods,
-            "seeds": self.seeds,
-            "protocol": protocol(self.config),
-            "config": to_dict(self.config),
-            "agent": agent,
-            "critic": critic,
-            "training": training,
-            "stages": self.book.entries,
-            "data": {
-                "trajectories": _maybe_json(self.dir / "trajectories" / "stats.json"),
-                "pairs": _maybe_json(self.dir / "pairs" / "stats.json"),
-            },
-        }
+        return gather_results(self, self.methods, self.seeds, self.book.entries)
 
     def report(self) -> Path:
         from actrain.report import aggregate, write_report
@@ -384,7 +311,7 @@ class Pipeline:
         stages = {stage for method in self.methods for stage in method_stages(method)}
         with tempfile.TemporaryDirectory() as tmp:
             for stage in sorted(stages):
-                trl_args(dataclasses.replace(c, device="cpu"), stage, tmp)
+                trl_args(stage_inputs(dataclasses.replace(c, device="cpu"), stage), stage, tmp)
 
     def run(self, until: str | None = None) -> None:
         if until is not None and until not in STAGES:
@@ -407,7 +334,3 @@ class Pipeline:
                     self.report()
         if until != "train":
             self.report()
-
-
-def _maybe_json(path: Path) -> Any:
-    return read_json(path) if path.exists() else {}

@@ -23,7 +23,7 @@ from typing import Any
 
 from actrain.config import RunConfig
 from actrain.errors import ActrainError
-from actrain.methods import is_act, method_stages, stage_config
+from actrain.methods import is_act, method_stages, stage_config, stage_inputs
 from actrain.stages.trl_args import trl_args
 
 TRAIN_MFU = 0.35  # share of peak a well-configured bf16 training step reaches
@@ -221,7 +221,7 @@ def plan(config: RunConfig, methods: list[str], seeds: list[int], gpu_name: str,
     with tempfile.TemporaryDirectory() as tmp, common.planned_world(gpus):
         cpu_config = dataclasses.replace(config, device="cpu")  # build TRL configs on this host
         for stage in training_stages(config, methods):
-            args = trl_args(cpu_config, stage, tmp)
+            args = trl_args(stage_inputs(cpu_config, stage), stage, tmp)
             row = plan_stage(stage, config, args, shape, gpus, sharded, prompt, states)
             memory = row.memory_gib + _vllm_share(args, gpu)
             fits = "fits" if memory <= gpu.memory_gib else "DOES NOT FIT"

@@ -15,7 +15,7 @@ from typing import Any
 
 from actrain.config import RunConfig
 from actrain.io import read_json, write_json
-from actrain.methods import is_act, stage_config
+from actrain.methods import is_act, key_settings, stage_inputs
 
 # The package version and prompt format that runs had before they were part of the keys.
 KEYS_BEFORE_FORMAT = ("0.1.0", 1)
@@ -84,21 +84,15 @@ class RunKeys:
         return [asdict(generation)] if generation.backend != "hf" else []
 
     def checkpoint_key(self, seed: int, prefix: tuple[str, ...]) -> str:
-        c = self.config
+        """Chained from the checkpoint it starts from, the data it reads and exactly the
+        settings the stage receives (`methods.stage_inputs`, less those that change no
+        result)."""
         if not prefix:
-            return fingerprint("base", c.model, *self.template_key())
+            return fingerprint("base", self.config.model, *self.template_key())
         stage = prefix[-1]
-        inputs: list[Any] = [self.data_key("collect"), c.data.history_len,
-                             c.data.show_admissible, c.data.actor_reasoning]
-        if is_act(stage):
-            inputs = [self.data_key("pairs"), asdict(c.critic), asdict(c.eval)]
-        lora = [asdict(c.peft)] if c.peft.enabled else []  # absent when off: older runs' keys
-        # How a step is cut into micro-batches changes no result: not part of the key.
-        settings = {k: v for k, v in asdict(stage_config(c, stage)).items() if k != "micro_batch"}
-        if "dpo_scope" in settings and settings["objective"] != "dpo":
-            del settings["dpo_scope"]  # only DPO reads it: other objectives keep their keys
-        return fingerprint("train", self.checkpoint_key(seed, prefix[:-1]), stage, settings,
-                           seed, inputs, c.dtype, *lora)
+        data = self.data_key("pairs" if is_act(stage) else "collect")
+        inputs = key_settings(stage_inputs(self.config, stage, seed))
+        return fingerprint("train", self.checkpoint_key(seed, prefix[:-1]), stage, data, inputs)
 
     def critic_key(self, seed: int, prefix: tuple[str, ...]) -> str:
         c = self.config

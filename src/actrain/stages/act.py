@@ -23,10 +23,11 @@ from typing import Any
 from datasets import Dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
 
-from actrain.config import RunConfig
+from actrain.config import CriticConfig
 from actrain.errors import ActrainError
 from actrain.evaluate import evaluate_critic
 from actrain.io import read_jsonl, write_jsonl
+from actrain.methods import ACTInputs
 from actrain.prompts import critic_prompts
 from actrain.rewards import (
     choices,
@@ -66,11 +67,12 @@ def training_rows(
 
 
 def act_dataset(
-    tokenizer: PreTrainedTokenizerBase, pairs: Sequence[dict[str, Any]], config: RunConfig
+    tokenizer: PreTrainedTokenizerBase, pairs: Sequence[dict[str, Any]], inputs: ACTInputs
 ) -> Dataset:
-    seed = config.seed if config.act.order_paired else None
-    rows = training_rows(pairs, config.act.both_orders, seed=seed)
-    prompts = critic_prompts(tokenizer, rows, config.critic)
+    act = inputs.act
+    seed = inputs.trainer.seed if act.order_paired else None
+    rows = training_rows(pairs, act.both_orders, seed=seed)
+    prompts = critic_prompts(tokenizer, rows, inputs.critic)
     return Dataset.from_dict(
         {
             "prompt": prompts,
@@ -87,7 +89,7 @@ def expert_first(pair: dict[str, Any]) -> list[str]:
 
 
 def pair_group_dataset(
-    tokenizer: PreTrainedTokenizerBase, pairs: Sequence[dict[str, Any]], config: RunConfig
+    tokenizer: PreTrainedTokenizerBase, pairs: Sequence[dict[str, Any]], critic: CriticConfig
 ) -> tuple[Dataset, dict[str, dict[str, Any]]]:
     """One row per pair (its expert-first prompt) and the pair's two renderings, by that prompt.
 
@@ -95,12 +97,11 @@ def pair_group_dataset(
     """
     actions = [expert_first(pair) for pair in pairs]
     shown_first = critic_prompts(
-        tokenizer, [{**p, "actions": a} for p, a in zip(pairs, actions, strict=True)],
-        config.critic,
+        tokenizer, [{**p, "actions": a} for p, a in zip(pairs, actions, strict=True)], critic
     )
     shown_second = critic_prompts(
         tokenizer, [{**p, "actions": a[::-1]} for p, a in zip(pairs, actions, strict=True)],
-        config.critic,
+        critic,
     )
     by_prompt: dict[str, dict[str, Any]] = {}
     for first, second, shown in zip(shown_first, shown_second, actions, strict=True):
@@ -115,37 +116,38 @@ def pair_group_dataset(
     return dataset, by_prompt
 
 
-def grpo_config(config: RunConfig, output_dir: Path):  # noqa: ANN201 - trl.GRPOConfig
-    act = config.act
+def grpo_config(inputs: ACTInputs, output_dir: Path):  # noqa: ANN201 - trl.GRPOConfig
+    act, critic = inputs.act, inputs.critic
     # Advantages not divided by the group's std (Dr. GRPO): in a nearly flat group the std is tiny
     # and one rare sample would get a huge advantage; that flipped a trained critic to one
     # position in docs/results/twc-critic.md. `act.grpo: {scale_rewards: group}` restores TRL's.
     extra: dict[str, Any] = {"scale_rewards": "none"}
-    if config.critic.reasoning:
+    if critic.reasoning:
         # A completion cut off mid-thought has no answer to reward: keep it out of the loss.
         extra["mask_truncated_completions"] = True
     if act.order_paired:
         if act.prompts_per_step % 2:
             raise ActrainError("act.paired_batches needs an even act.prompts_per_step")
         extra["shuffle_dataset"] = False  # rows are pre-shuffled by pair, orders adjacent
-    return grpo_args(act, "act", output_dir, config, config.critic.max_new_tokens, **extra)
+    return grpo_args(act, "act", output_dir, inputs.trainer, critic.max_new_tokens, **extra)
 
 
 class CriticCurveCallback(TrainerCallback):
     """Evaluate the critic on held-out pairs every `every` steps and append to a JSONL file."""
 
     def __init__(self, every: int, tokenizer: PreTrainedTokenizerBase,
-                 pairs: Sequence[dict[str, Any]], config: RunConfig, path: Path) -> None:
-        self.every, self.tokenizer, self.pairs, self.config, self.path = (
-            every, tokenizer, pairs, config, path,
+                 pairs: Sequence[dict[str, Any]], inputs: ACTInputs, path: Path) -> None:
+        self.every, self.tokenizer, self.pairs, self.inputs, self.path = (
+            every, tokenizer, pairs, inputs, path,
         )
 
     def on_step_end(self, args, state, control, model=None, **kwargs):  # noqa: ANN001, ANN201
         if self.every and state.global_step % self.every == 0 and model is not None:
             was_training = model.training
+            inputs = self.inputs
             metrics, _ = evaluate_critic(
-                model, self.tokenizer, self.pairs, self.config.critic, self.config.eval,
-                self.config.dtype, self.config.seed,
+                model, self.tokenizer, self.pairs, inputs.critic, inputs.eval,
+                inputs.trainer.dtype, inputs.trainer.seed,
             )
             model.train(was_training)
             # A resumed run evaluates its steps again: the new row replaces the old one.
@@ -160,7 +162,7 @@ def run_act(
     tokenizer: PreTrainedTokenizerBase,
     train_pairs: Sequence[dict[str, Any]],
     eval_pairs: Sequence[dict[str, Any]],
-    config: RunConfig,
+    inputs: ACTInputs,
     out_dir: Path,
 ) -> Path:
     """Train the critic with `act.objective`; returns the final checkpoint (`out_dir/checkpoint`).
@@ -172,32 +174,33 @@ def run_act(
         raise ActrainError("the ACT stage has no training pairs (see pairs/stats.json)")
     curve_path = out_dir / "critic_curve.jsonl"
     callbacks = []
-    if config.act.eval_every:
+    act = inputs.act
+    if act.eval_every:
         callbacks.append(
-            CriticCurveCallback(config.act.eval_every, tokenizer, eval_pairs, config, curve_path)
+            CriticCurveCallback(act.eval_every, tokenizer, eval_pairs, inputs, curve_path)
         )
-    if config.act.objective == "grpo":
-        trainer = grpo_trainer(model, tokenizer, train_pairs, config, out_dir, callbacks)
+    if act.objective == "grpo":
+        trainer = grpo_trainer(model, tokenizer, train_pairs, inputs, out_dir, callbacks)
     else:
         from actrain.stages.act_supervised import supervised_trainer
 
-        trainer = supervised_trainer(model, tokenizer, train_pairs, config, out_dir, callbacks)
+        trainer = supervised_trainer(model, tokenizer, train_pairs, inputs, out_dir, callbacks)
     if latest_trainer_checkpoint(out_dir / "trainer") is None:
         curve_path.unlink(missing_ok=True)
-    return train_and_save(trainer, tokenizer, out_dir, config.peft.merge)
+    return train_and_save(trainer, tokenizer, out_dir, inputs.trainer.peft.merge)
 
 
 def grpo_trainer(  # noqa: ANN201 - a trl.GRPOTrainer
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
     train_pairs: Sequence[dict[str, Any]],
-    config: RunConfig,
+    inputs: ACTInputs,
     out_dir: Path,
     callbacks: list[TrainerCallback],
 ):
     from actrain.stages.choice_grpo import ChoiceGRPOTrainer, PairGroupRollout, answer_token_ids
 
-    act, critic = config.act, config.critic
+    act, critic = inputs.act, inputs.critic
     prefilled = not critic.reasoning
     fmt = critic.answer_format
     reward_funcs = [make_choice_reward(fmt, prefilled, act.correct_reward, act.wrong_reward,
@@ -211,12 +214,12 @@ def grpo_trainer(  # noqa: ANN201 - a trl.GRPOTrainer
         reward_funcs.append(make_consistency_reward(fmt, prefilled))
         weights.append(act.consistency_reward)
     metrics = make_accuracy_metrics(fmt, prefilled)
-    args = grpo_config(config, out_dir / "trainer")
+    args = grpo_config(inputs, out_dir / "trainer")
     args.reward_weights = weights + [0.0] * len(metrics)
     one_token = prefilled and critic.max_new_tokens == 1
     rollout = None
     if pair_groups:
-        dataset, by_prompt = pair_group_dataset(tokenizer, train_pairs, config)
+        dataset, by_prompt = pair_group_dataset(tokenizer, train_pairs, critic)
 
         def correct(texts: list[str], actions: list[list[str]], labels: list[int]) -> list[bool]:
             picked = choices(texts, actions, fmt, prefilled)
@@ -225,10 +228,10 @@ def grpo_trainer(  # noqa: ANN201 - a trl.GRPOTrainer
         rollout = PairGroupRollout(
             by_prompt, tokenizer, act.num_generations, one_token,
             answer_token_ids(tokenizer) if fmt == "index" else None, correct,
-            act.resample_tries if resample else 0, config.seed,
+            act.resample_tries if resample else 0, inputs.trainer.seed,
         )
     else:
-        dataset = act_dataset(tokenizer, train_pairs, config)
+        dataset = act_dataset(tokenizer, train_pairs, inputs)
     model.generation_config.top_k = None
     return ChoiceGRPOTrainer(
         model=model,
@@ -239,6 +242,6 @@ def grpo_trainer(  # noqa: ANN201 - a trl.GRPOTrainer
         callbacks=callbacks,
         rollout_func=rollout,
         shared_prompt_pass=act.shared_prompt_pass and one_token,
-        peft_config=lora_config(config),
+        peft_config=lora_config(inputs.trainer.peft),
         filter_zero_variance=act.zero_variance == "filter",
     )

@@ -23,8 +23,9 @@ from typing import Any
 from datasets import Dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
 
-from actrain.config import RunConfig
+from actrain.config import CriticConfig
 from actrain.errors import ActrainError
+from actrain.methods import ACTInputs
 from actrain.prompts import critic_prompts
 from actrain.stages.common import (
     OWN_KEYS,
@@ -35,31 +36,31 @@ from actrain.stages.common import (
 )
 
 
-def answer_text(index: int, actions: Sequence[str], config: RunConfig) -> str:
+def answer_text(index: int, actions: Sequence[str], critic: CriticConfig) -> str:
     """The completion that picks `actions[index]`, in the critic's answer format."""
-    critic = config.critic
     content = str(index + 1) if critic.answer_format == "index" else actions[index]
     opening = "" if not critic.reasoning else "<answer>"  # direct choice prefills the tag
     return f"{opening}{content}</answer>"
 
 
 def choice_examples(
-    tokenizer: PreTrainedTokenizerBase, pairs: Sequence[dict[str, Any]], config: RunConfig
+    tokenizer: PreTrainedTokenizerBase, pairs: Sequence[dict[str, Any]], inputs: ACTInputs
 ) -> dict[str, list[str]]:
     """Prompt, the expert's answer and the other answer, for each training row."""
     from actrain.stages.act import training_rows
 
-    rows = training_rows(pairs, config.act.both_orders, seed=config.seed)
+    critic = inputs.critic
+    rows = training_rows(pairs, inputs.act.both_orders, seed=inputs.trainer.seed)
     return {
-        "prompt": critic_prompts(tokenizer, rows, config.critic),
-        "chosen": [answer_text(r["label"], r["actions"], config) for r in rows],
-        "rejected": [answer_text(1 - r["label"], r["actions"], config) for r in rows],
+        "prompt": critic_prompts(tokenizer, rows, critic),
+        "chosen": [answer_text(r["label"], r["actions"], critic) for r in rows],
+        "rejected": [answer_text(1 - r["label"], r["actions"], critic) for r in rows],
     }
 
 
-def _defaults(config: RunConfig, output_dir: Path) -> dict[str, Any]:
-    act = config.act
-    defaults = trainer_defaults(output_dir, config, act.max_steps,
+def _defaults(inputs: ACTInputs, output_dir: Path) -> dict[str, Any]:
+    act = inputs.act
+    defaults = trainer_defaults(output_dir, inputs.trainer, act.max_steps,
                                 act.learning_rate, act.save_steps)
     per_device, accumulation = split_batch("act", act.batch_size, act.micro_batch)
     defaults.update(
@@ -73,24 +74,24 @@ def _defaults(config: RunConfig, output_dir: Path) -> dict[str, Any]:
     return defaults
 
 
-def sft_choice_config(config: RunConfig, output_dir: Path):  # noqa: ANN201 - trl.SFTConfig
+def sft_choice_config(inputs: ACTInputs, output_dir: Path):  # noqa: ANN201 - trl.SFTConfig
     from trl import SFTConfig
 
-    defaults = _defaults(config, output_dir)
+    defaults = _defaults(inputs, output_dir)
     defaults.update(completion_only_loss=True)
-    defaults.update(passthrough("act.sft", config.act.sft, OWN_KEYS))
+    defaults.update(passthrough("act.sft", inputs.act.sft, OWN_KEYS))
     try:
         return SFTConfig(**defaults)
     except (TypeError, ValueError) as exc:
         raise ActrainError(f"act.sft: {exc} (keys go to trl.SFTConfig)") from None
 
 
-def dpo_choice_config(config: RunConfig, output_dir: Path):  # noqa: ANN201 - trl.DPOConfig
+def dpo_choice_config(inputs: ACTInputs, output_dir: Path):  # noqa: ANN201 - trl.DPOConfig
     from trl import DPOConfig
 
-    defaults = _defaults(config, output_dir)
+    defaults = _defaults(inputs, output_dir)
     defaults.update(beta=0.1)
-    defaults.update(passthrough("act.dpo", config.act.dpo, OWN_KEYS))
+    defaults.update(passthrough("act.dpo", inputs.act.dpo, OWN_KEYS))
     try:
         return DPOConfig(**defaults)
     except (TypeError, ValueError) as exc:
@@ -101,24 +102,24 @@ def supervised_trainer(  # noqa: ANN201 - a trl.SFTTrainer or trl.DPOTrainer
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
     train_pairs: Sequence[dict[str, Any]],
-    config: RunConfig,
+    inputs: ACTInputs,
     out_dir: Path,
     callbacks: list[TrainerCallback],
 ):
-    examples = choice_examples(tokenizer, train_pairs, config)
-    if config.act.objective == "sft":
+    examples = choice_examples(tokenizer, train_pairs, inputs)
+    act, peft = inputs.act, lora_config(inputs.trainer.peft)
+    if act.objective == "sft":
         from trl import SFTTrainer
 
         dataset = Dataset.from_dict(
             {"prompt": examples["prompt"], "completion": examples["chosen"]}
         )
-        return SFTTrainer(model=model, args=sft_choice_config(config, out_dir / "trainer"),
+        return SFTTrainer(model=model, args=sft_choice_config(inputs, out_dir / "trainer"),
                           train_dataset=dataset, processing_class=tokenizer, callbacks=callbacks,
-                          peft_config=lora_config(config))
+                          peft_config=peft)
     from actrain.stages.choice_dpo import ChoiceDPOTrainer
 
-    return ChoiceDPOTrainer(model=model, args=dpo_choice_config(config, out_dir / "trainer"),
+    return ChoiceDPOTrainer(model=model, args=dpo_choice_config(inputs, out_dir / "trainer"),
                             train_dataset=Dataset.from_dict(examples), processing_class=tokenizer,
-                            callbacks=callbacks, peft_config=lora_config(config),
-                            pack=config.act.shared_prompt_pass,
-                            decision_only=config.act.dpo_scope == "decision")
+                            callbacks=callbacks, peft_config=peft, pack=act.shared_prompt_pass,
+                            decision_only=act.dpo_scope == "decision")

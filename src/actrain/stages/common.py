@@ -14,9 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from actrain.config import RunConfig
+from actrain.config import PeftConfig
 from actrain.errors import ActrainError
 from actrain.io import write_json
+from actrain.methods import TrainerSettings
 
 _PLANNED_WORLD: list[int] = []
 
@@ -80,10 +81,11 @@ def passthrough(where: str, mapping: dict[str, Any], owned: dict[str, str]) -> d
 
 
 def trainer_defaults(
-    output_dir: Path, config: RunConfig, max_steps: int, learning_rate: float, save_steps: int
+    output_dir: Path, trainer: TrainerSettings, max_steps: int, learning_rate: float,
+    save_steps: int,
 ) -> dict[str, Any]:
     """Arguments every TRL trainer gets here: the run's device and dtype, logging every step."""
-    seed, dtype = config.seed, config.dtype
+    seed, dtype = trainer.seed, trainer.dtype
     return {
         "output_dir": str(output_dir),
         "max_steps": max_steps if max_steps > 0 else -1,
@@ -96,7 +98,7 @@ def trainer_defaults(
         "save_steps": save_steps or 500,
         "save_total_limit": 1,
         # Without it TRL refuses bf16 on a host with no GPU; `device: cpu` keeps a GPU host off.
-        "use_cpu": not config.device.startswith("cuda"),
+        "use_cpu": not trainer.device.startswith("cuda"),
         "bf16": dtype in ("bfloat16", "bf16"),
         # Recomputing activations costs a third more compute; small models fit without it.
         # Turn it on through `act.grpo` / `rl.grpo` / `il.sft` for large models.
@@ -110,7 +112,7 @@ def grpo_args(
     stage: Any,  # GRPOStageConfig
     section: str,
     output_dir: Path,
-    config: RunConfig,
+    trainer: TrainerSettings,
     max_completion_length: int,
     **extra: Any,
 ):  # noqa: ANN201 - trl.GRPOConfig
@@ -118,7 +120,7 @@ def grpo_args(
     from trl import GRPOConfig
 
     defaults = trainer_defaults(
-        output_dir, config, stage.max_steps, stage.learning_rate, stage.save_steps
+        output_dir, trainer, stage.max_steps, stage.learning_rate, stage.save_steps
     )
     per_device, accumulation = split_batch(
         section, stage.prompts_per_step * stage.num_generations, stage.micro_batch,
@@ -143,9 +145,8 @@ def grpo_args(
         raise ActrainError(f"{section}.grpo: {exc} (keys go to trl.GRPOConfig)") from None
 
 
-def lora_config(config: RunConfig):  # noqa: ANN201 - peft.LoraConfig | None
+def lora_config(settings: PeftConfig):  # noqa: ANN201 - peft.LoraConfig | None
     """The `peft_config` every TRL trainer of a run gets: None unless `peft.enabled`."""
-    settings = config.peft
     if not settings.enabled:
         return None
     from peft import LoraConfig

@@ -14,8 +14,8 @@ from typing import Any
 from datasets import Dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from actrain.config import RunConfig
 from actrain.errors import ActrainError
+from actrain.methods import ActorView, ILInputs
 from actrain.prompts import actor_examples
 from actrain.stages.common import (
     OWN_KEYS,
@@ -28,12 +28,11 @@ from actrain.stages.common import (
 
 
 def il_dataset(
-    tokenizer: PreTrainedTokenizerBase, trajectories: Sequence[dict[str, Any]], config: RunConfig
+    tokenizer: PreTrainedTokenizerBase, trajectories: Sequence[dict[str, Any]], view: ActorView
 ) -> Dataset:
-    reasoning = config.data.actor_reasoning
+    reasoning = view.reasoning
     rows = actor_examples(
-        tokenizer, list(trajectories), config.data.history_len, config.data.show_admissible,
-        reasoning,
+        tokenizer, list(trajectories), view.history_len, view.show_admissible, reasoning
     )
     if not rows:
         raise ActrainError("the IL stage has no expert states to train on")
@@ -47,12 +46,12 @@ def il_dataset(
     )
 
 
-def sft_config(config: RunConfig, output_dir: Path):  # noqa: ANN201 - trl.SFTConfig
+def sft_config(inputs: ILInputs, output_dir: Path):  # noqa: ANN201 - trl.SFTConfig
     from trl import SFTConfig
 
-    il = config.il
+    il = inputs.il
     defaults = trainer_defaults(
-        output_dir, config, il.max_steps, il.learning_rate, il.save_steps
+        output_dir, inputs.trainer, il.max_steps, il.learning_rate, il.save_steps
     )
     per_device, accumulation = split_batch("il", il.batch_size, il.micro_batch)
     defaults.update(
@@ -75,18 +74,19 @@ def run_il(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
     trajectories: Sequence[dict[str, Any]],
-    config: RunConfig,
+    inputs: ILInputs,
     out_dir: Path,
 ) -> Path:
     """Fine-tune on the expert actions; returns the final checkpoint (`out_dir/checkpoint`)."""
     from trl import SFTTrainer
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    peft = inputs.trainer.peft
     trainer = SFTTrainer(
         model=model,
-        args=sft_config(config, out_dir / "trainer"),
-        train_dataset=il_dataset(tokenizer, trajectories, config),
+        args=sft_config(inputs, out_dir / "trainer"),
+        train_dataset=il_dataset(tokenizer, trajectories, inputs.view),
         processing_class=tokenizer,
-        peft_config=lora_config(config),
+        peft_config=lora_config(peft),
     )
-    return train_and_save(trainer, tokenizer, out_dir, config.peft.merge)
+    return train_and_save(trainer, tokenizer, out_dir, peft.merge)

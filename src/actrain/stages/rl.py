@@ -15,19 +15,18 @@ from typing import Any
 from datasets import Dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from actrain.config import RunConfig
 from actrain.errors import ActrainError
+from actrain.methods import ActorView, RLInputs
 from actrain.prompts import actor_examples
 from actrain.rewards import make_action_metrics, make_action_reward
 from actrain.stages.common import grpo_args, lora_config, train_and_save
 
 
 def rl_dataset(
-    tokenizer: PreTrainedTokenizerBase, trajectories: Sequence[dict[str, Any]], config: RunConfig
+    tokenizer: PreTrainedTokenizerBase, trajectories: Sequence[dict[str, Any]], view: ActorView
 ) -> Dataset:
     rows = actor_examples(
-        tokenizer, list(trajectories), config.data.history_len, config.data.show_admissible,
-        config.data.actor_reasoning,
+        tokenizer, list(trajectories), view.history_len, view.show_admissible, view.reasoning
     )
     if not rows:
         raise ActrainError("the RL stage has no expert states to train on")
@@ -40,30 +39,31 @@ def run_rl(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
     trajectories: Sequence[dict[str, Any]],
-    config: RunConfig,
+    inputs: RLInputs,
     out_dir: Path,
 ) -> Path:
     """GRPO on the next action; returns the final checkpoint (`out_dir/checkpoint`)."""
     from trl import GRPOTrainer
 
-    rl = config.rl
+    rl, reasoning, peft = inputs.rl, inputs.view.reasoning, inputs.trainer.peft
     out_dir.mkdir(parents=True, exist_ok=True)
-    prefilled = not config.data.actor_reasoning
+    prefilled = not reasoning
     reward = make_action_reward(
         prefilled, rl.expert_reward, rl.admissible_reward, rl.other_reward, rl.malformed_reward
     )
     metrics = make_action_metrics(prefilled)
     # A completion cut off mid-thought has no action to reward: keep it out of the loss.
-    truncation = {"mask_truncated_completions": True} if config.data.actor_reasoning else {}
-    args = grpo_args(rl, "rl", out_dir / "trainer", config, rl.max_new_tokens, **truncation)
+    truncation = {"mask_truncated_completions": True} if reasoning else {}
+    args = grpo_args(rl, "rl", out_dir / "trainer", inputs.trainer, rl.max_new_tokens,
+                     **truncation)
     args.reward_weights = [1.0] + [0.0] * len(metrics)
     model.generation_config.top_k = None
     trainer = GRPOTrainer(
         model=model,
         reward_funcs=[reward, *metrics],
         args=args,
-        train_dataset=rl_dataset(tokenizer, trajectories, config),
+        train_dataset=rl_dataset(tokenizer, trajectories, inputs.view),
         processing_class=tokenizer,
-        peft_config=lora_config(config),
+        peft_config=lora_config(peft),
     )
-    return train_and_save(trainer, tokenizer, out_dir, config.peft.merge)
+    return train_and_save(trainer, tokenizer, out_dir, peft.merge)

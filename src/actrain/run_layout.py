@@ -1,0 +1,60 @@
+"""Where each output of a run lives inside its folder (`runs/<name>/`).
+
+    trajectories/{train,id_test}.jsonl   pairs/{train,id_test}.jsonl   stages.json
+    seed<N>/<stage>-<stage>/checkpoint   critic/<checkpoint id>.json    agent/<agent id>.json
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from actrain.config import RunConfig
+
+
+class RunLayout:
+    """The paths of a run's outputs, and the ids its checkpoints and agents are filed under."""
+
+    def __init__(self, config: RunConfig) -> None:
+        self.config = config
+        self.dir = config.run_dir
+
+    @property
+    def train_traj(self) -> Path:
+        return self.dir / "trajectories" / "train.jsonl"
+
+    @property
+    def eval_traj(self) -> Path:
+        return self.dir / "trajectories" / "id_test.jsonl"
+
+    @property
+    def train_pairs(self) -> Path:
+        return self.dir / "pairs" / "train.jsonl"
+
+    @property
+    def eval_pairs(self) -> Path:
+        return self.dir / "pairs" / "id_test.jsonl"
+
+    def stage_dir(self, seed: int, prefix: tuple[str, ...]) -> Path:
+        return self.dir / f"seed{seed}" / "-".join(prefix)
+
+    def checkpoint(self, seed: int, prefix: tuple[str, ...]) -> str:
+        """The model a prefix ends with: the base model id for `()`, else a checkpoint folder."""
+        if not prefix:
+            return self.config.model
+        return str(self.stage_dir(seed, prefix) / "checkpoint")
+
+    @staticmethod
+    def checkpoint_id(seed: int, prefix: tuple[str, ...]) -> str:
+        return "base" if not prefix else f"seed{seed}-{'-'.join(prefix)}"
+
+    def agent_id(self, seed: int, prefix: tuple[str, ...]) -> str:
+        # Greedy rollouts of the base model are the same for every seed: evaluate them once.
+        if not prefix and self.config.rollout.temperature > 0:
+            return f"seed{seed}-base"
+        return self.checkpoint_id(seed, prefix)
+
+    def critic_file(self, checkpoint_id: str) -> Path:
+        return self.dir / "critic" / f"{checkpoint_id}.json"
+
+    def agent_file(self, agent_id: str) -> Path:
+        return self.dir / "agent" / f"{agent_id}.json"
