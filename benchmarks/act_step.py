@@ -7,8 +7,10 @@ group, `--rows` completions a step), direct choice with one-token answers:
   pair      pair groups, TRL's generation and scoring;
   one-pass  pair groups, one forward per distinct shown prompt for sampling and for the loss.
 With `--objective dpo`, two variants of the DPO step (`--rows` pairs-in-one-order a step):
-  plain     TRL's `DPOTrainer`: the chosen and the rejected row each run the whole prompt;
+  plain     TRL's `DPOTrainer` step: the chosen and the rejected row each run the whole prompt;
   packed    `ChoiceDPOTrainer`: each pair is one row that shares the prompt (same loss).
+Both score the whole answer (`act.dpo_scope: answer`, TRL's own loss); the decision-token scope
+changes which tokens are summed, not what is computed.
 Prints the median step time of each (the first step is a warm-up and not counted) and the ratios.
 Usage: python benchmarks/act_step.py [--pairs runs/twc-critic/pairs/train.jsonl] [--steps 6]
        python benchmarks/act_step.py --objective dpo --rows 8
@@ -33,8 +35,8 @@ VARIANTS = {
         "one-pass": ["act.advantage_group=pair", "act.shared_prompt_pass=true"],
     },
     "dpo": {
-        "plain": ["act.shared_prompt_pass=false"],
-        "packed": ["act.shared_prompt_pass=true"],
+        "plain": ["act.shared_prompt_pass=false", "act.dpo_scope=answer"],
+        "packed": ["act.shared_prompt_pass=true", "act.dpo_scope=answer"],
     },
 }
 
