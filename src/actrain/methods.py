@@ -25,6 +25,7 @@ from actrain.config import (
     RunConfig,
 )
 from actrain.errors import ActrainError
+from actrain.prompts import ActorView
 
 TRAINING_STAGES = ("act", "act-grpo", "act-sft", "act-dpo", "il", "rl")
 
@@ -49,16 +50,6 @@ class TrainerSettings:
     dtype: str = "float32"
     device: str = "cpu"
     peft: PeftConfig = dataclasses.field(default_factory=PeftConfig)
-
-
-@dataclass(frozen=True)
-class ActorView:
-    """How an expert state is shown to the actor (the `data` section's view), in IL and RL as
-    in rollouts."""
-
-    history_len: int = 1
-    show_admissible: bool = True
-    reasoning: bool = False
 
 
 @dataclass(frozen=True)
@@ -94,8 +85,7 @@ def stage_inputs(config: RunConfig, stage: str, seed: int | None = None) -> Stag
                               config.device, config.peft)
     if is_act(stage):
         return ACTInputs(stage_config(config, stage), config.critic, config.eval, trainer)
-    data = config.data
-    view = ActorView(data.history_len, data.show_admissible, data.actor_reasoning)
+    view = ActorView.of(config.data)
     if stage == "il":
         return ILInputs(config.il, view, trainer)
     if stage == "rl":

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from transformers import PreTrainedTokenizerBase
 
 if TYPE_CHECKING:
-    from actrain.config import CriticConfig
+    from actrain.config import CriticConfig, DataConfig
 
 # Bump when any rendered prompt or parse rule changes: it is part of every stage's fingerprint,
 # so outputs made with another format are rebuilt, not reused.
@@ -28,6 +28,20 @@ PROMPT_FORMAT = 1
 # Kept short on purpose: on a CPU, prompt length dominates generation and training time.
 ACTOR_SYSTEM = "You play a text game. Choose the next action that makes progress on the task."
 CRITIC_SYSTEM = "You judge actions in a text game: which of two actions is better for the task?"
+
+
+@dataclass(frozen=True)
+class ActorView:
+    """How a state is shown to the actor: the `data` section's view, the same in its training
+    data (IL, RL) and in its rollouts."""
+
+    history_len: int = 1
+    show_admissible: bool = True
+    reasoning: bool = False
+
+    @classmethod
+    def of(cls, data: DataConfig) -> ActorView:
+        return cls(data.history_len, data.show_admissible, data.actor_reasoning)
 
 
 @dataclass(frozen=True)

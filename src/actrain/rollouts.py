@@ -30,6 +30,7 @@ from actrain.distributed import main_first, map_sharded
 from actrain.envs.base import TextEnv
 from actrain.generation import generate
 from actrain.prompts import (
+    ActorView,
     State,
     actor_prompt,
     normalise_action,
@@ -48,9 +49,7 @@ class AgentSettings:
     agent's training data), the compute dtype and the seed for sampled decoding."""
 
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
-    history_len: int = 1
-    show_admissible: bool = True
-    reasoning: bool = False
+    view: ActorView = field(default_factory=ActorView)
     dtype: str = "float32"
     seed: int = 0
 
@@ -93,10 +92,11 @@ class Episode:
 
 
 def _prompt(tokenizer: PreTrainedTokenizerBase, episode: Episode, s: AgentSettings) -> str:
-    window = episode.history[-s.history_len :] if s.history_len > 0 else []
+    view = s.view
+    window = episode.history[-view.history_len :] if view.history_len > 0 else []
     state = State(episode.description, tuple(window), episode.observation,
                   tuple(episode.admissible))
-    return actor_prompt(tokenizer, render_state(state, s.show_admissible), s.reasoning)
+    return actor_prompt(tokenizer, render_state(state, view.show_admissible), view.reasoning)
 
 
 def _start(env: TextEnv, task: str) -> Episode:
@@ -107,7 +107,7 @@ def _start(env: TextEnv, task: str) -> Episode:
 
 def _step(env: TextEnv, episode: Episode, completion: str, s: AgentSettings) -> None:
     """Apply one model completion to an episode; never raises on a bad action."""
-    action = parse_action(completion, prefilled=not s.reasoning)
+    action = parse_action(completion, prefilled=not s.view.reasoning)
     entry: dict[str, Any] = {"completion": completion, "action": action}
     if action is None:
         episode.malformed += 1
@@ -280,9 +280,7 @@ def evaluate_agent(
 
 def agent_settings(config: Any, seed: int) -> AgentSettings:
     """A run config's agent: its rollout section and the state view it was trained on."""
-    data = config.data
-    return AgentSettings(rollout=config.rollout, history_len=data.history_len,
-                         show_admissible=data.show_admissible, reasoning=data.actor_reasoning,
+    return AgentSettings(rollout=config.rollout, view=ActorView.of(config.data),
                          dtype=config.dtype, seed=seed)
 
 

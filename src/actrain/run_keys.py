@@ -16,6 +16,7 @@ from typing import Any
 from actrain.config import RunConfig
 from actrain.io import read_json, write_json
 from actrain.methods import is_act, key_settings, stage_inputs
+from actrain.prompts import ActorView
 
 # The package version and prompt format that runs had before they were part of the keys.
 KEYS_BEFORE_FORMAT = ("0.1.0", 1)
@@ -104,6 +105,5 @@ class RunKeys:
         rollout = asdict(c.rollout)
         rollout.pop("step_workers")  # how many threads step the environments changes no result
         return fingerprint("agent", self.checkpoint_key(seed, prefix), c.env.id, c.env.kwargs,
-                           rollout, c.data.history_len, c.data.show_admissible,
-                           c.data.actor_reasoning, c.dtype, seed if c.rollout.temperature else 0,
-                           *self.engine_key())
+                           rollout, asdict(ActorView.of(c.data)), c.dtype,
+                           seed if c.rollout.temperature else 0, *self.engine_key())

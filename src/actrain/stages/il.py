@@ -15,8 +15,8 @@ from datasets import Dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from actrain.errors import ActrainError
-from actrain.methods import ActorView, ILInputs
-from actrain.prompts import actor_examples
+from actrain.methods import ILInputs
+from actrain.prompts import ActorView, actor_examples
 from actrain.stages.common import (
     OWN_KEYS,
     lora_config,

@@ -16,8 +16,8 @@ from datasets import Dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from actrain.errors import ActrainError
-from actrain.methods import ActorView, RLInputs
-from actrain.prompts import actor_examples
+from actrain.methods import RLInputs
+from actrain.prompts import ActorView, actor_examples
 from actrain.rewards import make_action_metrics, make_action_reward
 from actrain.stages.common import grpo_args, lora_config, train_and_save
 
