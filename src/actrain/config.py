@@ -80,7 +80,8 @@ class CriticConfig:
 class GRPOStageConfig:
     """What every GRPO stage (ACT, RL) shares. `grpo` holds any extra `trl.GRPOConfig` fields."""
 
-    max_steps: int = 20
+    max_steps: int = 20  # 0: `epochs` passes over the stage's own data instead
+    epochs: float = 1.0  # with max_steps 0 (ACT: over the pairs; RL: over the expert states)
     learning_rate: float = 1e-5
     beta: float = 0.0
     num_generations: int = 8
@@ -125,7 +126,6 @@ class ACTConfig(GRPOStageConfig):
     paired_batches: bool = True
     eval_every: int = 0  # held-out critic accuracy every N steps (0 = only at the end)
     batch_size: int = 8  # SFT / DPO: examples (a pair in one order) per step, all processes
-    epochs: float = 1.0  # SFT / DPO, when max_steps is 0
     sft: dict[str, Any] = field(default_factory=dict)  # extra trl.SFTConfig fields
     dpo: dict[str, Any] = field(default_factory=dict)  # extra trl.DPOConfig fields
     # DPO's log-probabilities: "decision" (the answers up to the first token where they differ:
@@ -175,6 +175,17 @@ class ILConfig:
 
 
 @dataclass
+class SRConfig(ILConfig):
+    """Early Experience's self-reflection (Zhang et al. 2025): SFT on a teacher's rationale for
+    the expert action, written after seeing where the expert action and the pair's alternative
+    lead, mixed with the plain IL data."""
+
+    teacher: str = "base"  # writes the rationales: the run's base model, or a model id / folder
+    max_new_tokens: int = 64  # a rationale's length limit
+    mix_il: bool = True  # also train on the plain expert actions (the paper's mixture)
+
+
+@dataclass
 class RolloutConfig:
     """Agent evaluation: the protocol is printed in every report."""
 
@@ -185,6 +196,9 @@ class RolloutConfig:
     max_steps_by_task: dict[str, int] = field(default_factory=dict)
     temperature: float = 0.0  # greedy; > 0 samples, seeded by the run's seed
     max_new_tokens: int = 16
+    # Methods rolled out reasoning first (`prompt-cot`, any method ending in `-cot`) write up to
+    # this many tokens a turn instead: reasoning, then the action tag.
+    thinking_max_new_tokens: int = 128
     batch_size: int = 16  # episodes whose next action is generated in one batch
     parallel_envs: int = 0  # environment instances in play at once (0 = batch_size)
     step_workers: int = 1  # threads stepping those environments (for slow, JVM-backed envs)
@@ -282,6 +296,10 @@ class RunConfig:
     critic: CriticConfig = field(default_factory=CriticConfig)
     act: ACTConfig = field(default_factory=ACTConfig)
     il: ILConfig = field(default_factory=ILConfig)
+    # Early Experience baselines: self-reflection (`sr`) and implicit world modelling (`iwm`: SFT
+    # on the next observation after the expert's action and after the pair's alternative).
+    sr: SRConfig = field(default_factory=SRConfig)
+    iwm: ILConfig = field(default_factory=ILConfig)
     rl: RLConfig = field(default_factory=RLConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     rollout: RolloutConfig = field(default_factory=RolloutConfig)

@@ -2,7 +2,8 @@
 
 A method is its stages joined by "_" (`act_il_rl` = ACT, then IL, then RL; `prompt` trains
 nothing). `act` trains the critic with `act.objective`; `act-grpo`, `act-sft` and `act-dpo` name
-the objective, so one comparison can hold GRPO next to its supervised ablations.
+the objective, so one comparison can hold GRPO next to its supervised ablations. `sr` and `iwm`
+are Early Experience's baselines (self-reflection mixed with IL; world modelling, then `il`).
 
 A stage receives its own section and the few run-wide settings it reads (`stage_inputs`), never
 the whole run config; its fingerprint (`run_keys.py`) is computed from that very object, so a
@@ -23,11 +24,14 @@ from actrain.config import (
     PeftConfig,
     RLConfig,
     RunConfig,
+    SRConfig,
 )
 from actrain.errors import ActrainError
 from actrain.prompts import ActorView
 
-TRAINING_STAGES = ("act", "act-grpo", "act-sft", "act-dpo", "il", "rl")
+TRAINING_STAGES = ("act", "act-grpo", "act-sft", "act-dpo", "il", "rl", "sr", "iwm")
+# The data file each training stage reads besides the expert trajectories ("collect").
+STAGE_DATA = {"sr": "rationales", "iwm": "outcomes"}
 
 
 def is_act(stage: str) -> bool:
@@ -76,7 +80,34 @@ class RLInputs:
     trainer: TrainerSettings
 
 
-StageInputs = ACTInputs | ILInputs | RLInputs
+@dataclass(frozen=True)
+class SRInputs:
+    sr: SRConfig
+    view: ActorView
+    trainer: TrainerSettings
+
+
+@dataclass(frozen=True)
+class IWMInputs:
+    iwm: ILConfig
+    view: ActorView
+    trainer: TrainerSettings
+
+
+StageInputs = ACTInputs | ILInputs | RLInputs | SRInputs | IWMInputs
+SFTInputs = ILInputs | SRInputs | IWMInputs  # stages that are SFT on their own examples
+
+
+def sft_section(inputs: SFTInputs) -> tuple[str, ILConfig]:
+    """(section name, settings) of an SFT stage: `il`, `sr` or `iwm`."""
+    name = dataclasses.fields(inputs)[0].name
+    return name, getattr(inputs, name)
+
+
+def data_of(stage: str) -> str:
+    """Which data step's output a training stage reads: pairs (ACT), outcomes (IWM),
+    rationales (SR) or the expert trajectories alone (IL, RL)."""
+    return "pairs" if is_act(stage) else STAGE_DATA.get(stage, "collect")
 
 
 def stage_inputs(config: RunConfig, stage: str, seed: int | None = None) -> StageInputs:
@@ -90,6 +121,10 @@ def stage_inputs(config: RunConfig, stage: str, seed: int | None = None) -> Stag
         return ILInputs(config.il, view, trainer)
     if stage == "rl":
         return RLInputs(config.rl, view, trainer)
+    if stage == "sr":
+        return SRInputs(config.sr, view, trainer)
+    if stage == "iwm":
+        return IWMInputs(config.iwm, view, trainer)
     raise ActrainError(f"unknown training stage {stage!r}; known: {', '.join(TRAINING_STAGES)}")
 
 
@@ -97,7 +132,7 @@ def key_settings(inputs: StageInputs) -> dict[str, Any]:
     """`inputs` as a stage's fingerprint takes them: settings that change no result are out."""
     settings = dataclasses.asdict(inputs)
     settings["trainer"].pop("device")  # where it runs (numerics aside) is not what it learns
-    section = settings.get("act") or settings.get("il") or settings["rl"]
+    section = settings[dataclasses.fields(inputs)[0].name]
     section.pop("micro_batch")  # how a step is cut into micro-batches changes no result
     if "dpo_scope" in section and section["objective"] != "dpo":
         del section["dpo_scope"]  # only DPO reads it
@@ -112,14 +147,26 @@ def critic_prefix(prefix: tuple[str, ...]) -> tuple[str, ...] | None:
     return None
 
 
+COT_SUFFIX = "-cot"
+
+
+def rolls_out_thinking(method: str) -> bool:
+    """Whether a method's agent reasons before its action in rollouts, whatever the run's
+    `data.actor_reasoning`: the `-cot` suffix (`prompt-cot` is the paper's "prompt w/ CoT")."""
+    return method.endswith(COT_SUFFIX)
+
+
 def method_stages(method: str) -> tuple[str, ...]:
-    """`"act_il_rl"` -> `("act", "il", "rl")`; `"prompt"` -> `()`."""
+    """`"act_il_rl"` -> `("act", "il", "rl")`; `"prompt"` -> `()`; a `-cot` suffix changes the
+    rollouts, not the stages (`"sr-cot"` -> `("sr",)`)."""
+    method = method.removesuffix(COT_SUFFIX) if rolls_out_thinking(method) else method
     if method == "prompt":
         return ()
     parts = tuple(method.split("_"))
     if not method or any(p not in TRAINING_STAGES for p in parts):
         raise ActrainError(
             f"unknown method {method!r}: use 'prompt' or training stages "
-            f"{', '.join(TRAINING_STAGES)} joined by '_' (e.g. act_il_rl, il_rl_rl)"
+            f"{', '.join(TRAINING_STAGES)} joined by '_' (e.g. act_il_rl, il_rl_rl), "
+            f"optionally ending in '{COT_SUFFIX}' (rollouts that reason first)"
         )
     return parts

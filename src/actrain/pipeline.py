@@ -29,6 +29,7 @@ from actrain import distributed
 from actrain.config import RunConfig, to_dict
 from actrain.errors import ActrainError
 from actrain.io import (
+    read_jsonl,
     read_pairs,
     read_trajectories,
     write_json,
@@ -37,8 +38,12 @@ from actrain.io import (
 from actrain.methods import (
     ACTInputs,
     ILInputs,
+    IWMInputs,
+    SRInputs,
     critic_prefix,
+    data_of,
     method_stages,
+    rolls_out_thinking,
     stage_inputs,
 )
 from actrain.results import gather_results
@@ -83,6 +88,13 @@ class Pipeline(RunLayout):
     @property
     def uses_act(self) -> bool:
         return any(critic_prefix(method_stages(m)) for m in self.methods)
+
+    def needs(self, data: str) -> bool:
+        """Whether a training stage of the run reads `data` (pairs, outcomes, rationales);
+        rationales need outcomes, which need pairs."""
+        chain = {"pairs": ("pairs", "outcomes", "rationales"), "outcomes": ("outcomes",
+                 "rationales"), "rationales": ("rationales",)}[data]
+        return any(data_of(stage) in chain for m in self.methods for stage in method_stages(m))
 
     # -- helpers ----------------------------------------------------------------------------
     def load_model(self, name: str, for_training: bool = False) -> tuple[Any, Any]:
@@ -163,7 +175,7 @@ class Pipeline(RunLayout):
         self._run("collect", self.keys.data_key("collect"), [self.train_traj, self.eval_traj], work)
 
     def pairs(self) -> None:
-        if not self.uses_act:
+        if not self.needs("pairs"):
             return
 
         def work() -> None:
@@ -187,6 +199,47 @@ class Pipeline(RunLayout):
             write_json(self.dir / "pairs" / "stats.json", stats)
 
         self._run("pairs", self.keys.data_key("pairs"), [self.train_pairs, self.eval_pairs], work)
+
+    def outcomes(self) -> None:
+        """Both actions of every training pair played from its state (Early Experience)."""
+        if not self.needs("outcomes"):
+            return
+
+        def work() -> None:
+            from actrain.data.branches import branch_outcomes
+            from actrain.envs import make
+
+            c = self.config
+            if distributed.is_main():  # stepping environments is cheap: one process does it
+                with make(c.env.id, **c.env.kwargs) as env:
+                    records = branch_outcomes(env, read_pairs(self.train_pairs),
+                                              read_trajectories(self.train_traj))
+                write_jsonl(self.train_outcomes, records)
+
+        self._run("outcomes", self.keys.data_key("outcomes"), [self.train_outcomes], work)
+
+    def rationales(self) -> None:
+        """The teacher's rationale for every branched pair (self-reflection's data)."""
+        if not self.needs("rationales"):
+            return
+
+        def work() -> None:
+            from actrain.data.rationales import write_rationales
+            from actrain.prompts import ActorView
+
+            c = self.config
+            teacher = c.sr.teacher
+            model, tokenizer = self.base_model() if teacher == "base" else self.generator(teacher)
+            records, stats = write_rationales(
+                model, tokenizer, read_jsonl(self.train_outcomes), ActorView.of(c.data),
+                c.sr.max_new_tokens, c.eval.batch_size, c.dtype,
+            )
+            if distributed.is_main():
+                write_jsonl(self.train_rationales, records)
+                write_json(self.train_rationales.parent / "stats.json",
+                           {**stats, "teacher": c.model if teacher == "base" else teacher})
+
+        self._run("rationales", self.keys.data_key("rationales"), [self.train_rationales], work)
 
     # -- training ---------------------------------------------------------------------------
     def train(self, seed: int, prefix: tuple[str, ...]) -> None:
@@ -222,6 +275,15 @@ class Pipeline(RunLayout):
                 from actrain.stages.il import run_il
 
                 run_il(model, tokenizer, read_trajectories(self.train_traj), inputs, out)
+            elif isinstance(inputs, SRInputs):
+                from actrain.stages.early_experience import run_sr
+
+                run_sr(model, tokenizer, read_jsonl(self.train_rationales),
+                       read_trajectories(self.train_traj), inputs, out)
+            elif isinstance(inputs, IWMInputs):
+                from actrain.stages.early_experience import run_iwm
+
+                run_iwm(model, tokenizer, read_jsonl(self.train_outcomes), inputs, out)
             else:
                 from actrain.stages.rl import run_rl
 
@@ -249,16 +311,17 @@ class Pipeline(RunLayout):
 
         self._run(f"critic {ckpt}", key, [self.critic_file(ckpt)], work)
 
-    def evaluate_agent(self, seed: int, prefix: tuple[str, ...]) -> None:
+    def evaluate_agent(self, seed: int, prefix: tuple[str, ...], thinking: bool = False) -> None:
+        """Roll the checkpoint out; `thinking` (a `-cot` method) has it reason first."""
         c = self.config
-        agent = self.agent_id(seed, prefix)
-        key = self.keys.agent_key(seed, prefix)
+        agent = self.agent_id(seed, prefix, thinking)
+        key = self.keys.agent_key(seed, prefix, thinking)
 
         def work() -> None:
             from actrain.rollouts import evaluate_agent
 
             model, tokenizer = self.load(seed, prefix)
-            summary, episodes = evaluate_agent(model, tokenizer, c, seed)
+            summary, episodes = evaluate_agent(model, tokenizer, c, seed, thinking)
             write_jsonl(self.dir / "agent" / f"{agent}.episodes.jsonl", episodes)
             write_json(self.agent_file(agent), {"checkpoint": self.checkpoint(seed, prefix),
                                                 **summary})
@@ -274,7 +337,7 @@ class Pipeline(RunLayout):
             self.evaluate_critic(seed, ())
             self.evaluate_critic(seed, critic)
         if self.config.rollout.enabled:
-            self.evaluate_agent(seed, prefix)
+            self.evaluate_agent(seed, prefix, rolls_out_thinking(method))
 
     # -- results ----------------------------------------------------------------------------
     def results(self) -> dict[str, Any]:
@@ -322,6 +385,8 @@ class Pipeline(RunLayout):
         if until == "collect":
             return
         self.pairs()
+        self.outcomes()
+        self.rationales()
         if until == "pairs":
             return
         for seed in self.seeds:

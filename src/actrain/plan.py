@@ -24,6 +24,7 @@ from typing import Any
 from actrain.config import RunConfig
 from actrain.errors import ActrainError
 from actrain.methods import is_act, method_stages, stage_config, stage_inputs
+from actrain.stages.common import grpo_steps
 from actrain.stages.trl_args import trl_args
 
 TRAIN_MFU = 0.35  # share of peak a well-configured bf16 training step reaches
@@ -159,15 +160,22 @@ def training_stages(config: RunConfig, methods: list[str]) -> list[str]:
 def plan_stage(stage: str, config: RunConfig, args: Any, shape: ModelShape, gpus: int,
                sharded: bool, prompt_tokens: float, states: float) -> StagePlan:
     per_device = f"{args.per_device_train_batch_size} x {args.gradient_accumulation_steps} acc."
-    if stage == "il":
-        settings: Any = config.il
+    per_state = config.alternatives.per_state
+    sft_examples = {  # SFT stages: examples in their data (one alternative a state per pair)
+        "il": states,
+        "sr": states * per_state + (states if config.sr.mix_il else 0),
+        "iwm": 2 * states * per_state,
+    }
+    if stage in sft_examples:
+        settings: Any = getattr(config, stage)
     else:
         settings = stage_config(config, stage) if is_act(stage) else config.rl
-    if stage == "il" or (is_act(stage) and settings.objective != "grpo"):
-        batch = settings.batch_size  # IL, and ACT's SFT / DPO: examples a step
-        examples = states if stage == "il" else 2 * states * config.alternatives.per_state
+    if stage in sft_examples or (is_act(stage) and settings.objective != "grpo"):
+        batch = settings.batch_size  # IL, SR, IWM, and ACT's SFT / DPO: examples a step
+        examples = sft_examples.get(stage, 2 * states * per_state)
         steps = settings.max_steps or math.ceil(settings.epochs * examples / batch)
-        completion = 16
+        # an action; a rationale and an action; an observation
+        completion = {"sr": config.sr.max_new_tokens + 16, "iwm": 64}.get(stage, 16)
         pairs_per_example = 2 if is_act(stage) and settings.objective == "dpo" else 1
         trained = steps * batch * (prompt_tokens + completion) * pairs_per_example
         micro = args.per_device_train_batch_size * (prompt_tokens + completion)
@@ -177,7 +185,12 @@ def plan_stage(stage: str, config: RunConfig, args: Any, shape: ModelShape, gpus
                          memory)
     completion = config.critic.max_new_tokens if is_act(stage) else config.rl.max_new_tokens
     rows = settings.prompts_per_step * settings.num_generations
-    steps = settings.max_steps
+    if is_act(stage):  # a dataset row: a pair (pair groups), or a shown order of one
+        twice = settings.advantage_group == "prompt" and settings.both_orders
+        data_rows = states * per_state * (2 if twice else 1)
+    else:
+        data_rows = states
+    steps = grpo_steps(settings, math.ceil(data_rows))
     share = rows / gpus  # completions a GPU generates each step, in one batch
     trained = steps * rows * (prompt_tokens + completion)
     micro = args.per_device_train_batch_size * (prompt_tokens + completion)
@@ -258,6 +271,10 @@ def _evaluation_hours(config: RunConfig, methods: list[str], seeds: list[int],
     eval_pairs = 2 * config.data.eval_tasks * 10 * alt.per_state
     critic_h = critics * hours(eval_pairs * prompt, math.ceil(eval_pairs / (batch * gpus))
                                * config.critic.max_new_tokens)
+    stages = {s for m in methods for s in method_stages(m)}
+    rationales = states * alt.per_state if "sr" in stages else 0
+    rationale_h = hours(rationales * prompt * 1.5, math.ceil(rationales / (batch * gpus))
+                        * config.sr.max_new_tokens)
     r = config.rollout
     agents = len(methods) * len(seeds) if r.enabled else 0
     turns = len(r.splits) * r.episodes * r.max_steps
@@ -269,4 +286,7 @@ def _evaluation_hours(config: RunConfig, methods: list[str], seeds: list[int],
         f"{critic_h:.1f} GPU-hours",
         f"agent rollouts ({agents} agents x {turns} turns at most): {agent_h:.1f} GPU-hours",
     ]
-    return pairs_h + critic_h + agent_h, lines
+    if rationales:
+        lines.insert(1, f"self-reflection rationales ({rationales:.0f}, greedy): "
+                        f"{rationale_h:.1f} GPU-hours")
+    return pairs_h + critic_h + agent_h + rationale_h, lines

@@ -10,6 +10,8 @@ _STAGE_PANELS = {
     "act": ("ACT: judgment reward (GRPO) or loss (SFT, DPO)", ["reward", "loss"]),
     "il": ("IL: SFT loss", ["loss"]),
     "rl": ("RL: next-action reward", ["reward"]),
+    "sr": ("Early Experience SR: SFT loss (rationale + action, and IL)", ["loss"]),
+    "iwm": ("Early Experience IWM: next-observation SFT loss", ["loss"]),
 }
 
 

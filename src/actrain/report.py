@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from actrain.io import read_jsonl, write_atomic
+from actrain.methods import method_stages
 from actrain.plots import plot_success, plot_training
 
 _METRICS = (
@@ -300,7 +301,8 @@ def _config_lines(config: dict[str, Any], methods: list[str], seeds: list[Any]) 
         f"{config['data']['history_len']} step(s), admissible actions "
         f"{'shown' if config['data']['show_admissible'] else 'hidden'}",
         f"- methods {', '.join(f'`{m}`' for m in methods)}; seeds {', '.join(map(str, seeds))}",
-        f"- ACT: objective {act.get('objective', 'grpo')}; GRPO {act['max_steps']} steps, "
+        f"- ACT: objective {act.get('objective', 'grpo')}; GRPO "
+        f"{act['max_steps'] or str(act.get('epochs')) + ' epoch(s) of'} steps, "
         f"{act['prompts_per_step']} rows x {act['num_generations']} samples "
         f"({act.get('advantage_group', 'prompt')} groups), SFT/DPO batch "
         f"{act.get('batch_size', 'n/a')}, lr {act['learning_rate']}; critic reasoning "
@@ -308,11 +310,56 @@ def _config_lines(config: dict[str, Any], methods: list[str], seeds: list[Any]) 
         f"- IL: {il['max_steps'] or str(il['epochs']) + ' epoch(s)'}"
         f"{' steps' if il['max_steps'] else ''}, batch {il['batch_size']}, lr "
         f"{il['learning_rate']}",
-        f"- RL: {rl['max_steps']} GRPO steps, {rl['prompts_per_step']} prompts x "
+        f"- RL: {rl['max_steps'] or str(rl.get('epochs')) + ' epoch(s) of'} GRPO steps, "
+        f"{rl['prompts_per_step']} prompts x "
         f"{rl['num_generations']} samples, lr {rl['learning_rate']}; reward expert "
         f"{rl['expert_reward']} / admissible {rl['admissible_reward']} / missing tag "
         f"{rl['malformed_reward']}",
+        *_early_experience_lines(config, methods),
     ]
+
+
+def _early_experience_lines(config: dict[str, Any], methods: list[str]) -> list[str]:
+    stages = {s for m in methods for s in method_stages(m)}
+    lines = []
+    for name, what in (("sr", "Early Experience SR (rationale + action"), ("iwm",
+                       "Early Experience IWM (next observation after both actions")):
+        if name in stages and name in config:
+            c = config[name]
+            extra = ""
+            if name == "sr":
+                teacher = config["model"] if c["teacher"] == "base" else c["teacher"]
+                extra = (f", teacher `{teacher}`, {c['max_new_tokens']} tokens"
+                         f"{', mixed with IL' if c['mix_il'] else ''}")
+            lines.append(f"- {what}{extra}): {c['max_steps'] or str(c['epochs']) + ' epoch(s)'}"
+                         f"{' steps' if c['max_steps'] else ''}, batch {c['batch_size']}, lr "
+                         f"{c['learning_rate']}")
+    if any(m.endswith("-cot") for m in methods):
+        lines.append(f"- methods ending in `-cot` are rolled out reasoning first, up to "
+                     f"{config['rollout'].get('thinking_max_new_tokens')} tokens a turn")
+    return lines
+
+
+def length_table(results: dict[str, Any]) -> list[str]:
+    """Per method (first seed that trained it): each stage's steps and epochs, and the total."""
+    training = results.get("training", {})
+    rows = []
+    for method in results["methods"]:
+        prefix = method_stages(method)
+        if not prefix:
+            continue
+        for seed in results["seeds"]:
+            ids = [f"seed{seed}-{'-'.join(prefix[: i + 1])}" for i in range(len(prefix))]
+            found = [training.get(i, {}).get("length") for i in ids]
+            if all(found):
+                cells = [f"{stage} {f['steps']} steps, {f['epochs']:g} ep."
+                         for stage, f in zip(prefix, found, strict=True)]
+                total = sum(f["epochs"] for f in found)
+                rows.append(f"| {method} | {seed} | {'; '.join(cells)} | {total:g} |")
+                break
+    if not rows:
+        return []
+    return ["| method | seed | stages | total epochs |", "|---|---|---|---|", *rows]
 
 
 def write_report(run_dir: Path, results: dict[str, Any]) -> Path:
@@ -367,10 +414,18 @@ def write_report(run_dir: Path, results: dict[str, Any]) -> Path:
             if summary:
                 lines.append(f"- `{name}`, last 10 GRPO steps: {summary}")
         lines.append("")
+    lengths = length_table(results)
+    if lengths:
+        lines += ["## Stage lengths", "",
+                  "Epochs are passes over each stage's own data (ACT: its pairs; IL: the expert "
+                  "steps; RL: the expert states; SR: rationales and expert steps; IWM: both "
+                  "actions' next observations), counted from the steps the stage ran; a method's "
+                  "total is what matched-length controls match.", "", *lengths, ""]
     last = results["methods"][-1]
     if last in results["agent"]:
         seed = next(iter(results["agent"][last]))
-        agent_id = "base" if last == "prompt" else f"seed{seed}-{last.replace('_', '-')}"
+        agent_id = results.get("agent_ids", {}).get(last, {}).get(seed) or (
+            "base" if last == "prompt" else f"seed{seed}-{last.replace('_', '-')}")
         example = transcript(run_dir, agent_id, protocol["splits"][0])
         if example:
             lines += ["## Example episode", "", *example]
@@ -381,6 +436,11 @@ def write_report(run_dir: Path, results: dict[str, Any]) -> Path:
             lines.append(trajectory_line(split, s))
         for split, s in data.get("pairs", {}).items():
             lines.append(pair_line(split, s))
+        r = data.get("rationales")
+        if r:
+            lines.append(f"- rationales (self-reflection): {r['outcomes']} branched training "
+                         f"pairs, {r['rationales']} usable rationales from `{r['teacher']}`, "
+                         f"{r['empty']} empty after cleaning (not trained on)")
         lines.append("")
     stages = results.get("stages", {})
     if stages:

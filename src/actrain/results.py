@@ -7,7 +7,7 @@ from typing import Any
 
 from actrain.config import to_dict
 from actrain.io import read_json, read_jsonl
-from actrain.methods import method_stages
+from actrain.methods import method_stages, rolls_out_thinking
 from actrain.run_layout import RunLayout
 
 
@@ -19,14 +19,17 @@ def gather_results(layout: RunLayout, methods: list[str], seeds: list[int],
 
     config = layout.config
     agent: dict[str, dict[str, Any]] = {}
+    agent_ids: dict[str, dict[str, str]] = {}  # where each row's episodes are filed
     critic: dict[str, Any] = {}
     training: dict[str, Any] = {}
     for method in methods:
         prefix = method_stages(method)
         for seed in seeds:
-            path = layout.agent_file(layout.agent_id(seed, prefix))
+            agent_id = layout.agent_id(seed, prefix, rolls_out_thinking(method))
+            path = layout.agent_file(agent_id)
             if path.exists():
                 agent.setdefault(method, {})[str(seed)] = read_json(path)
+                agent_ids.setdefault(method, {})[str(seed)] = agent_id
             for i in range(len(prefix) + 1):
                 sub = prefix[:i]
                 ckpt = layout.checkpoint_id(seed, sub)
@@ -35,10 +38,12 @@ def gather_results(layout: RunLayout, methods: list[str], seeds: list[int],
                 history = layout.stage_dir(seed, sub) / "log_history.json"
                 if sub and history.exists():
                     curve = layout.stage_dir(seed, sub) / "critic_curve.jsonl"
+                    length = layout.stage_dir(seed, sub) / "length.json"
                     training[ckpt] = {
                         "stage": sub[-1],
                         "log_history": read_json(history),
                         "critic_curve": read_jsonl(curve) if curve.exists() else [],
+                        "length": read_json(length) if length.exists() else {},
                     }
     return {
         "name": config.name,
@@ -47,12 +52,14 @@ def gather_results(layout: RunLayout, methods: list[str], seeds: list[int],
         "protocol": protocol(config),
         "config": to_dict(config),
         "agent": agent,
+        "agent_ids": agent_ids,
         "critic": critic,
         "training": training,
         "stages": stages,
         "data": {
             "trajectories": _maybe_json(layout.dir / "trajectories" / "stats.json"),
             "pairs": _maybe_json(layout.dir / "pairs" / "stats.json"),
+            "rationales": _maybe_json(layout.dir / "rationales" / "stats.json"),
         },
     }
 

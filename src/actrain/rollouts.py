@@ -13,6 +13,7 @@ unfinished is a failure, not an error.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import statistics
 import time
@@ -242,17 +243,19 @@ def evaluate_agent(
     tokenizer: PreTrainedTokenizerBase,
     config: Any,  # RunConfig
     seed: int,
+    thinking: bool = False,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Roll the agent out on the first `rollout.episodes` tasks of each split in the config."""
+    """Roll the agent out on the first `rollout.episodes` tasks of each split in the config;
+    `thinking` prompts it to reason before its action whatever `data.actor_reasoning` says."""
     from actrain.envs import make
 
     r = config.rollout
-    settings = agent_settings(config, seed)
+    settings = agent_settings(config, seed, thinking)
 
     def make_env() -> TextEnv:
         return make(config.env.id, **config.env.kwargs)
 
-    summary: dict[str, Any] = {"protocol": protocol(config)}
+    summary: dict[str, Any] = {"protocol": protocol(config, thinking)}
     episodes: list[dict[str, Any]] = []
     with make_env() as env:
         task_lists = {split: env.tasks(split)[: r.episodes] for split in r.splits}
@@ -278,13 +281,17 @@ def evaluate_agent(
     return summary, episodes
 
 
-def agent_settings(config: Any, seed: int) -> AgentSettings:
-    """A run config's agent: its rollout section and the state view it was trained on."""
-    return AgentSettings(rollout=config.rollout, view=ActorView.of(config.data),
-                         dtype=config.dtype, seed=seed)
+def agent_settings(config: Any, seed: int, thinking: bool = False) -> AgentSettings:
+    """A run config's agent: its rollout section and the state view it was trained on; with
+    `thinking`, prompted to reason first and given `rollout.thinking_max_new_tokens`."""
+    view, rollout = ActorView.of(config.data), config.rollout
+    if thinking:
+        view = dataclasses.replace(view, reasoning=True)
+        rollout = dataclasses.replace(rollout, max_new_tokens=rollout.thinking_max_new_tokens)
+    return AgentSettings(rollout=rollout, view=view, dtype=config.dtype, seed=seed)
 
 
-def protocol(config: Any) -> dict[str, Any]:
+def protocol(config: Any, thinking: bool = False) -> dict[str, Any]:
     """The evaluation protocol, pinned into every result file and report."""
     r = config.rollout
     return {
@@ -298,5 +305,6 @@ def protocol(config: Any) -> dict[str, Any]:
         "decoding": "greedy" if r.temperature == 0 else f"sampling, temperature {r.temperature}",
         "history_len": config.data.history_len,
         "admissible_actions_shown": config.data.show_admissible,
-        "actor_reasoning": config.data.actor_reasoning,
+        "actor_reasoning": config.data.actor_reasoning or thinking,
+        "max_new_tokens": r.thinking_max_new_tokens if thinking else r.max_new_tokens,
     }

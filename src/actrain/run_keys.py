@@ -7,6 +7,7 @@ exists with the same fingerprint is skipped; any change re-runs exactly what dep
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import asdict
@@ -15,7 +16,7 @@ from typing import Any
 
 from actrain.config import RunConfig
 from actrain.io import read_json, write_json
-from actrain.methods import is_act, key_settings, stage_inputs
+from actrain.methods import data_of, key_settings, stage_inputs
 from actrain.prompts import ActorView
 
 # The package version and prompt format that runs had before they were part of the keys.
@@ -60,6 +61,14 @@ class RunKeys:
         # Sampled alternatives come in batches of eval.batch_size (its padding shapes the samples);
         # scoring the admissible actions does not batch by it.
         batching = [c.eval.batch_size] if c.alternatives.mode == "sample" else []
+        if which == "outcomes":  # each pair's two actions played in the environment
+            return fingerprint("outcomes", self.data_key("pairs"))
+        if which == "rationales":  # greedy, in batches of eval.batch_size
+            return fingerprint("rationales", self.data_key("outcomes"), c.sr.teacher,
+                               c.sr.max_new_tokens, c.eval.batch_size, c.dtype, c.data.history_len,
+                               c.data.show_admissible, *self.template_key(), *self.engine_key())
+        if which != "pairs":
+            raise ValueError(f"no data step {which!r}")
         return fingerprint("pairs", collect, c.model, c.seed, c.data.history_len,
                            c.data.show_admissible, asdict(c.alternatives), c.dtype,
                            *self.template_key(), *self.engine_key(), *batching)
@@ -91,7 +100,7 @@ class RunKeys:
         if not prefix:
             return fingerprint("base", self.config.model, *self.template_key())
         stage = prefix[-1]
-        data = self.data_key("pairs" if is_act(stage) else "collect")
+        data = self.data_key(data_of(stage))
         inputs = key_settings(stage_inputs(self.config, stage, seed))
         return fingerprint("train", self.checkpoint_key(seed, prefix[:-1]), stage, data, inputs)
 
@@ -100,10 +109,15 @@ class RunKeys:
         return fingerprint("critic", self.checkpoint_key(seed, prefix), self.data_key("pairs"),
                            asdict(c.critic), asdict(c.eval), *self.engine_key())
 
-    def agent_key(self, seed: int, prefix: tuple[str, ...]) -> str:
+    def agent_key(self, seed: int, prefix: tuple[str, ...], thinking: bool = False) -> str:
         c = self.config
         rollout = asdict(c.rollout)
         rollout.pop("step_workers")  # how many threads step the environments changes no result
+        view = ActorView.of(c.data)
+        if not thinking:
+            rollout.pop("thinking_max_new_tokens")  # only `-cot` rollouts read it
+        else:
+            view = dataclasses.replace(view, reasoning=True)
         return fingerprint("agent", self.checkpoint_key(seed, prefix), c.env.id, c.env.kwargs,
-                           rollout, asdict(ActorView.of(c.data)), c.dtype,
+                           rollout, asdict(view), c.dtype,
                            seed if c.rollout.temperature else 0, *self.engine_key())

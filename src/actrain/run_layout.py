@@ -1,6 +1,7 @@
 """Where each output of a run lives inside its folder (`runs/<name>/`).
 
     trajectories/{train,id_test}.jsonl   pairs/{train,id_test}.jsonl   stages.json
+    outcomes/train.jsonl   rationales/train.jsonl   (Early Experience baselines only)
     seed<N>/<stage>-<stage>/checkpoint   critic/<checkpoint id>.json    agent/<agent id>.json
 """
 
@@ -34,6 +35,15 @@ class RunLayout:
     def eval_pairs(self) -> Path:
         return self.dir / "pairs" / "id_test.jsonl"
 
+    @property
+    def train_outcomes(self) -> Path:
+        """Both actions of each training pair, played (Early Experience's branches)."""
+        return self.dir / "outcomes" / "train.jsonl"
+
+    @property
+    def train_rationales(self) -> Path:
+        return self.dir / "rationales" / "train.jsonl"
+
     def stage_dir(self, seed: int, prefix: tuple[str, ...]) -> Path:
         return self.dir / f"seed{seed}" / "-".join(prefix)
 
@@ -47,11 +57,14 @@ class RunLayout:
     def checkpoint_id(seed: int, prefix: tuple[str, ...]) -> str:
         return "base" if not prefix else f"seed{seed}-{'-'.join(prefix)}"
 
-    def agent_id(self, seed: int, prefix: tuple[str, ...]) -> str:
+    def agent_id(self, seed: int, prefix: tuple[str, ...], thinking: bool = False) -> str:
+        """The checkpoint's id, plus `-cot` when its rollouts reason first."""
         # Greedy rollouts of the base model are the same for every seed: evaluate them once.
         if not prefix and self.config.rollout.temperature > 0:
-            return f"seed{seed}-base"
-        return self.checkpoint_id(seed, prefix)
+            agent = f"seed{seed}-base"
+        else:
+            agent = self.checkpoint_id(seed, prefix)
+        return agent + ("-cot" if thinking else "")
 
     def critic_file(self, checkpoint_id: str) -> Path:
         return self.dir / "critic" / f"{checkpoint_id}.json"

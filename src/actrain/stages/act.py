@@ -116,7 +116,11 @@ def pair_group_dataset(
     return dataset, by_prompt
 
 
-def grpo_config(inputs: ACTInputs, output_dir: Path):  # noqa: ANN201 - trl.GRPOConfig
+def grpo_config(  # noqa: ANN201 - trl.GRPOConfig
+    inputs: ACTInputs, output_dir: Path, data_rows: int | None = None
+):
+    """`data_rows`: the training dataset's rows (pairs with pair groups, shown prompts with
+    prompt groups), from which `act.epochs` sets the steps when `act.max_steps` is 0."""
     act, critic = inputs.act, inputs.critic
     # Advantages not divided by the group's std (Dr. GRPO): in a nearly flat group the std is tiny
     # and one rare sample would get a huge advantage; that flipped a trained critic to one
@@ -129,7 +133,8 @@ def grpo_config(inputs: ACTInputs, output_dir: Path):  # noqa: ANN201 - trl.GRPO
         if act.prompts_per_step % 2:
             raise ActrainError("act.paired_batches needs an even act.prompts_per_step")
         extra["shuffle_dataset"] = False  # rows are pre-shuffled by pair, orders adjacent
-    return grpo_args(act, "act", output_dir, inputs.trainer, critic.max_new_tokens, **extra)
+    return grpo_args(act, "act", output_dir, inputs.trainer, critic.max_new_tokens, data_rows,
+                     **extra)
 
 
 class CriticCurveCallback(TrainerCallback):
@@ -214,8 +219,6 @@ def grpo_trainer(  # noqa: ANN201 - a trl.GRPOTrainer
         reward_funcs.append(make_consistency_reward(fmt, prefilled))
         weights.append(act.consistency_reward)
     metrics = make_accuracy_metrics(fmt, prefilled)
-    args = grpo_config(inputs, out_dir / "trainer")
-    args.reward_weights = weights + [0.0] * len(metrics)
     one_token = prefilled and critic.max_new_tokens == 1
     rollout = None
     if pair_groups:
@@ -232,6 +235,8 @@ def grpo_trainer(  # noqa: ANN201 - a trl.GRPOTrainer
         )
     else:
         dataset = act_dataset(tokenizer, train_pairs, inputs)
+    args = grpo_config(inputs, out_dir / "trainer", len(dataset))
+    args.reward_weights = weights + [0.0] * len(metrics)
     model.generation_config.top_k = None
     return ChoiceGRPOTrainer(
         model=model,

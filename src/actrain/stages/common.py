@@ -8,6 +8,7 @@ or an evaluation reads.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import shutil
 from collections.abc import Iterator
@@ -108,19 +109,37 @@ def trainer_defaults(
     }
 
 
+def grpo_steps(stage: Any, data_rows: int | None) -> int:
+    """A GRPO stage's length: `max_steps`, or with `max_steps: 0` `epochs` passes over its own
+    `data_rows` (pairs for ACT, expert states for RL), `prompts_per_step` rows a step. Without
+    the data (a config built only to be checked, `actrain plan`) it is 1."""
+    if stage.max_steps > 0:
+        return stage.max_steps
+    if stage.epochs <= 0:
+        raise ActrainError("a GRPO stage with max_steps 0 needs epochs > 0")
+    if data_rows is None:
+        return 1
+    return max(1, math.ceil(stage.epochs * data_rows / stage.prompts_per_step))
+
+
 def grpo_args(
     stage: Any,  # GRPOStageConfig
     section: str,
     output_dir: Path,
     trainer: TrainerSettings,
     max_completion_length: int,
+    data_rows: int | None = None,
     **extra: Any,
 ):  # noqa: ANN201 - trl.GRPOConfig
-    """`trl.GRPOConfig` for a GRPO stage; the stage's `grpo:` mapping overrides anything."""
+    """`trl.GRPOConfig` for a GRPO stage; the stage's `grpo:` mapping overrides anything.
+
+    `data_rows`: the dataset's rows, from which `epochs` sets the steps when `max_steps` is 0.
+    """
     from trl import GRPOConfig
 
+    steps = grpo_steps(stage, data_rows)
     defaults = trainer_defaults(
-        output_dir, trainer, stage.max_steps, stage.learning_rate, stage.save_steps
+        output_dir, trainer, steps, stage.learning_rate, stage.save_steps
     )
     per_device, accumulation = split_batch(
         section, stage.prompts_per_step * stage.num_generations, stage.micro_batch,
@@ -135,7 +154,7 @@ def grpo_args(
         temperature=stage.temperature,
         top_k=0,
         lr_scheduler_type="constant_with_warmup",
-        warmup_steps=min(5, max(0, stage.max_steps // 10)),
+        warmup_steps=min(5, max(0, steps // 10)),
     )
     defaults.update(extra)
     defaults.update(passthrough(f"{section}.grpo", stage.grpo, GRPO_OWN_KEYS))
@@ -167,6 +186,21 @@ def latest_trainer_checkpoint(trainer_dir: Path) -> Path | None:
     return Path(found) if found else None
 
 
+def stage_length(trainer: Any) -> dict[str, Any]:
+    """How long a stage trained, in steps and in epochs over its own dataset: the figure the
+    matched-length controls compare (`il_il` against `act_il`, `il_rl_rl` against the full
+    pipeline). A step takes per-device batch x accumulation x processes rows; GRPO samples each
+    dataset row `num_generations` times, so a step takes that many fewer rows."""
+    args = trainer.args
+    rows_per_step = (args.per_device_train_batch_size * args.gradient_accumulation_steps
+                     * trainer.accelerator.num_processes)
+    rows_per_step //= getattr(args, "num_generations", None) or 1
+    rows = len(trainer.train_dataset)
+    steps = trainer.state.global_step
+    return {"steps": steps, "rows_per_step": rows_per_step, "dataset_rows": rows,
+            "epochs": round(steps * rows_per_step / rows, 3) if rows else 0.0}
+
+
 def train_and_save(trainer: Any, tokenizer: Any, out_dir: Path, merge: bool = False) -> Path:
     """Train (resuming from the latest TRL checkpoint if any), then save weights atomically.
 
@@ -176,6 +210,7 @@ def train_and_save(trainer: Any, tokenizer: Any, out_dir: Path, merge: bool = Fa
     resume = latest_trainer_checkpoint(out_dir / "trainer")
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     write_json(out_dir / "log_history.json", trainer.state.log_history)
+    write_json(out_dir / "length.json", stage_length(trainer))
     final = out_dir / "checkpoint"
     tmp = out_dir / "checkpoint.tmp"
     main = trainer.accelerator.is_main_process

@@ -15,7 +15,7 @@ from datasets import Dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from actrain.errors import ActrainError
-from actrain.methods import ILInputs
+from actrain.methods import ILInputs, SFTInputs, sft_section
 from actrain.prompts import ActorView, actor_examples
 from actrain.stages.common import (
     OWN_KEYS,
@@ -46,14 +46,16 @@ def il_dataset(
     )
 
 
-def sft_config(inputs: ILInputs, output_dir: Path):  # noqa: ANN201 - trl.SFTConfig
+def sft_config(inputs: SFTInputs, output_dir: Path):  # noqa: ANN201 - trl.SFTConfig
+    """`trl.SFTConfig` for an SFT stage (IL, or Early Experience's `sr` / `iwm`) from its own
+    section; the section's `sft:` mapping adds any other TRL field."""
     from trl import SFTConfig
 
-    il = inputs.il
+    name, il = sft_section(inputs)
     defaults = trainer_defaults(
         output_dir, inputs.trainer, il.max_steps, il.learning_rate, il.save_steps
     )
-    per_device, accumulation = split_batch("il", il.batch_size, il.micro_batch)
+    per_device, accumulation = split_batch(name, il.batch_size, il.micro_batch)
     defaults.update(
         num_train_epochs=il.epochs,
         per_device_train_batch_size=per_device,
@@ -63,11 +65,11 @@ def sft_config(inputs: ILInputs, output_dir: Path):  # noqa: ANN201 - trl.SFTCon
         lr_scheduler_type="cosine",
         warmup_steps=0.1,  # a fraction of the steps
     )
-    defaults.update(passthrough("il.sft", il.sft, OWN_KEYS))
+    defaults.update(passthrough(f"{name}.sft", il.sft, OWN_KEYS))
     try:
         return SFTConfig(**defaults)
     except (TypeError, ValueError) as exc:
-        raise ActrainError(f"il.sft: {exc} (keys go to trl.SFTConfig)") from None
+        raise ActrainError(f"{name}.sft: {exc} (keys go to trl.SFTConfig)") from None
 
 
 def run_il(
@@ -78,6 +80,19 @@ def run_il(
     out_dir: Path,
 ) -> Path:
     """Fine-tune on the expert actions; returns the final checkpoint (`out_dir/checkpoint`)."""
+    return run_sft(model, tokenizer, il_dataset(tokenizer, trajectories, inputs.view), inputs,
+                   out_dir)
+
+
+def run_sft(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    dataset: Dataset,
+    inputs: SFTInputs,
+    out_dir: Path,
+) -> Path:
+    """TRL's `SFTTrainer` on prompt-completion rows with the stage's settings; returns the final
+    checkpoint (`out_dir/checkpoint`). IL and the Early Experience stages differ only in rows."""
     from trl import SFTTrainer
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -85,7 +100,7 @@ def run_il(
     trainer = SFTTrainer(
         model=model,
         args=sft_config(inputs, out_dir / "trainer"),
-        train_dataset=il_dataset(tokenizer, trajectories, inputs.view),
+        train_dataset=dataset,
         processing_class=tokenizer,
         peft_config=lora_config(peft),
     )

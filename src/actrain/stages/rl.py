@@ -54,15 +54,16 @@ def run_rl(
     metrics = make_action_metrics(prefilled)
     # A completion cut off mid-thought has no action to reward: keep it out of the loss.
     truncation = {"mask_truncated_completions": True} if reasoning else {}
+    dataset = rl_dataset(tokenizer, trajectories, inputs.view)
     args = grpo_args(rl, "rl", out_dir / "trainer", inputs.trainer, rl.max_new_tokens,
-                     **truncation)
+                     len(dataset), **truncation)
     args.reward_weights = [1.0] + [0.0] * len(metrics)
     model.generation_config.top_k = None
     trainer = GRPOTrainer(
         model=model,
         reward_funcs=[reward, *metrics],
         args=args,
-        train_dataset=rl_dataset(tokenizer, trajectories, inputs.view),
+        train_dataset=dataset,
         processing_class=tokenizer,
         peft_config=lora_config(peft),
     )

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from actrain.methods import ACTInputs, ILInputs, StageInputs
+from actrain.methods import ACTInputs, RLInputs, StageInputs
 
 
 def trl_args(inputs: StageInputs, stage: str, tmp: str) -> Any:
@@ -22,10 +22,10 @@ def trl_args(inputs: StageInputs, stage: str, tmp: str) -> Any:
 
         build = sft_choice_config if inputs.act.objective == "sft" else dpo_choice_config
         return build(inputs, out)
-    if isinstance(inputs, ILInputs):
-        from actrain.stages.il import sft_config
+    if isinstance(inputs, RLInputs):
+        from actrain.stages.common import grpo_args
 
-        return sft_config(inputs, out)
-    from actrain.stages.common import grpo_args
+        return grpo_args(inputs.rl, "rl", out, inputs.trainer, inputs.rl.max_new_tokens)
+    from actrain.stages.il import sft_config  # IL and the Early Experience stages: SFT
 
-    return grpo_args(inputs.rl, "rl", out, inputs.trainer, inputs.rl.max_new_tokens)
+    return sft_config(inputs, out)

@@ -1,0 +1,62 @@
+"""Branching: play both actions of every training pair in the environment and record where each
+leads (Early Experience's rollouts from expert states).
+
+Each pair's state is rebuilt by resetting its task and replaying the trajectory's prefix (the
+contract's `TextEnv.replay`, which every environment supports); then the expert's action is
+taken, the state rebuilt again, and the alternative taken. One JSON line per (state,
+alternative), with the pair's state fields and `expert_outcome` / `alternative_outcome`: the
+observations the environment returned. Self-reflection (`sr`) and world modelling (`iwm`)
+train on this file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from tqdm import tqdm
+
+from actrain.data.verify import trajectory_prefixes
+from actrain.envs.base import StepResult, TextEnv
+from actrain.errors import ActrainError
+
+STATE_FIELDS = ("task", "step", "task_description", "history", "observation", "context",
+                "admissible", "expert_action", "alternative")
+
+
+def outcome_text(result: StepResult) -> str:
+    """What the agent would read after the action: the observation, and the end of the game."""
+    text = result.observation.strip()
+    if result.done:
+        text += " [The game is over: " + ("won" if result.info.get("won") else "not won") + "]"
+    return text
+
+
+def branch_outcomes(
+    env: TextEnv, pairs: Sequence[dict[str, Any]], trajectories: Sequence[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Both actions of each distinct (task, step, alternative) of `pairs`, played from its state.
+
+    A pair whose task has no trajectory, or whose step lies past its end, is an error: the pairs
+    and trajectories files of one run always match.
+    """
+    prefixes = trajectory_prefixes(trajectories)
+    seen: set[tuple[str, int, str]] = set()
+    records: list[dict[str, Any]] = []
+    for pair in tqdm(pairs, desc="branching pairs", unit="pair", leave=False):
+        key = (pair["task"], pair["step"], pair["alternative"])
+        if key in seen:
+            continue
+        seen.add(key)
+        path = prefixes.get(pair["task"])
+        if path is None or pair["step"] >= len(path):
+            raise ActrainError(f"pair of task {pair['task']!r} step {pair['step']} has no "
+                               "matching trajectory state: pairs and trajectories disagree")
+        prefix = path[: pair["step"]]
+        outcomes = []
+        for action in (pair["expert_action"], pair["alternative"]):
+            env.replay(pair["task"], prefix)
+            outcomes.append(outcome_text(env.step(action)))
+        records.append({**{k: pair[k] for k in STATE_FIELDS if k in pair},
+                        "expert_outcome": outcomes[0], "alternative_outcome": outcomes[1]})
+    return records
