@@ -90,3 +90,48 @@ def test_per_task_step_limits_and_threaded_stepping(tiny_model):
     assert [r["steps"] for r in serial] == [2, 2, 3]
     strip = lambda records: [(r["task"], r["steps"], [t["action"] for t in r["transcript"]]) for r in records]  # noqa: E731
     assert strip(threaded) == strip(serial)
+
+
+def test_next_action_accuracy_counts_greedy_actions_equal_to_the_experts(tokenizer, monkeypatch):
+    import actrain.rollouts as rollouts
+    from actrain.rollouts import next_action_accuracy
+
+    trajectory = {"task": "t:0", "task_description": "tidy up", "steps": [
+        {"observation": f"room {i}", "admissible": ["take shirt", "inventory"],
+         "expert_action": "Take  Shirt"} for i in range(4)]}
+    answers = iter(["take shirt</action>", "inventory</action>", "take\nit", "TAKE SHIRT</action>"])
+    seen = {}
+
+    def fake_generate(model, tok, prompts, **kwargs):
+        seen.update(kwargs, prompts=prompts)
+        return [[next(answers)] for _ in prompts]
+
+    monkeypatch.setattr(rollouts, "generate", fake_generate)
+    result = next_action_accuracy(None, tokenizer, [trajectory], AgentSettings())
+    assert result == {"states": 4, "accuracy": 0.5, "malformed_rate": 0.25}
+    assert seen["temperature"] == 0.0 and all(p.endswith("<action>") for p in seen["prompts"])
+    assert next_action_accuracy(None, tokenizer, [], AgentSettings())["accuracy"] is None
+
+
+def test_cot_methods_roll_out_thinking_with_their_own_token_budget(tmp_path):
+    from actrain.config import load_config
+    from actrain.methods import method_stages, rolls_out_thinking
+    from actrain.pipeline import Pipeline
+    from actrain.rollouts import agent_settings, protocol
+
+    config = load_config(None, [f"runs_dir={tmp_path}", "model=tiny-random", "dtype=float32",
+                                "rollout.thinking_max_new_tokens=96"])
+    assert method_stages("prompt-cot") == () and method_stages("sr-cot") == ("sr",)
+    assert rolls_out_thinking("prompt-cot") and not rolls_out_thinking("prompt")
+    settings = agent_settings(config, 0, thinking=True)
+    assert settings.view.reasoning and settings.rollout.max_new_tokens == 96
+    assert not agent_settings(config, 0).view.reasoning
+    assert protocol(config, thinking=True)["actor_reasoning"] is True
+    p = Pipeline(config, ["prompt", "prompt-cot"], [0])
+    assert p.agent_id(0, (), True) == "base-cot" and p.agent_id(0, ()) == "base"
+    assert p.keys.agent_key(0, (), True) != p.keys.agent_key(0, ())
+    # the thinking budget changes only the rollouts that think
+    other = Pipeline(load_config(None, [f"runs_dir={tmp_path}", "model=tiny-random",
+                                        "dtype=float32"]), ["prompt"], [0])
+    assert other.keys.agent_key(0, ()) == p.keys.agent_key(0, ())
+    assert other.keys.agent_key(0, (), True) != p.keys.agent_key(0, (), True)

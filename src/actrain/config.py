@@ -56,6 +56,9 @@ class AlternativeConfig:
     # Keep a pair only if the environment's oracle needs more steps after the alternative than
     # after the expert's action (environments with an oracle: textworld/cooking, alfworld/text).
     verify: bool = False
+    # Reuse pairs another model sampled (a run folder or pairs file) instead of sampling here;
+    # the other keys of this section are then not used (data/reused_pairs.py).
+    pairs_from: str = ""
 
     def __post_init__(self) -> None:
         if self.mode not in ALTERNATIVE_MODES:

@@ -181,6 +181,16 @@ class Pipeline(RunLayout):
         def work() -> None:
             from actrain.data.pairs import make_pairs
 
+            if self.config.alternatives.pairs_from:
+                from actrain.data.reused_pairs import reuse_pairs
+
+                reused, stats = reuse_pairs(self.config.alternatives.pairs_from,
+                                            read_trajectories(self.train_traj),
+                                            read_trajectories(self.eval_traj))
+                write_jsonl(self.train_pairs, reused["train"])
+                write_jsonl(self.eval_pairs, reused["id_test"])
+                write_json(self.dir / "pairs" / "stats.json", stats)
+                return
             policy = self.config.alternatives.policy
             if policy == "base":
                 model, tokenizer = self.base_model()
@@ -321,7 +331,8 @@ class Pipeline(RunLayout):
             from actrain.rollouts import evaluate_agent
 
             model, tokenizer = self.load(seed, prefix)
-            summary, episodes = evaluate_agent(model, tokenizer, c, seed, thinking)
+            summary, episodes = evaluate_agent(model, tokenizer, c, seed, thinking,
+                                               read_trajectories(self.eval_traj))
             write_jsonl(self.dir / "agent" / f"{agent}.episodes.jsonl", episodes)
             write_json(self.agent_file(agent), {"checkpoint": self.checkpoint(seed, prefix),
                                                 **summary})
@@ -369,7 +380,11 @@ class Pipeline(RunLayout):
         c = self.config
         check_id(c.env.id)
         resolve_model_path(c.model)
-        if self.uses_act and c.alternatives.policy != "base":
+        if c.alternatives.pairs_from:
+            from actrain.data.reused_pairs import pairs_folder
+
+            pairs_folder(c.alternatives.pairs_from)
+        elif self.needs("pairs") and c.alternatives.policy != "base":
             resolve_model_path(c.alternatives.policy)
         stages = {stage for method in self.methods for stage in method_stages(method)}
         with tempfile.TemporaryDirectory() as tmp:

@@ -45,7 +45,10 @@ def trajectory_line(split: str, s: dict[str, Any]) -> str:
             f"({s['expert_not_won']} not won by the expert)")
 
 
-def pair_line(split: str, s: dict[str, int]) -> str:
+def pair_line(split: str, s: dict[str, Any]) -> str:
+    if s.get("reused_from"):
+        return (f"- pairs `{split}`: reused from `{s['reused_from']}`, alternatives proposed by "
+                f"`{s['source_model']}` (not re-collected)")
     kept = s["from_policy"] + s["random_fallback"]
     share = f"{100 * s['random_fallback'] / kept:.0f}%" if kept else "n/a"
     verified = ""
@@ -140,9 +143,16 @@ def agent_table(results: dict[str, Any]) -> str:
     splits = results["protocol"]["splits"]
     success = agent_values(results, "success_rate")
     score = agent_values(results, "mean_score")
+    next_action = {  # {method: [held-out next-action accuracy per seed]}
+        method: [s["next_action"]["accuracy"] for s in by_seed.values()
+                 if (s.get("next_action") or {}).get("accuracy") is not None]
+        for method, by_seed in results["agent"].items()
+    }
+    with_next = any(next_action.values())
     header = ("| method | seeds | " + " | ".join(f"{s} success %" for s in splits) + " | "
-              + " | ".join(f"{s} score" for s in splits) + " | invalid actions % |")
-    lines = [header, "|" + "---|" * (2 + 2 * len(splits) + 1)]
+              + " | ".join(f"{s} score" for s in splits) + " | invalid actions % |"
+              + (" next-action acc. % (held-out expert states) |" if with_next else ""))
+    lines = [header, "|" + "---|" * (2 + 2 * len(splits) + 1 + with_next)]
     for method in results["methods"]:
         if method not in success:
             continue
@@ -156,6 +166,8 @@ def agent_table(results: dict[str, Any]) -> str:
             if any(s in summary for s in splits)
         ]
         cells.append(_mean_std(per_seed))
+        if with_next:
+            cells.append(_mean_std(next_action.get(method, [])))
         lines.append(f"| {method} | {seeds} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -33,6 +33,7 @@ from actrain.generation import generate
 from actrain.prompts import (
     ActorView,
     State,
+    actor_examples,
     actor_prompt,
     normalise_action,
     parse_action,
@@ -238,15 +239,45 @@ def summarise(episodes: Sequence[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def next_action_accuracy(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    trajectories: Sequence[dict[str, Any]],
+    settings: AgentSettings,
+) -> dict[str, Any]:
+    """Share of held-out expert states where the agent's greedy action is the expert's (after
+    normalising case and whitespace): ScienceWorld's metric in the paper's v1, for any
+    environment. The agent sees each state as in its rollouts; malformed output counts wrong."""
+    view = settings.view
+    examples = actor_examples(tokenizer, list(trajectories), view.history_len,
+                              view.show_admissible, view.reasoning)
+    if not examples:
+        return {"states": 0, "accuracy": None, "malformed_rate": None}
+    completions = generate(
+        model, tokenizer, [e["prompt"] for e in examples],
+        max_new_tokens=settings.rollout.max_new_tokens, temperature=0.0,
+        batch_size=settings.rollout.batch_size, stop=["</action>"], autocast=settings.dtype,
+        desc="next-action accuracy",
+    )
+    actions = [parse_action(text, prefilled=not view.reasoning) for (text,) in completions]
+    right = sum(a is not None and normalise_action(a) == normalise_action(e["expert_action"])
+                for a, e in zip(actions, examples, strict=True))
+    n = len(examples)
+    return {"states": n, "accuracy": right / n,
+            "malformed_rate": sum(a is None for a in actions) / n}
+
+
 def evaluate_agent(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
     config: Any,  # RunConfig
     seed: int,
     thinking: bool = False,
+    heldout: Sequence[dict[str, Any]] = (),
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Roll the agent out on the first `rollout.episodes` tasks of each split in the config;
-    `thinking` prompts it to reason before its action whatever `data.actor_reasoning` says."""
+    `thinking` prompts it to reason before its action whatever `data.actor_reasoning` says.
+    With `heldout` expert trajectories, also its next-action accuracy on their states."""
     from actrain.envs import make
 
     r = config.rollout
@@ -278,6 +309,8 @@ def evaluate_agent(
         episodes += records
         summary[split] = {**summarise(records),
                           "generate_seconds": stats.get("generate_seconds", 0.0)}
+    if heldout:
+        summary["next_action"] = next_action_accuracy(model, tokenizer, heldout, settings)
     return summary, episodes
 
 

@@ -69,6 +69,11 @@ class RunKeys:
                                c.data.show_admissible, *self.template_key(), *self.engine_key())
         if which != "pairs":
             raise ValueError(f"no data step {which!r}")
+        if c.alternatives.pairs_from:  # another run's pairs: what they are, not where
+            from actrain.data.reused_pairs import pairs_fingerprint
+
+            return fingerprint("pairs-from", collect,
+                               pairs_fingerprint(c.alternatives.pairs_from))
         return fingerprint("pairs", collect, c.model, c.seed, c.data.history_len,
                            c.data.show_admissible, asdict(c.alternatives), c.dtype,
                            *self.template_key(), *self.engine_key(), *batching)
@@ -118,6 +123,7 @@ class RunKeys:
             rollout.pop("thinking_max_new_tokens")  # only `-cot` rollouts read it
         else:
             view = dataclasses.replace(view, reasoning=True)
-        return fingerprint("agent", self.checkpoint_key(seed, prefix), c.env.id, c.env.kwargs,
-                           rollout, asdict(view), c.dtype,
+        # The held-out trajectories give the next-action accuracy beside the rollouts.
+        return fingerprint("agent", self.checkpoint_key(seed, prefix), self.data_key("collect"),
+                           c.env.id, c.env.kwargs, rollout, asdict(view), c.dtype,
                            seed if c.rollout.temperature else 0, *self.engine_key())
