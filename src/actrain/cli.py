@@ -90,6 +90,38 @@ def _eval_agent(args: argparse.Namespace) -> None:
     print(json.dumps({k: v for k, v in summary.items() if k != "protocol"}, indent=2))
 
 
+def _eval_reasoning(args: argparse.Namespace) -> None:
+    """MATH-500 / GPQA-Diamond accuracy of any checkpoint, mean ± std over seeds."""
+    from actrain.device import resolve_device, resolve_dtype
+    from actrain.io import write_json
+    from actrain.models import load_model
+    from actrain.reasoning_eval import evaluate_reasoning, format_table, load_gpqa, load_math
+
+    if not (args.math or args.gpqa):
+        raise ActrainError("eval-reasoning needs --math FILE and/or --gpqa FILE")
+    for flag, value in (("--limit", args.limit), ("--max-new-tokens", args.max_new_tokens),
+                        ("--batch-size", args.batch_size)):
+        if value is not None and value < 1:
+            raise ActrainError(f"{flag} must be at least 1, not {value}")
+    if args.temperature < 0:
+        raise ActrainError(f"--temperature must be 0 (greedy) or more, not {args.temperature}")
+    benchmarks = {}  # read first: a bad file fails before minutes of model loading
+    if args.math:
+        benchmarks["math500"] = load_math(args.math, args.limit)
+    if args.gpqa:
+        benchmarks["gpqa_diamond"] = load_gpqa(args.gpqa, args.limit)
+    device = resolve_device("auto")
+    dtype = resolve_dtype(args.dtype, device)
+    model, tokenizer = load_model(args.model, dtype, device, {})
+    result = evaluate_reasoning(model, tokenizer, benchmarks, seeds=args.seeds,
+                                max_new_tokens=args.max_new_tokens,
+                                temperature=args.temperature, batch_size=args.batch_size,
+                                dtype=dtype)
+    if args.out:
+        write_json(args.out, {"model": args.model, "dtype": dtype, **result})
+    print(format_table(result))
+
+
 def _plan(args: argparse.Namespace) -> None:
     """Batches, TRL configs, tokens, GPU-hours and memory of a run, before it runs."""
     from actrain.config import load_config
@@ -154,6 +186,22 @@ def build_parser() -> argparse.ArgumentParser:
     planner.add_argument("--prompt-tokens", type=float, default=None,
                          help="tokens a prompt (default: 300 + 120 a history step)")
     planner.set_defaults(func=_plan)
+    reason = sub.add_parser("eval-reasoning",
+                            help="MATH-500 / GPQA-Diamond accuracy of any checkpoint (CoT)")
+    reason.add_argument("--model", required=True, help="checkpoint folder, embedded id or hub id")
+    reason.add_argument("--math", help="MATH-500 JSONL (HuggingFaceH4/MATH-500 test.jsonl)")
+    reason.add_argument("--gpqa", help="GPQA CSV (gpqa_diamond.csv of the GPQA release)")
+    reason.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
+                        help="GPQA option orders and sampling seeds (default: 0 1 2)")
+    reason.add_argument("--limit", type=int, help="only the first N items of each benchmark")
+    reason.add_argument("--max-new-tokens", type=int, default=2048,
+                        help="tokens a response may write (default: 2048)")
+    reason.add_argument("--temperature", type=float, default=0.0,
+                        help="sampling temperature; 0 (default) is greedy")
+    reason.add_argument("--batch-size", type=int, default=16, help="prompts a generation batch")
+    reason.add_argument("--dtype", default="auto", help="auto, float32, bfloat16 or float16")
+    reason.add_argument("--out", help="write accuracies and per-item predictions to this JSON")
+    reason.set_defaults(func=_eval_reasoning)
     envs = sub.add_parser("envs", help="list registered environment ids")
     envs.set_defaults(func=_envs)
     for command in sub.choices.values():

@@ -77,6 +77,14 @@ class CriticConfig:
     # Show the surroundings and inventory (`TextEnv.context()`, where the environment has them):
     # "You take the shirt." alone does not say which of two actions is better.
     show_context: bool = False
+    # Actions shown at once (K-way choice, beyond the paper's 2): the expert's and K - 1
+    # alternatives of the same state (needs alternatives.per_state >= K - 1; data/kway.py).
+    candidates: int = 2
+
+    def __post_init__(self) -> None:
+        if self.candidates < 2 or self.candidates > 9:
+            raise ActrainError(f"critic.candidates must be between 2 and 9 (a one-digit "
+                               f"answer), got {self.candidates}")
 
 
 @dataclass

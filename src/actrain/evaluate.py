@@ -28,14 +28,18 @@ def critic_metrics(pairs: Sequence[dict[str, Any]], picked: Sequence[int | None]
 
     rows = list(zip(pairs, picked, strict=True))
     first = share([r for r in rows if r[0]["expert_first"]])
-    second = share([r for r in rows if not r[0]["expert_first"]])
-    parts = [x for x in (first, second) if x is not None]
+    second = share([r for r in rows if not r[0]["expert_first"]])  # (K-way: any later position)
+    k = max([2, *(len(pair.get("actions", ())) for pair, _ in rows)])
+    by_position = [share([r for r in rows if r[0]["label"] == i]) for i in range(k)]
+    parts = [x for x in by_position if x is not None]
     answered = [p for _, p in rows if p is not None]
     return {
         "pairs": len(rows),
+        "candidates": k,
         "accuracy": share(rows),
         "accuracy_expert_first": first,
         "accuracy_expert_second": second,
+        "accuracy_by_position": by_position,  # the expert's action shown at position 1, 2, ...
         "balanced_accuracy": sum(parts) / len(parts) if parts else None,
         "format_failure_rate": sum(p is None for _, p in rows) / len(rows) if rows else None,
         "picks_first_rate": (sum(p == 0 for p in answered) / len(answered)) if answered else None,
@@ -86,7 +90,16 @@ def evaluate_critic(
     dtype: str = "float32",
     seed: int = 0,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Ask the model to judge every pair; returns (metrics, per-pair predictions)."""
+    """Ask the model to judge every pair; returns (metrics, per-pair predictions).
+
+    K-way (`critic.candidates` > 2): the pairs of each state are judged as one K-way item, in
+    all K positions of the expert's action (`data/kway.py`).
+    """
+    if critic.candidates > 2:
+        from actrain.data.kway import kway_items
+
+        pairs, _ = kway_items([p for p in pairs if p["expert_first"]], critic.candidates,
+                              all_positions=True)
     if evaluation.max_pairs:
         pairs = pairs[: evaluation.max_pairs]
     prompts = critic_prompts(tokenizer, pairs, critic)

@@ -134,9 +134,17 @@ def key_settings(inputs: StageInputs) -> dict[str, Any]:
     settings["trainer"].pop("device")  # where it runs (numerics aside) is not what it learns
     section = settings[dataclasses.fields(inputs)[0].name]
     section.pop("micro_batch")  # how a step is cut into micro-batches changes no result
+    if "critic" in settings:
+        settings["critic"] = critic_key_settings(settings["critic"])
     if "dpo_scope" in section and section["objective"] != "dpo":
         del section["dpo_scope"]  # only DPO reads it
     return settings
+
+
+def critic_key_settings(critic: dict[str, Any]) -> dict[str, Any]:
+    """The critic section as keys take it: `candidates` only when K-way, so that pair runs
+    keep the keys they had before K-way choice existed."""
+    return {k: v for k, v in critic.items() if k != "candidates" or v != 2}
 
 
 def critic_prefix(prefix: tuple[str, ...]) -> tuple[str, ...] | None:

@@ -380,6 +380,11 @@ class Pipeline(RunLayout):
         c = self.config
         check_id(c.env.id)
         resolve_model_path(c.model)
+        k = c.critic.candidates
+        if k > 2 and self.uses_act and c.alternatives.per_state < k - 1:
+            raise ActrainError(f"critic.candidates {k} needs alternatives.per_state >= {k - 1} "
+                               f"(the K - 1 alternatives of a state), got "
+                               f"{c.alternatives.per_state}")
         if c.alternatives.pairs_from:
             from actrain.data.reused_pairs import pairs_folder
 

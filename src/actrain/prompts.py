@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from transformers import PreTrainedTokenizerBase
 
+from actrain.errors import ActrainError
+
 if TYPE_CHECKING:
     from actrain.config import CriticConfig, DataConfig
 
@@ -31,6 +33,13 @@ CRITIC_SYSTEM = "You judge actions in a text game: which of two actions is bette
 TEACHER_SYSTEM = "You explain decisions in a text game."
 WORLD_SYSTEM = "You play a text game. Predict what the game will say after an action."
 RATIONALE_CHARS = 600  # a rationale longer than this is cut at a sentence end
+# General reasoning benchmarks (`actrain eval-reasoning`, reasoning_eval.py).
+REASONING_SYSTEM = "You are a helpful assistant. Reason carefully before giving a final answer."
+MATH_PROMPT = ("Solve the following math problem step by step. Put your final answer within "
+               "\\boxed{{}}.\n\n{problem}")
+GPQA_PROMPT = ("Answer the following multiple choice question. Think step by step, then end your "
+               "response with a line of the form 'Answer: X', where X is one of A, B, C, D.\n\n"
+               "{question}\n\n{options}")
 
 
 @dataclass(frozen=True)
@@ -126,12 +135,13 @@ def critic_prompt(
     reasoning: bool,
     answer_format: str = "index",
 ) -> str:
-    """Prompt the model as a judge of two actions shown in a given order."""
-    if len(actions) != 2:
-        raise ValueError("a critic prompt compares exactly two actions")
-    shown = f"Action 1: {actions[0]}\nAction 2: {actions[1]}"
+    """Prompt the model as a judge of two (or, K-way, more) actions shown in a given order."""
+    if not 2 <= len(actions) <= 9:
+        raise ValueError("a critic prompt compares two to nine actions")
+    shown = "\n".join(f"Action {i}: {a}" for i, a in enumerate(actions, start=1))
     if answer_format == "index":
-        answer_hint = "<answer>1</answer> or <answer>2</answer>"
+        indices = [f"<answer>{i}</answer>" for i in range(1, len(actions) + 1)]
+        answer_hint = ", ".join(indices[:-1]) + f" or {indices[-1]}"
     elif answer_format == "action":
         answer_hint = "the better action copied exactly inside <answer></answer>"
     else:
@@ -182,6 +192,15 @@ def world_model_prompt(tokenizer: PreTrainedTokenizerBase, state_text: str, acti
     modelling task); the completion is the observation the environment returned."""
     user = f"{state_text}\n\nAction: {action}\nWhat does the game say next?"
     return _chat(tokenizer, WORLD_SYSTEM, user, "")
+
+
+def reasoning_prompt(tokenizer: PreTrainedTokenizerBase, question: str) -> str:
+    """A benchmark question (MATH-500, GPQA) as a chat prompt; one clear error for a tokenizer
+    without a chat template (a base model)."""
+    try:
+        return _chat(tokenizer, REASONING_SYSTEM, question, "")
+    except ValueError as exc:
+        raise ActrainError(f"the model's tokenizer cannot render a chat prompt: {exc}") from None
 
 
 def pair_state(pair: dict[str, Any]) -> State:
@@ -313,7 +332,7 @@ def parse_choice(
     answer_format: str = "index",
     prefilled: bool = False,
 ) -> int | None:
-    """Which of the two shown actions (0 or 1) the completion picks; None if malformed.
+    """Which of the shown actions (0, 1, ...) the completion picks; None if malformed.
 
     Malformed means: thinking never closed, no answer tag after it, nested tags, or a content
     that names neither or both.
@@ -323,7 +342,8 @@ def parse_choice(
         return None
     if answer_format == "index":
         cleaned = content.strip().lower().removeprefix("action").strip().strip(".")
-        return {"1": 0, "2": 1}.get(cleaned)
+        positions = {str(i + 1): i for i in range(len(actions))}
+        return positions.get(cleaned)
     wanted = normalise_action(content)
     hits = [i for i, action in enumerate(actions) if normalise_action(action) == wanted]
     return hits[0] if len(hits) == 1 else None

@@ -33,6 +33,12 @@ def critic_table(rows: dict[str, dict[str, Any]]) -> str:
     for name, m in rows.items():
         cells = " | ".join(_pct(m.get(key)) for key, _ in _METRICS)
         lines.append(f"| {name} | {m.get('pairs', 0)} | {cells} |")
+    kway = {name: m for name, m in rows.items() if m.get("candidates", 2) > 2}
+    if kway:  # K-way choice: "expert second" pools every later position; show each one
+        lines += ["", "K-way choice, accuracy by the expert's position (1, 2, ...; chance is "
+                  "1/K):", ""]
+        lines += [f"- {name} (K = {m['candidates']}): " + ", ".join(
+            _pct(a) for a in m.get("accuracy_by_position", [])) for name, m in kway.items()]
     return "\n".join(lines)
 
 

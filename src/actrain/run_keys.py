@@ -16,7 +16,7 @@ from typing import Any
 
 from actrain.config import RunConfig
 from actrain.io import read_json, write_json
-from actrain.methods import data_of, key_settings, stage_inputs
+from actrain.methods import critic_key_settings, data_of, key_settings, stage_inputs
 from actrain.prompts import ActorView
 
 # The package version and prompt format that runs had before they were part of the keys.
@@ -112,7 +112,8 @@ class RunKeys:
     def critic_key(self, seed: int, prefix: tuple[str, ...]) -> str:
         c = self.config
         return fingerprint("critic", self.checkpoint_key(seed, prefix), self.data_key("pairs"),
-                           asdict(c.critic), asdict(c.eval), *self.engine_key())
+                           critic_key_settings(asdict(c.critic)), asdict(c.eval),
+                           *self.engine_key())
 
     def agent_key(self, seed: int, prefix: tuple[str, ...], thinking: bool = False) -> str:
         c = self.config

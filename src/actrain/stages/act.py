@@ -24,6 +24,7 @@ from datasets import Dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
 
 from actrain.config import CriticConfig
+from actrain.data.kway import canonical, kway_items, rotation
 from actrain.errors import ActrainError
 from actrain.evaluate import evaluate_critic
 from actrain.io import read_jsonl, write_jsonl
@@ -57,12 +58,17 @@ def training_rows(
     rows = []
     for pair in pairs:
         rows.append(pair)
-        if both_orders:
+        if both_orders and len(pair["actions"]) == 2:
             flipped = dict(pair)
             flipped["actions"] = list(reversed(pair["actions"]))
             flipped["expert_first"] = not pair["expert_first"]
             flipped["label"] = 1 - pair["label"]
             rows.append(flipped)
+        elif both_orders:  # a K-way item: its other rotations (data/kway.py)
+            candidates = canonical(pair)
+            rows += [{**pair, "actions": rotation(candidates, r), "label": r,
+                      "expert_first": r == 0}
+                     for r in range(len(candidates)) if r != pair["label"]]
     return rows
 
 
@@ -84,29 +90,29 @@ def act_dataset(
 
 
 def expert_first(pair: dict[str, Any]) -> list[str]:
-    """A pair's actions with the expert's shown first."""
-    return [pair["expert_action"], pair["alternative"]]
+    """A pair's (or K-way item's) actions with the expert's shown first."""
+    return [pair["expert_action"], *pair.get("alternatives", [pair["alternative"]])]
 
 
 def pair_group_dataset(
     tokenizer: PreTrainedTokenizerBase, pairs: Sequence[dict[str, Any]], critic: CriticConfig
 ) -> tuple[Dataset, dict[str, dict[str, Any]]]:
-    """One row per pair (its expert-first prompt) and the pair's two renderings, by that prompt.
+    """One row per pair (its expert-first prompt) and the pair's renderings, by that prompt:
+    its two orders, or a K-way item's K rotations (the expert's action at each position).
 
-    The rollout of `choice_grpo.PairGroupRollout` looks a row's prompt up to show both orders.
+    The rollout of `choice_grpo.PairGroupRollout` looks a row's prompt up to show them all.
     """
     actions = [expert_first(pair) for pair in pairs]
-    shown_first = critic_prompts(
-        tokenizer, [{**p, "actions": a} for p, a in zip(pairs, actions, strict=True)], critic
-    )
-    shown_second = critic_prompts(
-        tokenizer, [{**p, "actions": a[::-1]} for p, a in zip(pairs, actions, strict=True)],
-        critic,
-    )
+    k = len(actions[0]) if actions else 2
+    shown = [
+        critic_prompts(tokenizer, [{**p, "actions": rotation(a, r)}
+                                   for p, a in zip(pairs, actions, strict=True)], critic)
+        for r in range(k)
+    ]
     by_prompt: dict[str, dict[str, Any]] = {}
-    for first, second, shown in zip(shown_first, shown_second, actions, strict=True):
-        by_prompt[first] = {"prompts": [first, second], "actions": shown}
-    keys = shown_first  # a repeated pair stays a row of its own, like any other
+    for i, candidates in enumerate(actions):
+        by_prompt[shown[0][i]] = {"prompts": [s[i] for s in shown], "actions": candidates}
+    keys = shown[0]  # a repeated pair stays a row of its own, like any other
     dataset = Dataset.from_dict({
         "prompt": keys,
         "actions": [by_prompt[k]["actions"] for k in keys],
@@ -175,11 +181,18 @@ def run_act(
     TRL checkpoints in `out_dir/trainer` (when `act.save_steps` > 0) let an interrupted run resume.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
+    act, k = inputs.act, inputs.critic.candidates
+    if k > 2:  # K-way items from the pairs of each state, each in one random rotation
+        if act.objective == "dpo" or act.consistency_reward:
+            raise ActrainError("K-way choice (critic.candidates > 2) trains with act.objective "
+                               "grpo or sft, without act.consistency_reward")
+        train_pairs, _ = kway_items(train_pairs, k, all_positions=False,
+                                    seed=inputs.trainer.seed)
     if not train_pairs:
-        raise ActrainError("the ACT stage has no training pairs (see pairs/stats.json)")
+        raise ActrainError("the ACT stage has no training pairs (see pairs/stats.json; K-way "
+                           "choice needs alternatives.per_state >= critic.candidates - 1)")
     curve_path = out_dir / "critic_curve.jsonl"
     callbacks = []
-    act = inputs.act
     if act.eval_every:
         callbacks.append(
             CriticCurveCallback(act.eval_every, tokenizer, eval_pairs, inputs, curve_path)
@@ -230,7 +243,7 @@ def grpo_trainer(  # noqa: ANN201 - a trl.GRPOTrainer
 
         rollout = PairGroupRollout(
             by_prompt, tokenizer, act.num_generations, one_token,
-            answer_token_ids(tokenizer) if fmt == "index" else None, correct,
+            answer_token_ids(tokenizer, critic.candidates) if fmt == "index" else None, correct,
             act.resample_tries if resample else 0, inputs.trainer.seed,
         )
     else:

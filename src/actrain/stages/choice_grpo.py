@@ -21,8 +21,8 @@ teach; with `resample` (DAPO's dynamic sampling, inside the rollout) such a grou
 another pair from the training set, up to `act.resample_tries` times, and the share of replaced
 groups is logged as `choice/resampled_groups`. Extra metrics, logged every step:
 `choice/p_first` (position preference: the probability of naming position 1),
-`choice/entropy` (of the 1-vs-2 choice, in nats) and `choice/answer_mass` (probability on a valid
-answer), besides the weight-0 reward metrics of `actrain.rewards`.
+`choice/entropy` (of the choice among the K positions, in nats) and `choice/answer_mass`
+(probability on a valid answer), besides the weight-0 reward metrics of `actrain.rewards`.
 """
 
 from __future__ import annotations
@@ -59,12 +59,15 @@ class PairGroupRollout:
         resample_tries: int = 0,
         seed: int = 0,
     ) -> None:
-        if num_generations < 2 or num_generations % 2:
+        k = len(next(iter(pairs.values()))["prompts"]) if pairs else 2
+        if num_generations < k or num_generations % k:
             raise ActrainError(
-                f"act.num_generations must be even for pair groups (half a group per shown "
-                f"order), got {num_generations}"
+                f"act.num_generations must be even for pair groups (a multiple of {k}: the same "
+                f"share of a group for each position of the expert's action), got "
+                f"{num_generations}"
             )
         self.pairs, self.tokenizer, self.num_generations = pairs, tokenizer, num_generations
+        self.share = num_generations // k  # rows of a group showing one rotation
         self.one_token, self.answer_tokens = one_token, answer_tokens
         if resample_tries and correct is None:
             raise ActrainError("resampling zero-variance groups needs a correctness check")
@@ -79,20 +82,24 @@ class PairGroupRollout:
         return self._ids[prompt]
 
     def group(self, key: str) -> dict[str, list[Any]]:
-        """One group's rows for the pair rendered as `key`: the first half expert-first."""
-        pair, half = self.pairs[key], self.num_generations // 2
+        """One group's rows for the pair rendered as `key`: the first half expert-first (K-way:
+        a K-th of the group with the expert's action at each position, in order)."""
+        from actrain.data.kway import rotation
+
+        pair = self.pairs[key]
         rows: dict[str, list[Any]] = {"shown": [], "actions": [], "label": [], "expert_first": []}
         for j in range(self.num_generations):
-            first = j < half
-            rows["shown"].append(pair["prompts"][0 if first else 1])
-            rows["actions"].append(pair["actions"] if first else list(reversed(pair["actions"])))
-            rows["label"].append(0 if first else 1)
-            rows["expert_first"].append(first)
+            r = j // self.share
+            rows["shown"].append(pair["prompts"][r])
+            rows["actions"].append(rotation(pair["actions"], r))
+            rows["label"].append(r)
+            rows["expert_first"].append(r == 0)
         return rows
 
     def layout(self, prompts: Sequence[Any]) -> dict[str, list[Any]]:
-        """Which order each row shows, and each row's mirror (same pair, other order)."""
-        size, half = self.num_generations, self.num_generations // 2
+        """Which order each row shows, and each row's mirror (same pair, other order; K-way:
+        the next rotation)."""
+        size, half = self.num_generations, self.share
         if len(prompts) % size:
             raise ActrainError(f"{len(prompts)} rows do not split into groups of {size}")
         rows: dict[str, list[Any]] = {
@@ -214,11 +221,11 @@ def sample_one_token(
     chosen = logp[index, tokens]
     metrics: dict[str, float] = {}
     if answer_tokens is not None:
-        probs = logp.exp()[:, list(answer_tokens)]  # [distinct, 2]
+        probs = logp.exp()[:, list(answer_tokens)]  # [distinct, K]
         mass = probs.sum(-1)
-        first = probs[:, 0] / mass.clamp(min=1e-12)
-        entropy = -(first * first.clamp(min=1e-12).log()
-                    + (1 - first) * (1 - first).clamp(min=1e-12).log())
+        shares = probs / mass.clamp(min=1e-12).unsqueeze(-1)
+        first = shares[:, 0]
+        entropy = -(shares * shares.clamp(min=1e-12).log()).sum(-1)
         metrics = {
             "choice/p_first": first.mean().item(),
             "choice/entropy": entropy.mean().item(),
@@ -298,9 +305,8 @@ def shared_prompt_logps(
     return logp[inverse, tokens].unsqueeze(1), entropy[inverse].unsqueeze(1)
 
 
-def answer_token_ids(tokenizer: Any) -> list[int] | None:
-    """The ids of the answers "1" and "2", when each is a single token."""
-    ids = [tokenizer("1", add_special_tokens=False)["input_ids"],
-           tokenizer("2", add_special_tokens=False)["input_ids"]]
+def answer_token_ids(tokenizer: Any, k: int = 2) -> list[int] | None:
+    """The ids of the answers "1" .. "k", when each is a single token."""
+    ids = [tokenizer(str(i), add_special_tokens=False)["input_ids"] for i in range(1, k + 1)]
     return [i[0] for i in ids] if all(len(i) == 1 for i in ids) else None
 
