@@ -1,6 +1,7 @@
 """K-way choice: the expert's action among K - 1 alternatives of one state."""
 
 import pytest
+from helpers.pairs import make_pair
 
 from actrain.config import load_config
 from actrain.data.kway import canonical, kway_items, rotation
@@ -10,7 +11,6 @@ from actrain.methods import stage_inputs
 from actrain.prompts import critic_prompt, parse_choice
 from actrain.stages.act import pair_group_dataset, training_rows
 from actrain.stages.choice_grpo import PairGroupRollout, answer_token_ids
-from helpers.pairs import make_pair
 
 
 def _pairs(step: int, alternatives: list[str]) -> list[dict]:
