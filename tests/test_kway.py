@@ -63,7 +63,7 @@ def test_training_rows_and_pair_groups_cover_every_rotation(tokenizer):
     rollout = PairGroupRollout(by_prompt, tokenizer, 6, one_token=True)
     layout = rollout.layout([dataset[0]["prompt"]] * 6)
     assert layout["label"] == [0, 0, 1, 1, 2, 2]
-    assert all(a[y] == "take shirt" for a, y in zip(layout["actions"], layout["label"]))
+    assert all(a[y] == "take shirt" for a, y in zip(layout["actions"], layout["label"], strict=True))
     with pytest.raises(ActrainError, match="multiple of 3"):
         PairGroupRollout(by_prompt, tokenizer, 4, one_token=True)
     assert answer_token_ids(tokenizer, 3) is not None and len(answer_token_ids(tokenizer, 3)) == 3
