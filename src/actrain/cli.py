@@ -1,5 +1,5 @@
-"""Command line: `actrain run|compare|report|eval-critic|plan CONFIG [key=value ...]`,
-`actrain envs`."""
+"""Command line: `actrain run|compare|report|eval-critic|eval-agent|plan CONFIG [key=value ...]`,
+`actrain study rationale CONFIG`, `actrain eval-reasoning`, `actrain envs`."""
 
 from __future__ import annotations
 
@@ -122,6 +122,36 @@ def _eval_reasoning(args: argparse.Namespace) -> None:
     print(format_table(result))
 
 
+def _study(args: argparse.Namespace) -> None:
+    """`study rationale`: the rationale intervention study on a run's held-out pairs."""
+    from actrain.config import load_config
+    from actrain.device import resolve_device, resolve_dtype
+    from actrain.io import read_pairs, write_json
+    from actrain.models import load_model
+    from actrain.studies import format_study, rationale_study
+
+    config = load_config(args.config, args.overrides)
+    pairs_file = config.run_dir / "pairs" / "id_test.jsonl"
+    if not pairs_file.exists():
+        raise ActrainError(
+            f"{pairs_file} does not exist: run `actrain run {args.config} --until pairs` first"
+        )
+    pairs = read_pairs(pairs_file)
+    if config.eval.max_pairs:
+        pairs = pairs[: config.eval.max_pairs]
+    device = resolve_device(config.device)
+    dtype = resolve_dtype(config.dtype, device)
+    results = {}
+    for name in args.model or [config.model]:
+        model, tokenizer = load_model(name, dtype, device, config.chat_template_kwargs)
+        results[name] = rationale_study(model, tokenizer, pairs, config.critic,
+                                        args.max_new_tokens, config.eval.batch_size, dtype)
+    if args.out:
+        write_json(args.out, {"pairs_file": str(pairs_file), "max_new_tokens":
+                              args.max_new_tokens, "models": results})
+    print(format_study(results))
+
+
 def _plan(args: argparse.Namespace) -> None:
     """Batches, TRL configs, tokens, GPU-hours and memory of a run, before it runs."""
     from actrain.config import load_config
@@ -202,6 +232,17 @@ def build_parser() -> argparse.ArgumentParser:
     reason.add_argument("--dtype", default="auto", help="auto, float32, bfloat16 or float16")
     reason.add_argument("--out", help="write accuracies and per-item predictions to this JSON")
     reason.set_defaults(func=_eval_reasoning)
+    study = sub.add_parser("study", help="studies of a critic: rationale (intervention)")
+    study.add_argument("name", choices=["rationale"], help="which study")
+    study.add_argument("config", help="the run's YAML config (its held-out pairs are used)")
+    study.add_argument("overrides", nargs="*", help="config overrides, e.g. eval.max_pairs=100")
+    study.add_argument("--model", action="append",
+                       help="checkpoint, embedded id or hub id (repeat for several; default: "
+                            "the config's model)")
+    study.add_argument("--max-new-tokens", type=int, default=128,
+                       help="length of the model's own reasoning")
+    study.add_argument("--out", help="also write the results to this JSON file")
+    study.set_defaults(func=_study)
     envs = sub.add_parser("envs", help="list registered environment ids")
     envs.set_defaults(func=_envs)
     for command in sub.choices.values():

@@ -158,6 +158,14 @@ def critic_prompt(
     return _chat(tokenizer, CRITIC_SYSTEM, f"{state_text}\n\n{instruction}", prefill)
 
 
+def injected_rationale(actions: Sequence[str], argued: int) -> str:
+    """A rationale arguing for `actions[argued]`: the rationale intervention study injects one
+    for the non-expert action, then forces the answer, to see whether the judge follows it."""
+    other = ", ".join(f"Action {i + 1}" for i in range(len(actions)) if i != argued)
+    return (f"Action {argued + 1} ({actions[argued]}) is the better choice: it makes progress on "
+            f"the task, while {other} does not help here.\n")
+
+
 def rationale_prompt(
     tokenizer: PreTrainedTokenizerBase, state_text: str, expert: str, alternative: str,
     expert_outcome: str, alternative_outcome: str,

@@ -1,0 +1,68 @@
+"""The rationale intervention study: own reasoning, reasoning removed, wrong rationale injected."""
+
+import json
+
+import pytest
+
+from actrain.cli import main
+from actrain.config import load_config
+from actrain.io import write_jsonl
+from actrain.studies import intervention_prompts, rationale_study
+from helpers.pairs import make_pair
+
+PAIRS = [make_pair(0, True), make_pair(0, False)]  # one pair in both orders
+
+
+def test_the_three_conditions_share_one_prompt_and_differ_in_the_prefill(tokenizer):
+    critic = load_config(None, []).critic
+    expert_second = intervention_prompts(tokenizer, PAIRS[1], critic)
+    own = expert_second["own"]
+    assert "Think step by step" in own and not own.endswith("<answer>")
+    assert expert_second["removed"] == own + "<answer>"
+    injected = expert_second["injected"]
+    assert injected.startswith(own) and injected.endswith("<answer>")
+    # it argues for the alternative, shown first here
+    assert "Action 1 (inventory) is the better choice" in injected
+
+
+def test_metrics_per_condition_and_the_follow_rate(tokenizer, monkeypatch):
+    import actrain.studies as studies
+
+    answers = {  # by condition: what a judge that follows the injected text would write
+        "own": ["I think.<answer>1</answer>", "Hmm.<answer>2</answer>"],  # right, right
+        "removed": ["1</answer>", "1</answer>"],  # right, wrong
+        "injected": ["2</answer>", "1</answer>"],  # follows the argued action both times
+    }
+
+    def fake_generate(model, tok, prompts, **kwargs):
+        condition = kwargs["desc"].split("(")[1].rstrip(")")
+        assert kwargs["max_new_tokens"] == (64 if condition == "own" else 8)
+        return [[a] for a in answers[condition]]
+
+    monkeypatch.setattr(studies, "generate", fake_generate)
+    result = rationale_study(None, tokenizer, PAIRS, load_config(None, []).critic,
+                             max_new_tokens=64)
+    assert result["own"]["balanced_accuracy"] == 1.0
+    assert result["removed"]["balanced_accuracy"] == 0.5
+    assert result["injected"]["balanced_accuracy"] == 0.0
+    assert result["injected"]["follow_rate"] == 1.0
+
+
+def test_the_study_command_runs_on_a_runs_held_out_pairs(tmp_path, capsys):
+    run = tmp_path / "r"
+    write_jsonl(run / "pairs" / "id_test.jsonl", PAIRS)
+    out = tmp_path / "study.json"
+    code = main(["study", "rationale", "--model", "tiny-random", "--max-new-tokens", "4",
+                 "--out", str(out), "configs/quickstart.yaml", f"runs_dir={tmp_path}",
+                 "name=r", "dtype=float32", "device=cpu"])
+    assert code == 0
+    data = json.loads(out.read_text())
+    assert set(data["models"]["tiny-random"]) == {"pairs", "own", "removed", "injected"}
+    assert "| tiny-random | 2 |" in capsys.readouterr().out
+
+
+def test_the_study_needs_a_run_with_pairs(tmp_path, capsys):
+    assert main(["study", "rationale", "configs/quickstart.yaml", f"runs_dir={tmp_path}"]) == 1
+    assert "--until pairs" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["study", "nonsense", "configs/quickstart.yaml"])
