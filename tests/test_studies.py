@@ -3,12 +3,12 @@
 import json
 
 import pytest
+from helpers.pairs import make_pair
 
 from actrain.cli import main
 from actrain.config import load_config
 from actrain.io import write_jsonl
 from actrain.studies import intervention_prompts, rationale_study
-from helpers.pairs import make_pair
 
 PAIRS = [make_pair(0, True), make_pair(0, False)]  # one pair in both orders
 
