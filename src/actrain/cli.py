@@ -9,6 +9,7 @@ import os
 import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
 from actrain.errors import ActrainError
 
@@ -41,6 +42,17 @@ def _report(args: argparse.Namespace) -> None:
     print(f"report: {pipeline.report()}")
 
 
+def heldout_pairs_file(config: Any, config_path: str) -> Path:
+    """A run's held-out pairs, which critic evaluations and studies judge: there, or one error
+    saying how to make them."""
+    pairs_file = config.run_dir / "pairs" / "id_test.jsonl"
+    if not pairs_file.exists():
+        raise ActrainError(
+            f"{pairs_file} does not exist: run `actrain run {config_path} --until pairs` first"
+        )
+    return pairs_file
+
+
 def _eval_critic(args: argparse.Namespace) -> None:
     """Held-out critic accuracy of any checkpoint, on the pairs of an existing run."""
     import json
@@ -52,11 +64,7 @@ def _eval_critic(args: argparse.Namespace) -> None:
     from actrain.models import load_model
 
     config = load_config(args.config, args.overrides)
-    pairs_file = config.run_dir / "pairs" / "id_test.jsonl"
-    if not pairs_file.exists():
-        raise ActrainError(
-            f"{pairs_file} does not exist: run `actrain run {args.config} --until pairs` first"
-        )
+    pairs_file = heldout_pairs_file(config, args.config)
     device = resolve_device(config.device)
     dtype = resolve_dtype(config.dtype, device)
     model, tokenizer = load_model(args.model, dtype, device, config.chat_template_kwargs)
@@ -131,11 +139,7 @@ def _study(args: argparse.Namespace) -> None:
     from actrain.studies import format_study, rationale_study
 
     config = load_config(args.config, args.overrides)
-    pairs_file = config.run_dir / "pairs" / "id_test.jsonl"
-    if not pairs_file.exists():
-        raise ActrainError(
-            f"{pairs_file} does not exist: run `actrain run {args.config} --until pairs` first"
-        )
+    pairs_file = heldout_pairs_file(config, args.config)
     pairs = read_pairs(pairs_file)
     if config.eval.max_pairs:
         pairs = pairs[: config.eval.max_pairs]
