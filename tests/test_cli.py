@@ -176,6 +176,15 @@ def test_eval_agent_on_any_checkpoint_and_missing_one(tiny_config, tmp_path, cap
     summary = json.loads(out.read_text())
     assert summary["id_test"]["episodes"] == 1 and "ood_test" not in summary
     assert out.with_suffix(".episodes.jsonl").exists()
+    assert "next_action" not in summary  # no run folder: no held-out expert states
+    from actrain.io import write_jsonl
+
+    write_jsonl(tmp_path / "runs" / "tiny" / "trajectories" / "id_test.jsonl", [
+        {"task": "id_test:0", "task_description": "t", "steps": [
+            {"observation": "o", "admissible": ["look"], "expert_action": "look"}]}])
+    assert main(["eval-agent", str(tiny_config), "rollout.splits=[id_test]", "--model",
+                 "tiny-random", "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["next_action"]["states"] == 1
     assert main(["eval-agent", str(tiny_config), "rollout.splits=[valid_seen]", "--model",
                  "tiny-random"]) == 1
     assert "unknown split" in capsys.readouterr().err

@@ -82,7 +82,7 @@ def _eval_agent(args: argparse.Namespace) -> None:
 
     from actrain.config import load_config
     from actrain.device import resolve_device, resolve_dtype
-    from actrain.io import write_json, write_jsonl
+    from actrain.io import read_trajectories, write_json, write_jsonl
     from actrain.models import load_model
     from actrain.rollouts import evaluate_agent
 
@@ -91,7 +91,10 @@ def _eval_agent(args: argparse.Namespace) -> None:
     config.dtype = resolve_dtype(config.dtype, config.device)
     model, tokenizer = load_model(args.model, config.dtype, config.device,
                                   config.chat_template_kwargs)
-    summary, episodes = evaluate_agent(model, tokenizer, config, config.seed)
+    heldout = config.run_dir / "trajectories" / "id_test.jsonl"  # next-action accuracy, if run
+    summary, episodes = evaluate_agent(model, tokenizer, config, config.seed,
+                                       heldout=read_trajectories(heldout) if heldout.exists()
+                                       else ())
     if args.out:
         write_json(args.out, {"model": args.model, **summary})
         write_jsonl(Path(args.out).with_suffix(".episodes.jsonl"), episodes)
