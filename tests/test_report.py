@@ -2,9 +2,10 @@
 
 import json
 
+from actrain.agent_report import act_gains, agent_table, aggregate
 from actrain.config import load_config, to_dict
 from actrain.io import read_json, write_json, write_jsonl
-from actrain.report import act_gains, agent_table, aggregate, write_report
+from actrain.report import write_report
 
 BASE = {"pairs": 40, "accuracy": 0.5, "accuracy_expert_first": 0.0,
         "accuracy_expert_second": 1.0, "balanced_accuracy": 0.5,
@@ -115,7 +116,7 @@ def test_report_without_results_says_so(tmp_path):
 
 
 def test_verdict_weighs_the_difference_against_its_noise():
-    from actrain.report import verdict
+    from actrain.agent_report import verdict
 
     results = _results()
     results["critic"] = {"base": BASE, "seed0-act": ACT}
@@ -156,7 +157,7 @@ def test_critic_accuracy_by_kind_of_alternative(tmp_path):
 
 
 def test_verdict_of_two_zero_rates_is_not_certain():
-    from actrain.report import verdict
+    from actrain.agent_report import verdict
 
     results = _results()
     for method in ("il", "act_il"):

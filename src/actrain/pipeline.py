@@ -356,7 +356,8 @@ class Pipeline(RunLayout):
         return gather_results(self, self.methods, self.seeds, self.book.entries)
 
     def report(self) -> Path:
-        from actrain.report import aggregate, write_report
+        from actrain.agent_report import aggregate
+        from actrain.report import write_report
 
         results = self.results()
         results["table"] = aggregate(results)

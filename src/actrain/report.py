@@ -1,4 +1,5 @@
-"""`report.md` from a run's `results.json`: protocol, agent table, ACT gains, critic, curves.
+"""`report.md` from a run's `results.json`: setup, protocol, agents (`agent_report.py`),
+critic, curves, stage lengths, data and timings.
 
 The report is a pure function of the stored results (plus episode transcripts when present), so
 it can be rebuilt at any time and tested without a model.
@@ -6,10 +7,16 @@ it can be rebuilt at any time and tested without a model.
 
 from __future__ import annotations
 
-import statistics
 from pathlib import Path
 from typing import Any
 
+from actrain.agent_report import (
+    act_gains,
+    agent_table,
+    agent_values,
+    pct,
+    verdict,
+)
 from actrain.io import read_jsonl, write_atomic
 from actrain.methods import method_stages
 from actrain.plots import plot_success, plot_training
@@ -23,22 +30,18 @@ _METRICS = (
 )
 
 
-def _pct(value: Any) -> str:
-    return "n/a" if value is None else f"{100 * value:.1f}%"
-
-
 def critic_table(rows: dict[str, dict[str, Any]]) -> str:
     header = "| checkpoint | pairs | " + " | ".join(label for _, label in _METRICS) + " |"
     lines = [header, "|" + "---|" * (len(_METRICS) + 2)]
     for name, m in rows.items():
-        cells = " | ".join(_pct(m.get(key)) for key, _ in _METRICS)
+        cells = " | ".join(pct(m.get(key)) for key, _ in _METRICS)
         lines.append(f"| {name} | {m.get('pairs', 0)} | {cells} |")
     kway = {name: m for name, m in rows.items() if m.get("candidates", 2) > 2}
     if kway:  # K-way choice: "expert second" pools every later position; show each one
         lines += ["", "K-way choice, accuracy by the expert's position (1, 2, ...; chance is "
                   "1/K):", ""]
         lines += [f"- {name} (K = {m['candidates']}): " + ", ".join(
-            _pct(a) for a in m.get("accuracy_by_position", [])) for name, m in kway.items()]
+            pct(a) for a in m.get("accuracy_by_position", [])) for name, m in kway.items()]
     return "\n".join(lines)
 
 
@@ -94,110 +97,6 @@ def training_summary(history: list[dict[str, Any]], last: int = 10) -> str:
 
 
 
-# (method with ACT, method without) pairs whose difference is the ACT gain, as in the paper.
-GAINS = (
-    ("act_il", "il", "ACT->IL over IL"),
-    ("act_il_rl", "il_rl", "ACT->IL->RL over IL->RL"),
-    ("act_il", "il_il", "ACT->IL over IL->IL (matched length)"),
-    ("act_il_rl", "il_rl_rl", "ACT->IL->RL over IL->RL->RL (matched length)"),
-)
-
-
-def _mean_std(values: list[float], scale: float = 100.0, digits: int = 1) -> str:
-    if not values:
-        return "n/a"
-    mean = statistics.fmean(values) * scale
-    if len(values) == 1:
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} ± {statistics.stdev(values) * scale:.{digits}f}"
-
-
-def agent_values(results: dict[str, Any], key: str) -> dict[str, dict[str, list[float]]]:
-    """{method: {split: [value per seed]}} for one summary key (e.g. success_rate)."""
-    splits = results["protocol"]["splits"]
-    table: dict[str, dict[str, list[float]]] = {}
-    for method, by_seed in results["agent"].items():
-        for summary in by_seed.values():
-            for split in splits:
-                if split in summary and key in summary[split]:
-                    table.setdefault(method, {}).setdefault(split, []).append(
-                        summary[split][key]
-                    )
-    return table
-
-
-def aggregate(results: dict[str, Any]) -> dict[str, dict[str, dict[str, float | int]]]:
-    """{method: {split: {success_mean, success_std, score_mean, score_std, seeds}}}."""
-    success = agent_values(results, "success_rate")
-    score = agent_values(results, "mean_score")
-    out: dict[str, dict[str, dict[str, float | int]]] = {}
-    for method, by_split in success.items():
-        for split, values in by_split.items():
-            scores = score[method][split]
-            out.setdefault(method, {})[split] = {
-                "seeds": len(values),
-                "success_mean": statistics.fmean(values),
-                "success_std": statistics.stdev(values) if len(values) > 1 else 0.0,
-                "score_mean": statistics.fmean(scores),
-                "score_std": statistics.stdev(scores) if len(scores) > 1 else 0.0,
-            }
-    return out
-
-
-def agent_table(results: dict[str, Any]) -> str:
-    """Methods x splits in the paper's layout: success % and mean score, mean ± std over seeds."""
-    splits = results["protocol"]["splits"]
-    success = agent_values(results, "success_rate")
-    score = agent_values(results, "mean_score")
-    next_action = {  # {method: [held-out next-action accuracy per seed]}
-        method: [s["next_action"]["accuracy"] for s in by_seed.values()
-                 if (s.get("next_action") or {}).get("accuracy") is not None]
-        for method, by_seed in results["agent"].items()
-    }
-    with_next = any(next_action.values())
-    header = ("| method | seeds | " + " | ".join(f"{s} success %" for s in splits) + " | "
-              + " | ".join(f"{s} score" for s in splits) + " | invalid actions % |"
-              + (" next-action acc. % (held-out expert states) |" if with_next else ""))
-    lines = [header, "|" + "---|" * (2 + 2 * len(splits) + 1 + with_next)]
-    for method in results["methods"]:
-        if method not in success:
-            continue
-        seeds = len(results["agent"][method])
-        cells = [_mean_std(success[method].get(s, [])) for s in splits]
-        cells += [_mean_std(score.get(method, {}).get(s, []), 1.0, 2) for s in splits]
-        # One value per seed (the mean over splits), so the ± is a spread over seeds only.
-        per_seed = [
-            statistics.fmean(summary[s]["invalid_action_rate"] for s in splits if s in summary)
-            for summary in results["agent"][method].values()
-            if any(s in summary for s in splits)
-        ]
-        cells.append(_mean_std(per_seed))
-        if with_next:
-            cells.append(_mean_std(next_action.get(method, [])))
-        lines.append(f"| {method} | {seeds} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def act_gains(results: dict[str, Any]) -> list[str]:
-    """The paper's gain: per split, mean success with ACT minus without; then the average."""
-    splits = results["protocol"]["splits"]
-    success = agent_values(results, "success_rate")
-    lines = []
-    for with_act, without, label in GAINS:
-        if with_act not in success or without not in success:
-            continue
-        a, b = success[with_act], success[without]
-        deltas = {
-            s: 100 * (statistics.fmean(a[s]) - statistics.fmean(b[s]))
-            for s in splits if a.get(s) and b.get(s)
-        }
-        if deltas:
-            parts = ", ".join(f"{s} {d:+.1f}" for s, d in deltas.items())
-            lines.append(f"- {label}: **{statistics.fmean(deltas.values()):+.1f} points** "
-                         f"(average of the per-split deltas: {parts})")
-    return lines
-
-
 def _verb_prior(run_dir: Path) -> float | None:
     from actrain.evaluate import verb_prior_accuracy
 
@@ -233,7 +132,7 @@ def by_alternative_verb(run_dir: Path, checkpoints: list[str], top: int = 6) -> 
     def balanced(rows: list[tuple[bool, bool]]) -> str:
         parts = [[ok for first, ok in rows if first == want] for want in (True, False)]
         shares = [sum(p) / len(p) for p in parts if p]
-        return _pct(sum(shares) / len(shares)) if shares else "n/a"
+        return pct(sum(shares) / len(shares)) if shares else "n/a"
 
     verbs = sorted(tables, key=lambda v: -len(next(iter(tables[v].values()))))[:top]
     lines = ["| alternative starts with | pairs | " + " | ".join(names) + " |",
@@ -243,53 +142,6 @@ def by_alternative_verb(run_dir: Path, checkpoints: list[str], top: int = 6) -> 
         cells = " | ".join(balanced(tables[verb].get(n, [])) for n in names)
         lines.append(f"| `{verb}` | {count} | {cells} |")
     return "\n".join(lines)
-
-
-def verdict(results: dict[str, Any]) -> list[str]:
-    """Did ACT help? The critic's held-out gain, then ACT->IL against IL, with its noise.
-
-    A difference counts only beyond two standard errors of the difference between two success
-    rates (binomial, over all episodes of all seeds): with a few dozen episodes, points of
-    difference are noise, and the line says so. The pooled rate is shrunk towards one half by one
-    pseudo-success and one pseudo-failure, so that 0 of 8 against 0 of 8 does not read as a
-    certainty (its two standard errors are then 23 points, not 0).
-    """
-    lines = []
-    critic = results.get("critic", {})
-    base = critic.get("base", {}).get("balanced_accuracy")
-    for name, m in critic.items():
-        if name != "base" and m.get("balanced_accuracy") is not None and base is not None:
-            lines.append(
-                f"- critic `{name}`: held-out balanced accuracy {_pct(base)} (base) -> "
-                f"{_pct(m['balanced_accuracy'])} ({_pct(m.get('accuracy_expert_first'))} expert "
-                f"first, {_pct(m.get('accuracy_expert_second'))} second)"
-            )
-    agent = results.get("agent", {})
-    if "act_il" not in agent or "il" not in agent:
-        return lines
-    for split in results["protocol"]["splits"]:
-        rates = {}
-        for method in ("act_il", "il"):
-            runs = [s[split] for s in agent[method].values() if split in s]
-            episodes = sum(r["episodes"] for r in runs)
-            wins = sum(r["success_rate"] * r["episodes"] for r in runs)
-            rates[method] = (wins / episodes, episodes) if episodes else None
-        if not rates["act_il"] or not rates["il"]:
-            continue
-        (p1, n1), (p0, n0) = rates["act_il"], rates["il"]
-        delta = 100 * (p1 - p0)
-        pooled = (p1 * n1 + p0 * n0 + 1) / (n1 + n0 + 2)
-        noise = 200 * (pooled * (1 - pooled) * (1 / n1 + 1 / n0)) ** 0.5
-        if noise and abs(delta) > noise:
-            word = "ACT helped" if delta > 0 else "ACT hurt"
-        else:
-            word = "no measurable difference"
-        lines.append(
-            f"- **verdict `{split}`: {word}**: ACT->IL {100 * p1:.1f}% vs IL {100 * p0:.1f}% "
-            f"success ({delta:+.1f} points; two standard errors = {noise:.1f} points over "
-            f"{n1} and {n0} episodes)"
-        )
-    return lines
 
 
 def transcript(run_dir: Path, agent_id: str, split: str, max_steps: int = 12) -> list[str]:
@@ -418,7 +270,7 @@ def write_report(run_dir: Path, results: dict[str, Any]) -> Path:
         if prior is not None:
             lines += [f"Surface baseline on the same pairs, no model: picking the action whose "
                       f"first word belonged to the expert more often in the training pairs "
-                      f"scores **{_pct(prior)}** (`evaluate.verb_prior_accuracy`). Accuracy "
+                      f"scores **{pct(prior)}** (`evaluate.verb_prior_accuracy`). Accuracy "
                       f"above it is more than knowing which kinds of action experts take.", ""]
         breakdown = by_alternative_verb(run_dir, list(results["critic"]))
         if breakdown:

@@ -1,0 +1,162 @@
+"""What a report says of the agents: the table in the paper's layout, the ACT gains and the
+verdict, from a run's results (`results.py`). Pure functions of the results, as `report.py`."""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+
+def pct(value: Any) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+# (method with ACT, method without) pairs whose difference is the ACT gain, as in the paper.
+GAINS = (
+    ("act_il", "il", "ACT->IL over IL"),
+    ("act_il_rl", "il_rl", "ACT->IL->RL over IL->RL"),
+    ("act_il", "il_il", "ACT->IL over IL->IL (matched length)"),
+    ("act_il_rl", "il_rl_rl", "ACT->IL->RL over IL->RL->RL (matched length)"),
+)
+
+
+def _mean_std(values: list[float], scale: float = 100.0, digits: int = 1) -> str:
+    if not values:
+        return "n/a"
+    mean = statistics.fmean(values) * scale
+    if len(values) == 1:
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {statistics.stdev(values) * scale:.{digits}f}"
+
+
+def agent_values(results: dict[str, Any], key: str) -> dict[str, dict[str, list[float]]]:
+    """{method: {split: [value per seed]}} for one summary key (e.g. success_rate)."""
+    splits = results["protocol"]["splits"]
+    table: dict[str, dict[str, list[float]]] = {}
+    for method, by_seed in results["agent"].items():
+        for summary in by_seed.values():
+            for split in splits:
+                if split in summary and key in summary[split]:
+                    table.setdefault(method, {}).setdefault(split, []).append(
+                        summary[split][key]
+                    )
+    return table
+
+
+def aggregate(results: dict[str, Any]) -> dict[str, dict[str, dict[str, float | int]]]:
+    """{method: {split: {success_mean, success_std, score_mean, score_std, seeds}}}."""
+    success = agent_values(results, "success_rate")
+    score = agent_values(results, "mean_score")
+    out: dict[str, dict[str, dict[str, float | int]]] = {}
+    for method, by_split in success.items():
+        for split, values in by_split.items():
+            scores = score[method][split]
+            out.setdefault(method, {})[split] = {
+                "seeds": len(values),
+                "success_mean": statistics.fmean(values),
+                "success_std": statistics.stdev(values) if len(values) > 1 else 0.0,
+                "score_mean": statistics.fmean(scores),
+                "score_std": statistics.stdev(scores) if len(scores) > 1 else 0.0,
+            }
+    return out
+
+
+def agent_table(results: dict[str, Any]) -> str:
+    """Methods x splits in the paper's layout: success % and mean score, mean ± std over seeds."""
+    splits = results["protocol"]["splits"]
+    success = agent_values(results, "success_rate")
+    score = agent_values(results, "mean_score")
+    next_action = {  # {method: [held-out next-action accuracy per seed]}
+        method: [s["next_action"]["accuracy"] for s in by_seed.values()
+                 if (s.get("next_action") or {}).get("accuracy") is not None]
+        for method, by_seed in results["agent"].items()
+    }
+    with_next = any(next_action.values())
+    header = ("| method | seeds | " + " | ".join(f"{s} success %" for s in splits) + " | "
+              + " | ".join(f"{s} score" for s in splits) + " | invalid actions % |"
+              + (" next-action acc. % (held-out expert states) |" if with_next else ""))
+    lines = [header, "|" + "---|" * (2 + 2 * len(splits) + 1 + with_next)]
+    for method in results["methods"]:
+        if method not in success:
+            continue
+        seeds = len(results["agent"][method])
+        cells = [_mean_std(success[method].get(s, [])) for s in splits]
+        cells += [_mean_std(score.get(method, {}).get(s, []), 1.0, 2) for s in splits]
+        # One value per seed (the mean over splits), so the ± is a spread over seeds only.
+        per_seed = [
+            statistics.fmean(summary[s]["invalid_action_rate"] for s in splits if s in summary)
+            for summary in results["agent"][method].values()
+            if any(s in summary for s in splits)
+        ]
+        cells.append(_mean_std(per_seed))
+        if with_next:
+            cells.append(_mean_std(next_action.get(method, [])))
+        lines.append(f"| {method} | {seeds} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def act_gains(results: dict[str, Any]) -> list[str]:
+    """The paper's gain: per split, mean success with ACT minus without; then the average."""
+    splits = results["protocol"]["splits"]
+    success = agent_values(results, "success_rate")
+    lines = []
+    for with_act, without, label in GAINS:
+        if with_act not in success or without not in success:
+            continue
+        a, b = success[with_act], success[without]
+        deltas = {
+            s: 100 * (statistics.fmean(a[s]) - statistics.fmean(b[s]))
+            for s in splits if a.get(s) and b.get(s)
+        }
+        if deltas:
+            parts = ", ".join(f"{s} {d:+.1f}" for s, d in deltas.items())
+            lines.append(f"- {label}: **{statistics.fmean(deltas.values()):+.1f} points** "
+                         f"(average of the per-split deltas: {parts})")
+    return lines
+
+
+def verdict(results: dict[str, Any]) -> list[str]:
+    """Did ACT help? The critic's held-out gain, then ACT->IL against IL, with its noise.
+
+    A difference counts only beyond two standard errors of the difference between two success
+    rates (binomial, over all episodes of all seeds): with a few dozen episodes, points of
+    difference are noise, and the line says so. The pooled rate is shrunk towards one half by one
+    pseudo-success and one pseudo-failure, so that 0 of 8 against 0 of 8 does not read as a
+    certainty (its two standard errors are then 23 points, not 0).
+    """
+    lines = []
+    critic = results.get("critic", {})
+    base = critic.get("base", {}).get("balanced_accuracy")
+    for name, m in critic.items():
+        if name != "base" and m.get("balanced_accuracy") is not None and base is not None:
+            lines.append(
+                f"- critic `{name}`: held-out balanced accuracy {pct(base)} (base) -> "
+                f"{pct(m['balanced_accuracy'])} ({pct(m.get('accuracy_expert_first'))} expert "
+                f"first, {pct(m.get('accuracy_expert_second'))} second)"
+            )
+    agent = results.get("agent", {})
+    if "act_il" not in agent or "il" not in agent:
+        return lines
+    for split in results["protocol"]["splits"]:
+        rates = {}
+        for method in ("act_il", "il"):
+            runs = [s[split] for s in agent[method].values() if split in s]
+            episodes = sum(r["episodes"] for r in runs)
+            wins = sum(r["success_rate"] * r["episodes"] for r in runs)
+            rates[method] = (wins / episodes, episodes) if episodes else None
+        if not rates["act_il"] or not rates["il"]:
+            continue
+        (p1, n1), (p0, n0) = rates["act_il"], rates["il"]
+        delta = 100 * (p1 - p0)
+        pooled = (p1 * n1 + p0 * n0 + 1) / (n1 + n0 + 2)
+        noise = 200 * (pooled * (1 - pooled) * (1 / n1 + 1 / n0)) ** 0.5
+        if noise and abs(delta) > noise:
+            word = "ACT helped" if delta > 0 else "ACT hurt"
+        else:
+            word = "no measurable difference"
+        lines.append(
+            f"- **verdict `{split}`: {word}**: ACT->IL {100 * p1:.1f}% vs IL {100 * p0:.1f}% "
+            f"success ({delta:+.1f} points; two standard errors = {noise:.1f} points over "
+            f"{n1} and {n0} episodes)"
+        )
+    return lines
