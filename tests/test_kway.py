@@ -122,3 +122,13 @@ def test_the_report_lists_k_way_accuracy_by_position():
                                    "accuracy_by_position": [1.0, 0.0, 0.0]}})
     assert "base (K = 3): 100.0%, 0.0%, 0.0%" in table
     assert "K-way" not in critic_table({"base": {"pairs": 2, "balanced_accuracy": 0.5}})
+
+
+def test_the_first_word_rule_scores_k_way_items_too():
+    from actrain.evaluate import verb_prior_accuracy
+
+    train = _pairs(0, ["inventory", "look"])  # "take" always the expert's
+    heldout = _pairs(1, ["inventory", "look"]) + _pairs(2, ["take hat", "look"])
+    # state 1: "take" wins outright; state 2: a tie between the two "take" actions
+    assert verb_prior_accuracy(train, heldout, 3) == pytest.approx((1 + 0.5) / 2)
+    assert verb_prior_accuracy(train, heldout) is not None  # pairs: the pairwise rule

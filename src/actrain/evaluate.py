@@ -51,14 +51,15 @@ def first_word(action: str) -> str:
 
 
 def verb_prior_accuracy(
-    train_pairs: Sequence[dict[str, Any]], heldout_pairs: Sequence[dict[str, Any]]
+    train_pairs: Sequence[dict[str, Any]], heldout_pairs: Sequence[dict[str, Any]], k: int = 2
 ) -> float | None:
     """A critic with no model: the surface baseline every critic result needs beside it.
 
     From the training pairs, how often each first word ("take", "open", "inventory") belongs to
     the expert's action; on a held-out pair, the action whose first word scores higher wins (a
-    tie counts half). It ignores the shown order, so its accuracy is already balanced. A critic
-    that does not beat it has learnt which kinds of action experts take, not judgment.
+    tie counts half; K-way: the best of K, ties shared). It ignores the shown order, so its
+    accuracy is already balanced. A critic that does not beat it has learnt which kinds of action
+    experts take, not judgment.
     """
     if not heldout_pairs:
         return None
@@ -73,6 +74,18 @@ def verb_prior_accuracy(
     def score(word: str) -> float:
         return (wins.get(word, 0) + 0.5) / (seen.get(word, 0) + 1)  # unseen words: 0.5
 
+    if k > 2:  # K-way: the candidate whose first word scores highest (ties shared)
+        from actrain.data.kway import kway_items
+
+        items, _ = kway_items([p for p in heldout_pairs if p["expert_first"]], k, True)
+        if not items:
+            return None
+        right = 0.0
+        for item in items:
+            scores = [score(first_word(a)) for a in item["actions"]]
+            top = [i for i, v in enumerate(scores) if v == max(scores)]
+            right += 1 / len(top) if item["label"] in top else 0.0
+        return right / len(items)
     right = 0.0
     for pair in heldout_pairs:
         expert = score(first_word(pair["expert_action"]))

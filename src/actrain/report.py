@@ -97,13 +97,13 @@ def training_summary(history: list[dict[str, Any]], last: int = 10) -> str:
 
 
 
-def _verb_prior(run_dir: Path) -> float | None:
+def _verb_prior(run_dir: Path, k: int = 2) -> float | None:
     from actrain.evaluate import verb_prior_accuracy
 
     train, heldout = run_dir / "pairs" / "train.jsonl", run_dir / "pairs" / "id_test.jsonl"
     if not (train.exists() and heldout.exists()):
         return None
-    return verb_prior_accuracy(read_jsonl(train), read_jsonl(heldout))
+    return verb_prior_accuracy(read_jsonl(train), read_jsonl(heldout), k)
 
 
 def by_alternative_verb(run_dir: Path, checkpoints: list[str], top: int = 6) -> str:
@@ -120,6 +120,8 @@ def by_alternative_verb(run_dir: Path, checkpoints: list[str], top: int = 6) -> 
         if not path.exists():
             continue
         for row in read_jsonl(path):
+            if len(row["actions"]) != 2:  # K-way items have no one alternative
+                continue
             other = row["actions"][1 - row["label"]]
             verb = first_word(other)
             tables.setdefault(verb, {}).setdefault(name, []).append(
@@ -260,13 +262,17 @@ def write_report(run_dir: Path, results: dict[str, Any]) -> Path:
     else:
         lines += ["_no agent evaluation yet_", ""]
     if results["critic"]:
+        k = config.get("critic", {}).get("candidates", 2)
+        shown = "each shown in both orders" if k == 2 else \
+            f"{k}-way, the expert's action shown at each position"
         lines += [
-            "## Held-out critic accuracy (id_test pairs, each shown in both orders)", "",
-            "Balanced accuracy is the mean of the two order-wise accuracies: always naming the "
-            "same position scores exactly 50%. Format failures count as wrong.", "",
+            f"## Held-out critic accuracy (id_test pairs, {shown})", "",
+            "Balanced accuracy is the mean of the accuracies with the expert's action at each "
+            f"shown position: always naming the same position scores exactly {pct(1 / k)}. "
+            "Format failures count as wrong.", "",
             critic_table(results["critic"]), "",
         ]
-        prior = _verb_prior(run_dir)
+        prior = _verb_prior(run_dir, k)
         if prior is not None:
             lines += [f"Surface baseline on the same pairs, no model: picking the action whose "
                       f"first word belonged to the expert more often in the training pairs "
