@@ -30,13 +30,13 @@ def test_metrics_per_condition_and_the_follow_rate(tokenizer, monkeypatch):
 
     answers = {  # by condition: what a judge that follows the injected text would write
         "own": ["I think.<answer>1</answer>", "Hmm.<answer>2</answer>"],  # right, right
-        "removed": ["1</answer>", "1</answer>"],  # right, wrong
-        "injected": ["2</answer>", "1</answer>"],  # follows the argued action both times
+        "removed": ["1", "1"],  # right, wrong
+        "injected": ["2", "1"],  # follows the argued action both times
     }
 
     def fake_generate(model, tok, prompts, **kwargs):
         condition = kwargs["desc"].split("(")[1].rstrip(")")
-        assert kwargs["max_new_tokens"] == (64 if condition == "own" else 8)
+        assert kwargs["max_new_tokens"] == (64 if condition == "own" else 1)  # forced: the digit
         return [[a] for a in answers[condition]]
 
     monkeypatch.setattr(studies, "generate", fake_generate)

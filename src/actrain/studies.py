@@ -5,7 +5,8 @@ choice depend on its reasoning? On the run's held-out pairs, each in both orders
 checkpoint judges three times:
 
 - `own`: the reasoning prompt, the model writes its reasoning and then its answer;
-- `removed`: the same prompt with the answer forced right after it (`<answer>` prefilled);
+- `removed`: the same prompt with the answer forced right after it (`<answer>` prefilled, the
+  next token read as the answer);
 - `injected`: the same prompt with a rationale arguing for the non-expert action prefilled
   (`prompts.injected_rationale`), then `<answer>`; `follow_rate` is the share of answers that
   pick the argued action.
@@ -61,11 +62,14 @@ def rationale_study(
     """Greedy choices under the three conditions; metrics per condition (see module doc)."""
     prompts = [intervention_prompts(tokenizer, p, critic) for p in pairs]
     result: dict[str, Any] = {"pairs": len(pairs)}
+    # A forced index answer is the digit right after "<answer>": one token, read as a one-token
+    # critic's answer is (a small critic trained on direct choices writes "1: take key" there).
+    forced_tokens = 1 if critic.answer_format == "index" else 32
     for condition in CONDITIONS:
         forced = condition != "own"
         texts = generate(
             model, tokenizer, [p[condition] for p in prompts],
-            max_new_tokens=8 if forced else max_new_tokens, temperature=0.0,
+            max_new_tokens=forced_tokens if forced else max_new_tokens, temperature=0.0,
             batch_size=batch_size, stop=["</answer>"], autocast=dtype,
             desc=f"rationale study ({condition})",
         )
