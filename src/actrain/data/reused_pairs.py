@@ -22,10 +22,9 @@ from actrain.io import read_json, read_pairs
 def pairs_folder(source: str) -> Path:
     """The folder holding `train.jsonl` and `id_test.jsonl` that `source` names."""
     path = Path(source)
-    for folder in (path / "pairs", path, path.parent):
+    candidates = (path / "pairs", path) if path.is_dir() else (path.parent,)
+    for folder in candidates:
         if (folder / "train.jsonl").is_file() and (folder / "id_test.jsonl").is_file():
-            if folder == path.parent and path.is_dir():
-                continue
             return folder
     raise ActrainError(f"alternatives.pairs_from: {source} holds no pairs (a run folder, a "
                        "pairs folder or a train.jsonl with id_test.jsonl beside it)")
