@@ -1,5 +1,7 @@
-"""Command line: `actrain run|compare|report|eval-critic|eval-agent|plan CONFIG [key=value ...]`,
-`actrain study rationale CONFIG`, `actrain eval-reasoning`, `actrain envs`."""
+"""Command line: `actrain run|compare|report|eval-critic|eval-agent|plan|config CONFIG
+[key=value ...]`, `actrain study rationale CONFIG`, `actrain eval-reasoning`, `actrain envs`.
+
+Overrides (`key.sub=value`) may come anywhere after the command, before or after its flags."""
 
 from __future__ import annotations
 
@@ -171,6 +173,20 @@ def _plan(args: argparse.Namespace) -> None:
                args.prompt_tokens))
 
 
+def _config(args: argparse.Namespace) -> None:
+    """Print the resolved config: every key, its value, its default where it differs, its doc."""
+    from actrain.config import load_config
+    from actrain.config_docs import describe
+    from actrain.device import resolve_device, resolve_dtype
+
+    config = load_config(args.config, args.overrides)
+    device = resolve_device(config.device)
+    header = [f"actrain config {args.config or '(defaults)'} {' '.join(args.overrides)}".strip(),
+              f"here: device {config.device} -> {device}, dtype {config.dtype} -> "
+              f"{resolve_dtype(config.dtype, device)}"]
+    print(describe(config, header), end="")
+
+
 def _envs(_: argparse.Namespace) -> None:
     from actrain.envs import registered_ids
 
@@ -250,6 +266,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="length of the model's own reasoning")
     study.add_argument("--out", help="also write the results to this JSON file")
     study.set_defaults(func=_study)
+    shown = sub.add_parser("config", help="print the resolved config: every key, default and doc")
+    shown.add_argument("config", nargs="?", help="YAML config file (none: the defaults)")
+    shown.add_argument("overrides", nargs="*", help="config overrides, e.g. act.max_steps=5")
+    shown.set_defaults(func=_config)
     envs = sub.add_parser("envs", help="list registered environment ids")
     envs.set_defaults(func=_envs)
     for command in sub.choices.values():
@@ -258,8 +278,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """argparse, with `key=value` overrides accepted anywhere after the command: argparse alone
+    stops collecting positionals at the first flag (`run cfg --until pairs name=x`)."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    overrides = [item for item in extra if "=" in item and not item.startswith("-")]
+    rest = [item for item in extra if item not in overrides]
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    if overrides:
+        if not hasattr(args, "overrides"):
+            parser.error(f"`actrain {args.command}` takes no config overrides: "
+                         f"{' '.join(overrides)}")
+        args.overrides = [*args.overrides, *overrides]
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
     logging.getLogger("py4j").setLevel(logging.CRITICAL)  # JVM shutdown chatter

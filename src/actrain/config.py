@@ -13,18 +13,19 @@ from typing import Any
 
 import yaml
 
+from actrain.config_docs import did_you_mean
 from actrain.errors import ActrainError
 
 
 @dataclass
 class EnvConfig:
-    id: str = "twx/twc"
+    id: str = "twx/twc"  # a registered environment id (`actrain envs` lists them)
     kwargs: dict[str, Any] = field(default_factory=dict)  # passed to the adapter's constructor
 
 
 @dataclass
 class DataConfig:
-    train_tasks: int = 40
+    train_tasks: int = 40  # training tasks whose expert trajectories make the IL data and pairs
     eval_tasks: int = 10  # id_test tasks whose states make the held-out critic pairs
     history_len: int = 1  # (observation, action) pairs shown before the current observation
     show_admissible: bool = True  # list admissible actions in the actor prompt
@@ -35,7 +36,7 @@ class DataConfig:
     # "expert": states on the expert's path; "oracle": states visited by a policy that follows
     # the environment's oracle but explores with probability `explore` (envs with an oracle).
     source: str = "expert"
-    explore: float = 0.3
+    explore: float = 0.3  # with source "oracle": the chance of a random admissible action a step
 
 
 ALTERNATIVE_MODES = ("sample", "admissible")
@@ -47,11 +48,11 @@ class AlternativeConfig:
     policy: str = "base"  # the proposing policy: the run's base model, or a model id / folder
     samples_per_state: int = 4  # K candidates sampled per state
     per_state: int = 1  # alternatives kept per state (the paper uses 1)
-    admissible_only: bool = True
-    random_fallback: bool = True
-    max_new_tokens: int = 16
+    admissible_only: bool = True  # keep only alternatives the environment would accept
+    random_fallback: bool = True  # no valid sample: draw a random admissible action instead
+    max_new_tokens: int = 16  # tokens a sampled alternative may write
     temperature: float = 0.7  # pure sampling (1.0, no top-p) from a 135M model is mostly noise
-    top_p: float = 0.95
+    top_p: float = 0.95  # nucleus sampling of the alternatives
     reasoning: bool = False  # let the actor reason before its <action> tag
     # Keep a pair only if the environment's oracle needs more steps after the alternative than
     # after the expert's action (environments with an oracle: textworld/cooking, alfworld/text).
@@ -72,7 +73,7 @@ class CriticConfig:
 
     reasoning: bool = False  # False prefills "<answer>": the paper's direct-choice ablation
     answer_format: str = "index"  # "index" (1/2) or "action" (copy the action text)
-    max_new_tokens: int = 8
+    max_new_tokens: int = 8  # tokens a judgment may write (with reasoning: the whole reasoning)
     show_admissible: bool = False  # list the admissible actions in the critic prompt too
     # Show the surroundings and inventory (`TextEnv.context()`, where the environment has them):
     # "You take the shirt." alone does not say which of two actions is better.
@@ -93,16 +94,16 @@ class GRPOStageConfig:
 
     max_steps: int = 20  # 0: `epochs` passes over the stage's own data instead
     epochs: float = 1.0  # with max_steps 0 (ACT: over the pairs; RL: over the expert states)
-    learning_rate: float = 1e-5
-    beta: float = 0.0
-    num_generations: int = 8
-    prompts_per_step: int = 2
-    temperature: float = 1.0
+    learning_rate: float = 1e-5  # peak learning rate (TRL's default schedule)
+    beta: float = 0.0  # KL weight to the reference model (TRL's beta; 0 loads no reference)
+    num_generations: int = 8  # completions a GRPO group (G)
+    prompts_per_step: int = 2  # prompts (groups) an optimizer step, over all processes
+    temperature: float = 1.0  # sampling temperature of the completions
     save_steps: int = 0  # keep TRL checkpoints every N steps for resuming (0 = none)
     # Completions a device takes in one forward/backward (0 = its whole share of the step); the
     # rest of its share is gradient accumulation. `prompts_per_step` stays a global figure.
     micro_batch: int = 0
-    grpo: dict[str, Any] = field(default_factory=dict)
+    grpo: dict[str, Any] = field(default_factory=dict)  # extra trl.GRPOConfig fields
 
 
 ACT_OBJECTIVES = ("grpo", "sft", "dpo")
@@ -117,9 +118,9 @@ class ACTConfig(GRPOStageConfig):
     """
 
     objective: str = "grpo"  # grpo | sft (on the correct choice) | dpo (expert's choice preferred)
-    correct_reward: float = 1.0
-    wrong_reward: float = 0.0
-    malformed_reward: float = -0.5
+    correct_reward: float = 1.0  # the judgment picks the expert's action
+    wrong_reward: float = 0.0  # it picks the alternative
+    malformed_reward: float = -0.5  # no answer can be read from it
     # "pair": a GRPO group shows one pair G/2 times in each order and shares one baseline, so a
     # constant-position answer still gets a gradient towards the content (see choice_grpo.py).
     # "prompt": TRL's default, a group is G samples of one shown order.
@@ -128,7 +129,7 @@ class ACTConfig(GRPOStageConfig):
     # All-right / all-wrong groups: keep; filter them out of the loss; resample them with other
     # pairs (up to resample_tries times a group; pair groups only).
     zero_variance: str = "resample"
-    resample_tries: int = 4
+    resample_tries: int = 4  # with zero_variance "resample": new pairs tried a group
     # Direct choice with 1-token answers: sample and score each distinct prompt once, not G times.
     # DPO: run a pair's chosen and rejected rows as one row sharing the prompt (same loss).
     shared_prompt_pass: bool = True
@@ -168,21 +169,21 @@ class RLConfig(GRPOStageConfig):
     admissible_reward: float = 0.1  # a valid action that is not the expert's
     other_reward: float = 0.0  # a well-formed action the environment would not accept
     malformed_reward: float = -0.5  # no single <action> tag
-    max_new_tokens: int = 16
-    num_generations: int = 4
+    max_new_tokens: int = 16  # tokens a generated action may write
+    num_generations: int = 4  # completions a GRPO group (G)
 
 
 @dataclass
 class ILConfig:
     """SFT on expert (state, action) pairs. `sft` holds any extra `trl.SFTConfig` fields."""
 
-    epochs: float = 1.0
+    epochs: float = 1.0  # passes over the stage's data
     max_steps: int = 0  # > 0 overrides epochs
-    learning_rate: float = 2e-5
+    learning_rate: float = 2e-5  # peak learning rate (TRL's default schedule)
     batch_size: int = 8  # examples per optimizer step, over all processes
     save_steps: int = 0  # keep TRL checkpoints every N steps for resuming (0 = none)
     micro_batch: int = 0  # examples a device takes at once (0 = its whole share of the batch)
-    sft: dict[str, Any] = field(default_factory=dict)
+    sft: dict[str, Any] = field(default_factory=dict)  # extra trl.SFTConfig fields
 
 
 @dataclass
@@ -200,20 +201,20 @@ class SRConfig(ILConfig):
 class RolloutConfig:
     """Agent evaluation: the protocol is printed in every report."""
 
-    splits: list[str] = field(default_factory=lambda: ["id_test", "ood_test"])
+    splits: list[str] = field(default_factory=lambda: ["id_test", "ood_test"])  # splits played
     episodes: int = 16  # tasks per split (the first N of the split, a fixed list)
     max_steps: int = 20  # an episode that reaches it unfinished is a failure
     # Per-task limits, keyed by the task id before its last ":" (ScienceWorld: the task name).
     max_steps_by_task: dict[str, int] = field(default_factory=dict)
     temperature: float = 0.0  # greedy; > 0 samples, seeded by the run's seed
-    max_new_tokens: int = 16
+    max_new_tokens: int = 16  # tokens an action may write a turn
     # Methods rolled out reasoning first (`prompt-cot`, any method ending in `-cot`) write up to
     # this many tokens a turn instead: reasoning, then the action tag.
     thinking_max_new_tokens: int = 128
     batch_size: int = 16  # episodes whose next action is generated in one batch
     parallel_envs: int = 0  # environment instances in play at once (0 = batch_size)
     step_workers: int = 1  # threads stepping those environments (for slow, JVM-backed envs)
-    enabled: bool = True
+    enabled: bool = True  # false: no agent evaluation (critic-only runs)
 
     def __post_init__(self) -> None:
         limits = self.max_steps_by_task
@@ -230,8 +231,9 @@ class RolloutConfig:
 class CompareConfig:
     """`actrain compare`: several pipelines x seeds on the same trajectories and pairs."""
 
+    # Pipelines to compare (`pipeline` spellings; "prompt" is the untrained model, "-cot" suffix)
     methods: list[str] = field(default_factory=lambda: ["prompt", "il", "act_il"])
-    seeds: list[int] = field(default_factory=lambda: [0, 1])
+    seeds: list[int] = field(default_factory=lambda: [0, 1])  # training seeds of every method
 
 
 @dataclass
@@ -242,11 +244,11 @@ class PeftConfig:
     in memory) and saves it; any later stage or evaluation loads a checkpoint folder either way.
     """
 
-    enabled: bool = False
-    r: int = 16
-    alpha: int = 32
-    dropout: float = 0.05
-    target_modules: list[str] = field(default_factory=lambda: ["all-linear"])
+    enabled: bool = False  # train LoRA adapters instead of all weights
+    r: int = 16  # adapter rank
+    alpha: int = 32  # LoRA scaling numerator (scale = alpha / r)
+    dropout: float = 0.05  # dropout on the adapter's input
+    target_modules: list[str] = field(default_factory=lambda: ["all-linear"])  # modules adapted
     merge: bool = False  # also save full weights with the adapter merged in (adapter in adapter/)
     load_in_4bit: bool = False  # QLoRA: the frozen base in 4-bit NF4 (a CUDA GPU + bitsandbytes)
 
@@ -282,16 +284,16 @@ class EvalConfig:
     """Held-out critic evaluation (the judgment task)."""
 
     temperature: float = 0.0  # greedy by default: the critic's own best answer
-    batch_size: int = 16
+    batch_size: int = 16  # prompts judged in one generation batch
     max_pairs: int = 0  # 0 = all held-out pairs
 
 
 @dataclass
 class RunConfig:
-    name: str = "quickstart"
-    runs_dir: str = "runs"
-    seed: int = 0
-    model: str = "smollm2-135m"
+    name: str = "quickstart"  # the run's folder is runs_dir/name
+    runs_dir: str = "runs"  # where run folders are made
+    seed: int = 0  # data seed (alternatives, exploration); `actrain run` trains with it too
+    model: str = "smollm2-135m"  # base model: embedded id, hub id or checkpoint folder
     # Training stages in order, joined by "_": "act", "act_il", "act_il_rl", "il_rl_rl", ...
     # "prompt" trains nothing. `actrain run` also evaluates the untrained model as "prompt".
     pipeline: str = "act"
@@ -301,21 +303,23 @@ class RunConfig:
     # Passed to the chat template for every prompt, e.g. {enable_thinking: false} for Qwen3
     chat_template_kwargs: dict[str, Any] = field(default_factory=dict)
     threads: int = 0  # torch threads; 0 = all cores
-    env: EnvConfig = field(default_factory=EnvConfig)
-    data: DataConfig = field(default_factory=DataConfig)
+    env: EnvConfig = field(default_factory=EnvConfig)  # the environment and its adapter's options
+    data: DataConfig = field(default_factory=DataConfig)  # expert trajectories and actor prompt
+    # How each state's alternative action (a pair's other side) is drawn
     alternatives: AlternativeConfig = field(default_factory=AlternativeConfig)
-    critic: CriticConfig = field(default_factory=CriticConfig)
-    act: ACTConfig = field(default_factory=ACTConfig)
-    il: ILConfig = field(default_factory=ILConfig)
+    critic: CriticConfig = field(default_factory=CriticConfig)  # the judgment task's prompt
+    act: ACTConfig = field(default_factory=ACTConfig)  # the ACT stage: RL on judgments
+    il: ILConfig = field(default_factory=ILConfig)  # imitation learning (SFT on expert actions)
     # Early Experience baselines: self-reflection (`sr`) and implicit world modelling (`iwm`: SFT
     # on the next observation after the expert's action and after the pair's alternative).
     sr: SRConfig = field(default_factory=SRConfig)
-    iwm: ILConfig = field(default_factory=ILConfig)
-    rl: RLConfig = field(default_factory=RLConfig)
-    eval: EvalConfig = field(default_factory=EvalConfig)
-    rollout: RolloutConfig = field(default_factory=RolloutConfig)
-    compare: CompareConfig = field(default_factory=CompareConfig)
-    peft: PeftConfig = field(default_factory=PeftConfig)
+    iwm: ILConfig = field(default_factory=ILConfig)  # implicit world modelling (SFT settings)
+    rl: RLConfig = field(default_factory=RLConfig)  # RL on next actions from expert states
+    eval: EvalConfig = field(default_factory=EvalConfig)  # held-out critic evaluation
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)  # agent evaluation protocol
+    compare: CompareConfig = field(default_factory=CompareConfig)  # `actrain compare`'s grid
+    peft: PeftConfig = field(default_factory=PeftConfig)  # LoRA / QLoRA for every stage
+    # The generation engine outside training (alternatives, critic evaluation, rollouts)
     generation: GenerationConfig = field(default_factory=GenerationConfig)
 
     @property
@@ -329,9 +333,11 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
     if unknown:
+        hint = did_you_mean(unknown[0], where, fields, RunConfig)
         raise ActrainError(
             f"unknown config key(s) {', '.join(where + k for k in unknown)}; "
-            f"known in {where or 'root'}: {', '.join(fields)}"
+            + (f"{hint} " if hint else f"known in {where or 'root'}: {', '.join(fields)}; ")
+            + "(`actrain config CONFIG` lists every key)"
         )
     kwargs = {}
     for name, value in data.items():
