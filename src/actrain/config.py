@@ -303,6 +303,9 @@ class RunConfig:
     # Passed to the chat template for every prompt, e.g. {enable_thinking: false} for Qwen3
     chat_template_kwargs: dict[str, Any] = field(default_factory=dict)
     threads: int = 0  # torch threads; 0 = all cores
+    # Trackers for every stage and evaluation: tensorboard, wandb, trackio (tracking.py)
+    report_to: list[str] = field(default_factory=list)
+    run_name: str = ""  # the run's name in the trackers (empty: `name`)
     env: EnvConfig = field(default_factory=EnvConfig)  # the environment and its adapter's options
     data: DataConfig = field(default_factory=DataConfig)  # expert trajectories and actor prompt
     # How each state's alternative action (a pair's other side) is drawn
@@ -322,9 +325,16 @@ class RunConfig:
     # The generation engine outside training (alternatives, critic evaluation, rollouts)
     generation: GenerationConfig = field(default_factory=GenerationConfig)
 
+    def __post_init__(self) -> None:
+        self.report_to = [name for name in self.report_to if name != "none"]
+
     @property
     def run_dir(self) -> Path:
         return Path(self.runs_dir) / self.name
+
+    @property
+    def tracking_name(self) -> str:
+        return self.run_name or self.name
 
 
 def _build(cls: type, data: dict[str, Any], where: str) -> Any:
@@ -345,6 +355,8 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
         sub = default() if default is not None else None
         if dataclasses.is_dataclass(sub):
             kwargs[name] = _build(type(sub), value, f"{where}{name}.")
+        elif isinstance(sub, list) and isinstance(value, str):  # "a,b" for [a, b]
+            kwargs[name] = [item.strip() for item in value.split(",") if item.strip()]
         elif isinstance(sub, list) and not isinstance(value, list):
             raise ActrainError(f"config key {where}{name} must be a list, got {value!r}")
         elif isinstance(sub, dict) and not isinstance(value, dict):

@@ -54,6 +54,8 @@ class TrainerSettings:
     dtype: str = "float32"
     device: str = "cpu"
     peft: PeftConfig = dataclasses.field(default_factory=PeftConfig)
+    report_to: tuple[str, ...] = ()  # trackers (tracking.py); they change no result
+    run_name: str = ""  # the stage's name in them
 
 
 @dataclass(frozen=True)
@@ -113,7 +115,8 @@ def data_of(stage: str) -> str:
 def stage_inputs(config: RunConfig, stage: str, seed: int | None = None) -> StageInputs:
     """Everything training `stage` reads, with `seed` in place of the run's."""
     trainer = TrainerSettings(config.seed if seed is None else seed, config.dtype,
-                              config.device, config.peft)
+                              config.device, config.peft, tuple(config.report_to),
+                              config.tracking_name)
     if is_act(stage):
         return ACTInputs(stage_config(config, stage), config.critic, config.eval, trainer)
     view = ActorView.of(config.data)
@@ -131,7 +134,8 @@ def stage_inputs(config: RunConfig, stage: str, seed: int | None = None) -> Stag
 def key_settings(inputs: StageInputs) -> dict[str, Any]:
     """`inputs` as a stage's fingerprint takes them: settings that change no result are out."""
     settings = dataclasses.asdict(inputs)
-    settings["trainer"].pop("device")  # where it runs (numerics aside) is not what it learns
+    for where in ("device", "report_to", "run_name"):  # where it runs and what watches it
+        settings["trainer"].pop(where)  # (numerics aside) are not what it learns
     section = settings[dataclasses.fields(inputs)[0].name]
     section.pop("micro_batch")  # how a step is cut into micro-batches changes no result
     if "critic" in settings:

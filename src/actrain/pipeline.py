@@ -49,6 +49,7 @@ from actrain.methods import (
 from actrain.results import gather_results
 from actrain.run_keys import RunKeys, StageBook
 from actrain.run_layout import RunLayout
+from actrain.tracking import Tracker
 
 log = logging.getLogger("actrain")
 
@@ -82,6 +83,9 @@ class Pipeline(RunLayout):
         self.book = StageBook(self.dir)
         self.keys = RunKeys(config)
         self._base: tuple[Any, Any] | None = None
+        # Only the main process reports to the trackers (TRL does the same for training).
+        self.tracker = Tracker(config.report_to if distributed.is_main() else [], self.dir,
+                               config.tracking_name)
         if config.threads:
             torch.set_num_threads(config.threads)
 
@@ -190,6 +194,7 @@ class Pipeline(RunLayout):
                 write_jsonl(self.train_pairs, reused["train"])
                 write_jsonl(self.eval_pairs, reused["id_test"])
                 write_json(self.dir / "pairs" / "stats.json", stats)
+                self.tracker.log("data", {"pairs": stats})
                 return
             policy = self.config.alternatives.policy
             if policy == "base":
@@ -207,6 +212,7 @@ class Pipeline(RunLayout):
                 )
                 write_jsonl(dst, pairs)
             write_json(self.dir / "pairs" / "stats.json", stats)
+            self.tracker.log("data", {"pairs": stats})
 
         self._run("pairs", self.keys.data_key("pairs"), [self.train_pairs, self.eval_pairs], work)
 
@@ -256,6 +262,7 @@ class Pipeline(RunLayout):
         """Train the last stage of `prefix` from the checkpoint of the stages before it."""
         key = self.keys.checkpoint_key(seed, prefix)
         out = self.stage_dir(seed, prefix)
+        ckpt = self.checkpoint_id(seed, prefix)
 
         def work() -> None:
             # TRL checkpoints from an interrupted run resume only the very same configuration.
@@ -268,6 +275,8 @@ class Pipeline(RunLayout):
             distributed.barrier()
             stage = prefix[-1]
             inputs = stage_inputs(self.config, stage, seed)
+            inputs = dataclasses.replace(inputs, trainer=dataclasses.replace(
+                inputs.trainer, run_name=f"{self.config.tracking_name}/{ckpt}"))
             from actrain.stages.trl_args import trl_args
 
             # Built before the model loads and kept alive while it does: under DeepSpeed ZeRO-3
@@ -276,31 +285,40 @@ class Pipeline(RunLayout):
             args = trl_args(inputs, stage, str(out / "trainer"))
             model, tokenizer = self.load_model(self.checkpoint(seed, prefix[:-1]),
                                                for_training=True)
-            if isinstance(inputs, ACTInputs):
-                from actrain.stages.act import run_act
-
-                run_act(model, tokenizer, read_pairs(self.train_pairs),
-                        read_pairs(self.eval_pairs), inputs, out)
-            elif isinstance(inputs, ILInputs):
-                from actrain.stages.il import run_il
-
-                run_il(model, tokenizer, read_trajectories(self.train_traj), inputs, out)
-            elif isinstance(inputs, SRInputs):
-                from actrain.stages.early_experience import run_sr
-
-                run_sr(model, tokenizer, read_jsonl(self.train_rationales),
-                       read_trajectories(self.train_traj), inputs, out)
-            elif isinstance(inputs, IWMInputs):
-                from actrain.stages.early_experience import run_iwm
-
-                run_iwm(model, tokenizer, read_jsonl(self.train_outcomes), inputs, out)
-            else:
-                from actrain.stages.rl import run_rl
-
-                run_rl(model, tokenizer, read_trajectories(self.train_traj), inputs, out)
+            with self.tracker.training(ckpt):
+                self._train_stage(model, tokenizer, inputs, out)
+            curve = out / "critic_curve.jsonl"
+            if curve.exists():  # ACT's held-out curve (act.eval_every)
+                self.tracker.log_rows(ckpt, [(row["step"], {"heldout_critic": row})
+                                             for row in read_jsonl(curve)])
             del args
 
-        self._run(f"train {self.checkpoint_id(seed, prefix)}", key, [out / "checkpoint"], work)
+        self._run(f"train {ckpt}", key, [out / "checkpoint"], work)
+
+    def _train_stage(self, model: Any, tokenizer: Any, inputs: Any, out: Path) -> None:
+        """The stage `inputs` are for, on the data it reads."""
+        if isinstance(inputs, ACTInputs):
+            from actrain.stages.act import run_act
+
+            run_act(model, tokenizer, read_pairs(self.train_pairs),
+                    read_pairs(self.eval_pairs), inputs, out)
+        elif isinstance(inputs, ILInputs):
+            from actrain.stages.il import run_il
+
+            run_il(model, tokenizer, read_trajectories(self.train_traj), inputs, out)
+        elif isinstance(inputs, SRInputs):
+            from actrain.stages.early_experience import run_sr
+
+            run_sr(model, tokenizer, read_jsonl(self.train_rationales),
+                   read_trajectories(self.train_traj), inputs, out)
+        elif isinstance(inputs, IWMInputs):
+            from actrain.stages.early_experience import run_iwm
+
+            run_iwm(model, tokenizer, read_jsonl(self.train_outcomes), inputs, out)
+        else:
+            from actrain.stages.rl import run_rl
+
+            run_rl(model, tokenizer, read_trajectories(self.train_traj), inputs, out)
 
     # -- evaluation -------------------------------------------------------------------------
     def evaluate_critic(self, seed: int, prefix: tuple[str, ...]) -> None:
@@ -317,6 +335,7 @@ class Pipeline(RunLayout):
             )
             write_jsonl(self.dir / "critic" / f"{ckpt}.predictions.jsonl", predictions)
             write_json(self.critic_file(ckpt), metrics)
+            self.tracker.log(ckpt, {"critic": metrics})
             log.info("critic %s: balanced accuracy %.3f", ckpt, metrics["balanced_accuracy"] or 0)
 
         self._run(f"critic {ckpt}", key, [self.critic_file(ckpt)], work)
@@ -336,6 +355,8 @@ class Pipeline(RunLayout):
             write_jsonl(self.dir / "agent" / f"{agent}.episodes.jsonl", episodes)
             write_json(self.agent_file(agent), {"checkpoint": self.checkpoint(seed, prefix),
                                                 **summary})
+            measured = {k: v for k, v in summary.items() if k != "protocol"}
+            self.tracker.log(agent, {"agent": measured})
             log.info("agent %s: %s", agent, ", ".join(
                 f"{s} success {summary[s]['success_rate']:.2f}" for s in c.rollout.splits))
 
@@ -377,9 +398,11 @@ class Pipeline(RunLayout):
         from actrain.envs.base import check_id
         from actrain.models import resolve_model_path
         from actrain.stages.trl_args import trl_args
+        from actrain.tracking import check_trackers
 
         c = self.config
         check_id(c.env.id)
+        check_trackers(c.report_to)
         resolve_model_path(c.model)
         k = c.critic.candidates
         if k > 2 and self.uses_act and c.alternatives.per_state < k - 1:
