@@ -1,6 +1,7 @@
 """The CLI end to end on a tiny config: real TWX env, tiny model, 1 GRPO step; then resume."""
 
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -160,9 +161,21 @@ def test_unknown_method_is_one_clear_line(tiny_config, capsys):
     assert "unknown method 'act_sft'" in err and "il_rl_rl" in err
 
 
-def test_envs_command(capsys):
+def test_envs_command_says_what_runs_here(capsys, monkeypatch, tmp_path):
     assert main(["envs"]) == 0
-    assert "twx/twc" in capsys.readouterr().out
+    rows = dict(line.split(None, 1) for line in capsys.readouterr().out.splitlines())
+    assert rows["twx/twc"] == "usable here"  # installed with the test extras, Java on PATH
+    assert rows["webshop/text"].startswith("needs web_agent_site")  # not on PyPI
+    monkeypatch.setenv("PATH", str(tmp_path))  # no java
+    monkeypatch.setenv("ALFWORLD_DATA", str(tmp_path / "none"))
+    assert main(["envs"]) == 0
+    rows = dict(line.split(None, 1) for line in capsys.readouterr().out.splitlines())
+    assert rows["scienceworld/tasks"] == "needs Java 17 on PATH (apt-get install openjdk-17-jre-headless)"
+    assert "ALFWorld games at" in rows["alfworld/text"]
+    monkeypatch.chdir(Path(__file__).parent / "helpers")  # a config's entry point is listed too
+    assert main(["envs", "env.id=corridor/v0", "env.entry_point=corridor_plugin:Corridor"]) == 0
+    rows = dict(line.split(None, 1) for line in capsys.readouterr().out.splitlines())
+    assert rows["corridor/v0"] == "usable here"
 
 
 def test_eval_agent_on_any_checkpoint_and_missing_one(tiny_config, tmp_path, capsys):

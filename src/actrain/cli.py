@@ -187,10 +187,21 @@ def _config(args: argparse.Namespace) -> None:
     print(describe(config, header), end="")
 
 
-def _envs(_: argparse.Namespace) -> None:
+def _envs(args: argparse.Namespace) -> None:
+    """Every registered environment, and whether it can run here (packages, Java, data)."""
     from actrain.envs import registered_ids
+    from actrain.envs.base import missing, use_entry_point
 
-    print("\n".join(registered_ids()))
+    if args.config or args.overrides:  # its `env.entry_point` too
+        from actrain.config import load_config
+
+        use_entry_point(load_config(args.config, args.overrides).env)
+    ids = registered_ids()
+    width = max(len(i) for i in ids)
+    for env_id in ids:
+        lacks = missing(env_id)
+        print(f"{env_id:<{width}}  " + ("usable here" if not lacks else
+                                       "needs " + "; ".join(lacks)))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -270,7 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
     shown.add_argument("config", nargs="?", help="YAML config file (none: the defaults)")
     shown.add_argument("overrides", nargs="*", help="config overrides, e.g. act.max_steps=5")
     shown.set_defaults(func=_config)
-    envs = sub.add_parser("envs", help="list registered environment ids")
+    envs = sub.add_parser("envs", help="registered environments and whether they run here")
+    envs.add_argument("config", nargs="?", help="a config whose env.entry_point to include")
+    envs.add_argument("overrides", nargs="*", help="config overrides")
     envs.set_defaults(func=_envs)
     for command in sub.choices.values():
         command.add_argument("--debug", action="store_true",
@@ -287,6 +300,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     rest = [item for item in extra if item not in overrides]
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    config = getattr(args, "config", None)  # optional for `config` and `envs`: an override?
+    if args.command in ("config", "envs") and config and "=" in config \
+            and not Path(config).exists():
+        args.config, args.overrides = None, [config, *args.overrides]
     if overrides:
         if not hasattr(args, "overrides"):
             parser.error(f"`actrain {args.command}` takes no config overrides: "

@@ -21,6 +21,8 @@ from actrain.errors import ActrainError
 class EnvConfig:
     id: str = "twx/twc"  # a registered environment id (`actrain envs` lists them)
     kwargs: dict[str, Any] = field(default_factory=dict)  # passed to the adapter's constructor
+    # Your own environment, "package.module:Class" (a TextEnv subclass), registered as `id`
+    entry_point: str = ""
 
 
 @dataclass
@@ -121,6 +123,9 @@ class ACTConfig(GRPOStageConfig):
     correct_reward: float = 1.0  # the judgment picks the expert's action
     wrong_reward: float = 0.0  # it picks the alternative
     malformed_reward: float = -0.5  # no answer can be read from it
+    # Your own reward instead of the three above, "package.module:function" with TRL's
+    # signature f(prompts, completions, **columns); columns: actions, label, expert_first
+    reward: str = ""
     # "pair": a GRPO group shows one pair G/2 times in each order and shares one baseline, so a
     # constant-position answer still gets a gradient towards the content (see choice_grpo.py).
     # "prompt": TRL's default, a group is G samples of one shown order.
@@ -154,6 +159,9 @@ class ACTConfig(GRPOStageConfig):
         ):
             if value not in allowed:
                 raise ActrainError(f"act.{key} must be one of {', '.join(allowed)}, got {value!r}")
+        if self.reward and self.objective != "grpo":
+            raise ActrainError(f"act.reward is a GRPO reward: act.objective {self.objective} "
+                               f"trains on the labels")
 
     @property
     def order_paired(self) -> bool:
@@ -169,6 +177,9 @@ class RLConfig(GRPOStageConfig):
     admissible_reward: float = 0.1  # a valid action that is not the expert's
     other_reward: float = 0.0  # a well-formed action the environment would not accept
     malformed_reward: float = -0.5  # no single <action> tag
+    # Your own reward instead of the four above, "package.module:function" with TRL's
+    # signature f(prompts, completions, **columns); columns: expert_action, admissible_actions
+    reward: str = ""
     max_new_tokens: int = 16  # tokens a generated action may write
     num_generations: int = 4  # completions a GRPO group (G)
 

@@ -138,6 +138,8 @@ def key_settings(inputs: StageInputs) -> dict[str, Any]:
         settings["trainer"].pop(where)  # (numerics aside) are not what it learns
     section = settings[dataclasses.fields(inputs)[0].name]
     section.pop("micro_batch")  # how a step is cut into micro-batches changes no result
+    if section.get("reward") == "":
+        del section["reward"]  # the built-in reward: keys as before rewards could be named
     if "critic" in settings:
         settings["critic"] = critic_key_settings(settings["critic"])
     if "dpo_scope" in section and section["objective"] != "dpo":

@@ -151,12 +151,12 @@ class Pipeline(RunLayout):
         def work() -> None:
             from actrain.data.offpath import collect_oracle_trajectories
             from actrain.data.trajectories import collect_trajectories
-            from actrain.envs import TextEnv, make
+            from actrain.envs import TextEnv, from_config
 
             c = self.config
 
             def make_env() -> TextEnv:
-                return make(c.env.id, **c.env.kwargs)
+                return from_config(c.env)
 
             if c.data.source not in ("expert", "oracle"):
                 raise ActrainError(f"data.source must be 'expert' or 'oracle', got "
@@ -223,11 +223,11 @@ class Pipeline(RunLayout):
 
         def work() -> None:
             from actrain.data.branches import branch_outcomes
-            from actrain.envs import make
+            from actrain.envs import from_config
 
             c = self.config
             if distributed.is_main():  # stepping environments is cheap: one process does it
-                with make(c.env.id, **c.env.kwargs) as env:
+                with from_config(c.env) as env:
                     records = branch_outcomes(env, read_pairs(self.train_pairs),
                                               read_trajectories(self.train_traj))
                 write_jsonl(self.train_outcomes, records)
@@ -395,13 +395,14 @@ class Pipeline(RunLayout):
         a model that cannot be found, a training section TRL would reject."""
         import tempfile
 
-        from actrain.envs.base import check_id
+        from actrain.envs.base import use_entry_point
         from actrain.models import resolve_model_path
+        from actrain.plugins import load_reward
         from actrain.stages.trl_args import trl_args
         from actrain.tracking import check_trackers
 
         c = self.config
-        check_id(c.env.id)
+        use_entry_point(c.env)
         check_trackers(c.report_to)
         resolve_model_path(c.model)
         k = c.critic.candidates
@@ -416,6 +417,10 @@ class Pipeline(RunLayout):
         elif self.needs("pairs") and c.alternatives.policy != "base":
             resolve_model_path(c.alternatives.policy)
         stages = {stage for method in self.methods for stage in method_stages(method)}
+        for section, used in (("act", self.uses_act), ("rl", "rl" in stages)):
+            path = getattr(c, section).reward
+            if used and path:  # a user's reward that would fail at its stage fails now
+                load_reward(path, f"{section}.reward")
         with tempfile.TemporaryDirectory() as tmp:
             for stage in sorted(stages):
                 trl_args(stage_inputs(dataclasses.replace(c, device="cpu"), stage), stage, tmp)

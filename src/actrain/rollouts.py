@@ -278,13 +278,13 @@ def evaluate_agent(
     """Roll the agent out on the first `rollout.episodes` tasks of each split in the config;
     `thinking` prompts it to reason before its action whatever `data.actor_reasoning` says.
     With `heldout` expert trajectories, also its next-action accuracy on their states."""
-    from actrain.envs import make
+    from actrain.envs import from_config
 
     r = config.rollout
     settings = agent_settings(config, seed, thinking)
 
     def make_env() -> TextEnv:
-        return make(config.env.id, **config.env.kwargs)
+        return from_config(config.env)
 
     summary: dict[str, Any] = {"protocol": protocol(config, thinking)}
     episodes: list[dict[str, Any]] = []

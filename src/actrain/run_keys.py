@@ -54,8 +54,9 @@ class RunKeys:
         c = self.config
         # The exploring policy draws from the seed; expert paths do not depend on it.
         source = [] if c.data.source == "expert" else [c.data.source, c.data.explore, c.seed]
+        plugin = [c.env.entry_point] if c.env.entry_point else []  # (absent: older runs' keys)
         collect = fingerprint("collect", c.env.id, c.env.kwargs, c.data.train_tasks,
-                              c.data.eval_tasks, *source)
+                              c.data.eval_tasks, *source, *plugin)
         if which == "collect":
             return collect
         # Sampled alternatives come in batches of eval.batch_size (its padding shapes the samples);

@@ -114,9 +114,9 @@ def make_pairs(
         pairs, stats = build_pairs(states, sampled, config.alternatives, seed, both_orders)
     if config.alternatives.verify:
         from actrain.data.verify import keep_verified_worse
-        from actrain.envs import make
+        from actrain.envs import from_config
 
-        with make(config.env.id, **config.env.kwargs) as env:
+        with from_config(config.env) as env:
             pairs, checked = keep_verified_worse(env, pairs, trajectories)
         stats.update(checked)
     return pairs, stats

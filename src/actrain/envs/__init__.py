@@ -1,5 +1,14 @@
 """Text environments behind one contract, created by string id (`make("twx/twc")`)."""
 
-from actrain.envs.base import SPLITS, StepResult, TextEnv, make, register, registered_ids
+from actrain.envs.base import (
+    SPLITS,
+    StepResult,
+    TextEnv,
+    from_config,
+    make,
+    register,
+    registered_ids,
+)
 
-__all__ = ["SPLITS", "StepResult", "TextEnv", "make", "register", "registered_ids"]
+__all__ = ["SPLITS", "StepResult", "TextEnv", "from_config", "make", "register",
+           "registered_ids"]

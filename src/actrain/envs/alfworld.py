@@ -38,7 +38,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from actrain.envs.base import SPLITS, StepResult, TextEnv, register
+from actrain.envs.base import SPLITS, StepResult, TextEnv, needs_module, register
 from actrain.errors import ActrainError
 
 _FOLDERS = {"train": "train", "id_test": "valid_seen", "ood_test": "valid_unseen"}
@@ -308,6 +308,15 @@ class AlfWorldTextEnv(TextEnv):
         self._env, self._expert_envs, self._state = None, {}, None
 
 
-@register("alfworld/text")
+def _needs() -> list[str]:
+    found = needs_module("alfworld", "pip install 'actrain[alfworld]'")
+    found += needs_module("fast_downward", "pip install 'actrain[alfworld]'")
+    if not (default_data_dir() / _DATA_VERSION).is_dir():
+        found.append(f"ALFWorld games at {default_data_dir() / _DATA_VERSION}: run "
+                     f"`alfworld-download` (internet), or set ALFWORLD_DATA")
+    return found
+
+
+@register("alfworld/text", needs=_needs)
 def _build(**kwargs: Any) -> AlfWorldTextEnv:
     return AlfWorldTextEnv(**kwargs)

@@ -8,6 +8,9 @@ implements it and registers itself.
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import inspect
+import shutil
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -115,6 +118,8 @@ class TextEnv(ABC):
 
 
 _REGISTRY: dict[str, Callable[..., TextEnv]] = {}
+# What an environment needs besides actrain (packages, Java, data): `missing(env_id)`.
+_NEEDS: dict[str, Callable[[], list[str]]] = {}
 # Adapters that register themselves on import; importing lazily keeps optional extras optional.
 _BUILTIN_MODULES = {
     "twx": "actrain.envs.textworld_express",
@@ -125,14 +130,35 @@ _BUILTIN_MODULES = {
 }
 
 
-def register(env_id: str) -> Callable[[Callable[..., TextEnv]], Callable[..., TextEnv]]:
-    """Decorator: make an environment constructor available as `make(env_id, ...)`."""
+def register(
+    env_id: str, needs: Callable[[], list[str]] | None = None
+) -> Callable[[Callable[..., TextEnv]], Callable[..., TextEnv]]:
+    """Decorator: make an environment constructor available as `make(env_id, ...)`. `needs`
+    lists what this machine lacks to run it (checked without starting it; `actrain envs`)."""
 
     def wrap(factory: Callable[..., TextEnv]) -> Callable[..., TextEnv]:
         _REGISTRY[env_id] = factory
+        if needs is not None:
+            _NEEDS[env_id] = needs
         return factory
 
     return wrap
+
+
+def missing(env_id: str) -> list[str]:
+    """What this machine lacks to run `env_id`, each with how to get it; [] when usable."""
+    check_id(env_id)
+    return _NEEDS[env_id]() if env_id in _NEEDS else []
+
+
+def needs_module(module: str, install: str) -> list[str]:
+    """[] if `module` can be imported, else what to install (without importing it)."""
+    return [] if importlib.util.find_spec(module) is not None else [f"{module}: {install}"]
+
+
+def needs_java() -> list[str]:
+    return [] if shutil.which("java") else ["Java 17 on PATH (apt-get install "
+                                            "openjdk-17-jre-headless)"]
 
 
 def _family(env_id: str) -> str:
@@ -158,4 +184,37 @@ def check_id(env_id: str) -> None:
 def make(env_id: str, **kwargs: Any) -> TextEnv:
     """Create a registered environment, e.g. `make("twx/twc", split_params=...)`."""
     check_id(env_id)
-    return _REGISTRY[env_id](**kwargs)
+    factory = _REGISTRY[env_id]
+    try:
+        inspect.signature(factory).bind(**kwargs)
+    except TypeError as exc:
+        raise ActrainError(f"environment {env_id!r} does not take env.kwargs {kwargs}: {exc}") \
+            from None
+    except ValueError:  # no signature to check against
+        pass
+    env = factory(**kwargs)
+    if not isinstance(env, TextEnv):
+        raise ActrainError(f"environment {env_id!r} made a {type(env).__name__}, not a "
+                           f"TextEnv (actrain.envs.TextEnv)")
+    return env
+
+
+def use_entry_point(env: Any) -> None:
+    """Register a config's `env.entry_point` ("package.module:Class") as `env.id`, then check
+    the id: a user's environment runs from a YAML alone."""
+    if env.entry_point:
+        from actrain.plugins import load_object
+
+        factory = load_object(env.entry_point, "env.entry_point")
+        if not callable(factory) or (inspect.isclass(factory)
+                                     and not issubclass(factory, TextEnv)):
+            raise ActrainError(f"env.entry_point: {env.entry_point!r} is not a TextEnv "
+                               f"subclass (actrain.envs.TextEnv) or a function making one")
+        _REGISTRY[env.id] = factory
+    check_id(env.id)
+
+
+def from_config(env: Any) -> TextEnv:
+    """`make` for a config's `env` section (EnvConfig), its entry point included."""
+    use_entry_point(env)
+    return make(env.id, **env.kwargs)

@@ -31,7 +31,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from actrain.envs.base import SPLITS, StepResult, TextEnv, register
+from actrain.envs.base import SPLITS, StepResult, TextEnv, needs_java, needs_module, register
 from actrain.envs.textworld_express import require_java
 from actrain.errors import ActrainError
 
@@ -264,6 +264,7 @@ class ScienceWorldTextEnv(TextEnv):
                 env.close()
 
 
-@register("scienceworld/tasks")
+@register("scienceworld/tasks", needs=lambda: [
+    *needs_module("scienceworld", "pip install 'actrain[scienceworld]'"), *needs_java()])
 def _build(**kwargs: Any) -> ScienceWorldTextEnv:
     return ScienceWorldTextEnv(**kwargs)

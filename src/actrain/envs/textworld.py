@@ -36,7 +36,14 @@ import re
 from pathlib import Path
 from typing import Any
 
-from actrain.envs.base import SPLITS, StepResult, TextEnv, parse_split_seed, register
+from actrain.envs.base import (
+    SPLITS,
+    StepResult,
+    TextEnv,
+    needs_module,
+    parse_split_seed,
+    register,
+)
 from actrain.envs.textworld_games import (
     _import_textworld,
     _quiet_interpreter,
@@ -270,7 +277,8 @@ class TextWorldCookingEnv(TextEnv):
             env.close()
 
 
-@register("textworld/cooking")
+@register("textworld/cooking",
+          needs=lambda: needs_module("textworld", "pip install 'actrain[textworld]'"))
 def make_cooking(**kwargs: Any) -> TextWorldCookingEnv:
     """Registry constructor; see `TextWorldCookingEnv` for the keyword arguments."""
     return TextWorldCookingEnv(**kwargs)

@@ -14,7 +14,15 @@ from __future__ import annotations
 import shutil
 from typing import Any
 
-from actrain.envs.base import SPLITS, StepResult, TextEnv, parse_split_seed, register
+from actrain.envs.base import (
+    SPLITS,
+    StepResult,
+    TextEnv,
+    needs_java,
+    needs_module,
+    parse_split_seed,
+    register,
+)
 from actrain.errors import ActrainError
 
 DEFAULT_PARAMS: dict[str, dict[str, str]] = {
@@ -151,4 +159,6 @@ def _factory(game: str):  # noqa: ANN202 - a registry constructor
 
 
 for _game in ("twc", "cookingworld", "coin", "mapreader", "arithmetic", "sorting"):
-    register(f"twx/{_game}")(_factory(_game))
+    register(f"twx/{_game}", needs=lambda: [
+        *needs_module("textworld_express", "pip install 'actrain[twx]'"), *needs_java()])(
+        _factory(_game))

@@ -25,7 +25,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from actrain.envs.base import SPLITS, StepResult, TextEnv, register
+from actrain.envs.base import SPLITS, StepResult, TextEnv, needs_module, register
 from actrain.errors import ActrainError
 
 SPLIT_GOALS = {"id_test": (0, 500), "train": (1500, None)}  # 500-1499: WebShop's dev set
@@ -158,6 +158,7 @@ class WebShopTextEnv(TextEnv):
             env.close()
 
 
-@register("webshop/text")
+@register("webshop/text", needs=lambda: needs_module(
+    "web_agent_site", "clone github.com/princeton-nlp/WebShop, run setup.sh, pip install -e ."))
 def _build(**kwargs: Any) -> WebShopTextEnv:
     return WebShopTextEnv(**kwargs)

@@ -221,8 +221,13 @@ def grpo_trainer(  # noqa: ANN201 - a trl.GRPOTrainer
     act, critic = inputs.act, inputs.critic
     prefilled = not critic.reasoning
     fmt = critic.answer_format
-    reward_funcs = [make_choice_reward(fmt, prefilled, act.correct_reward, act.wrong_reward,
-                                       act.malformed_reward)]
+    if act.reward:  # the user's own, by import path
+        from actrain.plugins import load_reward
+
+        reward_funcs = [load_reward(act.reward, "act.reward")]
+    else:
+        reward_funcs = [make_choice_reward(fmt, prefilled, act.correct_reward, act.wrong_reward,
+                                           act.malformed_reward)]
     weights = [1.0]
     pair_groups = act.advantage_group == "pair"
     resample = act.zero_variance == "resample" and pair_groups  # prompt groups: kept as they are

@@ -48,9 +48,13 @@ def run_rl(
     rl, reasoning, peft = inputs.rl, inputs.view.reasoning, inputs.trainer.peft
     out_dir.mkdir(parents=True, exist_ok=True)
     prefilled = not reasoning
-    reward = make_action_reward(
-        prefilled, rl.expert_reward, rl.admissible_reward, rl.other_reward, rl.malformed_reward
-    )
+    if rl.reward:  # the user's own, by import path
+        from actrain.plugins import load_reward
+
+        reward = load_reward(rl.reward, "rl.reward")
+    else:
+        reward = make_action_reward(prefilled, rl.expert_reward, rl.admissible_reward,
+                                    rl.other_reward, rl.malformed_reward)
     metrics = make_action_metrics(prefilled)
     # A completion cut off mid-thought has no action to reward: keep it out of the loss.
     truncation = {"mask_truncated_completions": True} if reasoning else {}
