@@ -22,8 +22,11 @@ def _pipeline(args: argparse.Namespace):  # noqa: ANN202 - actrain.pipeline.Pipe
 
     config = load_config(args.config, args.overrides)
     if args.command == "compare":
-        return Pipeline(config, config.compare.methods, config.compare.seeds)
-    return Pipeline(config)
+        pipeline = Pipeline(config, config.compare.methods, config.compare.seeds)
+    else:
+        pipeline = Pipeline(config)
+    pipeline.command = getattr(args, "command_line", pipeline.command)  # for model cards
+    return pipeline
 
 
 def _run(args: argparse.Namespace) -> None:
@@ -187,6 +190,18 @@ def _config(args: argparse.Namespace) -> None:
     print(describe(config, header), end="")
 
 
+def _push(args: argparse.Namespace) -> None:
+    """Upload a checkpoint folder with its model card to the Hugging Face Hub."""
+    from actrain.model_cards import push
+
+    files = push(args.checkpoint, args.repo, args.private, args.dry_run)
+    if args.dry_run:
+        print(f"would push {args.checkpoint} to {args.repo}:")
+        print("\n".join(files))
+    else:
+        print(f"pushed {len(files)} files to https://huggingface.co/{args.repo}")
+
+
 def _envs(args: argparse.Namespace) -> None:
     """Every registered environment, and whether it can run here (packages, Java, data)."""
     from actrain.envs import registered_ids
@@ -281,6 +296,13 @@ def build_parser() -> argparse.ArgumentParser:
     shown.add_argument("config", nargs="?", help="YAML config file (none: the defaults)")
     shown.add_argument("overrides", nargs="*", help="config overrides, e.g. act.max_steps=5")
     shown.set_defaults(func=_config)
+    pusher = sub.add_parser("push", help="upload a checkpoint and its model card to the Hub")
+    pusher.add_argument("checkpoint", help="a checkpoint folder (runs/<name>/seed0/act/checkpoint)")
+    pusher.add_argument("--repo", required=True, help="Hub repository id, e.g. you/act-twc")
+    pusher.add_argument("--private", action="store_true", help="create the repository private")
+    pusher.add_argument("--dry-run", action="store_true",
+                        help="list the files it would upload; upload nothing")
+    pusher.set_defaults(func=_push)
     envs = sub.add_parser("envs", help="registered environments and whether they run here")
     envs.add_argument("config", nargs="?", help="a config whose env.entry_point to include")
     envs.add_argument("overrides", nargs="*", help="config overrides")
@@ -309,6 +331,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             parser.error(f"`actrain {args.command}` takes no config overrides: "
                          f"{' '.join(overrides)}")
         args.overrides = [*args.overrides, *overrides]
+    args.command_line = "actrain " + " ".join(sys.argv[1:] if argv is None else argv)
     return args
 
 

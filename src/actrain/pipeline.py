@@ -18,15 +18,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 import shutil
-import time
-from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from actrain import distributed
-from actrain.config import RunConfig, to_dict
+from actrain.config import to_dict
 from actrain.errors import ActrainError
 from actrain.io import (
     read_jsonl,
@@ -41,221 +37,25 @@ from actrain.methods import (
     IWMInputs,
     SRInputs,
     critic_prefix,
-    data_of,
     method_stages,
     rolls_out_thinking,
     stage_inputs,
 )
+from actrain.pipeline_data import DataSteps
 from actrain.results import gather_results
-from actrain.run_keys import RunKeys, StageBook
-from actrain.run_layout import RunLayout
-from actrain.tracking import Tracker
 
 log = logging.getLogger("actrain")
 
 STAGES = ("collect", "pairs", "train", "evaluate", "report")
 
 
-class Pipeline(RunLayout):
+class Pipeline(DataSteps):
     """Runs `methods` x `seeds` for one config inside `config.run_dir`, filling the folder that
     `RunLayout` (run_layout.py) describes.
 
     `actrain run` uses the config's `pipeline` and `seed` (plus `prompt`, the untrained model, as
     the reference row); `actrain compare` uses `compare.methods` x `compare.seeds`.
     """
-
-    def __init__(
-        self, config: RunConfig, methods: Sequence[str] | None = None,
-        seeds: Sequence[int] | None = None,
-    ) -> None:
-        from actrain.device import resolve_device, resolve_dtype
-
-        distributed.init()  # under `accelerate launch`: join the process group first
-        config.device = resolve_device(config.device)
-        config.dtype = resolve_dtype(config.dtype, config.device)
-        super().__init__(config)
-        self.methods = list(dict.fromkeys(methods or ["prompt", config.pipeline]))
-        for method in self.methods:
-            method_stages(method)
-        self.seeds = list(dict.fromkeys(seeds if seeds is not None else [config.seed]))
-        if not self.seeds:
-            raise ActrainError("no seeds to run")
-        self.book = StageBook(self.dir)
-        self.keys = RunKeys(config)
-        self._base: tuple[Any, Any] | None = None
-        # Only the main process reports to the trackers (TRL does the same for training).
-        self.tracker = Tracker(config.report_to if distributed.is_main() else [], self.dir,
-                               config.tracking_name)
-        if config.threads:
-            torch.set_num_threads(config.threads)
-
-    @property
-    def uses_act(self) -> bool:
-        return any(critic_prefix(method_stages(m)) for m in self.methods)
-
-    def needs(self, data: str) -> bool:
-        """Whether a training stage of the run reads `data` (pairs, outcomes, rationales);
-        rationales need outcomes, which need pairs."""
-        chain = {"pairs": ("pairs", "outcomes", "rationales"), "outcomes": ("outcomes",
-                 "rationales"), "rationales": ("rationales",)}[data]
-        return any(data_of(stage) in chain for m in self.methods for stage in method_stages(m))
-
-    # -- helpers ----------------------------------------------------------------------------
-    def load_model(self, name: str, for_training: bool = False) -> tuple[Any, Any]:
-        """A model and tokenizer on the run's device, dtype and chat template settings."""
-        from actrain.models import load_model
-
-        c = self.config
-        four_bit = for_training and c.peft.enabled and c.peft.load_in_4bit
-        return load_model(name, c.dtype, c.device, c.chat_template_kwargs, four_bit)
-
-    def generator(self, name: str) -> tuple[Any, Any]:
-        """What generates outside training: the HF model, or a vLLM engine on its weights."""
-        c = self.config
-        if c.generation.backend == "hf":
-            return self.load_model(name)
-        from actrain.models import load_tokenizer, resolve_model_path
-        from actrain.prompts import set_chat_template_kwargs
-        from actrain.vllm_engine import VLLMEngine
-
-        engine = VLLMEngine(resolve_model_path(name), c.dtype, c.seed,
-                            c.generation.gpu_memory_utilization, c.generation.max_model_len)
-        tokenizer = load_tokenizer(name)
-        set_chat_template_kwargs(tokenizer, c.chat_template_kwargs)
-        return engine, tokenizer
-
-    def base_model(self) -> tuple[Any, Any]:
-        if self._base is None:
-            self._base = self.generator(self.config.model)
-        return self._base
-
-    def load(self, seed: int, prefix: tuple[str, ...]) -> tuple[Any, Any]:
-        if not prefix:
-            return self.base_model()
-        return self.generator(self.checkpoint(seed, prefix))
-
-    def _run(self, step: str, key: str, outputs: list[Path], work: Callable[[], None]) -> None:
-        if self.book.done(step, key, outputs):
-            log.info("%-24s skipped (output up to date)", step)
-            return
-        log.info("%-24s running", step)
-        start = time.time()
-        work()
-        distributed.barrier()  # launched as several: every process's share is in, files written
-        self.book.record(step, key, time.time() - start)  # (written by the main process)
-        distributed.barrier()
-        log.info("%-24s done in %.0f s", step, time.time() - start)
-
-    # -- data -------------------------------------------------------------------------------
-    def collect(self) -> None:
-        def work() -> None:
-            from actrain.data.offpath import collect_oracle_trajectories
-            from actrain.data.trajectories import collect_trajectories
-            from actrain.envs import TextEnv, from_config
-
-            c = self.config
-
-            def make_env() -> TextEnv:
-                return from_config(c.env)
-
-            if c.data.source not in ("expert", "oracle"):
-                raise ActrainError(f"data.source must be 'expert' or 'oracle', got "
-                                   f"{c.data.source!r}")
-
-            def collect_split(env: TextEnv, split: str, num_tasks: int, path: Path) -> dict:
-                if c.data.source == "oracle":
-                    return collect_oracle_trajectories(env, split, num_tasks, path,
-                                                       c.data.explore, c.seed)
-                return collect_trajectories(env, split, num_tasks, path, make_env=make_env,
-                                            workers=c.data.collect_workers)
-
-            with make_env() as env:
-                stats = {
-                    "train": collect_split(env, "train", c.data.train_tasks, self.train_traj),
-                    "id_test": collect_split(env, "id_test", c.data.eval_tasks, self.eval_traj),
-                }
-            write_json(self.dir / "trajectories" / "stats.json", stats)
-
-        self._run("collect", self.keys.data_key("collect"), [self.train_traj, self.eval_traj], work)
-
-    def pairs(self) -> None:
-        if not self.needs("pairs"):
-            return
-
-        def work() -> None:
-            from actrain.data.pairs import make_pairs
-
-            if self.config.alternatives.pairs_from:
-                from actrain.data.reused_pairs import reuse_pairs
-
-                reused, stats = reuse_pairs(self.config.alternatives.pairs_from,
-                                            read_trajectories(self.train_traj),
-                                            read_trajectories(self.eval_traj))
-                write_jsonl(self.train_pairs, reused["train"])
-                write_jsonl(self.eval_pairs, reused["id_test"])
-                write_json(self.dir / "pairs" / "stats.json", stats)
-                self.tracker.log("data", {"pairs": stats})
-                return
-            policy = self.config.alternatives.policy
-            if policy == "base":
-                model, tokenizer = self.base_model()
-            else:
-                model, tokenizer = self.generator(policy)
-            stats = {}
-            for split, src, dst, both in (
-                ("train", self.train_traj, self.train_pairs, False),
-                ("id_test", self.eval_traj, self.eval_pairs, True),
-            ):
-                pairs, stats[split] = make_pairs(
-                    model, tokenizer, read_trajectories(src), self.config, both_orders=both,
-                    seed=self.config.seed + (0 if split == "train" else 1),
-                )
-                write_jsonl(dst, pairs)
-            write_json(self.dir / "pairs" / "stats.json", stats)
-            self.tracker.log("data", {"pairs": stats})
-
-        self._run("pairs", self.keys.data_key("pairs"), [self.train_pairs, self.eval_pairs], work)
-
-    def outcomes(self) -> None:
-        """Both actions of every training pair played from its state (Early Experience)."""
-        if not self.needs("outcomes"):
-            return
-
-        def work() -> None:
-            from actrain.data.branches import branch_outcomes
-            from actrain.envs import from_config
-
-            c = self.config
-            if distributed.is_main():  # stepping environments is cheap: one process does it
-                with from_config(c.env) as env:
-                    records = branch_outcomes(env, read_pairs(self.train_pairs),
-                                              read_trajectories(self.train_traj))
-                write_jsonl(self.train_outcomes, records)
-
-        self._run("outcomes", self.keys.data_key("outcomes"), [self.train_outcomes], work)
-
-    def rationales(self) -> None:
-        """The teacher's rationale for every branched pair (self-reflection's data)."""
-        if not self.needs("rationales"):
-            return
-
-        def work() -> None:
-            from actrain.data.rationales import write_rationales
-            from actrain.prompts import ActorView
-
-            c = self.config
-            teacher = c.sr.teacher
-            model, tokenizer = self.base_model() if teacher == "base" else self.generator(teacher)
-            records, stats = write_rationales(
-                model, tokenizer, read_jsonl(self.train_outcomes), ActorView.of(c.data),
-                c.sr.max_new_tokens, c.eval.batch_size, c.dtype,
-            )
-            if distributed.is_main():
-                write_jsonl(self.train_rationales, records)
-                write_json(self.train_rationales.parent / "stats.json",
-                           {**stats, "teacher": c.model if teacher == "base" else teacher})
-
-        self._run("rationales", self.keys.data_key("rationales"), [self.train_rationales], work)
 
     # -- training ---------------------------------------------------------------------------
     def train(self, seed: int, prefix: tuple[str, ...]) -> None:
@@ -287,6 +87,8 @@ class Pipeline(RunLayout):
                                                for_training=True)
             with self.tracker.training(ckpt):
                 self._train_stage(model, tokenizer, inputs, out)
+            if distributed.is_main():
+                self.write_card(seed, prefix)
             curve = out / "critic_curve.jsonl"
             if curve.exists():  # ACT's held-out curve (act.eval_every)
                 self.tracker.log_rows(ckpt, [(row["step"], {"heldout_critic": row})
@@ -371,6 +173,12 @@ class Pipeline(RunLayout):
         if self.config.rollout.enabled:
             self.evaluate_agent(seed, prefix, rolls_out_thinking(method))
 
+    def write_card(self, seed: int, prefix: tuple[str, ...]) -> None:
+        """The checkpoint's model card, with what the run has measured of it so far."""
+        from actrain.model_cards import write_checkpoint_card
+
+        write_checkpoint_card(self, seed, prefix, self.command)
+
     # -- results ----------------------------------------------------------------------------
     def results(self) -> dict[str, Any]:
         """Everything measured so far, by method and seed: the input of the report."""
@@ -387,43 +195,18 @@ class Pipeline(RunLayout):
             distributed.barrier()
             return self.dir / "report.md"
         path = write_report(self.dir, results)
+        for seed in self.seeds:  # every trained checkpoint's card, with its figures
+            for prefix in dict.fromkeys(method_stages(m)[:i] for m in self.methods
+                                        for i in range(1, len(method_stages(m)) + 1)):
+                self.write_card(seed, prefix)
         distributed.barrier()
         return path
 
     def check(self) -> None:
-        """Refuse, before anything is written, what would fail later: an unknown environment,
-        a model that cannot be found, a training section TRL would reject."""
-        import tempfile
+        """Refuse, before anything is written, what would fail later (preflight.py)."""
+        from actrain.preflight import check_run
 
-        from actrain.envs.base import use_entry_point
-        from actrain.models import resolve_model_path
-        from actrain.plugins import load_reward
-        from actrain.stages.trl_args import trl_args
-        from actrain.tracking import check_trackers
-
-        c = self.config
-        use_entry_point(c.env)
-        check_trackers(c.report_to)
-        resolve_model_path(c.model)
-        k = c.critic.candidates
-        if k > 2 and self.uses_act and c.alternatives.per_state < k - 1:
-            raise ActrainError(f"critic.candidates {k} needs alternatives.per_state >= {k - 1} "
-                               f"(the K - 1 alternatives of a state), got "
-                               f"{c.alternatives.per_state}")
-        if c.alternatives.pairs_from:
-            from actrain.data.reused_pairs import pairs_folder
-
-            pairs_folder(c.alternatives.pairs_from)
-        elif self.needs("pairs") and c.alternatives.policy != "base":
-            resolve_model_path(c.alternatives.policy)
-        stages = {stage for method in self.methods for stage in method_stages(method)}
-        for section, used in (("act", self.uses_act), ("rl", "rl" in stages)):
-            path = getattr(c, section).reward
-            if used and path:  # a user's reward that would fail at its stage fails now
-                load_reward(path, f"{section}.reward")
-        with tempfile.TemporaryDirectory() as tmp:
-            for stage in sorted(stages):
-                trl_args(stage_inputs(dataclasses.replace(c, device="cpu"), stage), stage, tmp)
+        check_run(self)
 
     def run(self, until: str | None = None) -> None:
         if until is not None and until not in STAGES:

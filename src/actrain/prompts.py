@@ -99,10 +99,21 @@ def set_chat_template_kwargs(tokenizer: PreTrainedTokenizerBase, kwargs: dict) -
     tokenizer.actrain_chat_template_kwargs = dict(kwargs)
 
 
+Messages = list[dict[str, str]]
+
+
 def _chat(
     tokenizer: PreTrainedTokenizerBase, system: str, user: str, prefill: str
 ) -> str:
-    messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+    return render_chat(tokenizer, _messages(system, user), prefill)
+
+
+def _messages(system: str, user: str) -> Messages:
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+
+def render_chat(tokenizer: PreTrainedTokenizerBase, messages: Messages, prefill: str) -> str:
+    """Messages through the model's chat template, then the answer's prefilled opening."""
     text = tokenizer.apply_chat_template(
         messages, tokenize=False, add_generation_prompt=True,
         **getattr(tokenizer, "actrain_chat_template_kwargs", {}),
@@ -116,6 +127,11 @@ def actor_prompt(
     reasoning: bool,
 ) -> str:
     """Prompt the model as the agent: it answers with its next action in an <action> tag."""
+    return render_chat(tokenizer, *actor_messages(state_text, reasoning))
+
+
+def actor_messages(state_text: str, reasoning: bool) -> tuple[Messages, str]:
+    """The agent prompt as chat messages, and the text its answer starts with (prefilled)."""
     if reasoning:
         instruction = (
             "Think briefly about what to do next, then write your next action inside "
@@ -125,7 +141,7 @@ def actor_prompt(
     else:
         instruction = "Write your next action inside <action></action>."
         prefill = "<action>"
-    return _chat(tokenizer, ACTOR_SYSTEM, f"{state_text}\n\n{instruction}", prefill)
+    return _messages(ACTOR_SYSTEM, f"{state_text}\n\n{instruction}"), prefill
 
 
 def critic_prompt(
@@ -136,6 +152,13 @@ def critic_prompt(
     answer_format: str = "index",
 ) -> str:
     """Prompt the model as a judge of two (or, K-way, more) actions shown in a given order."""
+    return render_chat(tokenizer, *critic_messages(state_text, actions, reasoning, answer_format))
+
+
+def critic_messages(
+    state_text: str, actions: Sequence[str], reasoning: bool, answer_format: str = "index"
+) -> tuple[Messages, str]:
+    """The judge prompt as chat messages, and the text its answer starts with (prefilled)."""
     if not 2 <= len(actions) <= 9:
         raise ValueError("a critic prompt compares two to nine actions")
     shown = "\n".join(f"Action {i}: {a}" for i, a in enumerate(actions, start=1))
@@ -155,7 +178,7 @@ def critic_prompt(
     else:
         instruction = f"Which action is better for the task?\n{shown}\n\nAnswer with {answer_hint}."
         prefill = "<answer>"
-    return _chat(tokenizer, CRITIC_SYSTEM, f"{state_text}\n\n{instruction}", prefill)
+    return _messages(CRITIC_SYSTEM, f"{state_text}\n\n{instruction}"), prefill
 
 
 def injected_rationale(actions: Sequence[str], argued: int) -> str:

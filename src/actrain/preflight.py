@@ -1,0 +1,45 @@
+"""What a run checks before it writes anything: every error that would otherwise come minutes
+or hours in, at the stage that meets it, comes now as one line."""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from typing import Any
+
+from actrain.envs.base import use_entry_point
+from actrain.errors import ActrainError
+from actrain.methods import method_stages, stage_inputs
+from actrain.plugins import load_reward
+from actrain.tracking import check_trackers
+
+
+def check_run(pipeline: Any) -> None:
+    """An unknown environment or entry point, a tracker that is not installed, a model that
+    cannot be found, a reward that cannot be imported, a training section TRL would reject."""
+    from actrain.models import resolve_model_path
+    from actrain.stages.trl_args import trl_args
+
+    c = pipeline.config
+    use_entry_point(c.env)
+    check_trackers(c.report_to)
+    resolve_model_path(c.model)
+    k = c.critic.candidates
+    if k > 2 and pipeline.uses_act and c.alternatives.per_state < k - 1:
+        raise ActrainError(f"critic.candidates {k} needs alternatives.per_state >= {k - 1} "
+                           f"(the K - 1 alternatives of a state), got "
+                           f"{c.alternatives.per_state}")
+    if c.alternatives.pairs_from:
+        from actrain.data.reused_pairs import pairs_folder
+
+        pairs_folder(c.alternatives.pairs_from)
+    elif pipeline.needs("pairs") and c.alternatives.policy != "base":
+        resolve_model_path(c.alternatives.policy)
+    stages = {stage for method in pipeline.methods for stage in method_stages(method)}
+    for section, used in (("act", pipeline.uses_act), ("rl", "rl" in stages)):
+        path = getattr(c, section).reward
+        if used and path:  # a user's reward that would fail at its stage fails now
+            load_reward(path, f"{section}.reward")
+    with tempfile.TemporaryDirectory() as tmp:
+        for stage in sorted(stages):
+            trl_args(stage_inputs(dataclasses.replace(c, device="cpu"), stage), stage, tmp)
