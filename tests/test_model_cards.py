@@ -60,3 +60,37 @@ def test_card_marks_adapters_and_describes_the_prompt():
     assert "library_name: peft" in text
     assert "reasons first" in text and "last 0 step(s)" in text
     assert "arxiv.org/abs/2603.08706" in text
+
+
+def test_pairs_export_to_trl_preference_format(tmp_path, capsys):
+    from test_cli import TINY
+    from trl.data_utils import is_conversational, maybe_apply_chat_template
+
+    from actrain.models import load_tokenizer
+
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump({**TINY, "runs_dir": str(tmp_path / "runs")}))
+    out = tmp_path / "prefs.jsonl"
+    assert main(["export-pairs", str(path), "--out", str(out)]) == 1  # no pairs yet: one line
+    assert "--until pairs" in capsys.readouterr().err
+    assert main(["run", str(path), "--until", "pairs"]) == 0
+    pairs = [json.loads(line) for line in (tmp_path / "runs/tiny/pairs/train.jsonl").open()]
+    assert main(["export-pairs", str(path), "--out", str(out)]) == 0
+    rows = [json.loads(line) for line in out.open()]
+    assert len(rows) == len(pairs)
+    row, pair = rows[0], pairs[0]
+    assert is_conversational(row)
+    assert row["chosen"] == [{"role": "assistant", "content": f"<action>{pair['expert_action']}</action>"}]
+    assert row["rejected"][0]["content"] == f"<action>{pair['alternative']}</action>"
+    text = maybe_apply_chat_template(row, load_tokenizer("tiny-random"))
+    assert pair["observation"].strip()[:40] in text["prompt"]
+
+    critic_out = tmp_path / "critic.jsonl"
+    assert main(["export-pairs", str(path), "--out", str(critic_out), "--as", "critic",
+                 "--split", "id_test"]) == 0
+    rows = [json.loads(line) for line in critic_out.open()]
+    held = [json.loads(line) for line in (tmp_path / "runs/tiny/pairs/id_test.jsonl").open()]
+    assert len(rows) == len(held)  # held-out pairs are listed in both orders already
+    for row, pair in zip(rows, held):
+        assert row["chosen"][0]["content"] == f"<answer>{pair['label'] + 1}</answer>"
+        assert row["rejected"][0]["content"] == f"<answer>{2 - pair['label']}</answer>"

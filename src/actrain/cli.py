@@ -190,6 +190,22 @@ def _config(args: argparse.Namespace) -> None:
     print(describe(config, header), end="")
 
 
+def _export_pairs(args: argparse.Namespace) -> None:
+    """A run's pairs as TRL preference data (prompt / chosen / rejected messages)."""
+    from actrain.config import load_config
+    from actrain.data.preference_export import preference_rows
+    from actrain.io import read_pairs, write_jsonl
+
+    config = load_config(args.config, args.overrides)
+    path = config.run_dir / "pairs" / f"{args.split}.jsonl"
+    if not path.exists():
+        raise ActrainError(f"{path} does not exist: run `actrain run {args.config} --until "
+                           f"pairs` first")
+    rows = preference_rows(read_pairs(path), config, args.role)
+    write_jsonl(args.out, rows)
+    print(f"wrote {len(rows)} {args.role} preference rows to {args.out}")
+
+
 def _push(args: argparse.Namespace) -> None:
     """Upload a checkpoint folder with its model card to the Hugging Face Hub."""
     from actrain.model_cards import push
@@ -296,6 +312,17 @@ def build_parser() -> argparse.ArgumentParser:
     shown.add_argument("config", nargs="?", help="YAML config file (none: the defaults)")
     shown.add_argument("overrides", nargs="*", help="config overrides, e.g. act.max_steps=5")
     shown.set_defaults(func=_config)
+    export = sub.add_parser("export-pairs",
+                            help="a run's pairs as TRL preference data (prompt/chosen/rejected)")
+    export.add_argument("config", help="the run's YAML config")
+    export.add_argument("overrides", nargs="*", help="config overrides")
+    export.add_argument("--out", required=True, help="JSONL file to write")
+    export.add_argument("--split", default="train", choices=["train", "id_test"],
+                        help="training or held-out pairs (default: train)")
+    export.add_argument("--as", dest="role", default="actor", choices=["actor", "critic"],
+                        help="actor: expert vs alternative action; critic: the judgment's "
+                             "answers, both orders (default: actor)")
+    export.set_defaults(func=_export_pairs)
     pusher = sub.add_parser("push", help="upload a checkpoint and its model card to the Hub")
     pusher.add_argument("checkpoint", help="a checkpoint folder (runs/<name>/seed0/act/checkpoint)")
     pusher.add_argument("--repo", required=True, help="Hub repository id, e.g. you/act-twc")
