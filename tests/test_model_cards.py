@@ -91,6 +91,6 @@ def test_pairs_export_to_trl_preference_format(tmp_path, capsys):
     rows = [json.loads(line) for line in critic_out.open()]
     held = [json.loads(line) for line in (tmp_path / "runs/tiny/pairs/id_test.jsonl").open()]
     assert len(rows) == len(held)  # held-out pairs are listed in both orders already
-    for row, pair in zip(rows, held):
+    for row, pair in zip(rows, held, strict=True):
         assert row["chosen"][0]["content"] == f"<answer>{pair['label'] + 1}</answer>"
         assert row["rejected"][0]["content"] == f"<answer>{2 - pair['label']}</answer>"

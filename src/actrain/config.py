@@ -438,6 +438,8 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> RunConfig:
+    """The run config of a YAML file (None: the defaults) with `key.sub=value` overrides on
+    top; a wrong key, type or file is one ActrainError naming it."""
     data: dict[str, Any] = {}
     if path is not None:
         path = Path(path)

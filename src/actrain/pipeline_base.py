@@ -32,8 +32,10 @@ class RunSteps(RunLayout):
         self, config: RunConfig, methods: Sequence[str] | None = None,
         seeds: Sequence[int] | None = None,
     ) -> None:
+        from actrain.api import ensure_logging
         from actrain.device import resolve_device, resolve_dtype
 
+        ensure_logging()  # from Python: the progress log, unless the program set up logging
         distributed.init()  # under `accelerate launch`: join the process group first
         config.device = resolve_device(config.device)
         config.dtype = resolve_dtype(config.dtype, config.device)

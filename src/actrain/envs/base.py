@@ -166,6 +166,7 @@ def _family(env_id: str) -> str:
 
 
 def registered_ids() -> list[str]:
+    """Every registered environment id, the built-in adapters' included."""
     for module in _BUILTIN_MODULES.values():
         importlib.import_module(module)
     return sorted(_REGISTRY)
