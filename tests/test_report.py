@@ -123,17 +123,18 @@ def test_verdict_weighs_the_difference_against_its_noise():
     lines = verdict(results)
     assert "50.0% (base) -> 80.0%" in lines[0]
     # 8 episodes a method: 62.5% vs 37.5% on id_test is within two standard errors (~49 points)
-    id_line = next(line for line in lines if "verdict `id_test`" in line)
-    assert "no measurable difference" in id_line and "+25.0 points" in id_line
+    id_line = next(line for line in lines if "ACT->IL over IL, `id_test`" in line)
+    assert "no measurable gain" in id_line and "+25.0 points" in id_line
+    assert "8 and 8 episodes" in id_line and "success (mean ± std over" in id_line
     # The same rates over 400 episodes a seed are well beyond the noise.
     for method in ("il", "act_il"):
         for summary in results["agent"][method].values():
             summary["id_test"]["episodes"] = 400
-    id_line = next(line for line in verdict(results) if "verdict `id_test`" in line)
+    id_line = next(line for line in verdict(results) if "ACT->IL over IL, `id_test`" in line)
     assert "ACT helped" in id_line
     results["agent"]["il"], results["agent"]["act_il"] = (
         results["agent"]["act_il"], results["agent"]["il"])
-    assert "ACT hurt" in next(line for line in verdict(results) if "verdict `id_test`" in line)
+    assert "ACT hurt" in next(line for line in verdict(results) if "ACT->IL over IL, `id_test`" in line)
 
 
 def test_critic_accuracy_by_kind_of_alternative(tmp_path):
@@ -163,8 +164,8 @@ def test_verdict_of_two_zero_rates_is_not_certain():
     for method in ("il", "act_il"):
         for summary in results["agent"][method].values():
             summary["id_test"]["success_rate"] = 0.0
-    line = next(line for line in verdict(results) if "verdict `id_test`" in line)
-    assert "no measurable difference" in line and "two standard errors = 0.0" not in line
+    line = next(line for line in verdict(results) if "ACT->IL over IL, `id_test`" in line)
+    assert "no measurable gain" in line and "two standard errors = 0.0" not in line
 
 
 def test_a_run_on_oracle_trajectories_gets_its_report(tmp_path):
@@ -182,3 +183,63 @@ def test_data_lines_read_both_kinds_of_trajectory_stats():
     assert expert == "- expert trajectories `train`: 4 of 5 tasks kept (1 not won by the expert)"
     oracle = trajectory_line("train", {"tasks": 5, "won": 3, "states": 40, "off_path_states": 12})
     assert "5 tasks (3 won), 40 states, 12 of them off the expert path" in oracle
+
+
+def test_report_opens_with_the_verdict_and_the_paper(tmp_path):
+    text = write_report(tmp_path, _results()).read_text()
+    head = text.split("## Setup")[0]
+    assert "arxiv.org/abs/2603.08706" in head and "## Verdict" in head
+    assert "**ACT->IL over IL, `id_test`: no measurable gain**" in head
+    assert "**ACT->IL->RL over IL->RL, `id_test`" in head  # both comparisons the paper makes
+    assert "held-out balanced accuracy 50.0% (base) -> 80.0%" in head and "chance 50.0%" in head
+
+
+def test_report_without_an_act_comparison_says_so(tmp_path):
+    results = _results()
+    results["methods"] = ["prompt", "act"]
+    results["agent"] = {"prompt": results["agent"]["prompt"]}
+    head = write_report(tmp_path, results).read_text().split("## Setup")[0]
+    assert "no agent comparison with and without ACT" in head
+
+
+def test_setup_names_only_the_stages_that_ran(tmp_path):
+    results = _results()
+    results["methods"] = ["prompt", "il"]
+    setup = write_report(tmp_path, results).read_text().split("## Setup")[1].split("##")[0]
+    assert "- IL:" in setup and "- ACT:" not in setup and "- RL:" not in setup
+    results["methods"] = ["prompt", "act_il_rl"]
+    setup = write_report(tmp_path, results).read_text().split("## Setup")[1].split("##")[0]
+    assert "- IL:" in setup and "- ACT:" in setup and "- RL:" in setup
+
+
+def test_critic_points_run_from_base_to_the_final_evaluation():
+    from actrain.plots import critic_points
+
+    results = _results()
+    results["training"]["seed0-act"]["length"] = {"steps": 9}
+    points = critic_points(results, "seed0-act")
+    assert [p["step"] for p in points] == [0, 5, 9]  # base, recorded curve, final evaluation
+    assert points[0]["balanced_accuracy"] == BASE["balanced_accuracy"]
+    assert points[-1]["balanced_accuracy"] == ACT["balanced_accuracy"]
+
+
+def test_report_draws_critic_orders_and_labelled_bars(tmp_path):
+    text = write_report(tmp_path, _results()).read_text()
+    assert "![held-out critic accuracy by shown order](plots/critic.png)" in text
+    for name in ("critic.png", "agent_success.png", "training.png"):
+        assert (tmp_path / "plots" / name).stat().st_size > 5000, name
+
+
+def test_success_bars_carry_value_and_n(tmp_path, monkeypatch):
+    import matplotlib.axes
+
+    from actrain.plots import plot_success
+
+    texts = []
+    real = matplotlib.axes.Axes.text
+    monkeypatch.setattr(matplotlib.axes.Axes, "text",
+                        lambda self, x, y, s, *a, **k: texts.append(s) or real(self, x, y, s, *a, **k))
+    table = {"il": {"id_test": [0.0, 0.0]}, "act_il": {"id_test": [0.1, 0.3]}}
+    episodes = {"il": {"id_test": (2, 60)}, "act_il": {"id_test": (2, 60)}}
+    assert plot_success(table, ["id_test"], tmp_path / "s.png", episodes)
+    assert texts == ["0%\nn=2x30", "20%\nn=2x30"]  # a 0% bar still says what it is

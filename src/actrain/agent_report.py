@@ -116,7 +116,9 @@ def act_gains(results: dict[str, Any]) -> list[str]:
 
 
 def verdict(results: dict[str, Any]) -> list[str]:
-    """Did ACT help? The critic's held-out gain, then ACT->IL against IL, with its noise.
+    """Did ACT help? The critic's held-out gain, then each method with ACT against the same
+    pipeline without it (ACT->IL vs IL, ACT->IL->RL vs IL->RL, and the matched-length controls
+    where they ran), per split, with its noise.
 
     A difference counts only beyond two standard errors of the difference between two success
     rates (binomial, over all episodes of all seeds): with a few dozen episodes, points of
@@ -132,31 +134,40 @@ def verdict(results: dict[str, Any]) -> list[str]:
             lines.append(
                 f"- critic `{name}`: held-out balanced accuracy {pct(base)} (base) -> "
                 f"{pct(m['balanced_accuracy'])} ({pct(m.get('accuracy_expert_first'))} expert "
-                f"first, {pct(m.get('accuracy_expert_second'))} second)"
+                f"first, {pct(m.get('accuracy_expert_second'))} second; chance "
+                f"{pct(1 / m.get('candidates', 2))})"
             )
     agent = results.get("agent", {})
-    if "act_il" not in agent or "il" not in agent:
-        return lines
-    for split in results["protocol"]["splits"]:
-        rates = {}
-        for method in ("act_il", "il"):
-            runs = [s[split] for s in agent[method].values() if split in s]
-            episodes = sum(r["episodes"] for r in runs)
-            wins = sum(r["success_rate"] * r["episodes"] for r in runs)
-            rates[method] = (wins / episodes, episodes) if episodes else None
-        if not rates["act_il"] or not rates["il"]:
+    success = agent_values(results, "success_rate")
+    for with_act, without, label in GAINS:
+        if with_act not in agent or without not in agent:
             continue
-        (p1, n1), (p0, n0) = rates["act_il"], rates["il"]
-        delta = 100 * (p1 - p0)
-        pooled = (p1 * n1 + p0 * n0 + 1) / (n1 + n0 + 2)
-        noise = 200 * (pooled * (1 - pooled) * (1 / n1 + 1 / n0)) ** 0.5
-        if noise and abs(delta) > noise:
-            word = "ACT helped" if delta > 0 else "ACT hurt"
-        else:
-            word = "no measurable difference"
-        lines.append(
-            f"- **verdict `{split}`: {word}**: ACT->IL {100 * p1:.1f}% vs IL {100 * p0:.1f}% "
-            f"success ({delta:+.1f} points; two standard errors = {noise:.1f} points over "
-            f"{n1} and {n0} episodes)"
-        )
+        for split in results["protocol"]["splits"]:
+            rates = {m: _pooled(agent[m], split) for m in (with_act, without)}
+            if not rates[with_act] or not rates[without]:
+                continue
+            (p1, n1), (p0, n0) = rates[with_act], rates[without]
+            delta = 100 * (p1 - p0)
+            pooled = (p1 * n1 + p0 * n0 + 1) / (n1 + n0 + 2)
+            noise = 200 * (pooled * (1 - pooled) * (1 / n1 + 1 / n0)) ** 0.5
+            if noise and abs(delta) > noise:
+                word = "ACT helped" if delta > 0 else "ACT hurt"
+            else:
+                word = "no measurable gain"
+            seeds = len(success[with_act].get(split, [])), len(success[without].get(split, []))
+            lines.append(
+                f"- **{label}, `{split}`: {word}**: "
+                f"{_mean_std(success[with_act].get(split, []))}% vs "
+                f"{_mean_std(success[without].get(split, []))}% success (mean ± std over "
+                f"{seeds[0]} and {seeds[1]} seed(s), {n1} and {n0} episodes); {delta:+.1f} "
+                f"points, two standard errors = {noise:.1f} points"
+            )
     return lines
+
+
+def _pooled(by_seed: dict[Any, dict[str, Any]], split: str) -> tuple[float, int] | None:
+    """(success rate over all episodes of all seeds, episodes) of one method on a split."""
+    runs = [s[split] for s in by_seed.values() if split in s]
+    episodes = sum(r["episodes"] for r in runs)
+    wins = sum(r["success_rate"] * r["episodes"] for r in runs)
+    return (wins / episodes, episodes) if episodes else None

@@ -1,4 +1,5 @@
-"""PNG plots for reports: agent success by method, and training curves per stage."""
+"""PNG plots for reports: agent success by method, the critic's held-out accuracy by shown
+order, and training curves per stage."""
 
 from __future__ import annotations
 
@@ -25,17 +26,21 @@ def _pyplot():  # noqa: ANN202
 
 
 def plot_success(
-    table: dict[str, dict[str, list[float]]], splits: list[str], path: Path
+    table: dict[str, dict[str, list[float]]], splits: list[str], path: Path,
+    episodes: dict[str, dict[str, tuple[int, int]]] | None = None,
 ) -> bool:
-    """Grouped bars: success rate (mean over seeds, std as error bar) per method and split."""
+    """Grouped bars: success rate (mean over seeds, std as error bar) per method and split,
+    each labelled with its value and n (`episodes`: distinct rollouts and episodes in all), so
+    that a 0% bar still reads."""
     methods = [m for m in table if any(table[m].get(s) for s in splits)]
     if not methods:
         return False
     import statistics
 
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(max(5, 1.2 * len(methods) + 2), 4))
+    fig, ax = plt.subplots(figsize=(max(5, 1.4 * len(methods) + 2), 4.2))
     width = 0.8 / len(splits)
+    top = 0.0
     for j, split in enumerate(splits):
         means, errs = [], []
         for m in methods:
@@ -43,11 +48,17 @@ def plot_success(
             means.append(statistics.fmean(values) if values else 0.0)
             errs.append(statistics.stdev(values) if len(values) > 1 else 0.0)
         xs = [i + (j - (len(splits) - 1) / 2) * width for i in range(len(methods))]
-        ax.bar(xs, means, width, yerr=errs, capsize=3, label=split)
+        bars = ax.bar(xs, means, width, yerr=errs, capsize=3, label=split)
+        for x, m, mean, err, bar in zip(xs, methods, means, errs, bars, strict=True):
+            runs, total = (episodes or {}).get(m, {}).get(split, (0, 0))
+            label = f"{mean:.0f}%\nn={runs}x{total // runs}" if runs else f"{mean:.0f}%"
+            ax.text(x, mean + err + 1, label, ha="center", va="bottom", fontsize=7,
+                    color=bar.get_facecolor())
+            top = max(top, mean + err)
     ax.set_xticks(range(len(methods)), methods, rotation=20)
     ax.set_ylabel("success rate (%)")
-    ax.set_ylim(0, 100)
-    ax.set_title("agent success (mean ± std over seeds)")
+    ax.set_ylim(0, min(100, max(20, top * 1.3 + 8)))
+    ax.set_title("agent success, mean ± std over seeds (n = seeds x episodes)")
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
@@ -57,11 +68,59 @@ def plot_success(
     return True
 
 
-def plot_training(training: dict[str, dict[str, Any]], path: Path) -> bool:
-    """One panel per stage kind (ACT, IL, RL), one line per trained checkpoint.
+def critic_points(results: dict[str, Any], checkpoint: str) -> list[dict[str, Any]]:
+    """Held-out critic figures of one ACT checkpoint by step: the base model at step 0, the
+    curve recorded during training (`act.eval_every`), the final evaluation at the last step."""
+    base = results["critic"].get("base")
+    run = results.get("training", {}).get(checkpoint, {})
+    points = [{"step": 0, **base}] if base else []
+    points += [p for p in run.get("critic_curve") or [] if p.get("step")]
+    final = results["critic"].get(checkpoint)
+    last = (run.get("length") or {}).get("steps") or max((p["step"] for p in points), default=0)
+    if final and not any(p["step"] == last for p in points[1:]):
+        points.append({"step": last, **final})
+    return sorted(points, key=lambda p: p["step"])
 
-    The ACT panel also marks the held-out critic balanced accuracy when it was recorded.
-    """
+
+def plot_critic(results: dict[str, Any], path: Path) -> bool:
+    """Held-out accuracy with the expert's action shown first and second, and their mean,
+    against ACT steps, one panel per ACT checkpoint; the line at chance is what naming one
+    position always (or guessing) scores."""
+    names = [n for n in results.get("critic", {}) if n != "base"]
+    if not names:
+        return False
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.8), squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        points = critic_points(results, name)
+        steps = [p["step"] for p in points]
+        k = points[-1].get("candidates", 2) if points else 2
+        for key, label, style in (("accuracy_expert_first", "expert shown first", "-"),
+                                  ("accuracy_expert_second", "expert shown second", "--"),
+                                  ("balanced_accuracy", "balanced (mean of orders)", "-")):
+            values = [100 * p[key] if p.get(key) is not None else None for p in points]
+            if any(v is not None for v in values):
+                ax.plot(steps, values, style, marker="o", linewidth=2.2 if "balanced" in key
+                        else 1.2, label=label)
+        ax.axhline(100 / k, color="grey", linestyle=":", label=f"chance ({100 / k:.0f}%)")
+        ax.set_ylim(0, 100)
+        ax.set_xlabel("ACT step (0 = base model)")
+        ax.set_ylabel("held-out accuracy (%)")
+        ax.set_title(f"critic `{name}`")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
+def plot_training(training: dict[str, dict[str, Any]], path: Path,
+                  chance_reward: float | None = None) -> bool:
+    """One panel per stage kind (ACT, IL, RL), one line per trained checkpoint. The ACT reward
+    panel marks `chance_reward`, what picking at random earns a step (its held-out accuracy by
+    shown order has its own plot, `plot_critic`)."""
     def kind_of(stage: str) -> str:
         return "act" if stage.startswith("act") else stage  # act-sft, act-dpo: the ACT panel
 
@@ -72,20 +131,20 @@ def plot_training(training: dict[str, dict[str, Any]], path: Path) -> bool:
     fig, axes = plt.subplots(1, len(kinds), figsize=(5.5 * len(kinds), 4), squeeze=False)
     for ax, kind in zip(axes[0], kinds, strict=True):
         title, keys = _STAGE_PANELS[kind]
+        drawn_chance = False
         for name, run in training.items():
             if kind_of(run["stage"]) != kind:
                 continue
             rows = [h for h in run["log_history"] if "step" in h and any(k in h for k in keys)]
             key = next(k for k in keys if any(k in h for h in rows)) if rows else None
             if key:
-                line = ax.plot([h["step"] for h in rows], [h[key] for h in rows],
-                               linewidth=1, label=name)[0]
-                curve = run.get("critic_curve") or []
-                if curve:
-                    ax.plot([c["step"] for c in curve],
-                            [c.get("balanced_accuracy") for c in curve], marker="o",
-                            linestyle="--", color=line.get_color(),
-                            label=f"{name} held-out balanced acc.")
+                ax.plot([h["step"] for h in rows], [h[key] for h in rows], linewidth=1,
+                        label=name)
+                if kind == "act" and key == "reward" and chance_reward is not None:
+                    drawn_chance = True
+        if drawn_chance:
+            ax.axhline(chance_reward, color="grey", linestyle=":",
+                       label=f"chance (random pick): {chance_reward:g}")
         ax.set_title(title)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)

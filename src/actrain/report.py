@@ -1,5 +1,6 @@
-"""`report.md` from a run's `results.json`: setup, protocol, agents (`agent_report.py`),
-critic, curves, stage lengths, data and timings.
+"""`report.md` from a run's `results.json`: the verdict first, then setup (the stages that
+ran), protocol, agents (`agent_report.py`), critic by shown order, curves, stage lengths, data
+and timings.
 
 The report is a pure function of the stored results (plus episode transcripts when present), so
 it can be rebuilt at any time and tested without a model.
@@ -19,7 +20,8 @@ from actrain.agent_report import (
 )
 from actrain.io import read_jsonl, write_atomic
 from actrain.methods import method_stages
-from actrain.plots import plot_success, plot_training
+from actrain.model_cards import PAPER
+from actrain.plots import plot_critic, plot_success, plot_training
 
 _METRICS = (
     ("balanced_accuracy", "balanced accuracy"),
@@ -166,29 +168,39 @@ def transcript(run_dir: Path, agent_id: str, split: str, max_steps: int = 12) ->
 
 
 def _config_lines(config: dict[str, Any], methods: list[str], seeds: list[Any]) -> list[str]:
+    """The run's setup, with a line for each kind of training stage that ran and none other."""
     act, il, rl = config["act"], config["il"], config["rl"]
-    return [
+    stages = {s for m in methods for s in method_stages(m)}
+    ran = {"act": any(s.startswith("act") for s in stages), "il": "il" in stages,
+           "rl": "rl" in stages}
+    lines = [
         f"- environment `{config['env']['id']}`, model `{config['model']}`, dtype "
         f"{config['dtype']}; {config['data']['train_tasks']} training tasks, history of "
         f"{config['data']['history_len']} step(s), admissible actions "
         f"{'shown' if config['data']['show_admissible'] else 'hidden'}",
         f"- methods {', '.join(f'`{m}`' for m in methods)}; seeds {', '.join(map(str, seeds))}",
+    ]
+    stage_lines = {"act": [
         f"- ACT: objective {act.get('objective', 'grpo')}; GRPO "
         f"{act['max_steps'] or str(act.get('epochs')) + ' epoch(s) of'} steps, "
         f"{act['prompts_per_step']} rows x {act['num_generations']} samples "
         f"({act.get('advantage_group', 'prompt')} groups), SFT/DPO batch "
         f"{act.get('batch_size', 'n/a')}, lr {act['learning_rate']}; critic reasoning "
-        f"{'on' if config['critic']['reasoning'] else 'off'}",
+        f"{'on' if config['critic']['reasoning'] else 'off'}"
+        + (f"; reward `{act['reward']}`" if act.get("reward") else "")], "il": [
         f"- IL: {il['max_steps'] or str(il['epochs']) + ' epoch(s)'}"
         f"{' steps' if il['max_steps'] else ''}, batch {il['batch_size']}, lr "
-        f"{il['learning_rate']}",
+        f"{il['learning_rate']}"], "rl": [
         f"- RL: {rl['max_steps'] or str(rl.get('epochs')) + ' epoch(s) of'} GRPO steps, "
         f"{rl['prompts_per_step']} prompts x "
         f"{rl['num_generations']} samples, lr {rl['learning_rate']}; reward expert "
         f"{rl['expert_reward']} / admissible {rl['admissible_reward']} / missing tag "
-        f"{rl['malformed_reward']}",
-        *_early_experience_lines(config, methods),
-    ]
+        f"{rl['malformed_reward']}" + (f" (replaced by `{rl['reward']}`)" if rl.get("reward")
+                                        else "")]}
+    for kind, text in stage_lines.items():
+        if ran[kind]:
+            lines += text
+    return [*lines, *_early_experience_lines(config, methods)]
 
 
 def _early_experience_lines(config: dict[str, Any], methods: list[str]) -> list[str]:
@@ -234,11 +246,47 @@ def length_table(results: dict[str, Any]) -> list[str]:
     return ["| method | seed | stages | total epochs |", "|---|---|---|---|", *rows]
 
 
+def _episodes(results: dict[str, Any]) -> dict[str, dict[str, tuple[int, int]]]:
+    """{method: {split: (distinct rollouts, episodes in all)}}: the n beside each success bar.
+    Greedy rollouts of the base model serve every seed: they count once."""
+    out: dict[str, dict[str, tuple[int, int]]] = {}
+    ids = results.get("agent_ids", {})
+    for method, by_seed in results["agent"].items():
+        seen = set()
+        for seed, summary in by_seed.items():
+            agent = ids.get(method, {}).get(seed, seed)
+            if agent in seen:
+                continue
+            seen.add(agent)
+            for split in results["protocol"]["splits"]:
+                if split in summary:
+                    runs, total = out.setdefault(method, {}).get(split, (0, 0))
+                    out[method][split] = (runs + 1, total + summary[split]["episodes"])
+    return out
+
+
+def _chance_reward(config: dict[str, Any]) -> float | None:
+    """What a uniformly random well-formed pick earns a GRPO step under the built-in reward."""
+    act = config.get("act", {})
+    if act.get("reward") or "correct_reward" not in act:
+        return None
+    k = config.get("critic", {}).get("candidates", 2)
+    return (act["correct_reward"] + (k - 1) * act["wrong_reward"]) / k
+
+
 def write_report(run_dir: Path, results: dict[str, Any]) -> Path:
     """Write `report.md` (and its PNGs) for a run from its results."""
     config = results["config"]
     protocol = results["protocol"]
-    lines = [f"# actrain `{results['name']}`", "", "## Setup", ""]
+    lines = [f"# actrain `{results['name']}`", "",
+             f"Agentic Critical Training ([Liu et al., arXiv 2603.08706]({PAPER})): the model "
+             "learns to judge which of two actions is better, rewarded by whether it is right, "
+             "then learns to act.", "", "## Verdict", ""]
+    judged = verdict(results)
+    if not any("**" in line for line in judged):
+        judged.append("- no agent comparison with and without ACT in this run (it needs "
+                      "`il` and `act_il`, or `il_rl` and `act_il_rl`, among the methods)")
+    lines += [*judged, "", "## Setup", ""]
     lines += _config_lines(config, results["methods"], results["seeds"])
     lines += ["", "## Evaluation protocol", ""]
     lines += [f"- {k.replace('_', ' ')}: {v}" for k, v in protocol.items()]
@@ -253,11 +301,8 @@ def write_report(run_dir: Path, results: dict[str, Any]) -> Path:
         gains = act_gains(results)
         if gains:
             lines += ["ACT gain (success rate points):", "", *gains, ""]
-        judged = verdict(results)
-        if judged:
-            lines += ["Does ACT help here?", "", *judged, ""]
         if plot_success(agent_values(results, "success_rate"), protocol["splits"],
-                        run_dir / "plots" / "agent_success.png"):
+                        run_dir / "plots" / "agent_success.png", _episodes(results)):
             lines += ["![agent success](plots/agent_success.png)", ""]
     else:
         lines += ["_no agent evaluation yet_", ""]
@@ -272,6 +317,8 @@ def write_report(run_dir: Path, results: dict[str, Any]) -> Path:
             "Format failures count as wrong.", "",
             critic_table(results["critic"]), "",
         ]
+        if plot_critic(results, run_dir / "plots" / "critic.png"):
+            lines += ["![held-out critic accuracy by shown order](plots/critic.png)", ""]
         prior = _verb_prior(run_dir, k)
         if prior is not None:
             lines += [f"Surface baseline on the same pairs, no model: picking the action whose "
@@ -282,7 +329,8 @@ def write_report(run_dir: Path, results: dict[str, Any]) -> Path:
         if breakdown:
             lines += ["Balanced accuracy by the kind of alternative (its first word; the most "
                       "frequent kinds, pairs counted in both orders):", "", breakdown, ""]
-    if plot_training(results["training"], run_dir / "plots" / "training.png"):
+    if plot_training(results["training"], run_dir / "plots" / "training.png",
+                     _chance_reward(config)):
         lines += ["## Training curves", "", "![training curves](plots/training.png)", ""]
         for name, run in results["training"].items():
             is_act = run["stage"].startswith("act")
