@@ -25,6 +25,14 @@ def _pyplot():  # noqa: ANN202
     return plt
 
 
+def _save(plt, fig, path: Path) -> bool:  # noqa: ANN001 - pyplot and its figure
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
 def plot_success(
     table: dict[str, dict[str, list[float]]], splits: list[str], path: Path,
     episodes: dict[str, dict[str, tuple[int, int]]] | None = None,
@@ -61,11 +69,7 @@ def plot_success(
     ax.set_title("agent success, mean ± std over seeds (n = seeds x episodes)")
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return True
+    return _save(plt, fig, path)
 
 
 def critic_points(results: dict[str, Any], checkpoint: str) -> list[dict[str, Any]]:
@@ -109,11 +113,7 @@ def plot_critic(results: dict[str, Any], path: Path) -> bool:
         ax.set_title(f"critic `{name}`")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return True
+    return _save(plt, fig, path)
 
 
 def plot_training(training: dict[str, dict[str, Any]], path: Path,
@@ -149,8 +149,4 @@ def plot_training(training: dict[str, dict[str, Any]], path: Path,
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return True
+    return _save(plt, fig, path)
