@@ -55,6 +55,12 @@ def test_report_to_spellings():
     assert load_config(None, ["report_to=tensorboard,wandb"]).report_to == ["tensorboard", "wandb"]
     assert load_config(None, ["report_to=[trackio]"]).report_to == ["trackio"]
     assert load_config(None, []).tracking_name == "quickstart"
+    # any list key: one value, or items joined by commas, typed like the default's items
+    assert load_config(None, ["compare.seeds=0,2"]).compare.seeds == [0, 2]
+    assert load_config(None, ["compare.seeds=3"]).compare.seeds == [3]
+    assert load_config(None, ["rollout.splits=id_test"]).rollout.splits == ["id_test"]
+    with pytest.raises(ActrainError, match="compare.seeds must be a number"):
+        load_config(None, ["compare.seeds=a,b"])
 
 
 def test_unknown_or_missing_tracker_is_one_line(monkeypatch):

@@ -366,8 +366,8 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
         sub = default() if default is not None else None
         if dataclasses.is_dataclass(sub):
             kwargs[name] = _build(type(sub), value, f"{where}{name}.")
-        elif isinstance(sub, list) and isinstance(value, str):  # "a,b" for [a, b]
-            kwargs[name] = [item.strip() for item in value.split(",") if item.strip()]
+        elif isinstance(sub, list) and not isinstance(value, (list, dict)):
+            kwargs[name] = _as_list(value, sub, f"{where}{name}")
         elif isinstance(sub, list) and not isinstance(value, list):
             raise ActrainError(f"config key {where}{name} must be a list, got {value!r}")
         elif isinstance(sub, dict) and not isinstance(value, dict):
@@ -375,6 +375,16 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
         else:
             kwargs[name] = _coerce(value, fields[name].default, f"{where}{name}")
     return cls(**kwargs)
+
+
+def _as_list(value: Any, default: list[Any], key: str) -> list[Any]:
+    """A list key given one value or "a,b" (`report_to=tensorboard`, `compare.seeds=0,1`),
+    its items typed like the default's."""
+    items = [i.strip() for i in value.split(",") if i.strip()] if isinstance(value, str) \
+        else [value]
+    if default and isinstance(default[0], int):
+        return [_coerce(item, default[0], key) for item in items]
+    return [str(item) for item in items]
 
 
 def _coerce(value: Any, default: Any, key: str) -> Any:
