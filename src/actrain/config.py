@@ -324,10 +324,10 @@ class RunConfig:
     critic: CriticConfig = field(default_factory=CriticConfig)  # the judgment task's prompt
     act: ACTConfig = field(default_factory=ACTConfig)  # the ACT stage: RL on judgments
     il: ILConfig = field(default_factory=ILConfig)  # imitation learning (SFT on expert actions)
-    # Early Experience baselines: self-reflection (`sr`) and implicit world modelling (`iwm`: SFT
-    # on the next observation after the expert's action and after the pair's alternative).
-    sr: SRConfig = field(default_factory=SRConfig)
-    iwm: ILConfig = field(default_factory=ILConfig)  # implicit world modelling (SFT settings)
+    # Early Experience baselines (Zhang et al. 2025), each SFT on its own data:
+    sr: SRConfig = field(default_factory=SRConfig)  # self-reflection: rationale + expert action
+    # implicit world modelling: the next observation after the expert's action and the other's
+    iwm: ILConfig = field(default_factory=ILConfig)
     rl: RLConfig = field(default_factory=RLConfig)  # RL on next actions from expert states
     eval: EvalConfig = field(default_factory=EvalConfig)  # held-out critic evaluation
     rollout: RolloutConfig = field(default_factory=RolloutConfig)  # agent evaluation protocol
