@@ -8,7 +8,7 @@ import yaml
 
 from actrain.cli import main
 from actrain.config import load_config
-from actrain.model_cards import card_text, checkpoint_record
+from actrain.model_cards import card_text, checkpoint_record, hub_base
 
 
 def test_pipeline_checkpoints_get_cards_with_figures(tmp_path, capsys):
@@ -28,7 +28,7 @@ def test_pipeline_checkpoints_get_cards_with_figures(tmp_path, capsys):
     assert record["stage_settings"]["act"]["act"]["max_steps"] == 1
     card = (ckpt / "README.md").read_text()
     meta = yaml.safe_load(card.split("---")[1])
-    assert meta["base_model"] == "tiny-random" and "actrain" in meta["tags"]
+    assert "base_model" not in meta and "actrain" in meta["tags"]  # tiny-random is no Hub id
     assert "Not evaluated yet" in card and "```jinja" in card  # chat template included
 
     assert main(["run", str(path)]) == 0  # evaluations, then the report rewrites the card
@@ -60,6 +60,9 @@ def test_card_marks_adapters_and_describes_the_prompt():
     assert "library_name: peft" in text
     assert "reasons first" in text and "last 0 step(s)" in text
     assert "arxiv.org/abs/2603.08706" in text
+    meta = yaml.safe_load(text.split("---")[1])
+    assert meta["base_model"] == "HuggingFaceTB/SmolLM2-135M-Instruct"  # the embedded default
+    assert hub_base("Qwen/Qwen3-8B") == "Qwen/Qwen3-8B" and hub_base("runs/x/seed0/il/checkpoint") is None
 
 
 def test_pairs_export_to_trl_preference_format(tmp_path, capsys):

