@@ -50,6 +50,13 @@ def test_trackers_change_no_stage_key():
     assert stage_inputs(tracked, "il").trainer.report_to == ("tensorboard",)
 
 
+def test_per_stage_report_to_points_to_the_top_level_key():
+    from actrain.stages.common import OWN_KEYS, passthrough
+
+    with pytest.raises(ActrainError, match=r"act.grpo.report_to would override report_to \(top level\)"):
+        passthrough("act.grpo", {"report_to": "wandb"}, OWN_KEYS)
+
+
 def test_report_to_spellings():
     assert load_config(None, ["report_to=none"]).report_to == []
     assert load_config(None, ["report_to=tensorboard,wandb"]).report_to == ["tensorboard", "wandb"]

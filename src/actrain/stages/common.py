@@ -66,6 +66,7 @@ OWN_KEYS = {
     "num_train_epochs": "epochs", "save_steps": "save_steps", "output_dir": "runs_dir / name",
     "per_device_train_batch_size": "the batch keys and micro_batch",
     "gradient_accumulation_steps": "micro_batch",
+    "report_to": "report_to (top level)", "run_name": "run_name (top level)",
 }
 GRPO_OWN_KEYS = {**OWN_KEYS, "num_generations": "num_generations", "temperature": "temperature",
                  "beta": "beta"}
@@ -75,9 +76,11 @@ def passthrough(where: str, mapping: dict[str, Any], owned: dict[str, str]) -> d
     """`mapping` (e.g. `act.grpo`) if it sets nothing its section sets itself."""
     clash = sorted(set(mapping) & set(owned))
     if clash:
-        section = where.split(".")[0]
-        raise ActrainError(f"{where}.{clash[0]} would override {section}.{owned[clash[0]]}: "
-                           f"set it there (each setting has one home)")
+        home = owned[clash[0]]
+        if not home.endswith("(top level)"):
+            home = f"{where.split('.')[0]}.{home}"
+        raise ActrainError(f"{where}.{clash[0]} would override {home}: set it there (each "
+                           f"setting has one home)")
     return mapping
 
 
