@@ -32,7 +32,9 @@ def test_pipeline_checkpoints_get_cards_with_figures(tmp_path, capsys):
     assert "Not evaluated yet" in card and "```jinja" in card  # chat template included
 
     assert main(["run", str(path)]) == 0  # evaluations, then the report rewrites the card
+    assert main(["report", str(path)]) == 0
     card = (ckpt / "README.md").read_text()
+    assert f"actrain run {path} --until train" in card  # the command that trained it
     critic = json.loads((tmp_path / "runs/tiny/critic/seed0-act.json").read_text())
     assert f"balanced accuracy {100 * critic['balanced_accuracy']:.1f}%" in card
     assert "Agent, `id_test`: success" in card and "Next action" in card

@@ -212,6 +212,8 @@ def write_checkpoint_card(run: Any, seed: int, prefix: tuple[str, ...], command:
         return
     settings = {stage: key_settings(stage_inputs(run.config, stage, seed))
                 for stage in dict.fromkeys(prefix)}
+    if (folder / RECORD).exists():  # the command that trained it, not a later `actrain report`
+        command = read_json(folder / RECORD).get("command", command)
     record = checkpoint_record(run.config, seed, prefix, command, settings)
     ckpt = run.checkpoint_id(seed, prefix)
     metrics = {}
