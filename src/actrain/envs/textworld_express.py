@@ -11,7 +11,6 @@ starts a new JVM, so branching is reset + replay, which the contract already pre
 
 from __future__ import annotations
 
-import shutil
 from typing import Any
 
 from actrain.envs.base import (
@@ -44,10 +43,10 @@ _FOLD = {"train": "train", "id_test": "test", "ood_test": "test"}
 
 
 def require_java() -> None:
-    if shutil.which("java") is None:
-        raise ActrainError(
-            "this environment needs Java 17 on PATH (e.g. apt-get install openjdk-17-jre-headless)"
-        )
+    """One line, before a JVM fails to start, when Java is not on PATH (`base.needs_java`)."""
+    missing = needs_java()
+    if missing:
+        raise ActrainError(f"this environment needs {missing[0]}")
 
 
 def _import_twx() -> Any:
