@@ -120,9 +120,9 @@ def test_missing_package_names_the_extra(monkeypatch):
 
 
 def test_missing_java_is_one_clear_line(monkeypatch):
-    import actrain.envs.textworld_express as twx
+    import actrain.envs.base as base
 
-    monkeypatch.setattr(twx.shutil, "which", lambda _: None)
+    monkeypatch.setattr(base.shutil, "which", lambda _: None)
     with pytest.raises(ActrainError, match="Java 17"):
         make("scienceworld/tasks")
 
