@@ -3,9 +3,10 @@
 from helpers.pairs import make_pair
 
 from actrain.config import load_config
+from actrain.data.kway import training_rows
 from actrain.io import read_json
 from actrain.methods import stage_inputs
-from actrain.stages.act import act_dataset, run_act, training_rows
+from actrain.stages.act import act_dataset, run_act
 
 
 def test_training_rows_add_the_other_order():

@@ -4,12 +4,12 @@ import pytest
 from helpers.pairs import make_pair
 
 from actrain.config import load_config
-from actrain.data.kway import canonical, kway_items, rotation
+from actrain.data.kway import canonical, kway_items, rotation, training_rows
 from actrain.errors import ActrainError
 from actrain.evaluate import critic_metrics, evaluate_critic
 from actrain.methods import stage_inputs
 from actrain.prompts import critic_prompt, parse_choice
-from actrain.stages.act import pair_group_dataset, training_rows
+from actrain.stages.act import pair_group_dataset
 from actrain.stages.choice_grpo import PairGroupRollout, answer_token_ids
 
 

@@ -157,7 +157,10 @@ def test_one_module_renders_every_prompt():
 
     assert act.critic_prompts is act_supervised.critic_prompts is prompts.critic_prompts
     assert evaluate.critic_prompts is prompts.critic_prompts
-    assert il.actor_examples is rl.actor_examples is prompts.actor_examples
+    from actrain.data import trajectories
+
+    assert il.actor_examples is rl.actor_examples is trajectories.actor_examples
+    assert trajectories.actor_prompt is prompts.actor_prompt
     src = Path(inspect.getfile(prompts)).parent
     rendering = [p.relative_to(src).as_posix() for p in src.rglob("*.py")
                  if "apply_chat_template(" in p.read_text()]

@@ -260,30 +260,6 @@ def critic_prompts(
     ]
 
 
-def actor_examples(
-    tokenizer: PreTrainedTokenizerBase,
-    trajectories: Sequence[dict[str, Any]],
-    history_len: int,
-    show_admissible: bool,
-    reasoning: bool,
-) -> list[dict[str, Any]]:
-    """Every expert state as an agent prompt with its expert action: the IL and RL data, in
-    the very format rollouts prompt the agent with."""
-    from actrain.data.trajectories import iter_states  # (it builds `State`s from this module)
-
-    return [
-        {
-            "prompt": actor_prompt(tokenizer, render_state(state, show_admissible), reasoning),
-            "expert_action": action,
-            "admissible_actions": list(state.admissible),
-            "task": trajectory["task"],
-            "step": index,
-        }
-        for trajectory in trajectories
-        for index, state, action in iter_states(trajectory, history_len)
-    ]
-
-
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 
 

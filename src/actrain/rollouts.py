@@ -27,13 +27,13 @@ from tqdm import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from actrain.config import RolloutConfig
+from actrain.data.trajectories import actor_examples
 from actrain.distributed import main_first, map_sharded
 from actrain.envs.base import TextEnv
 from actrain.generation import generate
 from actrain.prompts import (
     ActorView,
     State,
-    actor_examples,
     actor_prompt,
     normalise_action,
     parse_action,

@@ -58,3 +58,31 @@ def kway_items(
             items.append({**base, "alternatives": candidates[1:],
                           "actions": rotation(candidates, r), "label": r, "expert_first": r == 0})
     return items, short
+
+
+def training_rows(
+    pairs: Sequence[dict[str, Any]], both_orders: bool, seed: int | None = None
+) -> list[dict[str, Any]]:
+    """Pairs as training rows; with `both_orders` each pair is added in its other order too.
+
+    With a `seed`, pairs are shuffled first and each pair's two orders stay adjacent, so that an
+    unshuffled sampler puts them in the same step.
+    """
+    pairs = list(pairs)
+    if seed is not None:
+        random.Random(seed).shuffle(pairs)
+    rows = []
+    for pair in pairs:
+        rows.append(pair)
+        if both_orders and len(pair["actions"]) == 2:
+            flipped = dict(pair)
+            flipped["actions"] = list(reversed(pair["actions"]))
+            flipped["expert_first"] = not pair["expert_first"]
+            flipped["label"] = 1 - pair["label"]
+            rows.append(flipped)
+        elif both_orders:  # a K-way item: its other rotations (data/kway.py)
+            candidates = canonical(pair)
+            rows += [{**pair, "actions": rotation(candidates, r), "label": r,
+                      "expert_first": r == 0}
+                     for r in range(len(candidates)) if r != pair["label"]]
+    return rows

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
@@ -21,7 +21,10 @@ from actrain.distributed import main_first, map_sharded
 from actrain.envs.base import StepResult, TextEnv
 from actrain.errors import ActrainError
 from actrain.io import write_jsonl
-from actrain.prompts import State
+from actrain.prompts import State, actor_prompt, render_state
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 log = logging.getLogger("actrain")
 
@@ -194,3 +197,25 @@ def describe(path: Path) -> str:
     records = load_trajectories(path)
     n_steps = sum(len(r["steps"]) for r in records)
     return json.dumps({"trajectories": len(records), "steps": n_steps})
+
+
+def actor_examples(
+    tokenizer: PreTrainedTokenizerBase,
+    trajectories: Sequence[dict[str, Any]],
+    history_len: int,
+    show_admissible: bool,
+    reasoning: bool,
+) -> list[dict[str, Any]]:
+    """Every expert state as an agent prompt with its expert action: the IL and RL data, in
+    the very format rollouts prompt the agent with."""
+    return [
+        {
+            "prompt": actor_prompt(tokenizer, render_state(state, show_admissible), reasoning),
+            "expert_action": action,
+            "admissible_actions": list(state.admissible),
+            "task": trajectory["task"],
+            "step": index,
+        }
+        for trajectory in trajectories
+        for index, state, action in iter_states(trajectory, history_len)
+    ]

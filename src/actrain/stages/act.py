@@ -15,7 +15,6 @@ choices), and, every `eval_every` steps, the held-out critic metrics in `critic_
 
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from datasets import Dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
 
 from actrain.config import CriticConfig
-from actrain.data.kway import canonical, kway_items, rotation
+from actrain.data.kway import kway_items, rotation, training_rows
 from actrain.errors import ActrainError
 from actrain.evaluate import evaluate_critic
 from actrain.io import read_jsonl, write_jsonl
@@ -42,34 +41,6 @@ from actrain.stages.common import (
     lora_config,
     train_and_save,
 )
-
-
-def training_rows(
-    pairs: Sequence[dict[str, Any]], both_orders: bool, seed: int | None = None
-) -> list[dict[str, Any]]:
-    """Pairs as training rows; with `both_orders` each pair is added in its other order too.
-
-    With a `seed`, pairs are shuffled first and each pair's two orders stay adjacent, so that an
-    unshuffled sampler puts them in the same step.
-    """
-    pairs = list(pairs)
-    if seed is not None:
-        random.Random(seed).shuffle(pairs)
-    rows = []
-    for pair in pairs:
-        rows.append(pair)
-        if both_orders and len(pair["actions"]) == 2:
-            flipped = dict(pair)
-            flipped["actions"] = list(reversed(pair["actions"]))
-            flipped["expert_first"] = not pair["expert_first"]
-            flipped["label"] = 1 - pair["label"]
-            rows.append(flipped)
-        elif both_orders:  # a K-way item: its other rotations (data/kway.py)
-            candidates = canonical(pair)
-            rows += [{**pair, "actions": rotation(candidates, r), "label": r,
-                      "expert_first": r == 0}
-                     for r in range(len(candidates)) if r != pair["label"]]
-    return rows
 
 
 def act_dataset(

@@ -24,6 +24,7 @@ from datasets import Dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
 
 from actrain.config import CriticConfig
+from actrain.data.kway import training_rows
 from actrain.errors import ActrainError
 from actrain.methods import ACTInputs
 from actrain.prompts import critic_prompts
@@ -47,8 +48,6 @@ def choice_examples(
     tokenizer: PreTrainedTokenizerBase, pairs: Sequence[dict[str, Any]], inputs: ACTInputs
 ) -> dict[str, list[str]]:
     """Prompt, the expert's answer and the other answer, for each training row."""
-    from actrain.stages.act import training_rows
-
     critic = inputs.critic
     rows = training_rows(pairs, inputs.act.both_orders, seed=inputs.trainer.seed)
     return {

@@ -14,9 +14,10 @@ from typing import Any
 from datasets import Dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from actrain.data.trajectories import actor_examples
 from actrain.errors import ActrainError
 from actrain.methods import ILInputs, SFTInputs, sft_section
-from actrain.prompts import ActorView, actor_examples
+from actrain.prompts import ActorView
 from actrain.stages.common import (
     OWN_KEYS,
     lora_config,

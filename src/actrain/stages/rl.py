@@ -15,9 +15,10 @@ from typing import Any
 from datasets import Dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from actrain.data.trajectories import actor_examples
 from actrain.errors import ActrainError
 from actrain.methods import RLInputs
-from actrain.prompts import ActorView, actor_examples
+from actrain.prompts import ActorView
 from actrain.rewards import make_action_metrics, make_action_reward
 from actrain.stages.common import grpo_args, lora_config, train_and_save
 
