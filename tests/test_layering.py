@@ -1,0 +1,82 @@
+"""The package imports one way: no module reaches back, even lazily, to one that imports it.
+
+A circle between two modules means one concept lives in two homes (prompts rendering data that
+the data module builds from prompts); a lazy import inside a function hides it from Python but
+not from a reader, so every `import` statement counts here, wherever it stands.
+"""
+
+import ast
+from pathlib import Path
+
+import actrain
+
+SRC = Path(actrain.__file__).parent
+
+
+def _module_name(path: Path) -> str:
+    parts = ["actrain", *path.relative_to(SRC).with_suffix("").parts]
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path, modules: set[str]) -> set[str]:
+    """The actrain modules that `path` imports anywhere in its text."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            # `from actrain.stages import act` names a module; `from actrain.io import x` not.
+            names = [f"{node.module}.{alias.name}" for alias in node.names] + [node.module]
+        else:
+            continue
+        found |= {name for name in names if name in modules}
+    return found
+
+
+def _import_graph() -> dict[str, set[str]]:
+    files = {_module_name(p): p for p in SRC.rglob("*.py")}
+    modules = set(files)
+    # A package's own `__init__` is where `from actrain.x import y` lands first; it is left out
+    # so that re-exports (the lazy `actrain/__init__.py`) do not count as a circle.
+    return {name: _imports(path, modules) - {name, "actrain"} for name, path in files.items()}
+
+
+def _find_circle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt):] + [nxt]
+            if nxt not in state and (circle := visit(nxt)):
+                return circle
+        path.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (circle := visit(node)):
+            return circle
+    return None
+
+
+def test_the_package_has_no_import_circle():
+    circle = _find_circle(_import_graph())
+    assert circle is None, "import circle: " + " -> ".join(circle or [])
+
+
+def test_a_circle_is_found():
+    """The check itself: a planted circle is reported with its path."""
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}
+    assert _find_circle(graph) == ["a", "b", "c", "a"]
+    assert _find_circle({"a": {"b"}, "b": set()}) is None
+
+
+def test_the_graph_sees_lazy_imports():
+    graph = _import_graph()
+    # `stages/act.py` imports `act_supervised` inside a function: it must be an arrow.
+    assert "actrain.stages.act_supervised" in graph["actrain.stages.act"]
+    assert "actrain.data.kway" in graph["actrain.stages.act_supervised"]
