@@ -80,7 +80,7 @@ def training_rows(
             flipped["expert_first"] = not pair["expert_first"]
             flipped["label"] = 1 - pair["label"]
             rows.append(flipped)
-        elif both_orders:  # a K-way item: its other rotations (data/kway.py)
+        elif both_orders:  # a K-way item: its other rotations
             candidates = canonical(pair)
             rows += [{**pair, "actions": rotation(candidates, r), "label": r,
                       "expert_first": r == 0}

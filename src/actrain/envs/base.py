@@ -161,6 +161,13 @@ def needs_java() -> list[str]:
                                             "openjdk-17-jre-headless)"]
 
 
+def require_java() -> None:
+    """One line, before a JVM fails to start, when Java is not on PATH (`needs_java`)."""
+    missing = needs_java()
+    if missing:
+        raise ActrainError(f"this environment needs {missing[0]}")
+
+
 def _family(env_id: str) -> str:
     return env_id.split("/", 1)[0]
 

@@ -31,8 +31,15 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from actrain.envs.base import SPLITS, StepResult, TextEnv, needs_java, needs_module, register
-from actrain.envs.textworld_express import require_java
+from actrain.envs.base import (
+    SPLITS,
+    StepResult,
+    TextEnv,
+    needs_java,
+    needs_module,
+    register,
+    require_java,
+)
 from actrain.errors import ActrainError
 
 log = logging.getLogger("actrain")

@@ -21,6 +21,7 @@ from actrain.envs.base import (
     needs_module,
     parse_split_seed,
     register,
+    require_java,
 )
 from actrain.errors import ActrainError
 
@@ -40,13 +41,6 @@ DEFAULT_PARAMS: dict[str, dict[str, str]] = {
     },
 }
 _FOLD = {"train": "train", "id_test": "test", "ood_test": "test"}
-
-
-def require_java() -> None:
-    """One line, before a JVM fails to start, when Java is not on PATH (`base.needs_java`)."""
-    missing = needs_java()
-    if missing:
-        raise ActrainError(f"this environment needs {missing[0]}")
 
 
 def _import_twx() -> Any:
