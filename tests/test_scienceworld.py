@@ -47,7 +47,9 @@ def test_gold_path_of_variation_0_scores_100_on_a_sample_of_tasks(sw_env):
 @pytest.mark.slow
 def test_gold_path_of_variation_0_of_every_task_scores_100(sw_env):
     """All 30 tasks, two JVMs in parallel."""
-    _gold_paths_score_100(sorted(sw_env.train_tasks + sw_env.ood_tasks))
+    names = sorted(sw_env.train_tasks + sw_env.ood_tasks)
+    assert len(names) == 30
+    _gold_paths_score_100(names)
 
 
 def test_splits_interleave_tasks_and_keep_folds_apart(sw_env):
