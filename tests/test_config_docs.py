@@ -5,6 +5,7 @@ import dataclasses
 
 import pytest
 import yaml
+from conftest import REPO
 
 from actrain.cli import main, parse_args
 from actrain.config import RunConfig, load_config, to_dict
@@ -30,7 +31,7 @@ def test_every_config_key_has_a_doc():
 
 
 def test_describe_loads_back_and_names_changed_defaults():
-    config = load_config("configs/quickstart.yaml", ["act.learning_rate=3e-6", "rollout.splits=[id_test]"])
+    config = load_config(REPO / "configs/quickstart.yaml", ["act.learning_rate=3e-6", "rollout.splits=[id_test]"])
     text = describe(config, ["a header"])
     assert text.startswith("# a header\n")
     assert yaml.safe_load(text) == to_dict(config)
@@ -63,7 +64,7 @@ def test_key_paths_cover_sections_and_keys():
 
 
 def test_overrides_are_accepted_after_flags():
-    args = parse_args(["run", "configs/quickstart.yaml", "--until", "pairs", "name=x", "seed=3"])
+    args = parse_args(["run", str(REPO / "configs/quickstart.yaml"), "--until", "pairs", "name=x", "seed=3"])
     assert args.until == "pairs" and args.overrides == ["name=x", "seed=3"]
     args = parse_args(["eval-critic", "c.yaml", "a=1", "--model", "m", "b=2"])
     assert args.overrides == ["a=1", "b=2"] and args.model == "m"
@@ -72,10 +73,10 @@ def test_overrides_are_accepted_after_flags():
 
 
 def test_config_command_prints_the_resolved_config(capsys):
-    assert main(["config", "configs/quickstart.yaml", "act.max_steps=7"]) == 0
+    assert main(["config", str(REPO / "configs/quickstart.yaml"), "act.max_steps=7"]) == 0
     out = capsys.readouterr().out
     loaded = yaml.safe_load(out)
     assert loaded["act"]["max_steps"] == 7 and loaded["name"] == "quickstart"
     assert "dtype auto ->" in out.splitlines()[1]
-    assert main(["config", "configs/quickstart.yaml", "act.max_stepz=7"]) == 1
+    assert main(["config", str(REPO / "configs/quickstart.yaml"), "act.max_stepz=7"]) == 1
     assert "did you mean act.max_steps?" in capsys.readouterr().err

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from conftest import REPO
 from helpers.pairs import make_pair
 
 from actrain.cli import main
@@ -11,6 +12,8 @@ from actrain.io import write_jsonl
 from actrain.studies import intervention_prompts, rationale_study
 
 PAIRS = [make_pair(0, True), make_pair(0, False)]  # one pair in both orders
+
+QUICKSTART = str(REPO / "configs" / "quickstart.yaml")
 
 
 def test_the_three_conditions_share_one_prompt_and_differ_in_the_prefill(tokenizer):
@@ -53,7 +56,7 @@ def test_the_study_command_runs_on_a_runs_held_out_pairs(tmp_path, capsys):
     write_jsonl(run / "pairs" / "id_test.jsonl", PAIRS)
     out = tmp_path / "study.json"
     code = main(["study", "rationale", "--model", "tiny-random", "--max-new-tokens", "4",
-                 "--out", str(out), "configs/quickstart.yaml", f"runs_dir={tmp_path}",
+                 "--out", str(out), QUICKSTART, f"runs_dir={tmp_path}",
                  "name=r", "dtype=float32", "device=cpu"])
     assert code == 0
     data = json.loads(out.read_text())
@@ -62,7 +65,7 @@ def test_the_study_command_runs_on_a_runs_held_out_pairs(tmp_path, capsys):
 
 
 def test_the_study_needs_a_run_with_pairs(tmp_path, capsys):
-    assert main(["study", "rationale", "configs/quickstart.yaml", f"runs_dir={tmp_path}"]) == 1
+    assert main(["study", "rationale", QUICKSTART, f"runs_dir={tmp_path}"]) == 1
     assert "--until pairs" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        main(["study", "nonsense", "configs/quickstart.yaml"])
+        main(["study", "nonsense", QUICKSTART])
