@@ -4,6 +4,7 @@ import contextlib
 
 import pytest
 import torch
+from helpers import scripted_rollout as scripted
 from helpers.pairs import make_pair
 
 from actrain.config import load_config
@@ -171,46 +172,63 @@ def test_act_settings_are_validated():
 
 
 def test_flat_groups_are_resampled_with_other_pairs():
-    from types import SimpleNamespace
-
-    class Scripted(PairGroupRollout):
-        """Pair A's samples always answer 1 (half right: not flat); pair B's always name the
-        expert's position (all right: flat)."""
-
-        def _complete(self, trainer, prompt_ids, log):
-            out = []
-            for ids in prompt_ids:
-                text = self.tokenizer.decode(ids)
-                if text.lower() == "b":
-                    out.append([1] if text == "B" else [2])  # always right
-                else:
-                    out.append([1])  # always position 1
-            return out, None
-
-    class Tok:
-        def __call__(self, text, add_special_tokens=False):
-            return {"input_ids": [ord(c) for c in text]}
-
-        def decode(self, ids):
-            return "".join(chr(i) for i in ids)
-
-        def batch_decode(self, rows, skip_special_tokens=True):
-            return [str(r[0]) for r in rows]
-
-    def correct(texts, actions, labels):
-        return [int(t) - 1 == y for t, y in zip(texts, labels, strict=True)]
-
-    pairs = {
-        "A": {"prompts": ["A", "a"], "actions": ["x", "y"]},
-        "B": {"prompts": ["B", "b"], "actions": ["u", "v"]},
-    }
-    logged = {}
-    trainer = SimpleNamespace(processing_class=Tok(), _log_metric=logged.__setitem__)
-    rollout = Scripted(pairs, Tok(), 4, one_token=True, correct=correct, resample_tries=3)
-    rollout.rng.choice = lambda keys: "A"  # the replacement pair
+    rollout, trainer = scripted.rollout(draws=["A"]), scripted.trainer()
     out = rollout(["B"] * 4 + ["A"] * 4, trainer)
     assert out["prompt_ids"][:4] == [[ord("A")]] * 2 + [[ord("a")]] * 2  # B was flat: now A
-    assert out["actions"][2] == ["y", "x"] and out["label"][:4] == [0, 0, 1, 1]
-    assert logged["choice/resampled_groups"] == 0.5
+    assert out["actions"][2] == ["A-y", "A-x"] and out["label"][:4] == [0, 0, 1, 1]
+    assert out["completion_ids"][:4] == [[1]] * 4
+    assert trainer.logged["choice/resampled_groups"] == 0.5
     with pytest.raises(ActrainError, match="correctness"):
-        PairGroupRollout(pairs, Tok(), 4, one_token=True, resample_tries=2)
+        PairGroupRollout(scripted.pairs(), scripted.Tok(), 4, one_token=True, resample_tries=2)
+
+
+def test_one_try_samples_every_flat_group_in_one_call():
+    rollout, trainer = scripted.rollout(draws="AAA"), scripted.trainer()
+    out = rollout(["B"] * 4 + ["A"] * 4 + ["C"] * 4 + ["D"] * 4, trainer)
+    assert rollout.calls == [16, 12]  # the batch, then the 3 flat groups together
+    assert out["prompt_ids"] == [[ord("A")], [ord("A")], [ord("a")], [ord("a")]] * 4
+    assert out["actions"][8:12] == [["A-x", "A-y"]] * 2 + [["A-y", "A-x"]] * 2
+    assert trainer.logged["choice/resampled_groups"] == 0.75
+
+
+def test_groups_still_flat_are_tried_again_together_until_the_tries_run_out():
+    # try 1: B -> C (still flat), D -> A; try 2: B -> A
+    rollout, trainer = scripted.rollout(draws="CAA"), scripted.trainer()
+    out = rollout(["B"] * 4 + ["A"] * 4 + ["D"] * 4, trainer)
+    assert rollout.calls == [12, 8, 4]
+    assert out["prompt_ids"] == [[ord("A")], [ord("A")], [ord("a")], [ord("a")]] * 3
+    assert trainer.logged["choice/resampled_groups"] == pytest.approx(2 / 3)
+    # every replacement flat too: exactly one call per try
+    rollout, trainer = scripted.rollout(tries=2, draws="BCDB"), scripted.trainer()
+    out = rollout(["B"] * 4 + ["C"] * 4, trainer)
+    assert rollout.calls == [8, 8, 8]
+    assert out["prompt_ids"][:4] == [[ord("D")]] * 2 + [[ord("d")]] * 2
+
+
+def test_trl_generation_is_asked_one_completion_per_shown_row():
+    from types import SimpleNamespace
+
+    seen = {}
+
+    def generate(*, prompt_ids, images, multimodal_fields, num_generations):
+        seen.update(rows=len(prompt_ids), images=images, num_generations=num_generations)
+        return [[1]] * len(prompt_ids), None
+
+    trainer = SimpleNamespace(_generate_single_turn=generate)
+    rollout = PairGroupRollout(scripted.pairs(), scripted.Tok(), 4, one_token=False)
+    completions, _ = rollout._complete(trainer, [[65]] * 8, log=False)
+    assert len(completions) == 8 and seen == {"rows": 8, "images": None, "num_generations": 1}
+
+
+def test_a_trl_with_another_generation_signature_is_refused_at_set_up(monkeypatch):
+    from trl import GRPOTrainer
+
+    from actrain.stages.choice_grpo import ChoiceGRPOTrainer
+
+    def older(self, prompt_ids, images, multimodal_fields, has_tool_images=False):
+        raise AssertionError("not reached")
+
+    monkeypatch.setattr(GRPOTrainer, "_generate_single_turn", older)
+    rollout = PairGroupRollout(scripted.pairs(), scripted.Tok(), 4, one_token=False)
+    with pytest.raises(ActrainError, match=r"trl==1\.16\.0"):
+        ChoiceGRPOTrainer(rollout_func=rollout)

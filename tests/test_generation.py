@@ -103,3 +103,88 @@ def test_a_seeded_generation_leaves_the_callers_random_stream_alone(tiny_model):
     torch.manual_seed(123)
     generate(model, tokenizer, PROMPTS[:1], max_new_tokens=3, temperature=1.0, seed=0)
     assert torch.equal(torch.rand(3), expected)
+
+
+def _first_stops_decoding_every_step(tokenizer, stops, prompt_len, think_open, ids):
+    """The stop rule as first written: every row's window decoded after every token. For each
+    row, the length at which it first stops (None: never)."""
+    from actrain.generation import StopOnText
+
+    rule = StopOnText(tokenizer, stops, prompt_len, think_open=think_open)
+    first = [None] * ids.shape[0]
+    for n in range(prompt_len + 1, ids.shape[1] + 1):
+        texts = tokenizer.batch_decode(ids[:, prompt_len:n][:, -rule.window :],
+                                       skip_special_tokens=True)
+        for row, text in enumerate(texts):
+            region = rule._advance(row, text.lower(), n - prompt_len)
+            if first[row] is None and any(s in region for s in rule.stops):
+                first[row] = n
+    return first
+
+
+def _first_stops(tokenizer, stops, prompt_len, think_open, ids):
+    from actrain.generation import StopOnText
+
+    rule = StopOnText(tokenizer, stops, prompt_len, think_open=think_open)
+    first = [None] * ids.shape[0]
+    for n in range(prompt_len + 1, ids.shape[1] + 1):
+        for row, done in enumerate(rule(ids[:, :n], None).tolist()):
+            if done and first[row] is None:
+                first[row] = n
+    return first
+
+
+def test_the_stop_rule_stops_where_decoding_every_step_would(tokenizer):
+    import random
+
+    import torch
+
+    pieces = ["<think>", "</think>", "<answer>", "1", "</answer>", "</action>", " take shirt",
+              " hmm", ">", "</", "answer", "ANSWER>", "ΑΣ", "ς", "é", "🙂", "\n", "  ", "<thi"]
+    rng = random.Random(0)
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 14))) for _ in range(60)]
+    rows = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+    width = max(len(r) for r in rows)
+    prompt = tokenizer("a prompt", add_special_tokens=False)["input_ids"]
+    ids = torch.tensor([prompt + r + [tokenizer.pad_token_id] * (width - len(r)) for r in rows])
+    think_open = [rng.random() < 0.3 for _ in rows]
+    stopped = 0
+    # (not "σ": a window that starts inside "ΑΣ" lowercases "Σ" to "σ" instead of "ς")
+    for stops in (["</answer>"], ["</action>", "</answer>"], ["Answer>"], ["ς", "é"], ["1"],
+                  ["hmm", " "], [""]):
+        expected = _first_stops_decoding_every_step(tokenizer, stops, len(prompt), think_open, ids)
+        assert _first_stops(tokenizer, stops, len(prompt), think_open, ids) == expected, stops
+        stopped += sum(n is not None for n in expected)
+    assert stopped > 100  # the cases do stop, at many places
+
+
+def test_the_stop_rule_decodes_only_rows_that_may_have_stopped(tokenizer):
+    import torch
+
+    from actrain.generation import StopOnText
+
+    class Counting:
+        """The tokenizer, counting the rows it decodes in batches."""
+
+        def __init__(self) -> None:
+            self.rows = 0
+
+        def batch_decode(self, ids, **kwargs):
+            self.rows += len(ids)
+            return tokenizer.batch_decode(ids, **kwargs)
+
+        def __getattr__(self, name):
+            return getattr(tokenizer, name)
+
+    prompt = tokenizer("a prompt", add_special_tokens=False)["input_ids"]
+    text = "I think the second one is right because it moves the task on, so: <answer>2</answer>"
+    tokens = tokenizer(text, add_special_tokens=False)["input_ids"]
+    ids = torch.tensor([prompt + tokens] * 3)
+    counting = Counting()
+    rule = StopOnText(counting, ["</answer>"], len(prompt))
+    steps = 0
+    for n in range(len(prompt) + 1, ids.shape[1] + 1):
+        steps += 1
+        done = rule(ids[:, :n], None)
+    assert done.tolist() == [True] * 3
+    assert counting.rows <= 3 * (rule.window + 4) < 3 * steps  # every step: 3 rows each

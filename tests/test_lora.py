@@ -114,6 +114,40 @@ def test_rl_with_merge_saves_full_weights_and_the_adapter(tmp_path):
     assert torch.allclose(_weight(merged), _weight(from_adapter), atol=1e-6)
 
 
+def test_merge_reads_the_saved_adapter_not_the_sharded_model_in_memory(tmp_path, monkeypatch):
+    """Under ZeRO-3 each process holds an empty partition of every base weight, under FSDP2 a
+    shard: emulated here by emptying the in-memory base weights when the trainer unwraps the
+    model. The merged checkpoint must still equal the base with the saved adapter on it."""
+    from accelerate import Accelerator
+
+    from actrain.stages import common
+
+    real_unwrap, real_length, trained = Accelerator.unwrap_model, common.stage_length, []
+
+    def length_after_training(trainer):  # train_and_save measures the stage once it trained
+        trained.append(True)
+        return real_length(trainer)
+
+    def partitioned(self, model, *args, **kwargs):
+        unwrapped = real_unwrap(self, model, *args, **kwargs)
+        for name, param in unwrapped.named_parameters() if trained else ():
+            if "lora_" not in name:
+                param.data = torch.empty(0, dtype=param.dtype)
+        return unwrapped
+
+    monkeypatch.setattr(common, "stage_length", length_after_training)
+    monkeypatch.setattr(Accelerator, "unwrap_model", partitioned)
+    model, tokenizer = load_model("tiny-random")
+    config = load_config(None, [*LORA, "peft.merge=true", "rl.max_steps=1",
+                                "rl.num_generations=2", "rl.prompts_per_step=2",
+                                "rl.max_new_tokens=4", "rl.learning_rate=1e-2"])
+    checkpoint = run_rl(model, tokenizer, TRAJECTORIES, stage_inputs(config, "rl"), tmp_path)
+    merged, _ = load_model(str(checkpoint))
+    from_adapter, _ = load_model(str(checkpoint / "adapter"))
+    assert _weight(merged).shape == (64, 64)
+    assert torch.allclose(_weight(merged), _weight(from_adapter), atol=1e-6)
+
+
 def test_lora_settings_are_checked_and_qlora_needs_a_gpu(monkeypatch):
     with pytest.raises(ActrainError, match="peft: r must be >= 1"):
         load_config(None, ["peft.r=0"])

@@ -135,3 +135,31 @@ def test_cot_methods_roll_out_thinking_with_their_own_token_budget(tmp_path):
                                         "dtype=float32"]), ["prompt"], [0])
     assert other.keys.agent_key(0, ()) == p.keys.agent_key(0, ())
     assert other.keys.agent_key(0, (), True) != p.keys.agent_key(0, (), True)
+
+
+def test_next_action_accuracy_decodes_only_this_processs_states(tokenizer, monkeypatch):
+    import actrain.rollouts as rollouts
+    from actrain import distributed
+    from actrain.rollouts import next_action_accuracy
+
+    trajectory = {"task": "t:0", "task_description": "tidy up", "steps": [
+        {"observation": f"room {i}", "admissible": ["take shirt", "inventory"],
+         "expert_action": "take shirt"} for i in range(5)]}
+    decoded: list[str] = []
+
+    def fake_generate(model, tok, prompts, **kwargs):
+        decoded.extend(prompts)
+        return [["take shirt</action>"] for _ in prompts]
+
+    monkeypatch.setattr(rollouts, "generate", fake_generate)
+    everything = next_action_accuracy(None, tokenizer, [trajectory], AgentSettings())
+    prompts = list(decoded)
+    assert len(prompts) == 5 and everything["accuracy"] == 1.0
+    for rank in range(2):  # a world of two: each rank decodes its share, all get the result
+        decoded.clear()
+        monkeypatch.setattr(distributed, "world", lambda: 2)
+        monkeypatch.setattr(distributed, "rank", lambda rank=rank: rank)
+        monkeypatch.setattr(distributed, "gather", lambda local, total: [["take shirt</action>"]]
+                            * total)
+        assert next_action_accuracy(None, tokenizer, [trajectory], AgentSettings()) == everything
+        assert decoded == prompts[rank::2]

@@ -49,19 +49,40 @@ def test_an_adapter_checkpoint_is_refused_before_vllm_starts(tmp_path):
         VLLMEngine(str(tmp_path), "bfloat16", 0)
 
 
+def test_scoring_many_prompts_equals_scoring_each(tiny_model):
+    from actrain.generation import continuation_logprobs, score_continuations
+
+    model, tokenizer = tiny_model
+    prompts = ["You see a shirt. Act:", "Nothing to do. Act:", "You hold the shirt. Act:"]
+    options = [["take shirt</action>", "look</action>"], [], ["open wardrobe</action>"]]
+    assert score_continuations(model, tokenizer, prompts, options, progress=False) == [
+        continuation_logprobs(model, tokenizer, p, o) for p, o in zip(prompts, options, strict=True)]
+    with pytest.raises(ValueError):  # one list of continuations per prompt
+        score_continuations(model, tokenizer, prompts, options[:2], progress=False)
+
+
 @pytest.mark.skipif(not VLLM, reason="needs vLLM and a CUDA GPU (pip install 'actrain[vllm]')")
 def test_greedy_outputs_of_both_backends_agree():
-    from actrain.generation import continuation_logprobs, generate
+    from actrain.generation import continuation_logprobs, generate, score_continuations
     from actrain.models import load_model, resolve_model_path
     from actrain.vllm_engine import VLLMEngine
 
     model, tokenizer = load_model("smollm2-135m", "bfloat16", "cuda:0")
-    engine = VLLMEngine(resolve_model_path("smollm2-135m"), "bfloat16", 0, 0.3)
     prompts = ["<|im_start|>user\nName a fruit.<|im_end|>\n<|im_start|>assistant\n",
                "<|im_start|>user\nSay hi.<|im_end|>\n<|im_start|>assistant\n"]
-    hf = generate(model, tokenizer, prompts, max_new_tokens=8, temperature=0, autocast="bfloat16")
-    fast = generate(engine, tokenizer, prompts, max_new_tokens=8, temperature=0)
-    assert hf == fast
     conts = [" apple", " banana split"]
-    assert continuation_logprobs(engine, tokenizer, prompts[0], conts) == pytest.approx(
+    with VLLMEngine(resolve_model_path("smollm2-135m"), "bfloat16", 0, 0.3) as engine:
+        hf = generate(model, tokenizer, prompts, max_new_tokens=8, temperature=0,
+                      autocast="bfloat16")
+        fast = generate(engine, tokenizer, prompts, max_new_tokens=8, temperature=0)
+        scored = continuation_logprobs(engine, tokenizer, prompts[0], conts)
+        batched = score_continuations(engine, tokenizer, prompts, [conts, conts[:1]])
+    # bf16 kernels differ, so near-ties may decode apart: each backend's greedy text is as
+    # likely under the HF model as the other's
+    for prompt, (a,), (b,) in zip(prompts, hf, fast, strict=True):
+        mine, theirs = continuation_logprobs(model, tokenizer, prompt, [a, b], "bfloat16")
+        assert theirs == pytest.approx(mine, abs=0.5)
+    assert scored == pytest.approx(
         continuation_logprobs(model, tokenizer, prompts[0], conts, "bfloat16"), abs=0.1)
+    assert batched[0] == scored
+    assert batched[1] == pytest.approx(scored[:1], abs=1e-4)

@@ -82,13 +82,18 @@ def train_act(
     `heldout_pairs` feed the held-out curve when `act.eval_every` > 0."""
     from actrain.methods import stage_inputs
     from actrain.models import load_model
+    from actrain.release import release
     from actrain.stages.act import run_act
 
     config = _resolved(config)
     model_obj, tokenizer = load_model(model or config.model, config.dtype, config.device,
                                       config.chat_template_kwargs)
-    return run_act(model_obj, tokenizer, list(train_pairs), list(heldout_pairs),
-                   stage_inputs(config, "act"), Path(out_dir))
+    try:
+        return run_act(model_obj, tokenizer, list(train_pairs), list(heldout_pairs),
+                       stage_inputs(config, "act"), Path(out_dir))
+    finally:  # a model the caller loads next (evaluate_critic) is whole again, and fits
+        del model_obj
+        release(after_training=True)
 
 
 def evaluate_critic(config: RunConfig, model: str | Path,

@@ -314,6 +314,9 @@ class RunConfig:
     # Passed to the chat template for every prompt, e.g. {enable_thinking: false} for Qwen3
     chat_template_kwargs: dict[str, Any] = field(default_factory=dict)
     threads: int = 0  # torch threads; 0 = all cores
+    # Seconds a process waits for the others at a collective (under accelerate launch) before
+    # the run stops; torch's own NCCL default is 10 minutes
+    collective_timeout: int = 3600
     # Trackers for every stage and evaluation: tensorboard, wandb, trackio (tracking.py)
     report_to: list[str] = field(default_factory=list)
     run_name: str = ""  # the run's name in the trackers (empty: `name`)

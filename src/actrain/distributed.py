@@ -23,12 +23,46 @@ def launched() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
-def init() -> None:
-    """Join the process group the launcher describes (gloo on CPUs, NCCL on GPUs)."""
+_TIMEOUT_S = [1800]  # the process group's timeout: TRL's own default, set by `init`
+
+
+def init(timeout_s: int = 1800) -> None:
+    """Join the process group the launcher describes (gloo on CPUs, NCCL on GPUs).
+
+    `timeout_s` is how long a process waits at a collective for the others before the run
+    stops. It must be given here: the group is made once, and torch's default (10 minutes for
+    NCCL) would stop a run whose main process spends longer alone, e.g. replaying branches.
+    """
+    _TIMEOUT_S[0] = timeout_s
     if launched():
+        from datetime import timedelta
+
         from accelerate import PartialState
 
-        PartialState()
+        PartialState(timeout=timedelta(seconds=timeout_s))
+
+
+def timeout_seconds() -> int:
+    """The process group's timeout (`init`), which the trainers' `ddp_timeout` repeats."""
+    return _TIMEOUT_S[0]
+
+
+def sharding() -> str | None:
+    """"zero3" or "fsdp" when `accelerate launch` shards the weights across processes, else
+    None (one process, DDP, ZeRO-1/2). Read from the launcher's environment, so that a run can
+    refuse what sharding breaks before it loads anything."""
+    if os.environ.get("ACCELERATE_USE_FSDP", "").lower() == "true":
+        return "fsdp"
+    if os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() != "true":
+        return None
+    stage = os.environ.get("ACCELERATE_DEEPSPEED_ZERO_STAGE", "")
+    config_file = os.environ.get("ACCELERATE_DEEPSPEED_CONFIG_FILE", "")
+    if not stage and config_file and os.path.exists(config_file):
+        import json
+
+        with open(config_file, encoding="utf-8") as handle:
+            stage = str(json.load(handle).get("zero_optimization", {}).get("stage", ""))
+    return "zero3" if stage == "3" else None
 
 
 def _group_ready() -> bool:
@@ -105,3 +139,31 @@ def map_sharded(work: Callable[[list[T]], Sequence[R]], items: Sequence[T]) -> l
     if len(done) != len(mine):
         raise ValueError(f"sharded work returned {len(done)} results for {len(mine)} items")
     return gather(done, len(items))
+
+
+def all_max(value: int, device: Any = "cpu") -> int:
+    """The largest `value` over the processes, so that all take the same branch when each
+    branch makes a different number of collective calls. `device`: where the backend reduces
+    (NCCL: the process's GPU)."""
+    if not _group_ready():
+        return value
+    import torch
+    import torch.distributed as dist
+
+    most = torch.tensor([value], dtype=torch.long, device=device)
+    dist.all_reduce(most, op=dist.ReduceOp.MAX)
+    return int(most.item())
+
+
+def map_sharded_even(work: Callable[[list[T]], Sequence[R]], items: Sequence[T]) -> list[R]:
+    """`map_sharded` with every process handed the same number of items, short shards padded
+    with copies of the first item (their results dropped): for work that is a collective per
+    batch (generation on a ZeRO-3 or FSDP model), where every process must make the same calls.
+    """
+    mine = shard(items)
+    width = -(-len(items) // world())
+    padded = mine + [items[0]] * (width - len(mine)) if items else mine
+    done = work(padded)
+    if len(done) != len(padded):
+        raise ValueError(f"sharded work returned {len(done)} results for {len(padded)} items")
+    return gather(list(done)[: len(mine)], len(items))

@@ -13,7 +13,7 @@ from typing import Any
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from actrain.config import CriticConfig, EvalConfig
-from actrain.distributed import map_sharded
+from actrain.distributed import map_sharded, map_sharded_even
 from actrain.generation import generate
 from actrain.prompts import critic_prompts, parse_choice, truncated_thinking
 
@@ -102,11 +102,13 @@ def evaluate_critic(
     evaluation: EvalConfig,
     dtype: str = "float32",
     seed: int = 0,
+    synced: bool = False,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Ask the model to judge every pair; returns (metrics, per-pair predictions).
 
     K-way (`critic.candidates` > 2): the pairs of each state are judged as one K-way item, in
-    all K positions of the expert's action (`data/kway.py`).
+    all K positions of the expert's action (`data/kway.py`). `synced`: the model is split
+    across the processes (ZeRO-3, FSDP), so they generate in step (`generation.generate`).
     """
     if critic.candidates > 2:
         from actrain.data.kway import kway_items
@@ -120,10 +122,11 @@ def evaluate_critic(
         return generate(
             model, tokenizer, shown, max_new_tokens=critic.max_new_tokens,
             temperature=evaluation.temperature, batch_size=evaluation.batch_size,
-            stop=["</answer>"], autocast=dtype, seed=seed, desc="critic eval",
+            stop=["</answer>"], autocast=dtype, seed=seed, desc="critic eval", synced=synced,
         )
 
-    completions = map_sharded(judge, prompts)  # split over processes when launched as several
+    # split over processes when launched as several
+    completions = (map_sharded_even if synced else map_sharded)(judge, prompts)
     picked = [
         parse_choice(c[0], p["actions"], critic.answer_format, prefilled=not critic.reasoning)
         for c, p in zip(completions, pairs, strict=True)

@@ -25,7 +25,9 @@ class StopOnText(StoppingCriteria):
     thinking ("<answer>1</answer> or <answer>2</answer>?" inside `<think>`) does not stop it.
     Rows whose prompt already opened the block (`think_open`) start inside it. Decoding only the
     last few tokens of each row is much cheaper than transformers' `stop_strings`, which
-    preprocesses the whole vocabulary on every `generate` call.
+    preprocesses the whole vocabulary on every `generate` call; and only rows whose newest token
+    could complete a stop or the thinking block are decoded at all (each token's text is decoded
+    once and remembered), since `generate` calls this after every token.
     """
 
     def __init__(
@@ -36,6 +38,13 @@ class StopOnText(StoppingCriteria):
             tokenizer, [s.lower() for s in stops], prompt_len, window,
         )
         self.phase = ["thinking" if t else "start" for t in think_open]
+        self.done: list[bool] = []
+        watched = [*self.stops, THINK_CLOSE]
+        # A text a step completes ends in the newest token, so that token shows its last
+        # character (in either case; decoding may drop spaces, so those always count).
+        last = {s[-1] if s else " " for s in watched}  # an empty stop is met anywhere
+        self.ends = None if any(c.isspace() for c in last) else last | {c.upper() for c in last}
+        self.can_end: dict[int, bool] = {}
 
     def _advance(self, row: int, text: str, written: int) -> str:
         """Update the row's phase from its latest text; return where a stop may be read."""
@@ -53,19 +62,41 @@ class StopOnText(StoppingCriteria):
             return ""
         return text.rpartition(THINK_CLOSE)[2]
 
+    def _may_end(self, token: int) -> bool:
+        """Whether `token` may complete a stop or the thinking block (a part of a character
+        may complete one with the tokens before it)."""
+        if self.ends is None:
+            return True
+        known = self.can_end.get(token)
+        if known is None:
+            piece = self.tokenizer.decode([token], skip_special_tokens=True)
+            text = piece + piece.lower()
+            known = "\ufffd" in piece or any(c in text for c in self.ends)
+            self.can_end[token] = known
+        return known
+
     def __call__(
         self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **_: object
     ) -> torch.BoolTensor:
+        rows = input_ids.shape[0]
+        if len(self.phase) != rows:
+            self.phase = ["start"] * rows
+        if len(self.done) != rows:
+            self.done = [False] * rows
         written = input_ids.shape[1] - self.prompt_len
-        new = input_ids[:, self.prompt_len :][:, -self.window :]
-        texts = self.tokenizer.batch_decode(new, skip_special_tokens=True)
-        if len(self.phase) != len(texts):
-            self.phase = ["start"] * len(texts)
-        done = []
-        for row, text in enumerate(texts):
-            region = self._advance(row, text.lower(), written)
-            done.append(any(s in region for s in self.stops))
-        return torch.tensor(done, device=input_ids.device)
+        windows = input_ids[:, self.prompt_len :][:, -self.window :]
+        # A stopped row stays stopped in `generate`; a row past its start phase can only change
+        # when its newest token may complete something.
+        check = [r for r, token in enumerate(windows[:, -1].tolist()) if not self.done[r] and (
+            self.phase[r] == "start" or self._may_end(token))]
+        if check:
+            texts = self.tokenizer.batch_decode(
+                windows if len(check) == rows else windows[check], skip_special_tokens=True
+            )
+            for row, text in zip(check, texts, strict=True):
+                region = self._advance(row, text.lower(), written)
+                self.done[row] = any(s in region for s in self.stops)
+        return torch.tensor(self.done, device=input_ids.device)
 
 
 @torch.no_grad()
@@ -85,6 +116,7 @@ def generate(
     desc: str = "generating",
     share_prefix: bool = True,
     progress: bool = True,
+    synced: bool = False,
 ) -> list[list[str]]:
     """Sample `num_samples` completions for each prompt; `temperature=0` means greedy.
 
@@ -92,6 +124,10 @@ def generate(
     instead of re-encoding the prompt per sample (prompt encoding dominates on a CPU).
     Returns one list of completions per prompt (special tokens stripped). `model` may be a
     `VLLMEngine` (`generation.backend: vllm`), which does the same with vLLM.
+
+    `synced`: every process decodes until all are done (`synced_gpus`), for a model whose
+    forward is a collective (ZeRO-3, FSDP). The processes must then pass as many prompts each,
+    so that they make the same calls (`distributed.map_sharded_even`).
     """
     if hasattr(model, "llm"):  # a VLLMEngine
         return model.generate(tokenizer, prompts, num_samples, max_new_tokens, temperature,
@@ -103,13 +139,15 @@ def generate(
         if seed is not None:
             torch.manual_seed(seed)
         return _generate_hf(model, tokenizer, prompts, num_samples, max_new_tokens, temperature,
-                            top_p, batch_size, stop, autocast, desc, share_prefix, progress)
+                            top_p, batch_size, stop, autocast, desc, share_prefix, progress,
+                            synced)
 
 
 def _generate_hf(
     model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str],
     num_samples: int, max_new_tokens: int, temperature: float, top_p: float, batch_size: int,
     stop: Sequence[str], autocast: str, desc: str, share_prefix: bool, progress: bool,
+    synced: bool = False,
 ) -> list[list[str]]:
     model.eval()
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
@@ -128,6 +166,8 @@ def _generate_hf(
             "do_sample": sampling,
             "pad_token_id": tokenizer.pad_token_id,
         }
+        if synced:  # transformers would not know it for FSDP2 as accelerate applies it
+            kwargs["synced_gpus"] = True
         if share_prefix and num_samples > 1 and encoded["input_ids"].shape[1] > 1:
             with autocast_on(autocast, device):
                 inputs = _shared_prefix_inputs(model, dict(encoded), num_samples)
@@ -194,6 +234,36 @@ def continuation_logprobs(
     """
     if hasattr(model, "llm"):  # a VLLMEngine
         return model.continuation_logprobs(tokenizer, prompt, continuations)
+    return _continuation_logprobs_hf(model, tokenizer, prompt, continuations, autocast)
+
+
+def score_continuations(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: Sequence[str],
+    continuations: Sequence[Sequence[str]],
+    autocast: str = "float32",
+    desc: str = "scoring",
+    progress: bool = True,
+) -> list[list[float]]:
+    """`continuation_logprobs` of each prompt's own continuations.
+
+    A `VLLMEngine` takes many prompts a call, so its scheduler batches them; the HF model
+    scores one prompt at a time, its prompt encoded once for all its continuations.
+    """
+    if hasattr(model, "llm"):  # a VLLMEngine
+        return model.score_continuations(tokenizer, prompts, continuations)
+    pairs = zip(prompts, continuations, strict=True)
+    return [_continuation_logprobs_hf(model, tokenizer, prompt, conts, autocast)
+            for prompt, conts in tqdm(pairs, total=len(prompts), desc=desc, unit="prompt",
+                                      leave=False, disable=not progress)]
+
+
+@torch.no_grad()
+def _continuation_logprobs_hf(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompt: str,
+    continuations: Sequence[str], autocast: str,
+) -> list[float]:
     if not continuations:
         return []
     model.eval()

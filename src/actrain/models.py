@@ -8,10 +8,12 @@ those marks once and cache the dense model as safetensors, which then reloads in
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -176,6 +178,10 @@ def load_model(
     kwargs: dict = {"dtype": weight_dtype(dtype, device)}
     if load_in_4bit:
         kwargs["quantization_config"] = _four_bit(dtype, device)
+    # Straight onto this process's GPU: loading to host memory first costs every process the
+    # whole model in RAM. Not under ZeRO-3 or FSDP, which place the weights themselves.
+    on_gpu = device.startswith("cuda") and not _sharded_loading()
+    if load_in_4bit or on_gpu:
         kwargs["device_map"] = {"": device}
     try:
         model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
@@ -185,7 +191,15 @@ def load_model(
             f"({', '.join(EMBEDDED_MODELS)}), a local folder, or a hub id with network access."
         ) from exc
     tokenizer = _tokenizer_for(model, name, chat_template_kwargs)
-    return (model if load_in_4bit else model.to(device)), tokenizer
+    return (model if "device_map" in kwargs else model.to(device)), tokenizer
+
+
+def _sharded_loading() -> bool:
+    from transformers.integrations.deepspeed import is_deepspeed_zero3_enabled
+
+    from actrain import distributed
+
+    return is_deepspeed_zero3_enabled() or distributed.sharding() is not None
 
 
 def _tokenizer_for(
@@ -211,6 +225,40 @@ def _load_adapter(
     # A LoRA stage trained on top of this model records this folder as its base.
     model.name_or_path = model.config._name_or_path = path
     return model, _tokenizer_for(model, path, chat_template_kwargs)
+
+
+@contextlib.contextmanager
+def zero3_init_off() -> Iterator[None]:
+    """Load whole models inside: while a DeepSpeed ZeRO-3 config is alive (a training stage's
+    arguments), transformers partitions every model `from_pretrained` builds."""
+    from transformers.integrations import deepspeed
+
+    saved = deepspeed._hf_deepspeed_config_weak_ref
+    deepspeed._hf_deepspeed_config_weak_ref = None
+    try:
+        yield
+    finally:
+        deepspeed._hf_deepspeed_config_weak_ref = saved
+
+
+def merge_adapter(adapter: str | Path, out: str | Path, bf16: bool) -> Path:
+    """Merge a saved LoRA adapter onto its base, read from disk on the CPU, and save the full
+    weights to `out` (in bf16 when the stage trained in bf16).
+
+    Merging the trained model in memory is wrong wherever the base is sharded (ZeRO-3 holds
+    empty partitions, FSDP2 holds DTensor shards) or quantised (QLoRA would re-quantise the
+    merged weights to NF4); the adapter on disk is whole in every setting.
+    """
+    from peft import PeftModel
+
+    dtype = "bfloat16" if bf16 else "float32"
+    with zero3_init_off():
+        base_name = json.loads((Path(adapter) / ADAPTER_CONFIG).read_text())[
+            "base_model_name_or_path"]
+        base, _ = load_model(base_name, dtype, "cpu")
+        merged = PeftModel.from_pretrained(base, str(adapter)).merge_and_unload()
+    merged.save_pretrained(str(out))
+    return Path(out)
 
 
 def _four_bit(dtype: str, device: str):  # noqa: ANN202 - transformers.BitsAndBytesConfig

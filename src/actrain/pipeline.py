@@ -42,6 +42,7 @@ from actrain.methods import (
     stage_inputs,
 )
 from actrain.pipeline_data import DataSteps
+from actrain.release import release
 from actrain.results import gather_results
 
 log = logging.getLogger("actrain")
@@ -79,23 +80,50 @@ class Pipeline(DataSteps):
                 inputs.trainer, run_name=f"{self.config.tracking_name}/{ckpt}"))
             from actrain.stages.trl_args import trl_args
 
+            self.release_generators()  # the memory is the trainer's now
             # Built before the model loads and kept alive while it does: under DeepSpeed ZeRO-3
             # (zero3_init_flag) from_pretrained then partitions the weights as they load instead
             # of every process materialising the whole model first.
             args = trl_args(inputs, stage, str(out / "trainer"))
-            model, tokenizer = self.load_model(self.checkpoint(seed, prefix[:-1]),
+            model, tokenizer = self.load_model(self.training_base(seed, prefix[:-1], args),
                                                for_training=True)
             with self.tracker.training(ckpt):
                 self._train_stage(model, tokenizer, inputs, out)
+            del model, args
+            release(after_training=True)  # models loaded from here on are whole again
             if distributed.is_main():
                 self.write_card(seed, prefix)
             curve = out / "critic_curve.jsonl"
             if curve.exists():  # ACT's held-out curve (act.eval_every)
                 self.tracker.log_rows(ckpt, [(row["step"], {"heldout_critic": row})
                                              for row in read_jsonl(curve)])
-            del args
 
         self._run(f"train {ckpt}", key, [out / "checkpoint"], work)
+
+    def training_base(self, seed: int, prefix: tuple[str, ...], args: Any) -> str:
+        """The folder a stage trains from: the checkpoint of `prefix`, or, where that is a LoRA
+        adapter and the stage starts TRL's colocated vLLM engine (which loads the model's own
+        folder, and cannot load an adapter), the adapter merged onto its base on disk."""
+        from actrain.models import ADAPTER_CONFIG, merge_adapter
+
+        checkpoint = self.checkpoint(seed, prefix)
+        colocated = getattr(args, "use_vllm", False) and getattr(args, "vllm_mode", "") == \
+            "colocate"
+        if not (colocated and (Path(checkpoint) / ADAPTER_CONFIG).exists()
+                and not (Path(checkpoint) / "config.json").exists()):
+            return checkpoint
+        full = self.full_weights(seed, prefix)
+        if distributed.is_main():  # remade each time: the adapter may have been retrained
+            tmp = full.with_name(full.name + ".tmp")
+            shutil.rmtree(tmp, ignore_errors=True)
+            merge_adapter(checkpoint, tmp, self.config.dtype in ("bfloat16", "bf16"))
+            from actrain.models import load_tokenizer
+
+            load_tokenizer(checkpoint).save_pretrained(str(tmp))
+            shutil.rmtree(full, ignore_errors=True)
+            tmp.rename(full)
+        distributed.barrier()
+        return str(full)
 
     def _train_stage(self, model: Any, tokenizer: Any, inputs: Any, out: Path) -> None:
         """The stage `inputs` are for, on the data it reads."""
@@ -130,11 +158,12 @@ class Pipeline(DataSteps):
         def work() -> None:
             from actrain.evaluate import evaluate_critic
 
-            model, tokenizer = self.load(seed, prefix)
-            metrics, predictions = evaluate_critic(
-                model, tokenizer, read_pairs(self.eval_pairs), self.config.critic,
-                self.config.eval, self.config.dtype, self.config.seed,
-            )
+            with self.loaded(seed, prefix) as (model, tokenizer):
+                metrics, predictions = evaluate_critic(
+                    model, tokenizer, read_pairs(self.eval_pairs), self.config.critic,
+                    self.config.eval, self.config.dtype, self.config.seed,
+                )
+                del model  # the block's end can then free it
             write_jsonl(self.dir / "critic" / f"{ckpt}.predictions.jsonl", predictions)
             write_json(self.critic_file(ckpt), metrics)
             self.tracker.log(ckpt, {"critic": metrics})
@@ -151,9 +180,10 @@ class Pipeline(DataSteps):
         def work() -> None:
             from actrain.rollouts import evaluate_agent
 
-            model, tokenizer = self.load(seed, prefix)
-            summary, episodes = evaluate_agent(model, tokenizer, c, seed, thinking,
-                                               read_trajectories(self.eval_traj))
+            with self.loaded(seed, prefix) as (model, tokenizer):
+                summary, episodes = evaluate_agent(model, tokenizer, c, seed, thinking,
+                                                   read_trajectories(self.eval_traj))
+                del model  # the block's end can then free it
             write_jsonl(self.dir / "agent" / f"{agent}.episodes.jsonl", episodes)
             write_json(self.agent_file(agent), {"checkpoint": self.checkpoint(seed, prefix),
                                                 **summary})
@@ -231,3 +261,4 @@ class Pipeline(DataSteps):
                     self.report()
         if until != "train":
             self.report()
+        self.release_generators()  # a Python caller's process goes on without the engines

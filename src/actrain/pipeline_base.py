@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from actrain import distributed
 from actrain.config import RunConfig
 from actrain.errors import ActrainError
 from actrain.methods import critic_prefix, data_of, method_stages
+from actrain.release import release
 from actrain.run_keys import RunKeys, StageBook
 from actrain.run_layout import RunLayout
 from actrain.tracking import Tracker
@@ -36,7 +38,7 @@ class RunSteps(RunLayout):
         from actrain.device import resolve_device, resolve_dtype
 
         ensure_logging()  # from Python: the progress log, unless the program set up logging
-        distributed.init()  # under `accelerate launch`: join the process group first
+        distributed.init(config.collective_timeout)  # under `accelerate launch`: join first
         config.device = resolve_device(config.device)
         config.dtype = resolve_dtype(config.dtype, config.device)
         super().__init__(config)
@@ -49,6 +51,7 @@ class RunSteps(RunLayout):
         self.book = StageBook(self.dir)
         self.keys = RunKeys(config)
         self._base: tuple[Any, Any] | None = None
+        self._engines: list[Any] = []  # vLLM engines this process started and has not closed
         self.command = "Python: actrain.Pipeline"  # the CLI says which command (model cards)
         # Only the main process reports to the trackers (TRL does the same for training).
         self.tracker = Tracker(config.report_to if distributed.is_main() else [], self.dir,
@@ -77,7 +80,11 @@ class RunSteps(RunLayout):
         return load_model(name, c.dtype, c.device, c.chat_template_kwargs, four_bit)
 
     def generator(self, name: str) -> tuple[Any, Any]:
-        """What generates outside training: the HF model, or a vLLM engine on its weights."""
+        """What generates outside training: the HF model, or a vLLM engine on its weights.
+
+        An engine takes its share of the GPU's free memory when it starts, so the engines
+        started before are closed first: only the newest generator is usable.
+        """
         c = self.config
         if c.generation.backend == "hf":
             return self.load_model(name)
@@ -85,13 +92,17 @@ class RunSteps(RunLayout):
         from actrain.prompts import set_chat_template_kwargs
         from actrain.vllm_engine import VLLMEngine
 
+        self.release_generators()
         engine = VLLMEngine(resolve_model_path(name), c.dtype, c.seed,
                             c.generation.gpu_memory_utilization, c.generation.max_model_len)
+        self._engines.append(engine)
         tokenizer = load_tokenizer(name)
         set_chat_template_kwargs(tokenizer, c.chat_template_kwargs)
         return engine, tokenizer
 
     def base_model(self) -> tuple[Any, Any]:
+        """The untrained model's generator, kept between the steps that use it until
+        `release_generators`."""
         if self._base is None:
             self._base = self.generator(self.config.model)
         return self._base
@@ -100,6 +111,25 @@ class RunSteps(RunLayout):
         if not prefix:
             return self.base_model()
         return self.generator(self.checkpoint(seed, prefix))
+
+    @contextmanager
+    def loaded(self, seed: int, prefix: tuple[str, ...]) -> Iterator[tuple[Any, Any]]:
+        """`load`, with a checkpoint's generator freed when the block ends (the base model's
+        stays cached for the next step that uses it)."""
+        model_and_tokenizer = self.load(seed, prefix)
+        try:
+            yield model_and_tokenizer
+        finally:
+            del model_and_tokenizer
+            if prefix:
+                self.release_generators()
+
+    def release_generators(self) -> None:
+        """Free every generator the run holds (the cached base model, vLLM engines): before a
+        training stage needs the memory, before the next engine starts, after an evaluation."""
+        self._base = None
+        engines, self._engines = self._engines, []
+        release(engines)
 
     def _run(self, step: str, key: str, outputs: list[Path], work: Callable[[], None]) -> None:
         if self.book.done(step, key, outputs):

@@ -40,6 +40,21 @@ def check_run(pipeline: Any) -> None:
         path = getattr(c, section).reward
         if used and path:  # a user's reward that would fail at its stage fails now
             load_reward(path, f"{section}.reward")
+    check_sharding(c)
     with tempfile.TemporaryDirectory() as tmp:
         for stage in sorted(stages):
             trl_args(stage_inputs(dataclasses.replace(c, device="cpu"), stage), stage, tmp)
+
+
+def check_sharding(c: Any) -> None:
+    """What weight sharding (DeepSpeed ZeRO-3, FSDP) cannot train here. QLoRA loads its 4-bit
+    base onto each process's GPU whole (`device_map`), which transformers refuses under ZeRO-3,
+    and sharding NF4 weights needs a storage dtype this run does not set."""
+    from actrain import distributed
+
+    how = distributed.sharding()
+    if how and c.peft.enabled and c.peft.load_in_4bit:
+        name = {"zero3": "DeepSpeed ZeRO-3", "fsdp": "FSDP"}[how]
+        raise ActrainError(f"peft.load_in_4bit (QLoRA) cannot train under {name} here: launch "
+                           "with a DDP or ZeRO-2 accelerate config (configs/accelerate/"
+                           "ddp-8gpu.yaml), or set peft.load_in_4bit: false")

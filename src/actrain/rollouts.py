@@ -253,12 +253,16 @@ def next_action_accuracy(
                               view.show_admissible, view.reasoning)
     if not examples:
         return {"states": 0, "accuracy": None, "malformed_rate": None}
-    completions = generate(
-        model, tokenizer, [e["prompt"] for e in examples],
-        max_new_tokens=settings.rollout.max_new_tokens, temperature=0.0,
-        batch_size=settings.rollout.batch_size, stop=["</action>"], autocast=settings.dtype,
-        desc="next-action accuracy",
-    )
+
+    def decode(prompts: list[str]) -> list[list[str]]:
+        return generate(
+            model, tokenizer, prompts, max_new_tokens=settings.rollout.max_new_tokens,
+            temperature=0.0, batch_size=settings.rollout.batch_size, stop=["</action>"],
+            autocast=settings.dtype, desc="next-action accuracy",
+        )
+
+    # split over processes when launched as several
+    completions = map_sharded(decode, [e["prompt"] for e in examples])
     actions = [parse_action(text, prefilled=not view.reasoning) for (text,) in completions]
     right = sum(a is not None and normalise_action(a) == normalise_action(e["expert_action"])
                 for a, e in zip(actions, examples, strict=True))

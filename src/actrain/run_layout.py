@@ -53,6 +53,11 @@ class RunLayout:
             return self.config.model
         return str(self.stage_dir(seed, prefix) / "checkpoint")
 
+    def full_weights(self, seed: int, prefix: tuple[str, ...]) -> Path:
+        """A LoRA checkpoint merged onto its base, for a stage that needs a folder of full
+        weights (TRL's colocated vLLM engine starts from the model's folder)."""
+        return self.stage_dir(seed, prefix) / "checkpoint-full"
+
     @staticmethod
     def checkpoint_id(seed: int, prefix: tuple[str, ...]) -> str:
         return "base" if not prefix else f"seed{seed}-{'-'.join(prefix)}"

@@ -8,12 +8,11 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from tqdm import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from actrain.data.alternatives import build_pairs, expert_states
 from actrain.distributed import map_sharded, rank
-from actrain.generation import continuation_logprobs, generate
+from actrain.generation import generate, score_continuations
 from actrain.prompts import actor_prompt, normalise_action, render_state
 
 
@@ -65,15 +64,12 @@ def draw_admissible_alternatives(
 
     def score(mine: list[Any]) -> list[list[float]]:
         opening = "<action>" if alt.reasoning else ""
-        return [
-            continuation_logprobs(
-                model, tokenizer,
-                actor_prompt(tokenizer, render_state(record.state, True), alt.reasoning),
-                [f"{opening}{a}</action>" for a in others(record)], config.dtype,
-            )
-            for record in tqdm(mine, desc="scoring admissible actions", unit="state",
-                               leave=False)
-        ]
+        return score_continuations(
+            model, tokenizer,
+            [actor_prompt(tokenizer, render_state(r.state, True), alt.reasoning) for r in mine],
+            [[f"{opening}{a}</action>" for a in others(r)] for r in mine], config.dtype,
+            desc="scoring admissible actions",
+        )
 
     # The scoring is split over processes when launched as several; the draws are made from
     # the gathered scores in one order, so they are the same whatever the number of processes.

@@ -15,13 +15,15 @@ choices), and, every `eval_every` steps, the held-out critic metrics in `critic_
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from datasets import Dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
 
+from actrain import distributed
 from actrain.config import CriticConfig
 from actrain.data.kway import kway_items, rotation, training_rows
 from actrain.errors import ActrainError
@@ -114,23 +116,62 @@ def grpo_config(  # noqa: ANN201 - trl.GRPOConfig
                      **extra)
 
 
+def weights_sharded(accelerator: Any) -> bool:
+    """Whether the training model's weights are split across the processes (ZeRO-3, FSDP):
+    then each of its forwards is a collective that every process must join."""
+    from accelerate.utils import DistributedType
+
+    state = accelerator.state
+    if state.distributed_type == DistributedType.DEEPSPEED:
+        return state.deepspeed_plugin.zero_stage == 3
+    return state.distributed_type == DistributedType.FSDP
+
+
 class CriticCurveCallback(TrainerCallback):
-    """Evaluate the critic on held-out pairs every `every` steps and append to a JSONL file."""
+    """Evaluate the critic on held-out pairs every `every` steps and append to a JSONL file.
+
+    With its trainer bound (`bind`), it generates the way TRL does on the training model:
+    ZeRO-3 weights gathered once per evaluation rather than layer by layer for every token,
+    and on split weights every process decodes in step, with as many prompts each.
+    """
 
     def __init__(self, every: int, tokenizer: PreTrainedTokenizerBase,
                  pairs: Sequence[dict[str, Any]], inputs: ACTInputs, path: Path) -> None:
         self.every, self.tokenizer, self.pairs, self.inputs, self.path = (
             every, tokenizer, pairs, inputs, path,
         )
+        self.trainer: Any = None
+
+    def bind(self, trainer: Any) -> None:
+        """The trainer whose model is evaluated: its accelerator knows how the model is split."""
+        self.trainer = trainer
+
+    @contextmanager
+    def _generator(self, model: PreTrainedModel) -> Iterator[tuple[PreTrainedModel, bool]]:
+        """The model to generate with, and whether the processes must generate in step."""
+        trainer = self.trainer
+        if trainer is None:
+            yield model, False
+            return
+        from trl.models import unwrap_model_for_generation
+
+        args = trainer.args
+        with unwrap_model_for_generation(
+            trainer.model_wrapped, trainer.accelerator,
+            gather_deepspeed3_params=getattr(args, "ds3_gather_for_generation", True),
+            gradient_checkpointing_kwargs=args.gradient_checkpointing_kwargs,
+        ) as unwrapped:
+            yield unwrapped, distributed.world() > 1 and weights_sharded(trainer.accelerator)
 
     def on_step_end(self, args, state, control, model=None, **kwargs):  # noqa: ANN001, ANN201
         if self.every and state.global_step % self.every == 0 and model is not None:
             was_training = model.training
             inputs = self.inputs
-            metrics, _ = evaluate_critic(
-                model, self.tokenizer, self.pairs, inputs.critic, inputs.eval,
-                inputs.trainer.dtype, inputs.trainer.seed,
-            )
+            with self._generator(model) as (generator, synced):
+                metrics, _ = evaluate_critic(
+                    generator, self.tokenizer, self.pairs, inputs.critic, inputs.eval,
+                    inputs.trainer.dtype, inputs.trainer.seed, synced=synced,
+                )
             model.train(was_training)
             # A resumed run evaluates its steps again: the new row replaces the old one.
             rows = read_jsonl(self.path) if self.path.exists() else []
@@ -163,17 +204,19 @@ def run_act(
         raise ActrainError("the ACT stage has no training pairs (see pairs/stats.json; K-way "
                            "choice needs alternatives.per_state >= critic.candidates - 1)")
     curve_path = out_dir / "critic_curve.jsonl"
-    callbacks = []
+    callbacks: list[TrainerCallback] = []
+    curve = None
     if act.eval_every:
-        callbacks.append(
-            CriticCurveCallback(act.eval_every, tokenizer, eval_pairs, inputs, curve_path)
-        )
+        curve = CriticCurveCallback(act.eval_every, tokenizer, eval_pairs, inputs, curve_path)
+        callbacks.append(curve)
     if act.objective == "grpo":
         trainer = grpo_trainer(model, tokenizer, train_pairs, inputs, out_dir, callbacks)
     else:
         from actrain.stages.act_supervised import supervised_trainer
 
         trainer = supervised_trainer(model, tokenizer, train_pairs, inputs, out_dir, callbacks)
+    if curve is not None:
+        curve.bind(trainer)
     if latest_trainer_checkpoint(out_dir / "trainer") is None:
         curve_path.unlink(missing_ok=True)
     return train_and_save(trainer, tokenizer, out_dir, inputs.trainer.peft.merge)

@@ -18,8 +18,9 @@ encoding the same prompt G times: the same per-token log-probabilities at a frac
 Zero-variance groups (all right or all wrong) carry no advantage. With `act.zero_variance:
 filter` they are dropped from the loss's token count, so they do not dilute the groups that do
 teach; with `resample` (DAPO's dynamic sampling, inside the rollout) such a group is replaced by
-another pair from the training set, up to `act.resample_tries` times, and the share of replaced
-groups is logged as `choice/resampled_groups`. Extra metrics, logged every step:
+another pair from the training set, up to `act.resample_tries` times (one generation call per
+try for all flat groups, the same calls on every process), and the share of replaced groups is
+logged as `choice/resampled_groups`. Extra metrics, logged every step:
 `choice/p_first` (position preference: the probability of naming position 1),
 `choice/entropy` (of the choice among the K positions, in nats) and `choice/answer_mass`
 (probability on a valid answer), besides the weight-0 reward metrics of `actrain.rewards`.
@@ -27,13 +28,17 @@ groups is logged as `choice/resampled_groups`. Extra metrics, logged every step:
 
 from __future__ import annotations
 
+import inspect
 import random
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
+import trl
 from trl import GRPOTrainer
 
+from actrain import distributed
+from actrain.distributed import all_max
 from actrain.errors import ActrainError
 
 # TRL's documented extension points are `rollout_func` and subclassing; the two overridden methods
@@ -72,7 +77,9 @@ class PairGroupRollout:
         if resample_tries and correct is None:
             raise ActrainError("resampling zero-variance groups needs a correctness check")
         self.correct, self.resample_tries = correct, resample_tries
-        self.rng = random.Random(seed)
+        # Each process draws its own replacement pairs (the same draws would duplicate groups).
+        rank = distributed.rank()
+        self.rng = random.Random(seed if rank == 0 else f"{seed}/{rank}")
         self.keys = list(pairs)
         self._ids: dict[str, list[int]] = {}
 
@@ -126,8 +133,12 @@ class PairGroupRollout:
             for name, value in metrics.items() if log else ():
                 trainer._log_metric(name, value)  # averaged with TRL's own per-step metrics
             return completion_ids, logprobs
-        # TRL's own generation (transformers or vLLM), one completion per shown prompt.
-        return trainer._generate_single_turn(prompt_ids, None, {}, 1)
+        # TRL's own generation (transformers or vLLM). The rows already hold every sample of a
+        # group, in two orders: one completion per row (with G, vLLM server mode would keep only
+        # every G-th row and sample it G times, losing the second order).
+        return trainer._generate_single_turn(
+            prompt_ids=prompt_ids, images=None, multimodal_fields={}, num_generations=1
+        )
 
     def _flat(self, trainer: GRPOTrainer, completion_ids: list[list[int]],
               rows: dict[str, list[Any]], where: slice) -> bool:
@@ -140,23 +151,36 @@ class PairGroupRollout:
                   prompt_ids: list[list[int]], completion_ids: list[list[int]],
                   logprobs: list[list[float]] | None) -> None:
         """Replace all-right / all-wrong groups by other pairs, in place (DAPO's dynamic
-        sampling). The rows TRL logs as prompts keep the original pair's text."""
-        size, groups, replaced = self.num_generations, len(prompt_ids) // self.num_generations, 0
-        for start in range(0, len(prompt_ids), size):
-            where = slice(start, start + size)
-            for attempt in range(self.resample_tries):
-                if not self._flat(trainer, completion_ids, rows, where):
-                    break
-                replaced += attempt == 0
-                fresh = self.group(self.rng.choice(self.keys))
-                ids = [self._tokens(p) for p in fresh.pop("shown")]
-                new_ids, new_logprobs = self._complete(trainer, ids, log=False)
-                prompt_ids[where], completion_ids[where] = ids, new_ids
+        sampling). The rows TRL logs as prompts keep the original pair's text.
+
+        Each try samples the replacements of all flat groups in one generation call. Under
+        ZeRO-3/FSDP, vLLM server mode or vLLM TP>1 that call is a collective, so every process
+        makes it while any process has a flat group left, with the same number of rows: a process
+        with fewer flat groups pads with its own prompts and discards their completions.
+        """
+        size = self.num_generations
+        starts = range(0, len(prompt_ids), size)
+        flat = [s for s in starts if self._flat(trainer, completion_ids, rows, slice(s, s + size))]
+        replaced = len(flat)
+        for attempt in range(self.resample_tries):
+            if attempt:
+                flat = [s for s in flat
+                        if self._flat(trainer, completion_ids, rows, slice(s, s + size))]
+            most = all_max(len(flat), trainer.accelerator.device)
+            if not most:
+                break
+            fresh = [self.group(self.rng.choice(self.keys)) for _ in flat]
+            ids = [self._tokens(p) for group in fresh for p in group.pop("shown")]
+            padding = [prompt_ids[j % len(prompt_ids)] for j in range(most * size - len(ids))]
+            new_ids, new_logprobs = self._complete(trainer, ids + padding, log=False)
+            for i, (start, group) in enumerate(zip(flat, fresh, strict=True)):
+                where, mine = slice(start, start + size), slice(i * size, (i + 1) * size)
+                prompt_ids[where], completion_ids[where] = ids[mine], new_ids[mine]
                 if logprobs is not None and new_logprobs is not None:
-                    logprobs[where] = new_logprobs
-                for name, values in fresh.items():
+                    logprobs[where] = new_logprobs[mine]
+                for name, values in group.items():
                     rows[name][where] = values
-        trainer._log_metric("choice/resampled_groups", replaced / max(groups, 1))
+        trainer._log_metric("choice/resampled_groups", replaced / max(len(starts), 1))
 
     def __call__(self, prompts: list[Any], trainer: GRPOTrainer) -> dict[str, Any]:
         rows = self.layout(prompts)
@@ -240,6 +264,8 @@ class ChoiceGRPOTrainer(GRPOTrainer):
 
     def __init__(self, *args: Any, shared_prompt_pass: bool = True,
                  filter_zero_variance: bool = False, **kwargs: Any) -> None:
+        if isinstance(kwargs.get("rollout_func"), PairGroupRollout):
+            check_trl_generation(type(self))  # before loading anything: fail at set-up
         super().__init__(*args, **kwargs)
         self.shared_prompt_pass = shared_prompt_pass
         self.filter_zero_variance = filter_zero_variance
@@ -264,6 +290,22 @@ class ChoiceGRPOTrainer(GRPOTrainer):
         if self.filter_zero_variance and self.model.training:
             drop_zero_variance_groups(output, self.num_generations, self.accelerator.gather)
         return output
+
+
+# The parameters `PairGroupRollout._complete` passes, by name, to TRL's private generation method.
+_GENERATION_PARAMS = {"prompt_ids", "images", "multimodal_fields", "num_generations"}
+
+
+def check_trl_generation(trainer_cls: type) -> None:
+    """Pair groups call TRL's private `_generate_single_turn`: refuse a TRL whose signature
+    differs, at set-up rather than at the first flat group mid-training."""
+    params = inspect.signature(trainer_cls._generate_single_turn).parameters
+    by_name = {n for n, p in params.items()
+               if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    required = {n for n, p in params.items() if p.default is p.empty} - {"self"}
+    if not required <= _GENERATION_PARAMS <= by_name:
+        raise ActrainError(f"pair-group ACT needs trl==1.16.0: GRPOTrainer._generate_single_turn "
+                           f"takes other arguments in the installed trl {trl.__version__}")
 
 
 def drop_zero_variance_groups(output: dict[str, Any], size: int, gather: Any) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from actrain import distributed
 from actrain.config import PeftConfig
 from actrain.errors import ActrainError
 from actrain.io import write_json
@@ -110,6 +111,8 @@ def trainer_defaults(
         "gradient_checkpointing": False,
         "dataloader_num_workers": 0,
         "disable_tqdm": False,
+        # The process group already exists (made with this timeout); TRL's would not apply.
+        "ddp_timeout": distributed.timeout_seconds(),
     }
 
 
@@ -223,9 +226,13 @@ def train_and_save(trainer: Any, tokenizer: Any, out_dir: Path, merge: bool = Fa
     trainer.accelerator.wait_for_everyone()
     model = trainer.accelerator.unwrap_model(trainer.model)
     if merge and hasattr(model, "merge_and_unload"):
-        trainer.save_model(str(tmp / "adapter"))  # every process: ZeRO-3 gathers the weights
+        trainer.save_model(str(tmp / "adapter"))  # every process: ZeRO-3 / FSDP gather it
         if main:
-            model.merge_and_unload().save_pretrained(str(tmp))
+            # Not the model in memory: under ZeRO-3 or FSDP each process holds a shard of the
+            # base weights. The saved adapter goes onto the base as read from disk, on the CPU.
+            from actrain.models import merge_adapter
+
+            merge_adapter(tmp / "adapter", tmp, trainer.args.bf16)
     else:
         trainer.save_model(str(tmp))
     trainer.accelerator.wait_for_everyone()

@@ -1,0 +1,146 @@
+"""Multi-GPU settings checked on the CPU: the process group's timeout, what sharding refuses,
+loading straight to a process's GPU, and LoRA checkpoints handed to TRL's colocated vLLM."""
+
+import json
+import shutil
+import types
+from typing import Any
+
+import pytest
+
+from actrain import distributed
+from actrain.config import load_config
+from actrain.errors import ActrainError
+
+
+def test_the_process_group_timeout_comes_from_the_config(monkeypatch, tmp_path):
+    made = []
+    monkeypatch.setattr("accelerate.PartialState", lambda **kwargs: made.append(kwargs))
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    try:
+        distributed.init(5400)
+        assert made[0]["timeout"].total_seconds() == 5400
+        monkeypatch.delenv("WORLD_SIZE")  # the trainer's arguments, built in one process
+        from actrain.methods import stage_inputs
+        from actrain.stages.trl_args import trl_args
+
+        config = load_config(None, ["device=cpu", "dtype=float32", "il.batch_size=2"])
+        args = trl_args(stage_inputs(config, "il"), "il", str(tmp_path))
+        assert args.ddp_timeout == 5400  # the trainers repeat it
+    finally:
+        distributed.init()
+    assert load_config(None, []).collective_timeout == 3600
+
+
+@pytest.mark.parametrize("env, expected", [
+    ({}, None),
+    ({"ACCELERATE_USE_FSDP": "true"}, "fsdp"),
+    ({"ACCELERATE_USE_DEEPSPEED": "true", "ACCELERATE_DEEPSPEED_ZERO_STAGE": "3"}, "zero3"),
+    ({"ACCELERATE_USE_DEEPSPEED": "true", "ACCELERATE_DEEPSPEED_ZERO_STAGE": "2"}, None),
+])
+def test_sharding_is_read_from_the_launcher(monkeypatch, env, expected):
+    for name in ("ACCELERATE_USE_FSDP", "ACCELERATE_USE_DEEPSPEED",
+                 "ACCELERATE_DEEPSPEED_ZERO_STAGE", "ACCELERATE_DEEPSPEED_CONFIG_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert distributed.sharding() == expected
+
+
+def test_a_deepspeed_config_file_says_its_stage(monkeypatch, tmp_path):
+    path = tmp_path / "ds.json"
+    path.write_text(json.dumps({"zero_optimization": {"stage": 3}}))
+    monkeypatch.delenv("ACCELERATE_DEEPSPEED_ZERO_STAGE", raising=False)
+    monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")
+    monkeypatch.setenv("ACCELERATE_DEEPSPEED_CONFIG_FILE", str(path))
+    assert distributed.sharding() == "zero3"
+
+
+@pytest.mark.parametrize("launcher", [{"ACCELERATE_USE_FSDP": "true"},
+                                      {"ACCELERATE_USE_DEEPSPEED": "true",
+                                       "ACCELERATE_DEEPSPEED_ZERO_STAGE": "3"}])
+def test_qlora_under_sharding_is_refused_before_the_run(monkeypatch, tmp_path, launcher):
+    from actrain.preflight import check_sharding
+
+    qlora = load_config(None, ["peft.enabled=true", "peft.load_in_4bit=true"])
+    check_sharding(qlora)  # one process: QLoRA is fine
+    for name, value in launcher.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ActrainError, match="QLoRA.*cannot train under") as caught:
+        check_sharding(qlora)
+    assert "\n" not in str(caught.value)
+    check_sharding(load_config(None, ["peft.enabled=true"]))  # plain LoRA shards fine
+
+
+class _LoadedModel:
+    def __init__(self) -> None:
+        self.moved_to: list[str] = []
+        self.generation_config = types.SimpleNamespace()
+
+    def to(self, device: str) -> "_LoadedModel":
+        self.moved_to.append(device)
+        return self
+
+
+@pytest.mark.parametrize("sharded", [False, True])
+def test_a_gpu_process_loads_straight_onto_its_gpu(monkeypatch, sharded):
+    """Loading to host memory and then moving costs every process the whole model in RAM;
+    under ZeRO-3 / FSDP the sharding places the weights, so no device_map."""
+    from actrain import models
+
+    seen: dict[str, Any] = {}
+
+    def from_pretrained(path, **kwargs):
+        seen.update(kwargs)
+        return _LoadedModel()
+
+    monkeypatch.setattr(models.AutoModelForCausalLM, "from_pretrained", from_pretrained)
+    monkeypatch.setattr(models, "weight_dtype", lambda dtype, device: "bf16")
+    if sharded:
+        monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
+    else:
+        monkeypatch.delenv("ACCELERATE_USE_FSDP", raising=False)
+    model, _ = models.load_model("tiny-random", "bfloat16", "cuda:3")
+    if sharded:
+        assert "device_map" not in seen and model.moved_to == ["cuda:3"]
+    else:
+        assert seen["device_map"] == {"": "cuda:3"} and model.moved_to == []
+
+
+def test_a_colocated_vllm_stage_after_a_lora_stage_starts_from_full_weights(tmp_path, monkeypatch):
+    """TRL's colocated engine loads `model.name_or_path`: after a LoRA stage (no merge) that
+    must be a folder of full weights, not the adapter."""
+    from peft import LoraConfig, get_peft_model
+
+    from actrain.models import load_model
+    from actrain.pipeline import Pipeline
+
+    config = load_config(None, [
+        f"runs_dir={tmp_path}", "name=r", "model=tiny-random", "dtype=float32", "device=cpu",
+        "pipeline=act_rl", "env.id=twx/twc", "peft.enabled=true", "peft.r=4",
+        "rl.grpo={use_vllm: true, vllm_mode: colocate}", "rl.max_steps=1",
+        "rl.num_generations=2", "rl.prompts_per_step=2", "rollout.enabled=false",
+    ])
+    pipeline = Pipeline(config, ["act_rl"])
+    seen: list[str] = []
+
+    def train_stage(self, model, tokenizer, inputs, out):
+        if out.name == "act":  # a LoRA stage: its checkpoint is an adapter
+            lora = get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj"]))
+            lora.save_pretrained(out / "checkpoint")
+            tokenizer.save_pretrained(out / "checkpoint")
+        else:
+            seen.append(model.name_or_path)
+            shutil.copytree(seen[-1], out / "checkpoint")
+
+    monkeypatch.setattr(Pipeline, "_train_stage", train_stage)
+    monkeypatch.setattr(Pipeline, "write_card", lambda *args: None)
+    pipeline.train(0, ("act",))
+    pipeline.train(0, ("act", "rl"))
+    assert (tmp_path / "r" / "seed0" / "act" / "checkpoint-full" / "config.json").exists()
+    assert (tmp_path / "r" / "seed0" / "act" / "checkpoint" / "adapter_config.json").exists()
+    full = seen[0]
+    assert full.endswith("checkpoint-full") and (tmp_path / full / "config.json").exists()
+    merged, _ = load_model(full)
+    from_adapter, _ = load_model(str(tmp_path / "r" / "seed0" / "act" / "checkpoint"))
+    assert merged.state_dict().keys() == from_adapter.state_dict().keys()
