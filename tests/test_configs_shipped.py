@@ -39,3 +39,17 @@ def test_paper_scale_configs_pin_the_papers_step_limits():
     assert configs["webshop-qwen3-8b"].rollout.max_steps == 15
     limits = configs["scienceworld-qwen3-8b"].rollout.max_steps_by_task
     assert len(limits) == 30 and min(limits.values()) >= 30
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
+def test_colocated_vllm_has_a_context_limit_that_holds_a_turn(path):
+    """At a model's own context length (Qwen3-8B: 40,960) one sequence needs about 5.6 GiB of
+    KV cache, nearly all a colocated engine at 0.3 of an 80 GB GPU has left after the weights."""
+    config = load_config(path)
+    budgets = {"act": config.critic.max_new_tokens, "rl": config.rl.max_new_tokens}
+    for section, completion in budgets.items():
+        grpo = getattr(config, section).grpo
+        if grpo.get("use_vllm") and grpo.get("vllm_mode", "colocate") == "colocate":
+            limit = grpo.get("vllm_max_model_length")
+            assert limit, f"{path.stem}: {section}.grpo sets no vllm_max_model_length"
+            assert completion + 1024 <= limit <= 8192, (path.stem, section, limit)

@@ -144,3 +144,40 @@ def test_a_colocated_vllm_stage_after_a_lora_stage_starts_from_full_weights(tmp_
     merged, _ = load_model(full)
     from_adapter, _ = load_model(str(tmp_path / "r" / "seed0" / "act" / "checkpoint"))
     assert merged.state_dict().keys() == from_adapter.state_dict().keys()
+
+
+def test_a_batch_that_does_not_split_over_the_processes_names_the_values_that_do():
+    """vLLM server mode takes one GPU of 8: 32 prompts a step over 7 training processes."""
+    from actrain.stages.common import planned_world, split_batch
+
+    with planned_world(7), pytest.raises(ActrainError) as caught:
+        split_batch("act", 32 * 8, 4, unit=8)
+    message = str(caught.value)
+    assert "act.prompts_per_step to a multiple of 7 (28 or 35" in message
+    assert "vllm_mode: server" in message and "\n" not in message
+    with planned_world(7):
+        assert split_batch("act", 28 * 8, 4, unit=8) == (4, 8)
+    with planned_world(3), pytest.raises(ActrainError, match="il.batch_size to a multiple of 3 "
+                                                              r"\(30 or 33"):
+        split_batch("il", 32, 4)
+
+
+def test_an_fp32_checkpoint_is_rewritten_in_bf16_at_half_the_size(tmp_path):
+    """FSDP2 saves the fp32 copy it trains; the stage's checkpoint keeps bf16, as loaded."""
+    import torch
+
+    from actrain.models import checkpoint_to_bf16, load_model
+
+    model, tokenizer = load_model("tiny-random")
+    model.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    before = sum(p.stat().st_size for p in tmp_path.glob("*.safetensors"))
+    checkpoint_to_bf16(tmp_path)
+    after = sum(p.stat().st_size for p in tmp_path.glob("*.safetensors"))
+    assert after < 0.6 * before
+    assert json.loads((tmp_path / "config.json").read_text())["dtype"] == "bfloat16"
+    reloaded, _ = load_model(str(tmp_path))  # fp32 on a CPU: the bf16 values, widened
+    weight = reloaded.model.layers[0].self_attn.q_proj.weight
+    expected = model.model.layers[0].self_attn.q_proj.weight.to(torch.bfloat16)
+    assert torch.equal(weight.to(torch.bfloat16), expected) and not torch.equal(
+        weight, model.model.layers[0].self_attn.q_proj.weight)

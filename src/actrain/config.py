@@ -34,7 +34,8 @@ class DataConfig:
     # The agent reasons before its <action> tag (IL, RL and rollouts). Off, the tag is prefilled
     # and the agent writes only the action: 135M models do not keep a reason-then-tag format.
     actor_reasoning: bool = False
-    collect_workers: int = 1  # environments collecting expert trajectories at once
+    # Environments collecting expert trajectories at once on one machine (its processes split them)
+    collect_workers: int = 1
     # "expert": states on the expert's path; "oracle": states visited by a policy that follows
     # the environment's oracle but explores with probability `explore` (envs with an oracle).
     source: str = "expert"
@@ -223,7 +224,9 @@ class RolloutConfig:
     # this many tokens a turn instead: reasoning, then the action tag.
     thinking_max_new_tokens: int = 128
     batch_size: int = 16  # episodes whose next action is generated in one batch
-    parallel_envs: int = 0  # environment instances in play at once (0 = batch_size)
+    # Environment instances in play at once, on every process (0 = batch_size); a JVM-backed
+    # environment holds one JVM each: `actrain plan` counts the host memory they take
+    parallel_envs: int = 0
     step_workers: int = 1  # threads stepping those environments (for slow, JVM-backed envs)
     enabled: bool = True  # false: no agent evaluation (critic-only runs)
 

@@ -47,6 +47,15 @@ def timeout_seconds() -> int:
     return _TIMEOUT_S[0]
 
 
+def node_share(total: int) -> int:
+    """This process's part of a per-node budget (environment workers, JVMs): the config states
+    what one machine runs, and `accelerate launch` starts LOCAL_WORLD_SIZE processes on it."""
+    if total <= 0:
+        return total
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", "1")) if launched() else 1
+    return max(1, -(-total // max(local, 1)))
+
+
 def sharding() -> str | None:
     """"zero3" or "fsdp" when `accelerate launch` shards the weights across processes, else
     None (one process, DDP, ZeRO-1/2). Read from the launcher's environment, so that a run can

@@ -35,7 +35,7 @@ class DataSteps(RunSteps):
                     return collect_oracle_trajectories(env, split, num_tasks, path,
                                                        c.data.explore, c.seed)
                 return collect_trajectories(env, split, num_tasks, path, make_env=make_env,
-                                            workers=c.data.collect_workers)
+                                            workers=distributed.node_share(c.data.collect_workers))
 
             with make_env() as env:
                 stats = {

@@ -247,10 +247,33 @@ def plan(config: RunConfig, methods: list[str], seeds: list[int], gpu_name: str,
                 f"{'; ' + row.note if row.note else ''} |"
             )
     evaluation = _evaluation_hours(config, methods, seeds, shape, gpu, gpus, prompt, states)
-    lines += ["", *evaluation[1], "",
+    lines += ["", *evaluation[1], "", *_disk_and_host(config, shape, gpus), "",
               f"total: about {total + evaluation[0]:.0f} GPU-hours on {gpu.name} "
               f"(training {total:.0f}, data and evaluation {evaluation[0]:.0f})"]
     return "\n".join(lines)
+
+
+# Host memory of one environment instance, for the environments that run on a JVM.
+JVM_GIB = {"scienceworld": 1.5, "twx": 0.08}
+
+
+def _disk_and_host(config: RunConfig, shape: ModelShape, gpus: int) -> list[str]:
+    """What the run keeps on disk and in host memory, which no GPU figure shows."""
+    weights = shape.params * 2 / 1e9  # bf16
+    trained = _lora_params(shape, config.peft.r) if config.peft.enabled else shape.params
+    resumable = weights + trained * 12 / 1e9  # + fp32 master and two AdamW moments
+    lines = [f"disk: each stage's checkpoint {weights:.1f} GB (bf16); its resumable TRL "
+             f"checkpoint, while it trains, about {resumable:.0f} GB (weights, fp32 master and "
+             "optimizer state; one kept a stage)"]
+    jvm = JVM_GIB.get(config.env.id.split("/")[0], 0.0)
+    if jvm:
+        per_gpu = max(config.rollout.parallel_envs or config.rollout.batch_size, 1)
+        node = min(gpus, 8)
+        lines.append(
+            f"host memory for environments: {per_gpu} instances a process x {node} processes a "
+            f"node x {jvm} GB = {per_gpu * node * jvm:.0f} GB during rollouts; expert "
+            f"collection runs data.collect_workers ({config.data.collect_workers}) a node")
+    return lines
 
 
 def _evaluation_hours(config: RunConfig, methods: list[str], seeds: list[int],

@@ -49,8 +49,14 @@ def split_batch(section: str, total: int, micro: int, unit: int = 1) -> tuple[in
     world = world_size()
     if total % (world * unit):
         grouped = f" in whole groups of {unit}" if unit > 1 else ""
+        step = world  # rows are prompts x unit: the prompts must split over the processes
+        below, above = (total // unit) // step * step, ((total // unit) // step + 1) * step
+        near = f"{below} or {above}" if below else f"{above}"
+        key = "prompts_per_step" if unit > 1 else "batch_size"
         raise ActrainError(f"{section}: {total} rows a step cannot be split evenly over "
-                           f"{world} processes{grouped}")
+                           f"{world} processes{grouped}: set {section}.{key} to a multiple of "
+                           f"{step} ({near}; with vllm_mode: server the GPU that serves vLLM "
+                           "is not a training process)")
     share = total // world
     micro = micro or share
     if micro < 1 or share % micro:
@@ -239,6 +245,10 @@ def train_and_save(trainer: Any, tokenizer: Any, out_dir: Path, merge: bool = Fa
     if not main:
         return final
     tokenizer.save_pretrained(str(tmp))
+    if trainer.args.bf16 and getattr(trainer, "is_fsdp_enabled", False):
+        from actrain.models import checkpoint_to_bf16
+
+        checkpoint_to_bf16(tmp)  # FSDP2 saves its fp32 copy of the weights
     if final.exists():
         shutil.rmtree(final)
     tmp.rename(final)
