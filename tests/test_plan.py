@@ -61,3 +61,11 @@ def test_plan_fails_now_on_what_would_fail_later(tmp_path):
         plan(config, ["act"], [0], "h100", 2, False, 10, None)
     with pytest.raises(ActrainError, match="unknown GPU"):
         plan(config, ["act"], [0], "tpu", 1, False, 10, None)
+
+
+def test_plan_counts_disk_and_the_jvms_every_process_starts():
+    config = load_config(Path(__file__).parents[1] / "configs" / "scienceworld-qwen3-8b.yaml")
+    text = plan(config, ["act_il_rl"], [0], "h100", 8, True, 10, None)
+    assert "each stage's checkpoint 16.4 GB (bf16)" in text
+    assert "16 instances a process x 8 processes a node x 1.5 GB = 192 GB" in text
+    assert "data.collect_workers (8) a node" in text
