@@ -1,6 +1,8 @@
 # make demo: install into .venv, train IL and ACT -> IL on the embedded model, roll both out, judge.
 # make compare: the paper's comparison (prompt, IL, ACT->IL, IL->RL, ACT->IL->RL; 2 seeds).
 # make test: install into .venv and run the test suite.
+# make gpu-check: the GPU paths (bf16, trainers on CUDA, ZeRO-3, FSDP2, LoRA merge, vLLM) once on
+#   this host's GPU, offline, from .gpu-check/ if there (docs/gpu-check.md); GPU_CHECK_ARGS=--cpu.
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
@@ -32,6 +34,12 @@ test-slow: install
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks
+
+# No `install` first: a GPU host may have no network; tests/gpu/run.sh installs from .gpu-check/.
+GPU_CHECK_ARGS ?=
+.PHONY: gpu-check
+gpu-check:
+	bash tests/gpu/run.sh $(GPU_CHECK_ARGS)
 
 clean:
 	rm -rf $(VENV) runs
