@@ -181,3 +181,19 @@ def test_an_fp32_checkpoint_is_rewritten_in_bf16_at_half_the_size(tmp_path):
     expected = model.model.layers[0].self_attn.q_proj.weight.to(torch.bfloat16)
     assert torch.equal(weight.to(torch.bfloat16), expected) and not torch.equal(
         weight, model.model.layers[0].self_attn.q_proj.weight)
+
+
+@pytest.mark.parametrize("setting, plain", [
+    ({}, True), ({"top_k": 20}, False), ({"top_p": 0.95}, False),
+    ({"repetition_penalty": 1.1}, False), ({"generation_kwargs": {"no_repeat_ngram_size": 2}}, False),
+])
+def test_the_one_pass_sampler_runs_only_when_nothing_else_shapes_sampling(setting, plain):
+    """A sampling setting the one-token sampler cannot honour sends generation to TRL."""
+    from actrain.stages.choice_grpo import _plain_sampling
+
+    args = types.SimpleNamespace(generation_kwargs=setting.get("generation_kwargs"))
+    trainer = types.SimpleNamespace(
+        use_vllm=False, top_p=setting.get("top_p", 1.0), top_k=setting.get("top_k", 0),
+        min_p=None, repetition_penalty=setting.get("repetition_penalty", 1.0), temperature=1.0,
+        args=args)
+    assert _plain_sampling(trainer) is plain

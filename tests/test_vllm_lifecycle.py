@@ -62,8 +62,13 @@ def _fake_package(fake: FakeVLLM) -> dict[str, types.ModuleType]:
         def generate(self, requests: list[dict], params: Any, use_tqdm: bool = True) -> list:
             assert not self.closed, "generate on a closed engine"
             self.generate_calls += 1
+            self.params = params
+            each = params if isinstance(params, list) else [params] * len(requests)
+            assert len(each) == len(requests)
             outputs = []
-            for request in requests:
+            for request, params in zip(requests, each, strict=True):
+                if params.n > 1:
+                    assert params.kwargs.get("temperature", 1.0) > 0, "n > 1 needs sampling"
                 ids = request["prompt_token_ids"]
                 logprobs = [None] + [{t: Logprob(fake_logprob(ids[:i], t))}
                                      for i, t in enumerate(ids) if i > 0]
@@ -223,3 +228,21 @@ def test_the_pipeline_closes_every_engine_before_training_and_after_evaluating(
                                     ("close", checkpoint)]
     assert fake_vllm.open_engines() == []
     assert (pipeline.dir / "critic").is_dir()
+
+
+def test_each_prompt_samples_from_its_own_seeds_and_greedy_asks_once(fake_vllm, tiny_path,
+                                                                      tokenizer):
+    """vLLM seeds sample j of a request with seed + j; one seed for every request would give
+    sample k of every state the same random stream. Greedy with n > 1 is refused by vLLM."""
+    from actrain.vllm_engine import VLLMEngine
+
+    engine = VLLMEngine(tiny_path, "float32", 0)
+    out = engine.generate(tokenizer, ["a", "b", "c"], 4, 8, 0.7, 0.95, [], seed=10)
+    seeds = [p.kwargs["seed"] for p in fake_vllm.engines[0].params]
+    assert len(out) == 3 and all(len(samples) == 4 for samples in out)
+    streams = [seed + j for seed in seeds for j in range(4)]
+    assert len(set(streams)) == 12  # every sample of every prompt: its own seed
+    greedy = engine.generate(tokenizer, ["a", "b"], 3, 8, 0.0, 1.0, [], seed=10)
+    assert [p.n for p in fake_vllm.engines[0].params] == [1, 1]
+    assert [len(samples) for samples in greedy] == [3, 3]
+    engine.close()

@@ -113,16 +113,25 @@ class VLLMEngine:
         # vLLM's stop strings would also fire inside a thinking block; where the template can
         # think, generation runs on and the shared stop rule cuts the text afterwards.
         thinking = THINK_OPEN in (getattr(tokenizer, "chat_template", None) or "")
-        params = SamplingParams(
-            n=num_samples, temperature=temperature, top_p=top_p if temperature > 0 else 1.0,
-            max_tokens=max_new_tokens, seed=seed, skip_special_tokens=True,
-            stop=None if thinking or not stop else list(stop),
-            include_stop_str_in_output=True,
-        )
+        # Greedy samples are all the same, and vLLM refuses n > 1 without sampling.
+        n = num_samples if temperature > 0 else 1
+
+        def params(i: int) -> Any:
+            # vLLM seeds sample j of a request with seed + j: each prompt gets its own block of
+            # seeds, so that sample k of every prompt does not share one random stream.
+            return SamplingParams(
+                n=n, temperature=temperature, top_p=top_p if temperature > 0 else 1.0,
+                max_tokens=max_new_tokens, seed=None if seed is None else seed + i * n,
+                skip_special_tokens=True, stop=None if thinking or not stop else list(stop),
+                include_stop_str_in_output=True,
+            )
+
         requests = [{"prompt_token_ids": tokenizer(p, add_special_tokens=False)["input_ids"]}
                     for p in prompts]
-        outputs = self._engine().generate(requests, params, use_tqdm=False)
-        return [[cut_at_stop(o.text, stop) for o in out.outputs] for out in outputs]
+        outputs = self._engine().generate(requests, [params(i) for i in range(len(requests))],
+                                          use_tqdm=False)
+        return [[cut_at_stop(o.text, stop) for o in out.outputs] * (num_samples // n)
+                for out in outputs]
 
     def continuation_logprobs(self, tokenizer: Any, prompt: str,
                               continuations: Sequence[str]) -> list[float]:

@@ -195,12 +195,16 @@ class PairGroupRollout:
 
 
 def _plain_sampling(trainer: GRPOTrainer) -> bool:
-    """The one-pass sampler draws from the full softmax: only when no top-k/top-p/min-p is set."""
+    """The one-pass sampler draws from the full softmax at the trainer's temperature: only when
+    nothing else shapes the distribution (top-k/top-p/min-p, a repetition penalty, which also
+    counts the prompt's tokens, or extra `generation_kwargs`); otherwise TRL generates."""
     return (
         not trainer.use_vllm
         and trainer.top_p in (None, 1.0)
         and trainer.top_k in (None, 0)
         and trainer.min_p is None
+        and getattr(trainer, "repetition_penalty", None) in (None, 1.0)
+        and not getattr(trainer.args, "generation_kwargs", None)
         and trainer.temperature > 0
     )
 
