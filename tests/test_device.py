@@ -60,6 +60,13 @@ def test_weights_are_fp32_on_the_cpu_and_in_the_compute_dtype_on_a_gpu():
     assert dev.weight_dtype("float32", "cuda:1") == torch.float32
 
 
+def test_weights_an_optimizer_updates_in_place_are_fp32_on_a_gpu_too():
+    """bf16 would round away AdamW's steps of about lr (tests/test_mixed_precision.py)."""
+    assert dev.weight_dtype("bfloat16", "cuda:0", updated_in_place=True) == torch.float32
+    assert dev.weight_dtype("float16", "cuda:0", updated_in_place=True) == torch.float32
+    assert dev.weight_dtype("bfloat16", "cpu", updated_in_place=True) == torch.float32
+
+
 def test_cpu_autocast_computes_in_the_asked_dtype():
     a = torch.ones(4, 4)
     with dev.autocast("bfloat16", "cpu"):

@@ -39,6 +39,16 @@ def test_batches_follow_the_gpu_count_and_micro_batch(tmp_path):
     assert big[3] == "32 x 1 acc." and float(big[6]) > float(eight[6])
 
 
+def test_full_fine_tuning_holds_16_bytes_a_parameter_sharded_or_not(tmp_path):
+    """fp32 weights, gradients and AdamW moments on one GPU or DDP; bf16 weights and gradients
+    with an fp32 master copy under ZeRO-3 (fp32 under FSDP2): 16 bytes either way."""
+    config = load_config(None, [f"runs_dir={tmp_path}", "model=Qwen/Qwen3-8B", "pipeline=act",
+                                "act.prompts_per_step=32", "act.num_generations=8"])
+    whole = float(_row(plan(config, ["act"], [0], "h100", 8, False, 10, None), "act")[6])
+    sharded = float(_row(plan(config, ["act"], [0], "h100", 8, True, 10, None), "act")[6])
+    assert whole - sharded == pytest.approx(8.19e9 * 16 * (1 - 1 / 8) / 2**30, abs=1)
+
+
 def test_gpu_hours_scale_with_steps_and_the_gpu(tmp_path):
     base = [f"runs_dir={tmp_path}", "model=Qwen/Qwen3-8B", "pipeline=act",
             "act.prompts_per_step=8"]

@@ -86,8 +86,11 @@ def train_act(
     from actrain.stages.act import run_act
 
     config = _resolved(config)
+    peft = config.peft
     model_obj, tokenizer = load_model(model or config.model, config.dtype, config.device,
-                                      config.chat_template_kwargs)
+                                      config.chat_template_kwargs,
+                                      peft.enabled and peft.load_in_4bit, for_training=True,
+                                      lora=peft.enabled)
     try:
         return run_act(model_obj, tokenizer, list(train_pairs), list(heldout_pairs),
                        stage_inputs(config, "act"), Path(out_dir))

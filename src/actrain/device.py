@@ -5,9 +5,16 @@ trainer of a run.
   `accelerate launch`, so each rank takes its own card), else the CPU.
 - `dtype: auto` is bf16 on a GPU and on a CPU that computes bf16 natively (AVX512-BF16 or AMX);
   elsewhere fp32, because emulated bf16 is slower than fp32 there.
-- On a GPU the weights are loaded in the compute dtype: an 8B model in fp32 would need twice the
-  memory and run slower. On the CPU they stay fp32 and bf16 comes from autocast, which keeps fp32
-  master weights for the small models trained there and is where the CPU speed-up comes from.
+- On a GPU the weights are loaded in the compute dtype for generation, evaluation and as a frozen
+  LoRA base: an 8B model in fp32 would need twice the memory and run slower.
+- Weights an optimizer updates in place are loaded in fp32 on a GPU too, and bf16 comes from the
+  trainer's autocast (`bf16=True`): AdamW moves a weight by about lr a step, and bf16 rounds away
+  any step below half its spacing near the weight (|w| > ~256 x lr), so at lr 1e-6 pure-bf16
+  training leaves ~98% of the weights where they were. This is full fine-tuning on one GPU or
+  DDP; ZeRO-3 and FSDP keep an fp32 master copy of bf16 weights themselves (DeepSpeed's optimizer
+  partitions, accelerate's upcast for FSDP), and PEFT keeps LoRA adapters in fp32.
+- On the CPU the weights are always fp32 and bf16 comes from autocast, which is also where the CPU
+  speed-up comes from.
 """
 
 from __future__ import annotations
@@ -75,9 +82,14 @@ def resolve_dtype(name: str, device: str = "cpu") -> str:
     return "float32"
 
 
-def weight_dtype(dtype: str, device: str) -> torch.dtype:
-    """The dtype weights are loaded in: the compute dtype on a GPU, fp32 on the CPU (autocast)."""
-    return dtype_from_name(dtype) if device.startswith("cuda") else torch.float32
+def weight_dtype(dtype: str, device: str, updated_in_place: bool = False) -> torch.dtype:
+    """The dtype weights are loaded in: fp32 on the CPU (autocast computes in `dtype`); on a GPU
+    the compute dtype, except fp32 for weights the optimizer updates in place
+    (`updated_in_place`: trained with no ZeRO-3 / FSDP master copy), whose small steps the
+    compute dtype would round away."""
+    if not device.startswith("cuda") or updated_in_place:
+        return torch.float32
+    return dtype_from_name(dtype)
 
 
 def autocast(dtype: str, device: torch.device | str) -> AbstractContextManager[object]:

@@ -160,27 +160,31 @@ def load_tokenizer(name: str) -> PreTrainedTokenizerBase:
 def load_model(
     name: str, dtype: str = "float32", device: str = "cpu",
     chat_template_kwargs: dict | None = None, load_in_4bit: bool = False,
+    for_training: bool = False, lora: bool = False,
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Load (model, tokenizer) for `name`: an embedded id, `tiny-random`, a folder or a hub id.
 
     `dtype` and `device` are resolved ones (`actrain.device`); the weights land on `device` in
-    `weight_dtype(dtype, device)`. `chat_template_kwargs` go to every prompt the tokenizer
-    renders (`prompts.set_chat_template_kwargs`). A LoRA checkpoint (an adapter folder) is
-    loaded onto its base, itself loaded the same way, and merged: callers get a plain model.
-    `load_in_4bit` loads the frozen base in NF4 for QLoRA training (CUDA and bitsandbytes).
+    `training_weight_dtype(dtype, device, for_training, lora)`. `chat_template_kwargs` go to
+    every prompt the tokenizer renders (`prompts.set_chat_template_kwargs`). A LoRA checkpoint
+    (an adapter folder) is loaded onto its base, itself loaded the same way, and merged: callers
+    get a plain model. `load_in_4bit` loads the frozen base in NF4 for QLoRA training (CUDA and
+    bitsandbytes). `for_training` is a model a trainer will update (`lora`: through adapters).
     """
     path = resolve_model_path(name)
     if (Path(path) / ADAPTER_CONFIG).exists() and not (Path(path) / "config.json").exists():
         if load_in_4bit:
             raise ActrainError(f"{name} is a LoRA adapter: a 4-bit base cannot take it merged; "
                                "set peft.merge: true so that each stage saves full weights")
-        return _load_adapter(path, dtype, device, chat_template_kwargs)
-    kwargs: dict = {"dtype": weight_dtype(dtype, device)}
+        return _load_adapter(path, dtype, device, chat_template_kwargs, for_training, lora)
+    sharded = device.startswith("cuda") and _sharded_loading()
+    kwargs: dict = {"dtype": training_weight_dtype(dtype, device, for_training,
+                                                   lora or load_in_4bit, sharded)}
     if load_in_4bit:
         kwargs["quantization_config"] = _four_bit(dtype, device)
     # Straight onto this process's GPU: loading to host memory first costs every process the
     # whole model in RAM. Not under ZeRO-3 or FSDP, which place the weights themselves.
-    on_gpu = device.startswith("cuda") and not _sharded_loading()
+    on_gpu = device.startswith("cuda") and not sharded
     if load_in_4bit or on_gpu:
         kwargs["device_map"] = {"": device}
     try:
@@ -192,6 +196,20 @@ def load_model(
         ) from exc
     tokenizer = _tokenizer_for(model, name, chat_template_kwargs)
     return (model if "device_map" in kwargs else model.to(device)), tokenizer
+
+
+def training_weight_dtype(
+    dtype: str, device: str, for_training: bool = False, lora: bool = False,
+    sharded: bool | None = None,
+) -> torch.dtype:
+    """The dtype a model's weights load in (`device.weight_dtype`). Trained weights are fp32 on a
+    GPU only where nothing else keeps an fp32 master copy of them: not with LoRA (the base is
+    frozen; PEFT makes its adapters fp32), and not under ZeRO-3 (DeepSpeed's optimizer holds
+    fp32 partitions) or FSDP (accelerate upcasts trainable weights under mixed precision), where
+    loading bf16 halves what each process reads and places. `sharded` defaults to this launch's."""
+    if sharded is None:
+        sharded = device.startswith("cuda") and _sharded_loading()
+    return weight_dtype(dtype, device, for_training and not lora and not sharded)
 
 
 def _sharded_loading() -> bool:
@@ -213,14 +231,17 @@ def _tokenizer_for(
 
 
 def _load_adapter(
-    path: str, dtype: str, device: str, chat_template_kwargs: dict | None
+    path: str, dtype: str, device: str, chat_template_kwargs: dict | None,
+    for_training: bool = False, lora: bool = False,
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     from peft import PeftModel
 
     base_name = json.loads((Path(path) / ADAPTER_CONFIG).read_text()).get("base_model_name_or_path")
     if not base_name:
         raise ActrainError(f"{path}/{ADAPTER_CONFIG} names no base model")
-    base, _ = load_model(base_name, dtype, device, chat_template_kwargs)
+    # The merged model is what trains next: its base loads in that training's dtype.
+    base, _ = load_model(base_name, dtype, device, chat_template_kwargs,
+                         for_training=for_training, lora=lora)
     model = PeftModel.from_pretrained(base, path).merge_and_unload()
     # A LoRA stage trained on top of this model records this folder as its base.
     model.name_or_path = model.config._name_or_path = path

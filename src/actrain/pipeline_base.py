@@ -72,12 +72,17 @@ class RunSteps(RunLayout):
 
     # -- helpers ----------------------------------------------------------------------------
     def load_model(self, name: str, for_training: bool = False) -> tuple[Any, Any]:
-        """A model and tokenizer on the run's device, dtype and chat template settings."""
+        """A model and tokenizer on the run's device, dtype and chat template settings.
+
+        `for_training`: a model a training stage updates, which on a GPU without LoRA, ZeRO-3 or
+        FSDP loads fp32 weights for the trainer's bf16 autocast (`models.training_weight_dtype`).
+        """
         from actrain.models import load_model
 
         c = self.config
         four_bit = for_training and c.peft.enabled and c.peft.load_in_4bit
-        return load_model(name, c.dtype, c.device, c.chat_template_kwargs, four_bit)
+        return load_model(name, c.dtype, c.device, c.chat_template_kwargs, four_bit,
+                          for_training=for_training, lora=c.peft.enabled)
 
     def generator(self, name: str) -> tuple[Any, Any]:
         """What generates outside training: the HF model, or a vLLM engine on its weights.

@@ -7,9 +7,12 @@ estimates tokens, GPU-hours and memory per GPU from first principles:
 - training: 6 x params FLOPs per token trained, at `TRAIN_MFU` of the GPU's dense bf16 peak;
 - generation: prefill at 2 x params FLOPs per token; decoding is bound by reading the weights
   once per generated token of a batch, so a decode step costs weight bytes / memory bandwidth;
-- memory: bf16 weights and gradients plus fp32 AdamW moments (12 bytes a trained parameter;
-  sharded over the GPUs with ZeRO-3 / FSDP), 2 bytes a frozen one (0.5 in 4-bit), activations of
-  one micro-batch with checkpointing, and vLLM's share when it is colocated.
+- memory: 16 bytes a trained parameter, fp32 AdamW moments (8) plus fp32 weights and gradients
+  on one GPU or DDP (loaded in fp32, bf16 from autocast: `models.training_weight_dtype`), or
+  bf16 weights and gradients plus DeepSpeed's fp32 master copy under ZeRO-3 (FSDP2 upcasts to
+  fp32 weights and gradients), sharded over the GPUs there; LoRA adapters likewise 16, 2 bytes a
+  frozen parameter (0.5 in 4-bit); activations of one micro-batch with checkpointing; and vLLM's
+  share when it is colocated.
 
 These are estimates for planning; the assumptions are printed with them.
 """
@@ -114,14 +117,18 @@ def _lora_params(shape: ModelShape, r: int) -> float:
 
 def _memory_gib(shape: ModelShape, config: RunConfig, micro_tokens: float, args: Any,
                 gpus: int, sharded: bool) -> tuple[float, float]:
-    """(GiB a GPU needs, trained parameters) for one training stage."""
+    """(GiB a GPU needs, trained parameters) for one training stage.
+
+    A trained parameter costs 16 bytes wherever it is kept in mixed precision: weight and
+    gradient 4 + 4 in fp32 (one GPU, DDP, FSDP2, LoRA adapters), or 2 + 2 in bf16 plus a 4-byte
+    fp32 master (ZeRO-3), and AdamW's two fp32 moments 8."""
     peft = config.peft
     if peft.enabled:
         trained = _lora_params(shape, peft.r)
         weights = shape.params * (0.5 if peft.load_in_4bit else 2.0) + trained * 16
     else:
         trained = shape.params
-        weights = shape.params * 12 / (gpus if sharded else 1)
+        weights = shape.params * 16 / (gpus if sharded else 1)
     checkpointing = bool(getattr(args, "gradient_checkpointing", False))
     per_token_layer = 2 if checkpointing else 34  # bytes x hidden (Korthikanti et al. 2022)
     activations = micro_tokens * shape.hidden * shape.layers * per_token_layer

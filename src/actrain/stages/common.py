@@ -245,10 +245,13 @@ def train_and_save(trainer: Any, tokenizer: Any, out_dir: Path, merge: bool = Fa
     if not main:
         return final
     tokenizer.save_pretrained(str(tmp))
-    if trainer.args.bf16 and getattr(trainer, "is_fsdp_enabled", False):
+    if trainer.args.bf16 and not trainer.args.use_cpu:
         from actrain.models import checkpoint_to_bf16
 
-        checkpoint_to_bf16(tmp)  # FSDP2 saves its fp32 copy of the weights
+        # On GPUs the trained weights are fp32 (1 GPU / DDP) or FSDP2's fp32 copy; every later
+        # load is bf16 there, so the checkpoint keeps bf16 at half the disk. A CPU run keeps
+        # fp32, which its next stage trains from.
+        checkpoint_to_bf16(tmp)
     if final.exists():
         shutil.rmtree(final)
     tmp.rename(final)
