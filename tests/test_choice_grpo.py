@@ -1,6 +1,7 @@
 """Pair-group GRPO for the choice: group layout, advantages, one-pass scoring, objectives."""
 
 import contextlib
+import math
 
 import pytest
 import torch
@@ -232,3 +233,99 @@ def test_a_trl_with_another_generation_signature_is_refused_at_set_up(monkeypatc
     rollout = PairGroupRollout(scripted.pairs(), scripted.Tok(), 4, one_token=False)
     with pytest.raises(ActrainError, match=r"trl==1\.16\.0"):
         ChoiceGRPOTrainer(rollout_func=rollout)
+
+
+class _Answers(scripted.Scripted):
+    """Scripted completions per shown prompt (`answers[prompt]`, as a text) instead of tokens."""
+
+    def __init__(self, answers: dict[str, str], **kwargs) -> None:  # noqa: ANN003
+        super().__init__(scripted.pairs(), _TextTok(), 4, one_token=False,
+                         correct=_correct, resample_tries=3, **kwargs)
+        self.answers = answers
+
+    def _complete(self, trainer, prompt_ids, log):  # noqa: ANN001, ANN202
+        self.calls.append(len(prompt_ids))
+        return [self.tokenizer(self.answers[self.tokenizer.decode(ids)])["input_ids"]
+                for ids in prompt_ids], None
+
+
+def _correct(texts: list[str], actions: list[list[str]], labels: list[int]) -> list[bool]:
+    """The correctness check the ACT stage passes (`act.grpo_trainer`)."""
+    from actrain.rewards import choices
+
+    return [p == y for p, y in zip(choices(texts, actions, "index", False), labels, strict=True)]
+
+
+class _TextTok(scripted.Tok):
+    def batch_decode(self, rows, skip_special_tokens=True):  # noqa: ANN001, ANN201
+        return [self.decode(r) for r in rows]
+
+
+def _trl_trainer(reward_funcs, weights):  # noqa: ANN001, ANN202
+    """The parts of a `GRPOTrainer` the rollout touches, with TRL's reward attributes."""
+    trainer = scripted.trainer()
+    trainer.processing_class = _TextTok()
+    trainer.reward_funcs, trainer.reward_weights = reward_funcs, torch.tensor(weights)
+    trainer.state = None
+    return trainer
+
+
+def test_a_group_of_wrong_and_malformed_answers_is_not_flat():
+    """Wrong (0) and malformed (-0.5) answers differ in reward: the group teaches the format, so
+    it is kept, though no answer in it is right."""
+    answers = {"B": "<answer>2</answer>", "b": "no answer", "A": "<answer>1</answer>",
+               "a": "<answer>1</answer>"}
+    rollout = _Answers(answers, draws="A")
+    trainer = _trl_trainer([make_choice_reward("index", prefilled=False)], [1.0])
+    out = rollout(["B"] * 4 + ["A"] * 4, trainer)
+    assert trainer.logged["choice/resampled_groups"] == 0.0 and rollout.calls == [8]
+    assert out["prompt_ids"][:4] == [[ord("B")]] * 2 + [[ord("b")]] * 2
+
+
+def test_flat_means_every_weighted_reward_equal_with_rows_no_function_scores_left_out():
+    answers = {"B": "<answer>1</answer>", "b": "<think>cut off", "C": "<answer>1</answer>",
+               "c": "<answer>2</answer>", "A": "<answer>1</answer>", "a": "<answer>1</answer>"}
+    rewards = [make_choice_reward("index", prefilled=False, correct=0.1),
+               make_consistency_reward("index", prefilled=False)]
+    rollout = _Answers(answers, draws="AA")
+    trainer = _trl_trainer(rewards, [1.0, 0.3])
+    rollout(["B"] * 4 + ["C"] * 4 + ["A"] * 4, trainer)
+    # B: its scored rows are all right (0.1), the cut-off ones unscored: no advantage, resampled.
+    # C: all right, consistent (0.1 + 0.3 each, not a dyadic sum): flat. A: half right.
+    assert trainer.logged["choice/resampled_groups"] == pytest.approx(2 / 3)
+
+
+def _trl_group_advantages(rewards: list[float], size: int, scale: bool) -> torch.Tensor:
+    """TRL 1.16's advantages for `scale_rewards` none (`scale=False`) or group (`True`)."""
+    from trl.trainer.utils import nanstd
+
+    r = torch.tensor(rewards, dtype=torch.float32)
+    mean = torch.nanmean(r.view(-1, size), dim=1).repeat_interleave(size)
+    advantages = r - mean
+    if scale:
+        advantages = advantages / (nanstd(r.view(-1, size), dim=1).repeat_interleave(size) + 1e-4)
+    return torch.nan_to_num(advantages, nan=0.0)
+
+
+@pytest.mark.parametrize("scale", [False, True])
+def test_flat_groups_are_found_despite_float_rounding(scale):
+    """All-equal rewards like 0.2 leave advantages of ~1e-8 (or ~1e-4 once divided by the tiny
+    std), not 0: such groups are flat too; a group with a cut-off row (advantage 0) as well."""
+    groups = [[0.2] * 8, [0.3] * 8, [0.2] * 6 + [math.nan] * 2,
+              [0.2] * 7 + [0.3], [1.0] * 4 + [0.0] * 4]
+    advantages = _trl_group_advantages([r for g in groups for r in g], 8, scale)
+    assert advantages[:8].abs().max() > 0  # the rounding the exact test missed
+    output = {"advantages": advantages, "completion_mask": torch.ones(40, 3, dtype=torch.long),
+              "num_items_in_batch": torch.tensor(120)}
+    drop_zero_variance_groups(output, 8, gather=lambda x: x)
+    kept = output["completion_mask"][:, 0].view(-1, 8)[:, 0].tolist()
+    assert kept == [0, 0, 0, 1, 1]
+    assert int(output["num_items_in_batch"]) == 2 * 8 * 3
+
+
+def test_flat_rewards_tolerates_rounding_and_ignores_unscored_rows():
+    from actrain.stages.choice_grpo import flat_rewards
+
+    assert flat_rewards([0.1 + 0.2, 0.3, math.nan])
+    assert flat_rewards([math.nan, 1.0]) and flat_rewards([])
+    assert not flat_rewards([0.0, -0.5, math.nan])

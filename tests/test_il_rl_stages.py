@@ -6,7 +6,7 @@ from actrain.config import load_config
 from actrain.errors import ActrainError
 from actrain.io import read_json
 from actrain.methods import stage_inputs
-from actrain.stages.il import il_dataset, run_il, sft_config
+from actrain.stages.il import il_dataset, run_il, sequence_lengths, sft_config
 from actrain.stages.rl import rl_dataset, run_rl
 
 TRAJECTORIES = [
@@ -22,6 +22,15 @@ TRAJECTORIES = [
         ],
     }
     for i in range(3)
+]
+
+
+# A state whose prompt is longer than TRL's default max_length of 1024 tokens (a long room).
+LONG_ROOM = "You are in the storeroom. You see " + ", ".join(
+    f"a crate labelled {i}" for i in range(250)) + "."
+LONG_TRAJECTORIES = [
+    {**t, "steps": [{**t["steps"][0], "observation": LONG_ROOM}, t["steps"][1]]}
+    for t in TRAJECTORIES[:2]
 ]
 
 
@@ -87,3 +96,42 @@ def test_empty_trajectories_are_a_clear_error(tokenizer):
         il_dataset(tokenizer, [], stage_inputs(_config(), "il").view)
     with pytest.raises(ActrainError, match="no expert states"):
         rl_dataset(tokenizer, [], stage_inputs(_config(), "rl").view)
+
+
+def test_il_keeps_the_expert_action_of_a_state_longer_than_1024_tokens(tmp_path, monkeypatch):
+    """TRL keeps the start of a row over max_length: the action, the only labelled part, went."""
+    from trl import SFTTrainer
+
+    from actrain.models import load_model
+
+    model, tokenizer = load_model("tiny-random")
+    inputs = stage_inputs(_config("il.max_steps=1", "il.batch_size=2"), "il")
+    rows = il_dataset(tokenizer, LONG_TRAJECTORIES, inputs.view)
+    lengths = sequence_lengths(tokenizer, rows["prompt"], rows["completion"])
+    assert lengths.longest_prompt > 1024  # past the old fixed max_length
+    seen = {}
+    train = SFTTrainer.train
+
+    def recording_train(self, *args, **kwargs):
+        seen["rows"], seen["max_length"] = self.train_dataset, self.args.max_length
+        return train(self, *args, **kwargs)
+
+    monkeypatch.setattr(SFTTrainer, "train", recording_train)
+    run_il(model, tokenizer, LONG_TRAJECTORIES, inputs, tmp_path)
+    assert len(seen["rows"]) == len(rows)  # no row dropped for being all prompt
+    for row, completion in zip(seen["rows"], rows["completion"], strict=True):
+        labelled = tokenizer.decode([t for t in row["labels"] if t != -100])
+        assert labelled == completion + tokenizer.eos_token  # the whole action is trained on
+    assert seen["max_length"] == lengths.longest_row
+    length = read_json(tmp_path / "length.json")
+    assert length["longest_prompt_tokens"] == lengths.longest_prompt
+    assert length["max_length"] == lengths.longest_row and length["steps"] == 1
+
+
+def test_a_max_length_that_would_cut_the_action_is_refused(tokenizer, tiny_model, tmp_path):
+    model, _ = tiny_model
+    inputs = stage_inputs(_config("il.max_steps=1", "il.sft={max_length: 1024}"), "il")
+    with pytest.raises(ActrainError, match=r"il.sft.max_length 1024 would cut the labelled "
+                                           r"completion: the longest prompt is \d+ tokens"):
+        run_il(model, tokenizer, LONG_TRAJECTORIES, inputs, tmp_path)
+    assert not (tmp_path / "checkpoint").exists()

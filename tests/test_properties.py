@@ -4,8 +4,15 @@ documented values, and an index answer follows the shown order."""
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actrain.prompts import cut_at_stop, parse_action, parse_choice, truncated_thinking
+from actrain.prompts import (
+    cut_at_stop,
+    opens_thinking,
+    parse_action,
+    parse_choice,
+    truncated_thinking,
+)
 from actrain.rewards import (
+    cut_off,
     make_accuracy_metrics,
     make_action_metrics,
     make_action_reward,
@@ -68,16 +75,21 @@ def test_choice_rewards_and_metrics_take_only_their_values(rows, prefilled):
     first = [r[2] for r in rows]
     reward = make_choice_reward("index", prefilled)(
         prompts=[""] * len(rows), completions=completions, actions=shown, label=labels)
-    assert set(reward) <= {1.0, 0.0, -0.5}
+    assert set(reward) <= {1.0, 0.0, -0.5, None}
+    cut = cut_off(completions, prefilled, [""] * len(rows))
+    assert [r is None for r in reward] == cut  # None only for a completion cut off thinking
     for metric in make_accuracy_metrics("index", prefilled):
         values = metric(prompts=[""] * len(rows), completions=completions, actions=shown,
                         label=labels, expert_first=first)
         assert set(values) <= {0.0, 1.0, None}
+        # every function leaves a cut-off row unscored, so TRL keeps it out of the baseline
+        assert all(v is None for v, c in zip(values, cut, strict=True) if c)
     mirror = list(range(len(rows)))[::-1]
     consistency = make_consistency_reward("index", prefilled)(
         prompts=[""] * len(rows), completions=completions, actions=shown, label=labels,
         mirror=mirror)
-    assert set(consistency) <= {0.0, 1.0}
+    assert set(consistency) <= {0.0, 1.0, None}
+    assert [v is None for v in consistency] == cut
 
 
 @SETTINGS
@@ -90,3 +102,61 @@ def test_action_rewards_and_metrics_take_only_their_values(completions, prefille
     assert set(make_action_reward(prefilled)(**kwargs)) <= {1.0, 0.1, 0.0, -0.5}
     for metric in make_action_metrics(prefilled):
         assert set(metric(**kwargs)) <= {0.0, 1.0}
+
+
+# A finished answer: optional thinking, then the answer tag, closed; generation stops there.
+_plain = st.text(alphabet=st.characters(blacklist_characters="<>"), max_size=12)
+_thinking = st.one_of(st.just(""), st.builds("<think>{}</think>".format, texts))
+_answer = st.sampled_from(["1", "2", "Action 2", " take apple ", "open fridge", "3", ""])
+
+
+@SETTINGS
+@given(_thinking, _plain, _answer, texts, st.sampled_from(["index", "action"]))
+def test_text_after_the_closing_answer_tag_never_changes_the_choice(think, lead, answer, tail,
+                                                                     fmt):
+    """A completion reads the same whether generation stopped at its closing tag or ran on."""
+    shown = ["take apple", "open fridge"]
+    stopped = f"{think}{lead}<answer>{answer}</answer>"
+    assert parse_choice(stopped + tail, shown, fmt) == parse_choice(stopped, shown, fmt)
+    assert not truncated_thinking(stopped + tail)
+    # a prompt that opened the block: the completion only closes it
+    opened = f"{lead.replace('/', '')}</think>{lead}<answer>{answer}</answer>"
+    assert (parse_choice(opened + tail, shown, fmt, think_open=True)
+            == parse_choice(opened, shown, fmt, think_open=True))
+    # prefilled (direct choice): the completion starts inside the tag
+    prefilled = f"{answer}</answer>"
+    assert (parse_choice(prefilled + tail, shown, fmt, prefilled=True)
+            == parse_choice(prefilled, shown, fmt, prefilled=True))
+
+
+@SETTINGS
+@given(_thinking, _plain, _answer, texts, st.booleans())
+def test_text_after_the_closing_action_tag_never_changes_the_action(think, lead, answer, tail,
+                                                                    think_open):
+    stopped = (f"{lead}</think>" if think_open else think) + f"{lead}<action>{answer}</action>"
+    assert (parse_action(stopped + tail, think_open=think_open)
+            == parse_action(stopped, think_open=think_open))
+    assert (parse_action(f"{answer}</action>{tail}", prefilled=True)
+            == parse_action(f"{answer}</action>", prefilled=True))
+
+
+@SETTINGS
+@given(texts, st.booleans())
+def test_a_completion_reads_the_same_stopped_or_run_on(text, think_open):
+    """The stop rule applied after the fact (vLLM) never changes what is parsed."""
+    shown = ["take apple", "open fridge"]
+    stopped = cut_at_stop(text, ["</answer>"], think_open)
+    assert text.startswith(stopped)
+    assert (parse_choice(stopped, shown, think_open=think_open)
+            == parse_choice(text, shown, think_open=think_open))
+
+
+@SETTINGS
+@given(texts)
+def test_inside_an_opened_block_nothing_is_an_answer_before_it_closes(text):
+    """A prompt ending in "<think>": a completion without "</think>" is cut off, not an answer."""
+    if "</think>" not in text.lower():
+        assert parse_choice(text, ["a", "b"], think_open=True) is None
+        assert truncated_thinking(text, think_open=True)
+    assert opens_thinking("<|im_start|>assistant\n<think>\n")
+    assert not opens_thinking("<|im_start|>assistant\n<think>\n\n</think>\n\n<answer>")

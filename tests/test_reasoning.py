@@ -95,3 +95,33 @@ def test_rollout_summaries_count_turns_cut_off_while_thinking():
     episode = {"won": False, "score": 0.0, "steps": 3, "invalid_actions": 1, "malformed": 1,
                "hit_max_steps": True, "transcript": turns}
     assert summarise([episode])["truncated_rate"] == pytest.approx(1 / 3)
+
+
+# DeepSeek-R1-Distill / Qwen3-*-Thinking-2507, reduced to their effect: the generation prompt
+# opens the thinking block, so the completion starts inside it and only closes it.
+R1_STYLE = (
+    "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|><think>\n{% endif %}"
+)
+
+
+def test_a_template_that_opens_thinking_makes_an_unclosed_completion_truncated(tokenizer):
+    from actrain.prompts import opens_thinking, parse_choice, truncated_thinking
+    from actrain.rewards import make_choice_reward
+
+    r1, qwen3 = copy.deepcopy(tokenizer), copy.deepcopy(tokenizer)
+    r1.chat_template, qwen3.chat_template = R1_STYLE, QWEN3_STYLE
+    actions = ["take apple", "open fridge"]
+    prompt = critic_prompt(r1, "Task: t", actions, reasoning=True)
+    assert opens_thinking(prompt) and not opens_thinking(critic_prompt(qwen3, "Task: t", actions,
+                                                                       reasoning=True))
+    cut = "Action 1 takes the apple, so <answer>1</answer> unless"  # cut off mid-thought
+    done = "Action 1 takes the apple.\n</think>\n\n<answer>1</answer>"
+    assert parse_choice(cut, actions, think_open=True) is None
+    assert truncated_thinking(cut, think_open=True)
+    assert parse_choice(done, actions, think_open=True) == 0
+    assert not truncated_thinking(done, think_open=True)
+    # the GRPO reward reads the prompt: the cut-off sample is unscored, not a right answer
+    reward = make_choice_reward("index", prefilled=False)
+    assert reward(prompts=[prompt] * 2, completions=[cut, done], actions=[actions] * 2,
+                  label=[0, 0]) == [None, 1.0]

@@ -243,3 +243,20 @@ def test_success_bars_carry_value_and_n(tmp_path, monkeypatch):
     episodes = {"il": {"id_test": (2, 60)}, "act_il": {"id_test": (2, 60)}}
     assert plot_success(table, ["id_test"], tmp_path / "s.png", episodes)
     assert texts == ["0%\nn=2x30", "20%\nn=2x30"]  # a 0% bar still says what it is
+
+
+def test_the_agent_table_shows_the_raw_mean_score_where_failures_pulled_it_below():
+    results = _results()
+    for split in ("id_test", "ood_test"):
+        results["agent"]["il"]["0"][split]["mean_score_raw"] = -25.0  # failed episodes: -100
+        results["agent"]["il"]["1"][split]["mean_score_raw"] = -25.0
+    for summary in results["agent"]["act_il"].values():  # nothing failed: raw equals clipped
+        for row in summary.values():
+            row["mean_score_raw"] = row["mean_score"]
+    table = agent_table(results)
+    il = next(line for line in table.splitlines() if line.startswith("| il |"))
+    assert "37.50 ± 17.68 (raw -25.00 ± 0.00)" in il
+    act_il = next(line for line in table.splitlines() if line.startswith("| act_il |"))
+    assert "raw" not in act_il
+    assert aggregate(results)["il"]["id_test"]["score_raw_mean"] == -25.0
+    assert "score_raw_mean" not in aggregate(_results())["il"]["id_test"]

@@ -1,5 +1,7 @@
 import math
 
+import pytest
+
 from actrain.rewards import make_accuracy_metrics, make_choice_reward
 
 ACTIONS = [["take apple", "open fridge"]] * 4
@@ -54,3 +56,88 @@ def test_action_reward_expert_admissible_other_and_missing_tag():
     assert expert([""] * n, completions, **kwargs) == [1.0, 0.0, 0.0, 0.0, 0.0]
     assert admissible([""] * n, completions, **kwargs) == [1.0, 1.0, 0.0, 0.0, 0.0]
     assert format_ok([""] * n, completions, **kwargs) == [1.0, 1.0, 1.0, 0.0, 0.0]
+
+
+def _trl_advantages(rewards_per_func: list[list[float | None]], weights: list[float],
+                    size: int) -> list[float]:
+    """Advantages as TRL 1.16's `GRPOTrainer` computes them (`_calculate_rewards`, then
+    `_generate_and_score_completions` with `scale_rewards: none`): None becomes NaN, a row every
+    reward function left NaN is unscorable, kept out of the group mean, and gets advantage 0."""
+    import torch
+
+    per_func = torch.tensor([[math.nan if v is None else v for v in row]
+                             for row in zip(*rewards_per_func, strict=True)])
+    unscorable = torch.isnan(per_func).all(dim=1)
+    rewards = (per_func * torch.tensor(weights).unsqueeze(0)).nansum(dim=1)
+    rewards[unscorable] = torch.nan
+    mean = torch.nanmean(rewards.view(-1, size), dim=1).repeat_interleave(size)
+    return torch.nan_to_num(rewards - mean, nan=0.0).tolist()
+
+
+def _act_rewards(completions, prompts, consistency=0.0):  # noqa: ANN001, ANN202
+    """Every reward function of a reasoning ACT run, called as TRL calls them, and the weights."""
+    from actrain.rewards import make_consistency_reward
+
+    n = len(completions)
+    kwargs = dict(prompts=prompts, completions=completions, actions=ACTIONS[:1] * n,
+                  label=[0] * n, expert_first=[True] * n, mirror=list(range(n)))
+    funcs = [make_choice_reward("index", prefilled=False),
+             make_consistency_reward("index", prefilled=False),
+             *make_accuracy_metrics("index", prefilled=False)]
+    weights = [1.0, consistency] + [0.0] * (len(funcs) - 2)
+    return [f(**kwargs) for f in funcs], weights
+
+
+RIGHT = "<think>the apple is needed</think><answer>1</answer>"
+WRONG = "<think>the fridge first</think><answer>2</answer>"
+CUT = "<think>the apple, or maybe the fridge; the fridge is closed, so"
+
+
+@pytest.mark.parametrize("consistency", [0.0, 0.5])
+def test_a_completion_cut_off_while_thinking_stays_out_of_its_group_baseline(consistency):
+    # 6 cut off, 1 right, 1 wrong: scored -0.5, the cut-off rows made the baseline -0.25 and
+    # gave the wrong answer +0.25
+    completions = [CUT] * 6 + [RIGHT, WRONG]
+    rewards, weights = _act_rewards(completions, [""] * 8, consistency)
+    assert rewards[0][:6] == [None] * 6
+    advantages = _trl_advantages(rewards, weights, 8)
+    assert advantages[7] < 0 < advantages[6]  # the wrong answer is pushed down, the right up
+    assert advantages[:6] == [0.0] * 6  # masked out of the loss, and no weight in the baseline
+    assert advantages[6] == pytest.approx(0.5 + consistency / 2)
+
+
+def test_a_cut_off_completion_is_not_a_format_failure_but_a_finished_malformed_one_is():
+    completions = [CUT, "<think>done</think>no tag", RIGHT, WRONG]
+    rewards, weights = _act_rewards(completions, [""] * 4)
+    assert rewards[0] == [None, -0.5, 1.0, 0.0]
+    advantages = _trl_advantages(rewards, weights, 4)
+    assert advantages[0] == 0.0 and advantages[1] < advantages[3] < advantages[2]
+
+
+def test_a_prompt_that_opened_thinking_reads_the_completion_from_inside_the_block():
+    """R1-distill / Qwen3-Thinking-2507 templates end the prompt with "<think>\\n": the
+    completion only closes the block, and one that never does was cut off, not answered."""
+    opened = ["<|im_start|>assistant\n<think>\n"] * 3
+    completions = ["the apple... <answer>1</answer> or", "hmm</think><answer>1</answer>",
+                   "hmm</think><answer>2</answer>"]
+    rewards, _ = _act_rewards(completions, opened)
+    assert rewards[0] == [None, 1.0, 0.0]
+    closed = ["<|im_start|>assistant\n"] * 3  # the same text, from a prompt that did not open it
+    assert _act_rewards(completions, closed)[0][0] == [1.0, 1.0, 0.0]
+
+
+def test_text_run_on_after_the_closing_tag_is_ignored():
+    """GRPO generation does not stop at the closing tag: what follows it must not change the
+    score, as it would not have been generated with the stop rule."""
+    from actrain.rewards import make_action_reward
+
+    reward = make_choice_reward("index", prefilled=False)
+    completions = ["<answer>1</answer><think>hmm</think>", "<answer>1</answer>",
+                   "<answer>2</answer><think>still", "<answer>1</answer></think><answer>2</answer>"]
+    assert reward(prompts=[""] * 4, completions=completions, actions=ACTIONS,
+                  label=[0] * 4) == [1.0, 1.0, 0.0, 1.0]
+    action = make_action_reward(prefilled=False)
+    kwargs = dict(prompts=[""] * 2, expert_action=["take apple"] * 2,
+                  admissible_actions=[["take apple", "open fridge"]] * 2)
+    assert action(completions=["<action>take apple</action><think>hmm</think>",
+                               "<action>take apple</action>"], **kwargs) == [1.0, 1.0]

@@ -4,8 +4,9 @@ import pytest
 
 from actrain.config import RolloutConfig
 from actrain.envs import make
+from actrain.envs.base import StepResult
 from actrain.envs.textworld_express import TextWorldExpressTextEnv
-from actrain.rollouts import AgentSettings, _start, _step, run_episodes, summarise
+from actrain.rollouts import AgentSettings, Episode, _start, _step, run_episodes, summarise
 
 TASK = "id_test:0"
 
@@ -163,3 +164,37 @@ def test_next_action_accuracy_decodes_only_this_processs_states(tokenizer, monke
                             * total)
         assert next_action_accuracy(None, tokenizer, [trajectory], AgentSettings()) == everything
         assert decoded == prompts[rank::2]
+
+
+def _record(score: float, **extra: float) -> dict:
+    return {"task": "t", "won": score >= 100, "score": score, "steps": 4, "invalid_actions": 0,
+            "malformed": 0, "hit_max_steps": False, **extra}
+
+
+def test_the_mean_score_counts_each_episode_from_0_and_keeps_the_raw_mean():
+    # ScienceWorld reports a failed task as -100: an old record holds it as its score, a new
+    # one holds 0 with the -100 as score_raw. Either way the episode counts 0 in the mean.
+    records = [_record(-100.0), _record(0.0, score_raw=-100.0), _record(100.0), _record(40.0)]
+    summary = summarise(records)
+    assert summary["mean_score"] == pytest.approx(35.0)  # (0 + 0 + 100 + 40) / 4
+    assert summary["mean_score_raw"] == pytest.approx(-15.0)  # (-100 - 100 + 100 + 40) / 4
+    assert summarise([_record(0.5)])["mean_score_raw"] == 0.5  # records without a raw score
+
+
+class _FailingTask:
+    """An environment whose one step fails the task, reporting the raw score beside it."""
+
+    def step(self, action: str) -> StepResult:
+        return StepResult("You lost.", done=True,
+                          info={"won": False, "score": 0.0, "score_raw": -100.0, "lost": True})
+
+    def admissible_actions(self) -> list[str]:
+        return []
+
+
+def test_an_episode_record_keeps_the_raw_score_beside_the_clipped_one():
+    episode = Episode("sw:0", "Find an animal.", "You are in the kitchen.", [])
+    _step(_FailingTask(), episode, _tag("focus on picture"), AgentSettings())
+    record = episode.record(hit_max_steps=False)
+    assert record["score"] == 0.0 and record["score_raw"] == -100.0
+    assert summarise([record])["mean_score_raw"] == -100.0

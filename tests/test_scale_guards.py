@@ -95,7 +95,7 @@ def test_a_gpu_process_loads_straight_onto_its_gpu(monkeypatch, sharded):
         return _LoadedModel()
 
     monkeypatch.setattr(models.AutoModelForCausalLM, "from_pretrained", from_pretrained)
-    monkeypatch.setattr(models, "weight_dtype", lambda dtype, device: "bf16")
+    monkeypatch.setattr(models, "weight_dtype", lambda *args, **kwargs: "bf16")
     if sharded:
         monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
     else:

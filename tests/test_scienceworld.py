@@ -11,7 +11,11 @@ pytest.importorskip("scienceworld", reason="ScienceWorld not installed: pip inst
 
 from actrain.data.trajectories import collect_expert_trajectory, collect_many  # noqa: E402
 from actrain.envs import make  # noqa: E402
-from actrain.envs.scienceworld import DEFAULT_OOD_TASKS, filter_admissible  # noqa: E402
+from actrain.envs.scienceworld import (  # noqa: E402
+    DEFAULT_OOD_TASKS,
+    ScienceWorldTextEnv,
+    filter_admissible,
+)
 from actrain.errors import ActrainError  # noqa: E402
 
 
@@ -98,6 +102,16 @@ def test_bad_action_is_a_step_and_a_wrong_focus_loses(sw_env):
     assert not result.done and not result.info["won"]
     result = sw_env.step("focus on picture")  # focusing on the wrong thing fails the task
     assert result.done and result.info["lost"] and not result.info["won"]
+    assert result.info["score"] == 0.0 and result.info["score_raw"] < 0
+
+
+def test_a_failed_task_scores_0_with_the_package_score_kept_raw():
+    env = ScienceWorldTextEnv.__new__(ScienceWorldTextEnv)  # no JVM: only the score mapping
+    for raw, score in ((-100, 0.0), (0, 0.0), (35, 35.0), (100, 100.0)):
+        env._infos = {"score": raw, "taskDesc": "Task Description: Find an animal."}
+        info = env._result("You focus on the picture.", 0.0, raw < 0).info
+        assert (info["score"], info["score_raw"]) == (score, float(raw))
+        assert info["lost"] == (raw < 0) and info["won"] == (raw >= 100)
 
 
 def test_branch_by_reset_and_replay_reproduces_state(sw_env):

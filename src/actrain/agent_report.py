@@ -44,9 +44,11 @@ def agent_values(results: dict[str, Any], key: str) -> dict[str, dict[str, list[
 
 
 def aggregate(results: dict[str, Any]) -> dict[str, dict[str, dict[str, float | int]]]:
-    """{method: {split: {success_mean, success_std, score_mean, score_std, seeds}}}."""
+    """{method: {split: {success_mean, success_std, score_mean, score_std, seeds}}}, with
+    `score_raw_mean` where the summaries keep the environment's own (unclipped) mean score."""
     success = agent_values(results, "success_rate")
     score = agent_values(results, "mean_score")
+    raw = agent_values(results, "mean_score_raw")
     out: dict[str, dict[str, dict[str, float | int]]] = {}
     for method, by_split in success.items():
         for split, values in by_split.items():
@@ -58,7 +60,20 @@ def aggregate(results: dict[str, Any]) -> dict[str, dict[str, dict[str, float | 
                 "score_mean": statistics.fmean(scores),
                 "score_std": statistics.stdev(scores) if len(scores) > 1 else 0.0,
             }
+            raw_scores = raw.get(method, {}).get(split, [])
+            if len(raw_scores) == len(values):
+                out[method][split]["score_raw_mean"] = statistics.fmean(raw_scores)
     return out
+
+
+def _score_cell(clipped: list[float], raw: list[float]) -> str:
+    """Mean score over seeds, episodes counted from 0; the environment's own mean beside it
+    where failed episodes pulled it below (ScienceWorld's -100), so neither hides the other."""
+    cell = _mean_std(clipped, 1.0, 2)
+    if len(raw) == len(clipped) and any(abs(r - c) > 1e-9 for r, c in zip(raw, clipped,
+                                                                            strict=True)):
+        cell += f" (raw {_mean_std(raw, 1.0, 2)})"
+    return cell
 
 
 def agent_table(results: dict[str, Any]) -> str:
@@ -66,6 +81,7 @@ def agent_table(results: dict[str, Any]) -> str:
     splits = results["protocol"]["splits"]
     success = agent_values(results, "success_rate")
     score = agent_values(results, "mean_score")
+    raw = agent_values(results, "mean_score_raw")
     next_action = {  # {method: [held-out next-action accuracy per seed]}
         method: [s["next_action"]["accuracy"] for s in by_seed.values()
                  if (s.get("next_action") or {}).get("accuracy") is not None]
@@ -81,7 +97,8 @@ def agent_table(results: dict[str, Any]) -> str:
             continue
         seeds = len(results["agent"][method])
         cells = [_mean_std(success[method].get(s, [])) for s in splits]
-        cells += [_mean_std(score.get(method, {}).get(s, []), 1.0, 2) for s in splits]
+        cells += [_score_cell(score.get(method, {}).get(s, []), raw.get(method, {}).get(s, []))
+                  for s in splits]
         # One value per seed (the mean over splits), so the ± is a spread over seeds only.
         per_seed = [
             statistics.fmean(summary[s]["invalid_action_rate"] for s in splits if s in summary)

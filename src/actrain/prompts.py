@@ -261,44 +261,80 @@ def critic_prompts(
 
 
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
+# The tags that close an answer: generation stops at them, and parsing reads up to them.
+ANSWER_CLOSES = ("</answer>", "</action>")
 
 
-def answer_region(text: str) -> str | None:
+def opens_thinking(prompt: object) -> bool:
+    """Whether a rendered prompt leaves its completion inside a thinking block.
+
+    Templates such as DeepSeek-R1-Distill and Qwen3-*-Thinking-2507 end the generation prompt
+    with "<think>\n", so the completion starts mid-thought and only closes the block. The same
+    rule as the HF generation path's stop criteria (`generation.generate`), so that a completion
+    is parsed as it was generated.
+    """
+    return isinstance(prompt, str) and prompt.rstrip().lower().endswith(THINK_OPEN)
+
+
+def _answer_span(
+    text: str, think_open: bool, stops: Sequence[str]
+) -> tuple[int, int] | None:
+    """`(start, end)` of `answer_region`, or None for a completion cut off while thinking."""
+    lowered = text.lower()
+    close = lowered.find(THINK_CLOSE)
+    if think_open:  # the prompt opened the block: nothing is an answer before it closes
+        return None if close < 0 else (close + len(THINK_CLOSE), len(text))
+    tags = [i for i in (lowered.find(THINK_OPEN), close) if i >= 0]
+    ends = [i + len(s) for s in stops if s and (i := lowered.find(s.lower())) >= 0]
+    if ends and (not tags or min(ends) <= min(tags)):
+        # Answered before any thinking: generation stops here, so what follows is run-on text.
+        return 0, min(ends)
+    if close >= 0:
+        return close + len(THINK_CLOSE), len(text)
+    return None if tags else (0, len(text))
+
+
+def answer_region(
+    text: str, think_open: bool = False, stops: Sequence[str] = ()
+) -> str | None:
     """Where an answer is read: after the thinking block if there is one, else the whole text.
 
     Reasoning models (Qwen3, DeepSeek-R1) think inside `<think>...</think>` first and often try
     answers there ("<answer>1</answer> or <answer>2</answer>?"); those must not count. The block
     ends at the first `</think>`. A block opened and never closed means the completion was cut
-    while thinking: `None`, a truncated completion.
+    while thinking: `None`, a truncated completion. `think_open`: the prompt opened the block
+    (`opens_thinking`), so the completion starts inside it and without `</think>` is truncated.
+    `stops` (the answer's closing tags): an answer closed before any thinking tag ends the region,
+    as it ends generation, so a completion reads the same whether it stopped there or ran on
+    ("<answer>1</answer><think>...").
     """
-    lowered = text.lower()
-    close = lowered.find(THINK_CLOSE)
-    if close >= 0:
-        return text[close + len(THINK_CLOSE) :]
-    return None if THINK_OPEN in lowered else text
+    span = _answer_span(text, think_open, stops)
+    return None if span is None else text[span[0] : span[1]]
 
 
-def cut_at_stop(text: str, stops: Sequence[str]) -> str:
+def cut_at_stop(text: str, stops: Sequence[str], think_open: bool = False) -> str:
     """`text` up to and including the first of `stops` written after the thinking block.
 
     The stop rule of `generation.StopOnText`, applied to a finished text: for engines whose own
     stop strings would also fire inside a thinking block (vLLM).
     """
-    region = answer_region(text)
-    if region is None or not stops:
+    span = _answer_span(text, think_open, stops)
+    if span is None or not stops:
         return text
-    start = len(text) - len(region)
-    lowered = region.lower()
+    start = span[0]
+    lowered = text[start:].lower()
     ends = [i + len(s) for s in stops if (i := lowered.find(s.lower())) >= 0]
     return text[: start + min(ends)] if ends else text
 
 
-def truncated_thinking(text: object) -> bool:
-    """True for a completion cut off inside its thinking block."""
-    return isinstance(text, str) and answer_region(text) is None
+def truncated_thinking(
+    text: object, think_open: bool = False, stops: Sequence[str] = ANSWER_CLOSES
+) -> bool:
+    """True for a completion cut off inside its thinking block (see `answer_region`)."""
+    return isinstance(text, str) and answer_region(text, think_open, stops) is None
 
 
-def _single_tag(tag: str, text: object, prefill: str) -> str | None:
+def _single_tag(tag: str, text: object, prefill: str, think_open: bool = False) -> str | None:
     """The content of the answer's `<tag>`, read after thinking and up to the first `</tag>`.
 
     The first closing tag ends the answer, as the stop rule ends generation (`generate(stop=)`),
@@ -307,10 +343,10 @@ def _single_tag(tag: str, text: object, prefill: str) -> str | None:
     """
     if not isinstance(text, str):
         return None
-    region = answer_region(prefill + text)
+    opening, closing = f"<{tag}>", f"</{tag}>"
+    region = answer_region(prefill + text, think_open, (closing,))
     if region is None:
         return None
-    opening, closing = f"<{tag}>", f"</{tag}>"
     lowered = region.lower()
     end = lowered.find(closing)
     if end < 0:
@@ -328,9 +364,13 @@ def _single_tag(tag: str, text: object, prefill: str) -> str | None:
     return content.strip() or None
 
 
-def parse_action(completion: str, prefilled: bool = False) -> str | None:
-    """The action inside the single <action> tag, or None for a format failure."""
-    return _single_tag("action", completion, "<action>" if prefilled else "")
+def parse_action(
+    completion: str, prefilled: bool = False, think_open: bool = False
+) -> str | None:
+    """The action inside the single <action> tag, or None for a format failure.
+
+    `think_open`: the prompt opened the thinking block (`opens_thinking`)."""
+    return _single_tag("action", completion, "<action>" if prefilled else "", think_open)
 
 
 def parse_choice(
@@ -338,13 +378,15 @@ def parse_choice(
     actions: Sequence[str],
     answer_format: str = "index",
     prefilled: bool = False,
+    think_open: bool = False,
 ) -> int | None:
     """Which of the shown actions (0, 1, ...) the completion picks; None if malformed.
 
     Malformed means: thinking never closed, no answer tag after it, nested tags, or a content
-    that names neither or both.
+    that names neither or both. Text after the first closing tag is ignored. `think_open`: the
+    prompt opened the thinking block (`opens_thinking`).
     """
-    content = _single_tag("answer", completion, "<answer>" if prefilled else "")
+    content = _single_tag("answer", completion, "<answer>" if prefilled else "", think_open)
     if content is None:
         return None
     if answer_format == "index":

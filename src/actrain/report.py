@@ -293,8 +293,10 @@ def write_report(run_dir: Path, results: dict[str, Any]) -> Path:
     lines += ["", "## Agent results", ""]
     if results["agent"]:
         lines += [
-            "Success rate and mean episode score (as the environment reports it) on each "
-            "split; mean ± std over seeds. "
+            "Success rate and mean episode score on each split; mean ± std over seeds. "
+            "An episode scores from 0, as published ScienceWorld evaluations count it (a "
+            "failed task reports -100); where that changed the mean, the environment's own "
+            "mean follows as raw. "
             "Invalid actions: malformed output or an action outside the admissible list, "
             "as a share of all steps.", "", agent_table(results), "",
         ]

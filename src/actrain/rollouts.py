@@ -74,6 +74,7 @@ class Episode:
     malformed: int = 0
     won: bool = False
     score: float = 0.0
+    score_raw: float = 0.0  # the environment's own, where it reports one below 0
     done: bool = False
 
     @property
@@ -85,6 +86,7 @@ class Episode:
             "task": self.task,
             "won": self.won,
             "score": self.score,
+            "score_raw": self.score_raw,
             "steps": self.steps,
             "invalid_actions": self.invalid_actions,
             "malformed": self.malformed,
@@ -131,6 +133,7 @@ def _step(env: TextEnv, episode: Episode, completion: str, s: AgentSettings) -> 
             episode.admissible = env.admissible_actions()
             episode.won = bool(result.info.get("won", False))
             episode.score = float(result.info.get("score", 0.0))
+            episode.score_raw = float(result.info.get("score_raw", episode.score))
             episode.done = bool(result.done)
             if "rejected" in result.info:
                 valid = not result.info["rejected"]
@@ -220,7 +223,12 @@ def run_episodes(
 
 
 def summarise(episodes: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Success rate, mean score, steps and invalid-action rate over a split's episodes."""
+    """Success rate, mean score, steps and invalid-action rate over a split's episodes.
+
+    An episode's score counts from 0, as published ScienceWorld evaluations average it: a failed
+    task reports -100, which would pull the mean below what any progress earned.
+    `mean_score_raw` keeps the environment's own mean (records without `score_raw` give their
+    `score`)."""
     n = len(episodes)
     if not n:
         return {"episodes": 0}
@@ -228,7 +236,8 @@ def summarise(episodes: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return {
         "episodes": n,
         "success_rate": sum(e["won"] for e in episodes) / n,
-        "mean_score": statistics.fmean(e["score"] for e in episodes),
+        "mean_score": statistics.fmean(max(0.0, e["score"]) for e in episodes),
+        "mean_score_raw": statistics.fmean(e.get("score_raw", e["score"]) for e in episodes),
         "mean_steps": steps / n,
         "invalid_action_rate": sum(e["invalid_actions"] for e in episodes) / steps if steps else 0,
         "malformed_rate": sum(e["malformed"] for e in episodes) / steps if steps else 0,

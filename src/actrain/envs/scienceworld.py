@@ -10,8 +10,11 @@ A task id is `<task-name>:<variation>`. Task lists interleave tasks (variation 0
 then variation 1, ...) so that "the first N tasks of a split" covers many tasks, not one.
 
 Score is ScienceWorld's own 0-100; `won` is a score of 100; a negative score (the package's
-"task failed", e.g. focusing on the wrong object) ends the episode as lost. The expert is the
-package's gold action sequence, which reaches 100 on every task.
+"task failed", e.g. focusing on the wrong object, reported as -100) ends the episode as lost.
+`info["score"]` counts from 0, as published ScienceWorld evaluations score an episode, so that
+one wrong `focus on` costs the progress made rather than 100 points more; the package's own
+value stays in `info["score_raw"]`. The expert is the package's gold action sequence, which
+reaches 100 on every task.
 
 Admissible actions: the package lists every action/object combination (500-8,500 strings, most
 of them junk such as "connect kitchen to banana"). We keep a readable subset (see
@@ -216,11 +219,12 @@ class ScienceWorldTextEnv(TextEnv):
         return name, int(variation)
 
     def _result(self, observation: str, reward: float, done: bool) -> StepResult:
-        score = float(self._infos.get("score", 0.0))
+        raw = float(self._infos.get("score", 0.0))
         info = {
-            "won": score >= 100,
-            "score": score,
-            "lost": score < 0,
+            "won": raw >= 100,
+            "score": max(0.0, raw),  # a failed task reports -100: the episode scores 0
+            "score_raw": raw,
+            "lost": raw < 0,
             "task_description": _TASK_PREFIX.sub("", str(self._infos.get("taskDesc", ""))).strip(),
         }
         return StepResult(observation=observation.strip(), reward=reward, done=done, info=info)

@@ -10,8 +10,9 @@
   `benchmarks/act_step.py --objective dpo`).
 
 Every pair is used in both shown orders (`act.both_orders`), so neither objective can score by
-naming a position. They sit beside GRPO in every critic table, as the supervised ceiling on the
-same data.
+naming a position. TRL's `max_length` holds the longest row (`stages.il.fitted_max_length`): a
+cut row would lose its answer, the only part either objective learns from. They sit beside
+GRPO in every critic table, as the supervised ceiling on the same data.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from actrain.stages.common import (
     split_batch,
     trainer_defaults,
 )
+from actrain.stages.il import fitted_max_length, lengths_record, sequence_lengths
 
 
 def answer_text(index: int, actions: Sequence[str], critic: CriticConfig) -> str:
@@ -57,7 +59,7 @@ def choice_examples(
     }
 
 
-def _defaults(inputs: ACTInputs, output_dir: Path) -> dict[str, Any]:
+def _defaults(inputs: ACTInputs, output_dir: Path, max_length: int | None) -> dict[str, Any]:
     act = inputs.act
     defaults = trainer_defaults(output_dir, inputs.trainer, act.max_steps,
                                 act.learning_rate, act.save_steps)
@@ -66,17 +68,21 @@ def _defaults(inputs: ACTInputs, output_dir: Path) -> dict[str, Any]:
         num_train_epochs=act.epochs,
         per_device_train_batch_size=per_device,
         gradient_accumulation_steps=accumulation,
-        max_length=1024,
+        max_length=max_length,
         lr_scheduler_type="constant_with_warmup",
         warmup_steps=0.05,  # a fraction of the steps
     )
     return defaults
 
 
-def sft_choice_config(inputs: ACTInputs, output_dir: Path):  # noqa: ANN201 - trl.SFTConfig
+def sft_choice_config(  # noqa: ANN201 - trl.SFTConfig
+    inputs: ACTInputs, output_dir: Path, max_length: int | None = None
+):
+    """`trl.SFTConfig` for `act.objective: sft`; `max_length` is the one `supervised_trainer`
+    fits to the rows (built without them, for `actrain plan`, nothing is truncated)."""
     from trl import SFTConfig
 
-    defaults = _defaults(inputs, output_dir)
+    defaults = _defaults(inputs, output_dir, max_length)
     defaults.update(completion_only_loss=True)
     defaults.update(passthrough("act.sft", inputs.act.sft, OWN_KEYS))
     try:
@@ -85,10 +91,13 @@ def sft_choice_config(inputs: ACTInputs, output_dir: Path):  # noqa: ANN201 - tr
         raise ActrainError(f"act.sft: {exc} (keys go to trl.SFTConfig)") from None
 
 
-def dpo_choice_config(inputs: ACTInputs, output_dir: Path):  # noqa: ANN201 - trl.DPOConfig
+def dpo_choice_config(  # noqa: ANN201 - trl.DPOConfig
+    inputs: ACTInputs, output_dir: Path, max_length: int | None = None
+):
+    """`trl.DPOConfig` for `act.objective: dpo`; `max_length` as in `sft_choice_config`."""
     from trl import DPOConfig
 
-    defaults = _defaults(inputs, output_dir)
+    defaults = _defaults(inputs, output_dir, max_length)
     defaults.update(beta=0.1)
     defaults.update(passthrough("act.dpo", inputs.act.dpo, OWN_KEYS))
     try:
@@ -105,20 +114,31 @@ def supervised_trainer(  # noqa: ANN201 - a trl.SFTTrainer or trl.DPOTrainer
     out_dir: Path,
     callbacks: list[TrainerCallback],
 ):
+    """The SFT or DPO trainer for the choice, its `max_length` fitted to the longest row (both
+    answers for DPO); the measured lengths go to the stage's `length.json`."""
     examples = choice_examples(tokenizer, train_pairs, inputs)
     act, peft = inputs.act, lora_config(inputs.trainer.peft)
-    if act.objective == "sft":
+    sft = act.objective == "sft"
+    answers = [examples["chosen"]] if sft else [examples["chosen"], examples["rejected"]]
+    lengths = sequence_lengths(tokenizer, examples["prompt"], *answers)
+    max_length = fitted_max_length(f"act.{act.objective}", lengths, act.sft if sft else act.dpo)
+    if sft:
         from trl import SFTTrainer
 
         dataset = Dataset.from_dict(
             {"prompt": examples["prompt"], "completion": examples["chosen"]}
         )
-        return SFTTrainer(model=model, args=sft_choice_config(inputs, out_dir / "trainer"),
-                          train_dataset=dataset, processing_class=tokenizer, callbacks=callbacks,
-                          peft_config=peft)
-    from actrain.stages.choice_dpo import ChoiceDPOTrainer
+        trainer = SFTTrainer(model=model,
+                             args=sft_choice_config(inputs, out_dir / "trainer", max_length),
+                             train_dataset=dataset, processing_class=tokenizer,
+                             callbacks=callbacks, peft_config=peft)
+    else:
+        from actrain.stages.choice_dpo import ChoiceDPOTrainer
 
-    return ChoiceDPOTrainer(model=model, args=dpo_choice_config(inputs, out_dir / "trainer"),
-                            train_dataset=Dataset.from_dict(examples), processing_class=tokenizer,
-                            callbacks=callbacks, peft_config=peft, pack=act.shared_prompt_pass,
-                            decision_only=act.dpo_scope == "decision")
+        trainer = ChoiceDPOTrainer(
+            model=model, args=dpo_choice_config(inputs, out_dir / "trainer", max_length),
+            train_dataset=Dataset.from_dict(examples), processing_class=tokenizer,
+            callbacks=callbacks, peft_config=peft, pack=act.shared_prompt_pass,
+            decision_only=act.dpo_scope == "decision")
+    trainer.sequence_lengths = lengths_record(lengths, trainer.args.max_length)
+    return trainer

@@ -15,9 +15,10 @@ only in that token. Sampling then takes one forward pass per distinct shown prom
 training loss scores every sample from its prompt's last-position distribution, instead of
 encoding the same prompt G times: the same per-token log-probabilities at a fraction of the cost.
 
-Zero-variance groups (all right or all wrong) carry no advantage. With `act.zero_variance:
-filter` they are dropped from the loss's token count, so they do not dilute the groups that do
-teach; with `resample` (DAPO's dynamic sampling, inside the rollout) such a group is replaced by
+Zero-variance groups (every reward function's weighted total equal across the group: all right,
+all wrong, all malformed, ...) carry no advantage. With `act.zero_variance: filter` they are
+dropped from the loss's token count, so they do not dilute the groups that do teach; with
+`resample` (DAPO's dynamic sampling, inside the rollout) such a group is replaced by
 another pair from the training set, up to `act.resample_tries` times (one generation call per
 try for all flat groups, the same calls on every process), and the share of replaced groups is
 logged as `choice/resampled_groups`. Extra metrics, logged every step:
@@ -28,7 +29,9 @@ logged as `choice/resampled_groups`. Extra metrics, logged every step:
 
 from __future__ import annotations
 
+import asyncio
 import inspect
+import math
 import random
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -140,18 +143,55 @@ class PairGroupRollout:
             prompt_ids=prompt_ids, images=None, multimodal_fields={}, num_generations=1
         )
 
-    def _flat(self, trainer: GRPOTrainer, completion_ids: list[list[int]],
-              rows: dict[str, list[Any]], where: slice) -> bool:
-        texts = trainer.processing_class.batch_decode(completion_ids[where],
-                                                      skip_special_tokens=True)
-        right = self.correct(texts, rows["actions"][where], rows["label"][where])
-        return len(set(right)) < 2
+    def _totals(self, trainer: GRPOTrainer, prompts: list[str],
+                completion_ids: list[list[int]], rows: dict[str, list[Any]]) -> list[float]:
+        """Each row's reward as TRL will compute it: every reward function called as
+        `_calculate_rewards` calls it, None as NaN, weighted and NaN-summed; NaN for a row no
+        function scores (TRL keeps it out of the baseline). Format failures, wrong answers and
+        the consistency reward all count. A stand-in trainer without reward functions falls back
+        to the correctness check."""
+        texts = trainer.processing_class.batch_decode(completion_ids, skip_special_tokens=True)
+        funcs = getattr(trainer, "reward_funcs", None)
+        if not funcs:
+            return [float(r) for r in self.correct(texts, rows["actions"], rows["label"])]
+        columns = {**rows, "trainer_state": getattr(trainer, "state", None),
+                   "log_extra": _ignore, "log_metric": _ignore}
+        per_func = torch.empty(len(texts), len(funcs))
+        for i, func in enumerate(funcs):
+            if isinstance(func, torch.nn.Module):
+                raise ActrainError("act.zero_variance: resample needs reward functions, not a "
+                                   "reward model: use act.zero_variance: filter")
+            values = func(prompts=prompts, completions=texts, completion_ids=completion_ids,
+                          **columns)
+            if inspect.isawaitable(values):
+                values = asyncio.run(values)
+            per_func[:, i] = torch.tensor([math.nan if v is None else float(v) for v in values])
+        weights = torch.as_tensor(trainer.reward_weights, dtype=per_func.dtype).cpu()
+        totals = (per_func * weights).nansum(dim=1)
+        totals[per_func.isnan().all(dim=1)] = math.nan
+        return totals.tolist()
 
-    def _resample(self, trainer: GRPOTrainer, rows: dict[str, list[Any]],
+    def _flat(self, trainer: GRPOTrainer, prompts: list[str], completion_ids: list[list[int]],
+              rows: dict[str, list[Any]], starts: Sequence[int]) -> list[int]:
+        """The groups (by first row) among `starts` that carry no advantage: the rewards of
+        their scored rows are all equal, up to float rounding (`flat_rewards`)."""
+        size = self.num_generations
+        where = [j for s in starts for j in range(s, s + size)]
+        picked = {name: [values[j] for j in where] for name, values in rows.items()}
+        if "mirror" in picked:  # row indices within the batch: rebase them to the picked rows
+            position = {j: k for k, j in enumerate(where)}
+            picked["mirror"] = [position[m] for m in picked["mirror"]]
+        totals = self._totals(trainer, [prompts[j] for j in where],
+                              [completion_ids[j] for j in where], picked)
+        return [s for i, s in enumerate(starts)
+                if flat_rewards(totals[i * size : (i + 1) * size])]
+
+    def _resample(self, trainer: GRPOTrainer, rows: dict[str, list[Any]], prompts: list[str],
                   prompt_ids: list[list[int]], completion_ids: list[list[int]],
                   logprobs: list[list[float]] | None) -> None:
-        """Replace all-right / all-wrong groups by other pairs, in place (DAPO's dynamic
-        sampling). The rows TRL logs as prompts keep the original pair's text.
+        """Replace groups without advantage (all rewards equal) by other pairs, in place (DAPO's
+        dynamic sampling); `prompts` are the shown prompts. The rows TRL logs as prompts keep the
+        original pair's text.
 
         Each try samples the replacements of all flat groups in one generation call. Under
         ZeRO-3/FSDP, vLLM server mode or vLLM TP>1 that call is a collective, so every process
@@ -160,22 +200,23 @@ class PairGroupRollout:
         """
         size = self.num_generations
         starts = range(0, len(prompt_ids), size)
-        flat = [s for s in starts if self._flat(trainer, completion_ids, rows, slice(s, s + size))]
+        flat = self._flat(trainer, prompts, completion_ids, rows, starts)
         replaced = len(flat)
         for attempt in range(self.resample_tries):
             if attempt:
-                flat = [s for s in flat
-                        if self._flat(trainer, completion_ids, rows, slice(s, s + size))]
+                flat = self._flat(trainer, prompts, completion_ids, rows, flat)
             most = all_max(len(flat), trainer.accelerator.device)
             if not most:
                 break
             fresh = [self.group(self.rng.choice(self.keys)) for _ in flat]
-            ids = [self._tokens(p) for group in fresh for p in group.pop("shown")]
+            shown = [p for group in fresh for p in group.pop("shown")]
+            ids = [self._tokens(p) for p in shown]
             padding = [prompt_ids[j % len(prompt_ids)] for j in range(most * size - len(ids))]
             new_ids, new_logprobs = self._complete(trainer, ids + padding, log=False)
             for i, (start, group) in enumerate(zip(flat, fresh, strict=True)):
                 where, mine = slice(start, start + size), slice(i * size, (i + 1) * size)
                 prompt_ids[where], completion_ids[where] = ids[mine], new_ids[mine]
+                prompts[where] = shown[mine]
                 if logprobs is not None and new_logprobs is not None:
                     logprobs[where] = new_logprobs[mine]
                 for name, values in group.items():
@@ -184,14 +225,33 @@ class PairGroupRollout:
 
     def __call__(self, prompts: list[Any], trainer: GRPOTrainer) -> dict[str, Any]:
         rows = self.layout(prompts)
-        prompt_ids = [self._tokens(p) for p in rows.pop("shown")]
+        shown = rows.pop("shown")
+        prompt_ids = [self._tokens(p) for p in shown]
         completion_ids, logprobs = self._complete(trainer, prompt_ids, log=True)
         if self.resample_tries:
             completion_ids = list(completion_ids)
             logprobs = None if logprobs is None else list(logprobs)
-            self._resample(trainer, rows, prompt_ids, completion_ids, logprobs)
+            self._resample(trainer, rows, shown, prompt_ids, completion_ids, logprobs)
         return {"prompt_ids": prompt_ids, "completion_ids": completion_ids,
                 "logprobs": logprobs, **rows}
+
+
+def _ignore(*_: Any, **__: Any) -> None:
+    """Stands in for TRL's `log_extra` / `log_metric` while rewards are only checked for
+    flatness: TRL logs them when it scores the final rows."""
+
+
+# Rewards or advantages this close are equal: float32 rounding of a group mean leaves ~1e-8 per
+# unit of reward, far below any difference between reward values.
+FLAT_ATOL = 1e-6
+
+
+def flat_rewards(totals: Sequence[float]) -> bool:
+    """Whether a group's rewards give it no advantage: its scored (non-NaN) rows all agree, up to
+    float rounding (`math.isclose`, as TRL's own zero-std test is `torch.isclose`). A group with
+    at most one scored row has none either."""
+    scored = [t for t in totals if not math.isnan(t)]
+    return all(math.isclose(t, scored[0], rel_tol=1e-5, abs_tol=FLAT_ATOL) for t in scored)
 
 
 def _plain_sampling(trainer: GRPOTrainer) -> bool:
@@ -313,15 +373,27 @@ def check_trl_generation(trainer_cls: type) -> None:
 
 
 def drop_zero_variance_groups(output: dict[str, Any], size: int, gather: Any) -> None:
-    """Mask groups whose advantages are all zero out of the loss, and recount its tokens.
+    """Mask groups without advantage out of the loss, and recount its tokens.
 
     Their gradient is zero anyway; masking keeps them out of the token count that normalises the
     loss (TRL's `num_items_in_batch`), so they do not dilute the groups that carry signal.
+
+    A group is flat when its rewards are all equal; only its advantages are seen here. Its rows
+    then share one advantage: zero up to float rounding (`rewards - mean` is ~1e-8, not 0, for
+    rewards like 0.1), or that rounding divided by a tiny std under `scale_rewards: group`
+    (~1e-4). Rows TRL could not score have exactly 0. So a group is flat when its nonzero
+    advantages agree within a tolerance (as TRL tests its zero std with `torch.isclose`): a group
+    with signal has advantages of both signs, as they sum to zero.
     """
     advantages = output["advantages"]
     if advantages.numel() % size:
         return
-    dead = advantages.view(-1, size).abs().sum(dim=1) == 0
+    grouped = advantages.detach().float().view(-1, size)
+    scored = grouped != 0
+    high = torch.where(scored, grouped, -torch.inf).max(dim=1).values
+    low = torch.where(scored, grouped, torch.inf).min(dim=1).values
+    spread = torch.where(scored.any(dim=1), high - low, torch.zeros_like(high))
+    dead = torch.isclose(spread, torch.zeros_like(spread), atol=FLAT_ATOL)
     keep = (~dead).repeat_interleave(size).to(output["completion_mask"].dtype)
     output["completion_mask"] = output["completion_mask"] * keep.unsqueeze(1)
     output["num_items_in_batch"] = gather(output["completion_mask"].sum()).sum()

@@ -211,7 +211,9 @@ def stage_length(trainer: Any) -> dict[str, Any]:
     rows = len(trainer.train_dataset)
     steps = trainer.state.global_step
     return {"steps": steps, "rows_per_step": rows_per_step, "dataset_rows": rows,
-            "epochs": round(steps * rows_per_step / rows, 3) if rows else 0.0}
+            "epochs": round(steps * rows_per_step / rows, 3) if rows else 0.0,
+            # what a supervised stage measured of its rows (`il.lengths_record`)
+            **getattr(trainer, "sequence_lengths", {})}
 
 
 def train_and_save(trainer: Any, tokenizer: Any, out_dir: Path, merge: bool = False) -> Path:

@@ -3,11 +3,17 @@
 Each example is a prompt-completion pair: the prompt is the agent prompt at an expert state (the
 same text rollouts show the agent), the completion the expert action closed by its tag and the
 end-of-turn token. The loss covers the completion only (TRL's `completion_only_loss`).
+
+TRL cuts a row longer than `max_length` keeping its start, which drops the completion, the only
+labelled part: a long state (a WebShop item page, a ScienceWorld `look` with history) would
+train nothing or a cut-off action. So every SFT stage measures its rows with the model's
+tokenizer and trains with a `max_length` that holds the longest one (`fitted_max_length`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +32,62 @@ from actrain.stages.common import (
     train_and_save,
     trainer_defaults,
 )
+
+
+@dataclass(frozen=True)
+class SequenceLengths:
+    """The longest prompt and the longest whole row (prompt + completion + end-of-sequence) of a
+    dataset, in the model's tokens, counted as TRL tokenizes them."""
+
+    longest_prompt: int
+    longest_row: int
+
+
+def sequence_lengths(
+    tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str],
+    *completions: Sequence[str], chunk: int = 256,
+) -> SequenceLengths:
+    """Measure rows as TRL builds them: the prompt, and the prompt followed by each completion
+    column with the end-of-sequence token TRL appends. Counted in chunks so that a large
+    dataset's token ids are never all held at once."""
+    eos = tokenizer.eos_token or ""
+    longest_prompt = longest_row = 0
+    for start in range(0, len(prompts), chunk):
+        part = list(prompts[start:start + chunk])
+        ids = tokenizer(part)["input_ids"]
+        longest_prompt = max([longest_prompt, *map(len, ids)])
+        for column in completions:
+            rows = [p + (c if c.endswith(eos) else c + eos)
+                    for p, c in zip(part, column[start:start + chunk], strict=True)]
+            longest_row = max([longest_row, *map(len, tokenizer(rows)["input_ids"])])
+    return SequenceLengths(longest_prompt, longest_row)
+
+
+def fitted_max_length(
+    where: str, lengths: SequenceLengths, extra: Mapping[str, Any]
+) -> int | None:
+    """TRL's `max_length` for a supervised stage: the longest row, so that no completion is cut.
+
+    `extra` is the stage's TRL mapping (`il.sft`, `act.dpo`, ...); a `max_length` set there is a
+    ceiling the rows must fit under (None: no truncation). A row over it is refused rather than
+    trained with its labelled end cut off."""
+    if "max_length" not in extra:
+        return lengths.longest_row
+    ceiling = extra["max_length"]
+    if ceiling is not None and lengths.longest_row > ceiling:
+        raise ActrainError(f"{where}.max_length {ceiling} would cut the labelled completion: the "
+                           f"longest prompt is {lengths.longest_prompt} tokens and the longest "
+                           f"row {lengths.longest_row}; raise {where}.max_length to "
+                           f"{lengths.longest_row} or more, or shorten data.history_len")
+    return ceiling
+
+
+def lengths_record(lengths: SequenceLengths, max_length: int | None) -> dict[str, Any]:
+    """What `length.json` shows of a supervised stage's rows beside its steps and epochs: how
+    long its prompts were and what TRL was allowed to keep (`stage_length` reads it from the
+    trainer's `sequence_lengths`)."""
+    return {"longest_prompt_tokens": lengths.longest_prompt,
+            "longest_row_tokens": lengths.longest_row, "max_length": max_length}
 
 
 def il_dataset(
@@ -47,9 +109,14 @@ def il_dataset(
     )
 
 
-def sft_config(inputs: SFTInputs, output_dir: Path):  # noqa: ANN201 - trl.SFTConfig
+def sft_config(  # noqa: ANN201 - trl.SFTConfig
+    inputs: SFTInputs, output_dir: Path, max_length: int | None = None
+):
     """`trl.SFTConfig` for an SFT stage (IL, or Early Experience's `sr` / `iwm`) from its own
-    section; the section's `sft:` mapping adds any other TRL field."""
+    section; the section's `sft:` mapping adds any other TRL field.
+
+    `max_length` is the one `run_sft` fits to the data; a config built without the data
+    (`actrain plan`, preflight) truncates nothing."""
     from trl import SFTConfig
 
     name, il = sft_section(inputs)
@@ -62,7 +129,7 @@ def sft_config(inputs: SFTInputs, output_dir: Path):  # noqa: ANN201 - trl.SFTCo
         per_device_train_batch_size=per_device,
         gradient_accumulation_steps=accumulation,
         completion_only_loss=True,
-        max_length=1024,
+        max_length=max_length,
         lr_scheduler_type="cosine",
         warmup_steps=0.1,  # a fraction of the steps
     )
@@ -93,16 +160,24 @@ def run_sft(
     out_dir: Path,
 ) -> Path:
     """TRL's `SFTTrainer` on prompt-completion rows with the stage's settings; returns the final
-    checkpoint (`out_dir/checkpoint`). IL and the Early Experience stages differ only in rows."""
+    checkpoint (`out_dir/checkpoint`). IL and the Early Experience stages differ only in rows.
+
+    `max_length` holds the longest row (or the section's own ceiling, refused when a row is
+    over it), so that TRL never cuts a completion; `length.json` records the lengths."""
     from trl import SFTTrainer
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    name, section = sft_section(inputs)
+    lengths = sequence_lengths(tokenizer, list(dataset["prompt"]),
+                               list(dataset["completion"]))
+    max_length = fitted_max_length(f"{name}.sft", lengths, section.sft)
     peft = inputs.trainer.peft
     trainer = SFTTrainer(
         model=model,
-        args=sft_config(inputs, out_dir / "trainer"),
+        args=sft_config(inputs, out_dir / "trainer", max_length),
         train_dataset=dataset,
         processing_class=tokenizer,
         peft_config=lora_config(peft),
     )
+    trainer.sequence_lengths = lengths_record(lengths, trainer.args.max_length)
     return train_and_save(trainer, tokenizer, out_dir, peft.merge)
