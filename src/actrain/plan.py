@@ -2,26 +2,43 @@
 
 It builds every TRL config the run's training stages would get (so a wrong `act.grpo` key fails
 now, not hours in), derives each stage's global and per-device batches for a number of GPUs, and
-estimates tokens, GPU-hours and memory per GPU from first principles:
+estimates tokens, GPU-hours and memory per GPU from first principles. The figures are meant to
+be what a run costs, not a lower bound, so they charge what the trainers really do:
 
-- training: 6 x params FLOPs per token trained, at `TRAIN_MFU` of the GPU's dense bf16 peak;
-- generation: prefill at 2 x params FLOPs per token; decoding is bound by reading the weights
-  once per generated token of a batch, so a decode step costs weight bytes / memory bandwidth;
+- training: 6 x params FLOPs a trained token for forward and backward, +2 x params for the
+  forward that gradient checkpointing recomputes, and, in GRPO, +2 x params for each extra
+  forward TRL runs without gradients (the old policy's log-probabilities, which TRL always
+  computes with vLLM's importance-sampling correction on, its default; the reference model's
+  when `beta` > 0), all at `TRAIN_MFU` of the GPU's dense bf16 peak;
+- generation: prefill at 2 x params FLOPs a token; a decoding step reads the weights once and
+  the KV cache of every sequence of the batch (2 x KV heads x head size x 2 bytes x layers a
+  token of context), at `DECODE_BANDWIDTH` of peak memory bandwidth with vLLM and
+  `HF_DECODE_BANDWIDTH` with Hugging Face `generate` on the training model;
+- GRPO with vLLM: the weights pushed into the engine before each generation, parameter by
+  parameter, at `SYNC_BYTES_PER_S`;
+- ACT with pair groups and `act.zero_variance: resample`: `FLAT_GROUP_SHARE` of the groups come
+  out flat; every try is one generation call all processes make while any group of the step is
+  still flat, so a try costs a full-length decode however few groups it replaces;
+- ACT's critic curve (`act.eval_every`): the held-out pairs judged with `generate` on the
+  training model every `eval_every` steps;
 - memory: 16 bytes a trained parameter, fp32 AdamW moments (8) plus fp32 weights and gradients
   on one GPU or DDP (loaded in fp32, bf16 from autocast: `models.training_weight_dtype`), or
   bf16 weights and gradients plus DeepSpeed's fp32 master copy under ZeRO-3 (FSDP2 upcasts to
   fp32 weights and gradients), sharded over the GPUs there; LoRA adapters likewise 16, 2 bytes a
-  frozen parameter (0.5 in 4-bit); activations of one micro-batch with checkpointing; and vLLM's
-  share when it is colocated.
+  frozen parameter (0.5 in 4-bit); then the larger of a training micro-batch's activations
+  (with checkpointing) and logits, or the critic curve's generation (the whole model gathered
+  in bf16 under ZeRO-3, and the KV cache of one evaluation batch); and vLLM's share when it is
+  colocated. The base model the pipeline caches for generation is freed before a stage trains
+  (`Pipeline.release_generators`), so it is not counted.
 
-These are estimates for planning; the assumptions are printed with them.
+These are estimates for planning; every assumption is printed with them.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from actrain.config import RunConfig
@@ -32,6 +49,17 @@ from actrain.stages.trl_args import trl_args
 
 TRAIN_MFU = 0.35  # share of peak a well-configured bf16 training step reaches
 PREFILL_MFU = 0.5
+# vLLM's decoding reaches about three quarters of peak memory bandwidth (CUDA graphs, paged
+# attention); Hugging Face `generate` on the training model, without CUDA graphs, is bound by
+# kernel launches well below that.
+DECODE_BANDWIDTH = 0.75
+HF_DECODE_BANDWIDTH = 0.3
+# Pushing the trained weights into colocated vLLM: one collective gather and one `load_weights`
+# call a parameter (`trl/generation/vllm_generation.py`, `sync_weights`), a few seconds for 8B.
+SYNC_BYTES_PER_S = 5e9
+# Share of GRPO pair groups whose G samples all get the same reward, each time a group is drawn.
+FLAT_GROUP_SHARE = 0.25
+KV_BYTES = 2  # bf16 keys and values
 
 
 @dataclass(frozen=True)
@@ -56,16 +84,24 @@ class ModelShape:
     hidden: int
     layers: int
     vocab: int
+    kv_heads: int
+    head_dim: int
+
+    @property
+    def kv_bytes_per_token(self) -> float:
+        """KV cache a token of context holds (and a decoding step reads): keys and values of
+        every layer."""
+        return 2.0 * self.kv_heads * self.head_dim * KV_BYTES * self.layers
 
 
 # Hub models the shipped configs name, for planning offline (parameters incl. embeddings).
 KNOWN_MODELS = {
-    "Qwen/Qwen3-8B": ModelShape(8.19e9, 4096, 36, 151936),
-    "Qwen/Qwen3-4B": ModelShape(4.02e9, 2560, 36, 151936),
-    "Qwen/Qwen3-1.7B": ModelShape(2.03e9, 2048, 28, 151936),
-    "Qwen/Qwen3-0.6B": ModelShape(0.75e9, 1024, 28, 151936),
-    "Qwen/Qwen2.5-7B-Instruct": ModelShape(7.62e9, 3584, 28, 152064),
-    "meta-llama/Llama-3.1-8B-Instruct": ModelShape(8.03e9, 4096, 32, 128256),
+    "Qwen/Qwen3-8B": ModelShape(8.19e9, 4096, 36, 151936, 8, 128),
+    "Qwen/Qwen3-4B": ModelShape(4.02e9, 2560, 36, 151936, 8, 128),
+    "Qwen/Qwen3-1.7B": ModelShape(2.03e9, 2048, 28, 151936, 8, 128),
+    "Qwen/Qwen3-0.6B": ModelShape(0.75e9, 1024, 28, 151936, 8, 128),
+    "Qwen/Qwen2.5-7B-Instruct": ModelShape(7.62e9, 3584, 28, 152064, 4, 128),
+    "meta-llama/Llama-3.1-8B-Instruct": ModelShape(8.03e9, 4096, 32, 128256, 8, 128),
 }
 
 
@@ -82,11 +118,30 @@ def model_shape(name: str) -> ModelShape:
         config = AutoConfig.from_pretrained(resolve_model_path(name))
         with torch.device("meta"):
             params = sum(p.numel() for p in AutoModelForCausalLM.from_config(config).parameters())
+        heads = config.num_attention_heads
+        kv_heads = getattr(config, "num_key_value_heads", None) or heads
+        head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
         return ModelShape(float(params), config.hidden_size, config.num_hidden_layers,
-                          config.vocab_size)
+                          config.vocab_size, kv_heads, head_dim)
     except (OSError, ValueError) as exc:
         raise ActrainError(f"cannot size model {name!r} offline ({exc.__class__.__name__}); "
                            f"known: {', '.join(KNOWN_MODELS)}") from None
+
+
+def prefill_seconds(shape: ModelShape, gpu: Gpu, tokens: float, gpus: int) -> float:
+    """Wall-clock seconds to encode `tokens` prompt tokens spread over `gpus` GPUs."""
+    return 2 * shape.params * tokens / (gpu.bf16_flops * PREFILL_MFU * gpus)
+
+
+def decode_seconds(shape: ModelShape, gpu: Gpu, steps: float, batch: float, context: float,
+                   efficiency: float = DECODE_BANDWIDTH) -> float:
+    """Wall-clock seconds for `steps` decoding steps of a `batch` of sequences on one GPU.
+
+    Decoding is bound by memory: a step reads the bf16 weights once and the KV cache of every
+    sequence, `context` tokens on average, which at a few dozen sequences of a thousand tokens
+    is a third as much again as the weights."""
+    read = 2 * shape.params + batch * context * shape.kv_bytes_per_token
+    return steps * read / (gpu.bandwidth * efficiency)
 
 
 @dataclass
@@ -96,17 +151,28 @@ class StagePlan:
     rows: str  # what a step holds, in words
     per_device: str
     trained_tokens: float
-    prefill_tokens: float
-    decode_steps: float  # batched decoding steps (one weight read each)
     trained_params: float
     memory_gib: float
     note: str = ""
+    flops_per_token: float = 6.0  # x params, see `_train_flops`
+    seconds: dict[str, float] = field(default_factory=dict)  # generation etc., wall clock
+    details: dict[str, str] = field(default_factory=dict)  # how each part was counted
+
+    def breakdown(self, shape: ModelShape, gpu: Gpu, gpus: int) -> dict[str, float]:
+        """Wall-clock seconds of each part of the stage, training first."""
+        train = (self.flops_per_token * shape.params * self.trained_tokens
+                 / (gpu.bf16_flops * TRAIN_MFU * gpus))
+        return {"training": train, **self.seconds}
 
     def hours(self, shape: ModelShape, gpu: Gpu, gpus: int) -> float:
-        train = 6 * shape.params * self.trained_tokens / (gpu.bf16_flops * TRAIN_MFU * gpus)
-        prefill = 2 * shape.params * self.prefill_tokens / (gpu.bf16_flops * PREFILL_MFU * gpus)
-        decode = self.decode_steps * 2 * shape.params / gpu.bandwidth
-        return (train + prefill + decode) * gpus / 3600
+        return sum(self.breakdown(shape, gpu, gpus).values()) * gpus / 3600
+
+    def explain(self, shape: ModelShape, gpu: Gpu, gpus: int) -> str:
+        """GPU-hours a seed of each part, with how it was counted: the row's figure, opened."""
+        return f"{self.name} GPU-hours a seed: " + ", ".join(
+            f"{name} {s * gpus / 3600:.1f}"
+            + (f" ({self.details[name]})" if name in self.details else "")
+            for name, s in self.breakdown(shape, gpu, gpus).items())
 
 
 def _lora_params(shape: ModelShape, r: int) -> float:
@@ -115,13 +181,48 @@ def _lora_params(shape: ModelShape, r: int) -> float:
     return float(per_layer * shape.layers)
 
 
+def _checkpointing(args: Any) -> bool:
+    # transformers 5 renamed it `activation_checkpointing`; the old name mirrors the new one
+    return bool(getattr(args, "activation_checkpointing", None)
+                or getattr(args, "gradient_checkpointing", False))
+
+
+def _train_flops(args: Any, grpo: bool) -> tuple[float, list[str]]:
+    """FLOPs a trained token, in units of the parameter count, and what they are made of.
+
+    GRPO's extra forwards follow TRL 1.16's `GRPOTrainer._generate_and_score_completions`: the
+    old policy's log-probabilities are computed when `gradient_accumulation_steps` is not a
+    multiple of `steps_per_generation x num_iterations`, or when `use_vllm` and
+    `vllm_importance_sampling_correction` (True by default) are both set; the reference
+    model's when `beta != 0` (a separate model, or the base model under PEFT with the adapter
+    disabled)."""
+    flops, parts = 6.0, ["6 forward and backward"]
+    if _checkpointing(args):
+        flops += 2
+        parts.append("2 checkpointing recompute")
+    if grpo:
+        every = (getattr(args, "steps_per_generation", None)
+                 or args.gradient_accumulation_steps) * getattr(args, "num_iterations", 1)
+        vllm_correction = bool(getattr(args, "use_vllm", False)
+                               and getattr(args, "vllm_importance_sampling_correction", True))
+        if args.gradient_accumulation_steps % every or vllm_correction:
+            flops += 2
+            parts.append("2 old-policy forward" + (" for vLLM importance sampling"
+                                                   if vllm_correction else ""))
+        if getattr(args, "beta", 0.0):
+            flops += 2
+            parts.append("2 reference forward (beta > 0)")
+    return flops, parts
+
+
 def _memory_gib(shape: ModelShape, config: RunConfig, micro_tokens: float, args: Any,
-                gpus: int, sharded: bool) -> tuple[float, float]:
+                gpus: int, sharded: bool, generation_gib: float = 0.0) -> tuple[float, float]:
     """(GiB a GPU needs, trained parameters) for one training stage.
 
     A trained parameter costs 16 bytes wherever it is kept in mixed precision: weight and
     gradient 4 + 4 in fp32 (one GPU, DDP, FSDP2, LoRA adapters), or 2 + 2 in bf16 plus a 4-byte
-    fp32 master (ZeRO-3), and AdamW's two fp32 moments 8."""
+    fp32 master (ZeRO-3), and AdamW's two fp32 moments 8. `generation_gib`: a generation the
+    trainer runs between steps (the critic curve), when activations are freed."""
     peft = config.peft
     if peft.enabled:
         trained = _lora_params(shape, peft.r)
@@ -129,11 +230,10 @@ def _memory_gib(shape: ModelShape, config: RunConfig, micro_tokens: float, args:
     else:
         trained = shape.params
         weights = shape.params * 16 / (gpus if sharded else 1)
-    checkpointing = bool(getattr(args, "gradient_checkpointing", False))
-    per_token_layer = 2 if checkpointing else 34  # bytes x hidden (Korthikanti et al. 2022)
+    per_token_layer = 2 if _checkpointing(args) else 34  # bytes x hidden (Korthikanti 2022)
     activations = micro_tokens * shape.hidden * shape.layers * per_token_layer
     logits = micro_tokens * shape.vocab * 4  # bf16 logits and their softmax
-    return (weights + activations + logits) / 2**30, trained
+    return weights / 2**30 + max((activations + logits) / 2**30, generation_gib), trained
 
 
 def _vllm_share(args: Any, gpu: Gpu) -> float:
@@ -164,8 +264,53 @@ def training_stages(config: RunConfig, methods: list[str]) -> list[str]:
     return stages
 
 
-def plan_stage(stage: str, config: RunConfig, args: Any, shape: ModelShape, gpus: int,
-               sharded: bool, prompt_tokens: float, states: float) -> StagePlan:
+def _heldout_prompts(config: RunConfig) -> float:
+    """Held-out critic prompts: ~10 states an evaluation task, each pair in both orders."""
+    prompts = 2 * config.data.eval_tasks * 10 * config.alternatives.per_state
+    return float(min(prompts, config.eval.max_pairs) if config.eval.max_pairs else prompts)
+
+
+def _critic_curve(config: RunConfig, steps: int, args: Any, shape: ModelShape, gpu: Gpu,
+                  gpus: int, sharded: bool, prompt: float) -> tuple[float, float, str]:
+    """(wall-clock seconds, GiB at its peak, what it counts) of ACT's held-out critic curve.
+
+    Every `act.eval_every` steps the trainer stops and judges the held-out pairs with
+    Hugging Face `generate` on its own model, split over the processes; under ZeRO-3 the whole
+    model is first gathered in bf16 on every GPU (`ds3_gather_for_generation`)."""
+    every = config.act.eval_every
+    if not every or steps < every:
+        return 0.0, 0.0, ""
+    evaluations = steps // every
+    prompts = _heldout_prompts(config)
+    share = math.ceil(prompts / gpus)
+    batch = min(max(1, config.eval.batch_size), share)
+    new = config.critic.max_new_tokens
+    one = (prefill_seconds(shape, gpu, prompts * prompt, gpus)
+           + math.ceil(share / batch) * decode_seconds(shape, gpu, new, batch, prompt + new / 2,
+                                                       HF_DECODE_BANDWIDTH))
+    gathered = bool(sharded and not config.peft.enabled
+                    and getattr(args, "ds3_gather_for_generation", True))
+    memory = 2 * shape.params * gathered + batch * (prompt + new) * shape.kv_bytes_per_token
+    return (evaluations * one, memory / 2**30,
+            f"{evaluations} x {prompts:.0f} held-out prompts, {batch} a batch")
+
+
+def _resample_rounds(groups: float, tries: int, gpus: int,
+                     share: float = FLAT_GROUP_SHARE) -> list[tuple[float, int]]:
+    """(chance the try runs, flat groups on the busiest process) for each resampling try.
+
+    A try is one generation call every process makes while any group of the step is still
+    flat (`PairGroupRollout._resample`); a group drawn k times is still flat with chance
+    share**k."""
+    rounds = []
+    for k in range(1, tries + 1):
+        flat = share**k
+        rounds.append((1 - (1 - flat) ** groups, max(1, math.ceil(groups * flat / gpus))))
+    return rounds
+
+
+def plan_stage(stage: str, config: RunConfig, args: Any, shape: ModelShape, gpu: Gpu,
+               gpus: int, sharded: bool, prompt_tokens: float, states: float) -> StagePlan:
     per_device = f"{args.per_device_train_batch_size} x {args.gradient_accumulation_steps} acc."
     per_state = config.alternatives.per_state
     sft_examples = {  # SFT stages: examples in their data (one alternative a state per pair)
@@ -177,7 +322,11 @@ def plan_stage(stage: str, config: RunConfig, args: Any, shape: ModelShape, gpus
         settings: Any = getattr(config, stage)
     else:
         settings = stage_config(config, stage) if is_act(stage) else config.rl
-    if stage in sft_examples or (is_act(stage) and settings.objective != "grpo"):
+    grpo = not (stage in sft_examples or (is_act(stage) and settings.objective != "grpo"))
+    flops, parts = _train_flops(args, grpo)
+    details = {"training": f"{flops:g} x params FLOPs a token: {', '.join(parts)}"}
+    seconds: dict[str, float] = {}
+    if not grpo:
         batch = settings.batch_size  # IL, SR, IWM, and ACT's SFT / DPO: examples a step
         examples = sft_examples.get(stage, 2 * states * per_state)
         steps = settings.max_steps or math.ceil(settings.epochs * examples / batch)
@@ -186,10 +335,15 @@ def plan_stage(stage: str, config: RunConfig, args: Any, shape: ModelShape, gpus
         pairs_per_example = 2 if is_act(stage) and settings.objective == "dpo" else 1
         trained = steps * batch * (prompt_tokens + completion) * pairs_per_example
         micro = args.per_device_train_batch_size * (prompt_tokens + completion)
+        curve = (_critic_curve(config, steps, args, shape, gpu, gpus, sharded, prompt_tokens)
+                 if is_act(stage) else (0.0, 0.0, ""))
+        if curve[0]:
+            seconds["critic curve"] = curve[0]
+            details["critic curve"] = f"{curve[2]}, HF generate"
         memory, params = _memory_gib(shape, config, micro * pairs_per_example, args, gpus,
-                                     sharded)
-        return StagePlan(stage, steps, f"{batch} examples", per_device, trained, 0, 0, params,
-                         memory)
+                                     sharded, curve[1])
+        return StagePlan(stage, steps, f"{batch} examples", per_device, trained, params, memory,
+                         flops_per_token=flops, seconds=seconds, details=details)
     completion = config.critic.max_new_tokens if is_act(stage) else config.rl.max_new_tokens
     rows = settings.prompts_per_step * settings.num_generations
     if is_act(stage):  # a dataset row: a pair (pair groups), or a shown order of one
@@ -198,14 +352,50 @@ def plan_stage(stage: str, config: RunConfig, args: Any, shape: ModelShape, gpus
     else:
         data_rows = states
     steps = grpo_steps(settings, math.ceil(data_rows))
-    share = rows / gpus  # completions a GPU generates each step, in one batch
     trained = steps * rows * (prompt_tokens + completion)
     micro = args.per_device_train_batch_size * (prompt_tokens + completion)
-    memory, params = _memory_gib(shape, config, micro, args, gpus, sharded)
-    note = f"{share:.0f} completions a GPU a step"
+    # TRL generates once every steps_per_generation x num_iterations micro-batches, for
+    # steps_per_generation of them at once
+    per_call = (getattr(args, "steps_per_generation", None)
+                or args.gradient_accumulation_steps)
+    calls = steps * args.gradient_accumulation_steps / (per_call
+                                                         * getattr(args, "num_iterations", 1))
+    batch = args.per_device_train_batch_size * per_call  # completions a GPU a generation call
+    context = prompt_tokens + completion / 2
+    seconds["prefill"] = prefill_seconds(shape, gpu, calls * batch * gpus * prompt_tokens, gpus)
+    seconds["decode"] = calls * decode_seconds(shape, gpu, completion, batch, context)
+    details["decode"] = f"{batch} sequences a GPU, ~{context:.0f} tokens of context"
+    if getattr(args, "use_vllm", False):
+        syncs = min(calls, steps)  # at most once an optimizer step
+        seconds["weight sync"] = syncs * 2 * shape.params / SYNC_BYTES_PER_S
+        details["weight sync"] = f"{syncs:.0f} x {2 * shape.params / SYNC_BYTES_PER_S:.1f} s"
+    if (is_act(stage) and settings.advantage_group == "pair"
+            and settings.zero_variance == "resample" and settings.resample_tries):
+        groups = batch * gpus / settings.num_generations
+        tries = _resample_rounds(groups, settings.resample_tries, gpus)
+        seconds["resampling"] = calls * sum(
+            p * (prefill_seconds(shape, gpu, most * settings.num_generations * gpus
+                                 * prompt_tokens, gpus)
+                 + decode_seconds(shape, gpu, completion, most * settings.num_generations,
+                                  context))
+            for p, most in tries)
+        details["resampling"] = (f"{sum(p for p, _ in tries):.2f} extra full-length "
+                                 f"generation calls a step: {FLAT_GROUP_SHARE:.0%} of "
+                                 f"{groups:.0f} groups flat, {settings.resample_tries} tries")
+    curve = (_critic_curve(config, steps, args, shape, gpu, gpus, sharded, prompt_tokens)
+             if is_act(stage) else (0.0, 0.0, ""))
+    if curve[0]:
+        seconds["critic curve"] = curve[0]
+        details["critic curve"] = f"{curve[2]}, HF generate"
+    memory, params = _memory_gib(shape, config, micro, args, gpus, sharded, curve[1])
+    note = f"{rows / gpus:.0f} completions a GPU a step"
+    training_peak = _memory_gib(shape, config, micro, args, gpus, sharded)[0]
+    if memory > training_peak:  # the curve's gathered weights and KV cache, between steps
+        note += (f"; memory peaks in the critic curve, {memory - training_peak:.0f} GiB above "
+                 "training")
     return StagePlan(stage, steps, f"{settings.prompts_per_step} prompts x "
-                     f"{settings.num_generations} samples", per_device, trained,
-                     steps * rows * prompt_tokens, steps * completion, params, memory, note)
+                     f"{settings.num_generations} samples", per_device, trained, params, memory,
+                     note, flops, seconds, details)
 
 
 def plan(config: RunConfig, methods: list[str], seeds: list[int], gpu_name: str, gpus: int,
@@ -230,19 +420,34 @@ def plan(config: RunConfig, methods: list[str], seeds: list[int], gpu_name: str,
         f"methods {', '.join(methods)}; seeds {', '.join(map(str, seeds))}",
         f"{states:.0f} training expert states ({counted}); assumed {prompt:.0f} tokens a "
         f"prompt{' (given)' if prompt_tokens else ' (300 + 120 a history step)'}, "
-        f"completions at their max_new_tokens; training at {TRAIN_MFU:.0%} MFU, prefill at "
-        f"{PREFILL_MFU:.0%}, decoding bound by memory bandwidth",
+        "completions at their max_new_tokens",
+        f"training at {TRAIN_MFU:.0%} MFU: 6 x params FLOPs a token, +2 with gradient "
+        "checkpointing, +2 for each forward GRPO adds (old policy under vLLM importance "
+        "sampling, reference model with beta > 0)",
+        f"generation: prefill at {PREFILL_MFU:.0%} MFU; decoding reads the weights and the KV "
+        f"cache ({shape.kv_bytes_per_token / 2**10:.0f} KiB a token) at "
+        f"{DECODE_BANDWIDTH:.0%} of peak bandwidth with vLLM, {HF_DECODE_BANDWIDTH:.0%} with "
+        f"HF generate on the training model; weights pushed to vLLM every step at "
+        f"{SYNC_BYTES_PER_S / 1e9:g} GB/s",
+        f"ACT resampling (act.zero_variance: resample): {FLAT_GROUP_SHARE:.0%} of groups flat "
+        "each draw, every try a full-length generation call on all GPUs while any group is "
+        "flat; critic curve (act.eval_every): the held-out pairs every eval_every steps",
+        "memory: 16 bytes a trained parameter (sharded with ZeRO-3/FSDP), then the larger of "
+        "a micro-batch's activations and logits or the critic curve's generation (bf16 weights "
+        "gathered under ZeRO-3, one batch's KV cache), plus vLLM's colocated share; the cached "
+        "base model is freed before training",
         "",
         "| stage | steps | a step (global) | a GPU: micro-batch x accumulation | trained tokens "
         "| GPU-hours a seed | memory a GPU (GiB) | |",
         "|---|---|---|---|---|---|---|---|",
     ]
     total = 0.0
+    parts: list[str] = []
     with tempfile.TemporaryDirectory() as tmp, common.planned_world(gpus):
         cpu_config = dataclasses.replace(config, device="cpu")  # build TRL configs on this host
         for stage in training_stages(config, methods):
             args = trl_args(stage_inputs(cpu_config, stage), stage, tmp)
-            row = plan_stage(stage, config, args, shape, gpus, sharded, prompt, states)
+            row = plan_stage(stage, config, args, shape, gpu, gpus, sharded, prompt, states)
             memory = row.memory_gib + _vllm_share(args, gpu)
             fits = "fits" if memory <= gpu.memory_gib else "DOES NOT FIT"
             hours = row.hours(shape, gpu, gpus)
@@ -253,8 +458,9 @@ def plan(config: RunConfig, methods: list[str], seeds: list[int], gpu_name: str,
                 f"{row.trained_tokens:.3g} | {hours:.1f} | {memory:.0f} | {fits}"
                 f"{'; ' + row.note if row.note else ''} |"
             )
+            parts.append(row.explain(shape, gpu, gpus))
     evaluation = _evaluation_hours(config, methods, seeds, shape, gpu, gpus, prompt, states)
-    lines += ["", *evaluation[1], "", *_disk_and_host(config, shape, gpus), "",
+    lines += ["", *parts, "", *evaluation[1], "", *_disk_and_host(config, shape, gpus), "",
               f"total: about {total + evaluation[0]:.0f} GPU-hours on {gpu.name} "
               f"(training {total:.0f}, data and evaluation {evaluation[0]:.0f})"]
     return "\n".join(lines)
@@ -286,30 +492,35 @@ def _disk_and_host(config: RunConfig, shape: ModelShape, gpus: int) -> list[str]
 def _evaluation_hours(config: RunConfig, methods: list[str], seeds: list[int],
                       shape: ModelShape, gpu: Gpu, gpus: int, prompt: float,
                       states: float) -> tuple[float, list[str]]:
-    def hours(prefill_tokens: float, decode_steps: float) -> float:
-        prefill = 2 * shape.params * prefill_tokens / (gpu.bf16_flops * PREFILL_MFU * gpus)
-        return (prefill + decode_steps * 2 * shape.params / gpu.bandwidth) * gpus / 3600
+    def hours(prompts: float, prompt_tokens: float, batch: int, new_tokens: int) -> float:
+        """GPU-hours to generate `new_tokens` for each of `prompts` prompts, `batch` at a time
+        a GPU, with the pipeline's vLLM engines."""
+        share = math.ceil(prompts / gpus)
+        size = min(batch, share)
+        rounds = math.ceil(share / size) if share else 0
+        seconds = (prefill_seconds(shape, gpu, prompts * prompt_tokens, gpus)
+                   + rounds * decode_seconds(shape, gpu, new_tokens, size,
+                                             prompt_tokens + new_tokens / 2))
+        return seconds * gpus / 3600
 
     alt = config.alternatives
     batch = max(1, config.eval.batch_size)
     if alt.mode == "sample":
-        samples = states * alt.samples_per_state
-        pairs_h = hours(samples * prompt, math.ceil(samples / (batch * gpus)) * alt.max_new_tokens)
+        pairs_h = hours(states * alt.samples_per_state, prompt, batch, alt.max_new_tokens)
     else:
-        pairs_h = hours(states * prompt * 2, 0)
+        pairs_h = hours(states * 2, prompt, batch, 0)
     critics = 1 + sum(any(is_act(s) for s in method_stages(m)) for m in methods) * len(seeds)
-    eval_pairs = 2 * config.data.eval_tasks * 10 * alt.per_state
-    critic_h = critics * hours(eval_pairs * prompt, math.ceil(eval_pairs / (batch * gpus))
-                               * config.critic.max_new_tokens)
+    eval_pairs = _heldout_prompts(config)
+    critic_h = critics * hours(eval_pairs, prompt, batch, config.critic.max_new_tokens)
     stages = {s for m in methods for s in method_stages(m)}
     rationales = states * alt.per_state if "sr" in stages else 0
-    rationale_h = hours(rationales * prompt * 1.5, math.ceil(rationales / (batch * gpus))
-                        * config.sr.max_new_tokens)
+    rationale_h = hours(rationales, prompt * 1.5, batch, config.sr.max_new_tokens)
     r = config.rollout
     agents = len(methods) * len(seeds) if r.enabled else 0
     turns = len(r.splits) * r.episodes * r.max_steps
-    rounds = math.ceil(len(r.splits) * r.episodes / (max(1, r.batch_size) * gpus)) * r.max_steps
-    agent_h = agents * hours(turns * prompt, rounds * r.max_new_tokens)
+    episodes = len(r.splits) * r.episodes
+    agent_h = agents * r.max_steps * hours(episodes, prompt, max(1, r.batch_size),
+                                           r.max_new_tokens)
     lines = [
         f"pairs (alternatives, {alt.mode}): {pairs_h:.1f} GPU-hours",
         f"critic evaluations ({critics} checkpoints x ~{eval_pairs:.0f} prompts): "
