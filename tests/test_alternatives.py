@@ -80,3 +80,56 @@ def test_build_pairs_deterministic_by_seed():
     c, _ = build_pairs(states, sampled, AlternativeConfig(), seed=4, both_orders=False)
     assert a == b
     assert a != c
+
+
+# One state each: the first sample is the expert's action, then a valid one; valid at once;
+# malformed, then valid; the expert's action every time.
+RULE_SAMPLES = [["take shirt</action>", "inventory</action>"],
+                ["open wardrobe</action>", "take shirt</action>"],
+                ["garbage", "look around</action>"],
+                ["take shirt</action>", "Take Shirt</action>"]]
+
+
+def test_first_valid_rule_keeps_every_state_with_a_valid_sample_among_k():
+    pairs, stats = build_pairs(_states(4), RULE_SAMPLES, AlternativeConfig(random_fallback=False),
+                               seed=0, both_orders=False)
+    assert [p["alternative"] for p in pairs] == ["inventory", "open wardrobe", "look around"]
+    assert stats["rule"] == "first_valid" and stats["states_kept"] == 3
+    assert stats["states_kept_share"] == 0.75 and stats["states_dropped_equal_expert"] == 0
+
+
+def test_paper_rule_reads_one_sample_and_drops_the_state_when_it_is_the_experts():
+    config = AlternativeConfig(rule="paper", random_fallback=False)
+    pairs, stats = build_pairs(_states(4), RULE_SAMPLES, config, seed=0, both_orders=False)
+    assert [(p["task"], p["alternative"]) for p in pairs] == [("train:1", "open wardrobe")]
+    assert stats["candidates"] == 4 and stats["states_dropped_equal_expert"] == 2
+    assert stats["states_without_alternative"] == 1  # the malformed sample
+    assert stats["states_kept"] == 1 and stats["states_kept_share"] == 0.25
+    # A random fallback never replaces the expert's action: that would undo the rule.
+    pairs, stats = build_pairs(_states(4), RULE_SAMPLES, AlternativeConfig(rule="paper"),
+                               seed=0, both_orders=False)
+    assert [p["alternative_source"] for p in pairs] == ["policy", "random"]
+    assert stats["states_kept_share"] == 0.5 and stats["states_dropped_equal_expert"] == 2
+
+
+def test_alternative_rule_settings_are_checked():
+    import pytest
+
+    from actrain.errors import ActrainError
+
+    with pytest.raises(ActrainError, match="alternatives.rule must be one of"):
+        AlternativeConfig(rule="first")
+    with pytest.raises(ActrainError, match="per_state 1"):
+        AlternativeConfig(rule="paper", per_state=2)
+    with pytest.raises(ActrainError, match="mode sample"):
+        AlternativeConfig(rule="paper", mode="admissible")
+
+
+def test_the_rule_enters_the_pairs_key_only_when_it_is_not_the_default():
+    from actrain.config import load_config
+    from actrain.run_keys import RunKeys
+
+    def key(*overrides: str) -> str:
+        return RunKeys(load_config(None, ["model=tiny-random", *overrides])).data_key("pairs")
+
+    assert key() == key("alternatives.rule=first_valid") != key("alternatives.rule=paper")

@@ -43,6 +43,7 @@ class DataConfig:
 
 
 ALTERNATIVE_MODES = ("sample", "admissible")
+ALTERNATIVE_RULES = ("first_valid", "paper")
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,11 @@ class AlternativeConfig:
     mode: str = "sample"  # sample: the policy writes K actions; admissible: drawn from its scores
     policy: str = "base"  # the proposing policy: the run's base model, or a model id / folder
     samples_per_state: int = 4  # K candidates sampled per state
+    # Which states get an alternative. first_valid: the first valid of the K samples (an easy
+    # state, where the policy mostly writes the expert's action, is still kept unless all K
+    # are). paper: one sample per state, and the state is dropped when it equals the expert's
+    # action (samples_per_state is then not used). pairs/stats.json gives the states kept.
+    rule: str = "first_valid"
     per_state: int = 1  # alternatives kept per state (the paper uses 1)
     admissible_only: bool = True  # keep only alternatives the environment would accept
     random_fallback: bool = True  # no valid sample: draw a random admissible action instead
@@ -68,6 +74,12 @@ class AlternativeConfig:
         if self.mode not in ALTERNATIVE_MODES:
             raise ActrainError(f"alternatives.mode must be one of {', '.join(ALTERNATIVE_MODES)}"
                                f", got {self.mode!r}")
+        if self.rule not in ALTERNATIVE_RULES:
+            raise ActrainError(f"alternatives.rule must be one of {', '.join(ALTERNATIVE_RULES)}"
+                               f", got {self.rule!r}")
+        if self.rule == "paper" and (self.mode != "sample" or self.per_state != 1):
+            raise ActrainError("alternatives.rule paper samples one alternative a state: it needs "
+                               "alternatives.mode sample and alternatives.per_state 1")
 
 
 @dataclass

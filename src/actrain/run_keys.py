@@ -75,8 +75,11 @@ class RunKeys:
 
             return fingerprint("pairs-from", collect,
                                pairs_fingerprint(c.alternatives.pairs_from))
+        alternatives = asdict(c.alternatives)
+        if alternatives["rule"] == "first_valid":  # the rule runs had before it was a setting
+            alternatives.pop("rule")
         return fingerprint("pairs", collect, c.model, c.seed, c.data.history_len,
-                           c.data.show_admissible, asdict(c.alternatives), c.dtype,
+                           c.data.show_admissible, alternatives, c.dtype,
                            *self.template_key(), *self.engine_key(), *batching)
 
     def template_key(self) -> list[Any]:

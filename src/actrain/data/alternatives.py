@@ -9,6 +9,12 @@ dropped, non-admissible ones optionally too, duplicates merged, and up to `per_s
 none survive, a random admissible non-expert action is used only if the config allows it, and
 every such fallback is counted. Each kept (state, expert, alternative) triple becomes a pair with
 a seeded random shown order; evaluation pairs are written in both orders.
+
+Which states get a pair is the `alternatives.rule`: `first_valid` keeps a state unless none of
+its K samples is usable, so a state where the policy writes the expert's action with probability
+p is kept with probability 1 - p^K; `paper` draws one sample and drops the state when it equals
+the expert's action (kept with probability 1 - p), which leaves fewer easy states. The share of
+states kept is in the stats under either rule, so the two distributions can be compared.
 """
 
 from __future__ import annotations
@@ -90,17 +96,21 @@ def build_pairs(
     seed: int,
     both_orders: bool,
     parsed: bool = False,
-) -> tuple[list[dict[str, Any]], dict[str, int]]:
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Turn sampled completions into labelled pairs; deterministic for a given seed.
 
-    With `parsed`, `sampled` holds candidate actions rather than completions to parse.
+    With `parsed`, `sampled` holds candidate actions rather than completions to parse. Under
+    `rule: paper` only the first completion of a state is read, and a state whose sample equals
+    the expert's action gets no pair (no random fallback either: that would undo the rule).
 
     `both_orders` writes every pair twice (expert first, expert second), which evaluation uses
     so that a constant-position answer scores exactly 50%; otherwise the order is a seeded coin.
     """
     rng = random.Random(seed)
     pairs: list[dict[str, Any]] = []
-    stats = {
+    paper = config.rule == "paper"
+    stats: dict[str, Any] = {
+        "rule": config.rule,
         "states": len(states),
         "candidates": 0,
         "malformed": 0,
@@ -110,12 +120,16 @@ def build_pairs(
         "from_policy": 0,
         "random_fallback": 0,
         "states_without_alternative": 0,
+        "states_dropped_equal_expert": 0,  # rule paper: the one sample was the expert's action
+        "states_kept": 0,
     }
     for record, completions in zip(states, sampled, strict=True):
         candidates = (
             list(completions) if parsed
             else [parse_action(c, prefilled=not config.reasoning) for c in completions]
         )
+        if paper:
+            candidates = candidates[:1]
         stats["candidates"] += len(candidates)
         kept, dropped = filter_candidates(
             candidates,
@@ -127,12 +141,17 @@ def build_pairs(
         for reason, count in dropped.items():
             stats[reason] += count
         sources = ["policy"] * len(kept)
-        if not kept and config.random_fallback:
+        equal_expert = paper and dropped["equals_expert"] > 0
+        if not kept and config.random_fallback and not equal_expert:
             fallback = random_alternative(record.expert_action, record.state.admissible, rng)
             if fallback is not None:
                 kept, sources = [fallback], ["random"]
-        if not kept:
+        if equal_expert:
+            stats["states_dropped_equal_expert"] += 1
+        elif not kept:
             stats["states_without_alternative"] += 1
+        if kept:
+            stats["states_kept"] += 1
         for alternative, source in zip(kept, sources, strict=True):
             stats["from_policy" if source == "policy" else "random_fallback"] += 1
             orders = [True, False] if both_orders else [rng.random() < 0.5]
@@ -159,4 +178,5 @@ def build_pairs(
                         "label": 0 if expert_first else 1,
                     }
                 )
+    stats["states_kept_share"] = round(stats["states_kept"] / len(states), 4) if states else 0.0
     return pairs, stats

@@ -1,5 +1,10 @@
 """Alternatives from the initial policy (sampled, or drawn from its scores of the admissible
-actions) at every expert state, and the critic pairs built from them."""
+actions) at every expert state, and the critic pairs built from them.
+
+The pairs of a config are the same whatever the number of processes: sampling runs in fixed
+chunks of the states, each seeded by where it starts, and the chunks (not the states) are split
+over the processes; drawing and ordering happen once, on the gathered results.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,11 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
+from tqdm import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from actrain.data.alternatives import build_pairs, expert_states
-from actrain.distributed import map_sharded, rank
+from actrain.distributed import map_sharded, world
 from actrain.generation import generate, score_continuations
 from actrain.prompts import actor_prompt, normalise_action, render_state
 
@@ -23,22 +29,47 @@ def sample_alternatives(
     config: Any,  # RunConfig; typed loosely to keep this module free of the config import cycle
     seed: int,
 ) -> tuple[list[Any], list[list[str]]]:
-    """K completions of the actor prompt at every expert state (one batched pass)."""
+    """K completions of the actor prompt at every expert state (one for `rule: paper`).
+
+    Batched sampling draws one random stream per batch, so a state's samples depend on which
+    states share its batch and on the seed of the call. Both are fixed here independently of
+    the processes: the states are sorted by prompt length once, cut into chunks of one
+    generation batch (`eval.batch_size` samples), and the chunk starting at sorted position
+    `start` is generated alone with seed `seed + start * K`. vLLM seeds request `j` of a call
+    with `seed + j * K`, so there every state gets its own seed and one chunk per process keeps
+    its batching.
+    """
     alt = config.alternatives
+    samples = 1 if alt.rule == "paper" else alt.samples_per_state
     states = expert_states(trajectories, config.data.history_len)
     prompts = [
         actor_prompt(tokenizer, render_state(s.state, config.data.show_admissible), alt.reasoning)
         for s in states
     ]
-    def sample(shown: list[str]) -> list[list[str]]:
-        return generate(
-            model, tokenizer, shown, num_samples=alt.samples_per_state,
-            max_new_tokens=alt.max_new_tokens, temperature=alt.temperature, top_p=alt.top_p,
-            batch_size=config.eval.batch_size, stop=["</action>"], autocast=config.dtype,
-            seed=seed + rank(), desc="sampling alternatives",
-        )
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    if hasattr(model, "llm"):  # a VLLMEngine: per-request seeds, one large call per process
+        size = max(1, -(-len(order) // world()))
+    else:  # exactly one batch of `generation.generate`
+        size = max(1, config.eval.batch_size // max(1, samples))
+    chunks = [(start, order[start : start + size]) for start in range(0, len(order), size)]
 
-    return states, map_sharded(sample, prompts)  # split over processes when launched
+    def sample(mine: list[tuple[int, list[int]]]) -> list[list[list[str]]]:
+        return [
+            generate(
+                model, tokenizer, [prompts[i] for i in chunk], num_samples=samples,
+                max_new_tokens=alt.max_new_tokens, temperature=alt.temperature, top_p=alt.top_p,
+                batch_size=config.eval.batch_size, stop=["</action>"], autocast=config.dtype,
+                seed=seed + start * samples, desc="sampling alternatives", progress=False,
+            )
+            for start, chunk in tqdm(mine, desc="sampling alternatives", unit="batch",
+                                     leave=False)
+        ]
+
+    sampled: list[list[str]] = [[] for _ in prompts]
+    for (_, chunk), done in zip(chunks, map_sharded(sample, chunks), strict=True):
+        for index, completions in zip(chunk, done, strict=True):
+            sampled[index] = completions
+    return states, sampled
 
 
 def draw_admissible_alternatives(
@@ -95,7 +126,7 @@ def make_pairs(
     config: Any,
     both_orders: bool,
     seed: int,
-) -> tuple[list[dict[str, Any]], dict[str, int]]:
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Alternatives at every state of `trajectories`, as labelled pairs, and their counts.
 
     With `alternatives.verify`, only the pairs the environment's oracle finds worse stay.

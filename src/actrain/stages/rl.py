@@ -4,6 +4,13 @@ The prompt is the agent prompt at an expert state; the reward is 1.0 for the exp
 0.1 for another admissible action and -0.5 when the action tag is missing (values in `rl:`).
 Logged with weight 0: `rewards/expert_match/mean`, `rewards/admissible/mean`,
 `rewards/action_format_ok/mean`.
+
+TRL tokenizes a string prompt as plain text, special tokens added (`tokenizer(text=prompts)` in
+`GRPOTrainer._tokenize_prompts`), while the prompt here is already a rendered chat template that
+rollouts, pair groups and evaluation tokenize with `add_special_tokens=False`. For a tokenizer
+that adds a BOS (Llama 3) the template's own BOS would be doubled in RL training only, so the
+dataset holds each prompt with that leading BOS text removed: TRL's tokenization then gives
+exactly the ids the agent is prompted with (`trl_prompts`).
 """
 
 from __future__ import annotations
@@ -23,6 +30,29 @@ from actrain.rewards import make_action_metrics, make_action_reward
 from actrain.stages.common import grpo_args, lora_config, train_and_save
 
 
+def trl_prompts(tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str]) -> list[str]:
+    """`prompts` spelled so that TRL's `tokenizer(text=prompt)` gives the ids of
+    `tokenizer(prompt, add_special_tokens=False)`, the ids every other path prompts with.
+
+    The special tokens the tokenizer adds are what the chat template already wrote (a leading
+    BOS), so that text is dropped from the string. A string prompt is the documented way to give
+    TRL a prompt that carries its own template; a `rollout_func` would replace TRL's generation.
+    Anything else the tokenizer adds (an EOS, a BOS the template does not write) cannot be
+    removed this way and is refused rather than trained on silently.
+    """
+    if not prompts:
+        return []
+    want = tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
+    if tokenizer(list(prompts))["input_ids"] == want:
+        return list(prompts)
+    bos = tokenizer.bos_token or ""
+    spelled = [p[len(bos):] if bos and p.startswith(bos) else p for p in prompts]
+    if tokenizer(spelled)["input_ids"] != want:
+        raise ActrainError("the RL stage cannot give TRL its prompts as the agent sees them: the "
+                           "tokenizer adds special tokens the chat template does not write")
+    return spelled
+
+
 def rl_dataset(
     tokenizer: PreTrainedTokenizerBase, trajectories: Sequence[dict[str, Any]], view: ActorView
 ) -> Dataset:
@@ -31,8 +61,9 @@ def rl_dataset(
     )
     if not rows:
         raise ActrainError("the RL stage has no expert states to train on")
+    columns = {key: [r[key] for r in rows] for key in ("expert_action", "admissible_actions")}
     return Dataset.from_dict(
-        {key: [r[key] for r in rows] for key in ("prompt", "expert_action", "admissible_actions")}
+        {"prompt": trl_prompts(tokenizer, [r["prompt"] for r in rows]), **columns}
     )
 
 
