@@ -58,6 +58,20 @@ def _gguf_path(package: str, filename: str) -> Path:
     raise ActrainError(f"{filename} not found inside the {package} package; reinstall it")
 
 
+def save_model_folder(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
+                      target: Path) -> Path:
+    """Save a model and its tokenizer as `target`, whole or not at all (a `.tmp` sibling
+    renamed), so that an interrupted conversion never leaves a folder that looks ready."""
+    tmp = target.with_name(target.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)
+    return target
+
+
 def embedded_model_dir(name: str) -> Path:
     """Convert an embedded GGUF model to a safetensors folder once, and return that folder."""
     package, filename = EMBEDDED_MODELS[name]
@@ -72,14 +86,7 @@ def embedded_model_dir(name: str) -> Path:
     model.is_quantized = False
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    tmp = target.with_name(target.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    shutil.rmtree(target, ignore_errors=True)
-    tmp.rename(target)
-    return target
+    return save_model_folder(model, tokenizer, target)
 
 
 def tiny_model_dir() -> Path:
@@ -105,13 +112,7 @@ def tiny_model_dir() -> Path:
     model = LlamaForCausalLM(config)
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
-    tmp = target.with_name(target.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    shutil.rmtree(target, ignore_errors=True)
-    tmp.rename(target)
-    return target
+    return save_model_folder(model, tokenizer, target)
 
 
 def resolve_model_path(name: str) -> str:

@@ -2,38 +2,14 @@
 
 Corridor: walk `length` rooms forward; `go back` and `wait` are admissible but useless."""
 
-from actrain.envs import StepResult, TextEnv
+from actrain.gpu_check.corridor import Corridor as CheckCorridor
 
 
-class Corridor(TextEnv):
-    def __init__(self, length: int = 2) -> None:
-        self.length, self.room = length, 0
+class Corridor(CheckCorridor):
+    """The GPU check's corridor with three tasks a split."""
 
     def tasks(self, split: str) -> list[str]:
         return [f"{split}:{i}" for i in range(3)]
-
-    def _observation(self) -> str:
-        return f"You are in room {self.room} of a corridor of {self.length}."
-
-    def reset(self, task: str) -> StepResult:
-        self.room = 0
-        return StepResult(self._observation(), info={"won": False, "score": 0.0,
-                                                     "task_description": "Reach the end."})
-
-    def step(self, action: str) -> StepResult:
-        if action == "go forward":
-            self.room += 1
-        elif action == "go back":
-            self.room = max(0, self.room - 1)
-        won = self.room >= self.length
-        return StepResult(self._observation(), float(won), won,
-                          {"won": won, "score": self.room / self.length})
-
-    def admissible_actions(self) -> list[str]:
-        return ["go back", "go forward", "wait"]
-
-    def expert_actions(self, task: str) -> list[str]:
-        return ["go forward"] * self.length
 
 
 def quarter(prompts, completions, **kwargs):

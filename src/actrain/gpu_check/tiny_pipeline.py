@@ -5,7 +5,6 @@ back."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -51,13 +50,9 @@ def chooser_model(work: Path) -> Path:
         head[tokenizer.convert_tokens_to_ids(token)] = (hidden + noise) / hidden.norm() * 40
     model.config.tie_word_embeddings = False
     model.lm_head.weight = torch.nn.Parameter(head)
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    shutil.rmtree(folder, ignore_errors=True)
-    tmp.rename(folder)
-    return folder
+    from actrain.models import save_model_folder
+
+    return save_model_folder(model, tokenizer, folder)
 
 
 def pipeline_overrides(check_work: Path, name: str, model: Path, device: str, dtype: str,
