@@ -108,3 +108,19 @@ def test_grpo_passthrough_and_bad_keys(tmp_path):
     with pytest.raises(ActrainError, match="act.grpo"):
         grpo_config(stage_inputs(load_config(None, ["act.grpo={no_such_option: 1}"]), "act"),
                     tmp_path)
+
+
+def test_pairs_drawn_by_resampling_are_counted_in_the_stage_length(tiny_model, tmp_path):
+    """Every reward equal: every group is flat, so each of the `resample_tries` tries replaces
+    both groups of the step with freshly drawn pairs, all of which ACT trains on."""
+    model, tokenizer = tiny_model
+    config = load_config(None, [
+        "model=tiny-random", "dtype=float32", "act.max_steps=1", "act.num_generations=2",
+        "act.prompts_per_step=2", "critic.max_new_tokens=3", "act.correct_reward=0",
+        "act.malformed_reward=0", "act.zero_variance=resample", "act.resample_tries=3",
+    ])
+    pairs = [make_pair(i, i % 2 == 0) for i in range(4)]
+    run_act(model, tokenizer, pairs, pairs[:2], stage_inputs(config, "act"), tmp_path)
+    length = read_json(tmp_path / "length.json")
+    assert length["steps"] == 1 and length["rows_per_step"] == 2
+    assert length["resampled_pairs"] == 2 * 3

@@ -161,3 +161,75 @@ def test_a_teacher_that_writes_nothing_usable_stops_sr_with_one_clear_error(tmp_
     with pytest.raises(ActrainError, match="no usable rationales"):
         p.run()
     assert read_json(p.dir / "rationales" / "stats.json")["rationales"] == 0
+
+
+def _teacher_writes(monkeypatch, outputs: list[str]) -> list[str]:
+    """Script the teacher: the i-th prompt gets `outputs[i]`; returns the prompts it saw."""
+    import actrain.data.rationales as rationales_module
+
+    seen: list[str] = []
+
+    def teacher(model, tokenizer, prompts, **kwargs):
+        start = len(seen)
+        seen.extend(prompts)
+        return [[outputs[start + i]] for i in range(len(prompts))]
+
+    monkeypatch.setattr(rationales_module, "generate", teacher)
+    return seen
+
+
+def test_a_thinking_teachers_rationale_is_its_answer_never_its_thinking(monkeypatch, tokenizer):
+    from actrain.data.rationales import write_rationales
+    from actrain.prompts import ActorView
+
+    _teacher_writes(monkeypatch, [
+        "<think>\nOkay, let's see. The user wants me to explain why.\n</think>\n\n"
+        "Taking the shirt is the tidying step.",
+        "<think>\nOkay, let's see. The user wants me to explain",  # cut off while thinking
+    ])
+    outcomes = [_outcome(0), _outcome(1)]
+    records, stats = write_rationales(None, tokenizer, outcomes, ActorView(), 16, 2, "float32")
+    assert [r["rationale"] for r in records] == ["Taking the shirt is the tidying step.", ""]
+    assert records[1]["teacher_output"].startswith("<think>")  # kept for inspection
+    assert stats == {"outcomes": 2, "rationales": 1, "empty": 1, "thinking_cut": 1}
+
+
+def test_one_reflection_compares_the_expert_action_with_all_of_its_states_alternatives(
+    monkeypatch, tokenizer,
+):
+    """Early Experience's reflection shows the expert's action and K alternatives at once."""
+    from actrain.data.rationales import write_rationales
+    from actrain.prompts import ActorView, pair_state, render_state
+
+    seen = _teacher_writes(monkeypatch, ["Only the shirt tidies up.", "It helps."])
+    look = {**_outcome(0), "alternative": "look", "alternative_outcome": "A bedroom."}
+    outcomes = [_outcome(0), look, _outcome(1)]  # state 0 has two alternatives, state 1 one
+    records, stats = write_rationales(None, tokenizer, outcomes, ActorView(), 16, 2, "float32")
+    assert len(seen) == len(records) == 2
+    assert all(s in seen[0] for s in ("inventory", "You carry nothing.", "look", "A bedroom.",
+                                      "You take the shirt."))
+    assert records[0]["alternatives"] == ["inventory", "look"]
+    assert records[0]["alternative_outcomes"] == ["You carry nothing.", "A bedroom."]
+    assert records[1]["alternatives"] == ["inventory"]
+    # K = 1 keeps the one-alternative prompt word for word
+    state = render_state(pair_state(_outcome(1)), ActorView().show_admissible)
+    assert seen[1] == rationale_prompt(tokenizer, state, "take shirt", "inventory",
+                                       "You take the shirt.", "You carry nothing.")
+    assert stats == {"outcomes": 3, "rationales": 2, "empty": 0}
+    assert len(sr_rows(tokenizer, records, ActorView())) == 2  # one row a state
+
+
+def test_a_thinking_agent_learns_the_rationale_as_its_thinking(tmp_path, tokenizer):
+    """Qwen3 reasons inside <think>: SR's rationale goes there, the action after the block, as
+    the template frames every answer (IL's rows open with the same block, empty)."""
+    import copy
+
+    thinking = copy.deepcopy(tokenizer)
+    thinking.chat_template = (
+        "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n"
+        "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% if enable_thinking "
+        "is defined and enable_thinking is false %}<think>\n\n</think>\n\n{% endif %}{% endif %}"
+    )
+    rows = sr_rows(thinking, [_outcome(0)], stage_inputs(_config(tmp_path), "sr").view)
+    assert rows[0]["completion"] == ("<think>\nTaking the shirt moves the tidying on.\n</think>"
+                                     "\n\n<action>take shirt</action>")

@@ -22,7 +22,7 @@ def test_pipeline_checkpoints_get_cards_with_figures(tmp_path, capsys):
     assert record["method"] == "act" and record["base_model"] == "tiny-random"
     assert record["prompt_format"]["critic"]["answer_format"] == "index"
     assert record["prompt_format"]["actor"] == {"history_len": 1, "show_admissible": True,
-                                                "reasoning": False}
+                                                "reasoning": False, "il_thinking": "empty"}
     assert record["environment"]["id"] == "twx/twc"
     assert record["command"] == f"actrain run {path} --until train"
     assert record["stage_settings"]["act"]["act"]["max_steps"] == 1

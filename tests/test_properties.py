@@ -99,9 +99,14 @@ def test_action_rewards_and_metrics_take_only_their_values(completions, prefille
     kwargs = {"prompts": [""] * n, "completions": completions,
               "expert_action": ["take apple"] * n,
               "admissible_actions": [["take apple", "open fridge"]] * n}
-    assert set(make_action_reward(prefilled)(**kwargs)) <= {1.0, 0.1, 0.0, -0.5}
+    reward = make_action_reward(prefilled)(**kwargs)
+    assert set(reward) <= {1.0, 0.1, 0.0, -0.5, None}
+    cut = cut_off(completions, prefilled, [""] * n, tag="action")
+    assert [r is None for r in reward] == cut  # None only for a completion cut off thinking
     for metric in make_action_metrics(prefilled):
-        assert set(metric(**kwargs)) <= {0.0, 1.0}
+        values = metric(**kwargs)
+        assert set(values) <= {0.0, 1.0, None}
+        assert [v is None for v in values] == cut
 
 
 # A finished answer: optional thinking, then the answer tag, closed; generation stops there.

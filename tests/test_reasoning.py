@@ -125,3 +125,82 @@ def test_a_template_that_opens_thinking_makes_an_unclosed_completion_truncated(t
     reward = make_choice_reward("index", prefilled=False)
     assert reward(prompts=[prompt] * 2, completions=[cut, done], actions=[actions] * 2,
                   label=[0, 0]) == [None, 1.0]
+
+
+EXPERT_PATH = [{
+    "task": "train:0", "task_description": "Put the shirt away.", "won": True, "score": 1.0,
+    "steps": [{"observation": "You see a shirt.", "admissible": ["inventory", "take shirt"],
+               "expert_action": "take shirt"},
+              {"observation": "You take the shirt.", "admissible": ["open wardrobe"],
+               "expert_action": "open wardrobe"}],
+}]
+
+
+def _il_rows(tokenizer, *overrides):
+    from actrain.stages.il import il_dataset
+
+    config = load_config(None, ["model=tiny-random", *overrides])
+    return il_dataset(tokenizer, EXPERT_PATH, stage_inputs(config, "il").view)
+
+
+def test_il_targets_of_a_thinking_model_open_with_an_empty_thinking_block(qwen3_tokenizer):
+    """With thinking on, a bare action right after the generation prompt taught Qwen3 to drop
+    its thinking block: the target writes the block Qwen3's template writes with thinking off."""
+    from actrain.prompts import parse_action
+
+    rows = _il_rows(qwen3_tokenizer, "data.actor_reasoning=true")
+    assert rows[0]["prompt"].endswith("<|im_start|>assistant\n")
+    assert rows[0]["completion"] == "<think>\n\n</think>\n\n<action>take shirt</action>"
+    assert [parse_action(c) for c in rows["completion"]] == ["take shirt", "open wardrobe"]
+    # as a choice, the action alone
+    none = _il_rows(qwen3_tokenizer, "data.actor_reasoning=true", "data.il_thinking=none")
+    assert none[0]["completion"] == "<action>take shirt</action>"
+    # the prompt already holds the block (thinking off), or prefills the tag: nothing to add
+    off = copy.deepcopy(qwen3_tokenizer)
+    set_chat_template_kwargs(off, {"enable_thinking": False})
+    rows = _il_rows(off, "data.actor_reasoning=true")
+    assert rows[0]["prompt"].endswith("<think>\n\n</think>\n\n")
+    assert rows[0]["completion"] == "<action>take shirt</action>"
+    assert _il_rows(qwen3_tokenizer)[0]["completion"] == "take shirt</action>"
+
+
+def test_il_targets_of_a_template_without_thinking_are_unchanged(tokenizer):
+    for thinking in ("empty", "none"):
+        rows = _il_rows(tokenizer, "data.actor_reasoning=true", f"data.il_thinking={thinking}")
+        assert rows[0]["completion"] == "<action>take shirt</action>"
+
+
+# Qwen3-Instruct-2507, reduced: the template strips thinking from past turns but never thinks.
+NEVER_THINKS = (
+    "{% for m in messages %}<|im_start|>{{ m.role }}\n{% if '<think>' in m.content %}"
+    "{{ m.content.split('</think>')[-1] }}{% else %}{{ m.content }}{% endif %}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def test_il_targets_write_the_block_of_the_model_s_own_template(tokenizer):
+    never, smollm3 = copy.deepcopy(tokenizer), copy.deepcopy(tokenizer)
+    never.chat_template = NEVER_THINKS
+    smollm3.chat_template = QWEN3_STYLE.replace("</think>\n\n", "</think>\n")
+    assert _il_rows(never, "data.actor_reasoning=true")[0]["completion"] == (
+        "<action>take shirt</action>")
+    assert _il_rows(smollm3, "data.actor_reasoning=true")[0]["completion"] == (
+        "<think>\n\n</think>\n<action>take shirt</action>")
+
+
+def test_il_targets_close_a_block_the_prompt_opened(tokenizer):
+    from actrain.prompts import parse_action
+
+    r1 = copy.deepcopy(tokenizer)
+    r1.chat_template = R1_STYLE
+    rows = _il_rows(r1, "data.actor_reasoning=true")
+    assert rows[0]["prompt"].endswith("<think>\n")
+    assert rows[0]["completion"] == "\n</think>\n\n<action>take shirt</action>"
+    assert parse_action(rows[0]["completion"], think_open=True) == "take shirt"
+
+
+def test_il_thinking_is_a_checked_setting():
+    from actrain.errors import ActrainError
+
+    with pytest.raises(ActrainError, match="data.il_thinking must be one of empty, none"):
+        load_config(None, ["data.il_thinking=full"])

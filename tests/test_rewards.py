@@ -141,3 +141,51 @@ def test_text_run_on_after_the_closing_tag_is_ignored():
                   admissible_actions=[["take apple", "open fridge"]] * 2)
     assert action(completions=["<action>take apple</action><think>hmm</think>",
                                "<action>take apple</action>"], **kwargs) == [1.0, 1.0]
+
+
+def _rl_rewards(completions, prompts):  # noqa: ANN001, ANN202
+    """The RL stage's reward functions of a reasoning run, called as TRL calls them, and the
+    weights the stage gives them."""
+    from actrain.rewards import make_action_metrics, make_action_reward
+
+    n = len(completions)
+    kwargs = dict(prompts=prompts, completions=completions, expert_action=["take apple"] * n,
+                  admissible_actions=[["take apple", "open fridge"]] * n)
+    funcs = [make_action_reward(prefilled=False), *make_action_metrics(prefilled=False)]
+    return [f(**kwargs) for f in funcs], [1.0] + [0.0] * (len(funcs) - 1)
+
+
+ACT_EXPERT = "<think>the apple is needed</think><action>take apple</action>"
+ACT_WRONG = "<think>dance first</think><action>dance</action>"
+ACT_CUT = "<think>the apple, or maybe the fridge; the fridge is closed, so"
+
+
+def test_an_rl_completion_cut_off_while_thinking_stays_out_of_its_group_baseline():
+    # 6 cut off, the expert's action, an action the game would not take: scored -0.5, the cut-off
+    # rows made the baseline -0.25 and gave the wrong action +0.25
+    completions = [ACT_CUT] * 6 + [ACT_EXPERT, ACT_WRONG]
+    rewards, weights = _rl_rewards(completions, [""] * 8)
+    advantages = _trl_advantages(rewards, weights, 8)
+    assert advantages[7] < 0 < advantages[6]
+    assert all(r[:6] == [None] * 6 for r in rewards)  # the reward and every metric
+    assert advantages[:6] == [0.0] * 6
+    assert advantages[6] == pytest.approx(0.5)
+
+
+def test_an_rl_completion_that_finished_without_a_tag_is_still_malformed():
+    completions = [ACT_CUT, "<think>done</think>no tag", ACT_EXPERT, "<action>open fridge</action>"]
+    rewards, weights = _rl_rewards(completions, [""] * 4)
+    assert rewards[0] == [None, -0.5, 1.0, 0.1]
+    assert rewards[3] == [None, 0.0, 1.0, 1.0]  # action_format_ok
+    advantages = _trl_advantages(rewards, weights, 4)
+    assert advantages[0] == 0.0 and advantages[1] < advantages[3] < advantages[2]
+    # a prompt that opened the block: the completion only closes it, or was cut off
+    opened = ["<|im_start|>assistant\n<think>\n"] * 2
+    assert _rl_rewards(["so <action>take apple</action>", "ok</think><action>take apple</action>"],
+                       opened)[0][0] == [None, 1.0]
+    # a prefilled action tag has begun the answer: never cut off
+    from actrain.rewards import make_action_reward
+
+    assert make_action_reward(prefilled=True)(
+        [""], ["<think>hm"], expert_action=["take apple"], admissible_actions=[["take apple"]],
+    ) == [-0.5]

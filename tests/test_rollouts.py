@@ -109,7 +109,7 @@ def test_next_action_accuracy_counts_greedy_actions_equal_to_the_experts(tokeniz
 
     monkeypatch.setattr(rollouts, "generate", fake_generate)
     result = next_action_accuracy(None, tokenizer, [trajectory], AgentSettings())
-    assert result == {"states": 4, "accuracy": 0.5, "malformed_rate": 0.25}
+    assert result == {"states": 4, "accuracy": 0.5, "malformed_rate": 0.25, "truncated_rate": 0.0}
     assert seen["temperature"] == 0.0 and all(p.endswith("<action>") for p in seen["prompts"])
     assert next_action_accuracy(None, tokenizer, [], AgentSettings())["accuracy"] is None
 

@@ -197,3 +197,44 @@ def test_the_one_pass_sampler_runs_only_when_nothing_else_shapes_sampling(settin
         min_p=None, repetition_penalty=setting.get("repetition_penalty", 1.0), temperature=1.0,
         args=args)
     assert _plain_sampling(trainer) is plain
+
+
+def test_how_il_targets_think_keys_only_the_stages_that_read_it():
+    """`data.il_thinking` changes reasoning IL rows only: the keys of every other stage and of
+    rollouts stay what they were, so existing runs are not retrained for it."""
+    from actrain.run_keys import RunKeys
+
+    def keys(*overrides):
+        config = load_config(None, ["model=tiny-random", *overrides])
+        book = RunKeys(config)
+        return {prefix: book.checkpoint_key(0, prefix) for prefix in [("il",), ("rl",), ("act",)]
+                } | {"agent": book.agent_key(0, ("il",))}
+
+    assert keys("data.il_thinking=none") == keys("data.il_thinking=empty")
+    thinking = keys("data.actor_reasoning=true", "data.il_thinking=none")
+    empty = keys("data.actor_reasoning=true", "data.il_thinking=empty")
+    assert thinking[("il",)] != empty[("il",)]  # reasoning IL rows differ
+    assert thinking[("rl",)] == empty[("rl",)] and thinking[("act",)] == empty[("act",)]
+
+
+# Fingerprints of a default-config run as keyed before the sampling, pair-rule, precision and
+# IL-thinking settings existed: a run made then must be found done, not retrained.
+KEYS_OF_EARLIER_RUNS = {
+    "collect": "ddc0ebaff28939b7", "pairs": "8b8e136b51c110d2", "il": "390588a13cab1d29",
+    "act": "140e7072d622bf53", "act-il": "304a13655008b013", "il-rl": "66f11c225ab08c07",
+    "sr": "5bd29d46f2c1368b", "critic act": "f0976adb9de17da2",
+    "agent act-il": "13f1b78d389c9163", "agent il -cot": "62a18a4e72b9a4d3",
+}
+
+
+def test_settings_at_their_defaults_keep_the_keys_of_earlier_runs():
+    from actrain.run_keys import RunKeys
+
+    keys = RunKeys(load_config(None, []))
+    now = {"collect": keys.data_key("collect"), "pairs": keys.data_key("pairs"),
+           "critic act": keys.critic_key(0, ("act",)),
+           "agent act-il": keys.agent_key(0, ("act", "il")),
+           "agent il -cot": keys.agent_key(0, ("il",), True)}
+    for prefix in [("il",), ("act",), ("act", "il"), ("il", "rl"), ("sr",)]:
+        now["-".join(prefix)] = keys.checkpoint_key(0, prefix)
+    assert now == KEYS_OF_EARLIER_RUNS

@@ -69,3 +69,35 @@ def test_the_study_needs_a_run_with_pairs(tmp_path, capsys):
     assert "--until pairs" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["study", "nonsense", QUICKSTART])
+
+
+# Qwen3's generation prompt: the model opens <think> itself; thinking off closes an empty block.
+QWEN3_LIKE = (
+    "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% if enable_thinking is defined and "
+    "enable_thinking is false %}<think>\n\n</think>\n\n{% endif %}{% endif %}"
+)
+
+
+def test_a_thinking_model_gets_the_rationale_removed_or_injected_inside_its_thinking(tokenizer):
+    """The paper's conditions for a model that thinks first: an empty thinking block before the
+    forced answer, and the wrong rationale as the thinking itself, never plain text outside."""
+    import copy
+
+    from actrain.prompts import answer_region, set_chat_template_kwargs
+
+    thinking = copy.deepcopy(tokenizer)
+    thinking.chat_template = QWEN3_LIKE
+    critic = load_config(None, []).critic
+    prompts = intervention_prompts(thinking, PAIRS[1], critic)
+    own = prompts["own"]
+    assert own.endswith("<|im_start|>assistant\n")
+    assert prompts["removed"] == own + "<think>\n\n</think>\n\n<answer>"
+    injected = prompts["injected"][len(own):]
+    assert injected.startswith("<think>\nAction 1 (inventory) is the better choice")
+    assert answer_region(injected).strip() == "<answer>"  # the rationale is all thinking
+    off = copy.deepcopy(thinking)
+    set_chat_template_kwargs(off, {"enable_thinking": False})
+    closed = intervention_prompts(off, PAIRS[1], critic)  # the template closed the block itself
+    assert closed["own"].endswith("</think>\n\n")
+    assert closed["removed"] == closed["own"] + "<answer>"

@@ -11,6 +11,11 @@ def pct(value: Any) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}%"
 
 
+# Above this share of answers cut off while thinking, a score measures the token budget more than
+# the model (and a model that thinks shorter gains by it): every report warns.
+TRUNCATION_WARNING = 0.05
+
+
 # (method with ACT, method without) pairs whose difference is the ACT gain, as in the paper.
 GAINS = (
     ("act_il", "il", "ACT->IL over IL"),
@@ -88,10 +93,21 @@ def agent_table(results: dict[str, Any]) -> str:
         for method, by_seed in results["agent"].items()
     }
     with_next = any(next_action.values())
+    cut = _truncated_per_seed(results)
+    with_cut = any(cut.values())
+    next_cut = {  # {method: [next-action answers cut off while thinking, per seed]}
+        method: [s["next_action"]["truncated_rate"] for s in by_seed.values()
+                 if (s.get("next_action") or {}).get("truncated_rate") is not None]
+        for method, by_seed in results["agent"].items()
+    }
+    with_next_cut = with_next and any(next_cut.values())
     header = ("| method | seeds | " + " | ".join(f"{s} success %" for s in splits) + " | "
               + " | ".join(f"{s} score" for s in splits) + " | invalid actions % |"
-              + (" next-action acc. % (held-out expert states) |" if with_next else ""))
-    lines = [header, "|" + "---|" * (2 + 2 * len(splits) + 1 + with_next)]
+              + (" turns cut off while thinking % |" if with_cut else "")
+              + (" next-action acc. % (held-out expert states) |" if with_next else "")
+              + (" next-action cut off % |" if with_next_cut else ""))
+    columns = 2 + 2 * len(splits) + 1 + with_cut + with_next + with_next_cut
+    lines = [header, "|" + "---|" * columns]
     for method in results["methods"]:
         if method not in success:
             continue
@@ -106,10 +122,52 @@ def agent_table(results: dict[str, Any]) -> str:
             if any(s in summary for s in splits)
         ]
         cells.append(_mean_std(per_seed))
+        if with_cut:
+            cells.append(_mean_std(cut.get(method, [])))
         if with_next:
             cells.append(_mean_std(next_action.get(method, [])))
+        if with_next_cut:
+            cells.append(_mean_std(next_cut.get(method, [])))
         lines.append(f"| {method} | {seeds} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _truncated_per_seed(results: dict[str, Any]) -> dict[str, list[float]]:
+    """{method: [share of rollout turns cut off while thinking, per seed]}: the mean over the
+    splits that record it (`rollouts.summarise`), so the ± is a spread over seeds only."""
+    splits = results["protocol"]["splits"]
+    table: dict[str, list[float]] = {}
+    for method, by_seed in results["agent"].items():
+        for summary in by_seed.values():
+            rates = [summary[s]["truncated_rate"] for s in splits
+                     if summary.get(s, {}).get("truncated_rate") is not None]
+            if rates:
+                table.setdefault(method, []).append(statistics.fmean(rates))
+    return table
+
+
+def truncation_warnings(results: dict[str, Any]) -> list[str]:
+    """One warning line when any evaluation cut more than `TRUNCATION_WARNING` of its answers
+    off while thinking (critic accuracy, agent turns, next-action accuracy), naming each; an
+    empty list otherwise. Such a number partly measures the token budget, not the model."""
+    found: list[str] = []
+    for name, m in (results.get("critic") or {}).items():
+        rate = m.get("truncated_rate")
+        if rate is not None and rate > TRUNCATION_WARNING:
+            found.append(f"critic `{name}` {pct(rate)}")
+    for method, by_seed in (results.get("agent") or {}).items():
+        for seed, summary in by_seed.items():
+            for where, part in summary.items():
+                rate = part.get("truncated_rate") if isinstance(part, dict) else None
+                if rate is not None and rate > TRUNCATION_WARNING:
+                    found.append(f"agent `{method}` seed {seed} {where.replace('_', '-')} "
+                                 f"{pct(rate)}")
+    if not found:
+        return []
+    return [f"- **warning**: answers cut off while thinking above {pct(TRUNCATION_WARNING)}: "
+            f"{', '.join(found)}; these numbers partly measure the token budget (raise "
+            f"critic.max_new_tokens / rollout.max_new_tokens or "
+            f"rollout.thinking_max_new_tokens)"]
 
 
 def act_gains(results: dict[str, Any]) -> list[str]:

@@ -16,6 +16,8 @@ import yaml
 from actrain.config_loading import build, merge, parse_overrides, yaml_problem
 from actrain.errors import ActrainError
 
+IL_THINKING = ("empty", "none")  # what an IL target writes before its action (prompts.py)
+
 
 @dataclass
 class EnvConfig:
@@ -34,12 +36,23 @@ class DataConfig:
     # The agent reasons before its <action> tag (IL, RL and rollouts). Off, the tag is prefilled
     # and the agent writes only the action: 135M models do not keep a reason-then-tag format.
     actor_reasoning: bool = False
+    # With actor_reasoning, what IL targets write before the action where the prompt leaves a
+    # thinking model (a template with <think>, e.g. Qwen3) free to think. empty: the
+    # rationale-free <think></think> block the template itself writes with thinking off, so the
+    # model keeps its format instead of learning to drop the block; none: the action tag alone.
+    # Templates without thinking, and prompts that already hold the block: no change.
+    il_thinking: str = "empty"
     # Environments collecting expert trajectories at once on one machine (its processes split them)
     collect_workers: int = 1
     # "expert": states on the expert's path; "oracle": states visited by a policy that follows
     # the environment's oracle but explores with probability `explore` (envs with an oracle).
     source: str = "expert"
     explore: float = 0.3  # with source "oracle": the chance of a random admissible action a step
+
+    def __post_init__(self) -> None:
+        if self.il_thinking not in IL_THINKING:
+            raise ActrainError(f"data.il_thinking must be one of {', '.join(IL_THINKING)}, "
+                               f"got {self.il_thinking!r}")
 
 
 ALTERNATIVE_MODES = ("sample", "admissible")
@@ -231,6 +244,10 @@ class RolloutConfig:
     # Per-task limits, keyed by the task id before its last ":" (ScienceWorld: the task name).
     max_steps_by_task: dict[str, int] = field(default_factory=dict)
     temperature: float = 0.0  # greedy; > 0 samples, seeded by the run's seed
+    # Nucleus and top-k sampling with temperature > 0 (1.0 / 0 = off); thinking models come
+    # with recommended values (Qwen3: temperature 0.6, top_p 0.95, top_k 20, never greedy)
+    top_p: float = 1.0  # nucleus sampling of each turn (with temperature > 0)
+    top_k: int = 0  # sample among the k likeliest tokens (0 = all; with temperature > 0)
     max_new_tokens: int = 16  # tokens an action may write a turn
     # Methods rolled out reasoning first (`prompt-cot`, any method ending in `-cot`) write up to
     # this many tokens a turn instead: reasoning, then the action tag.
@@ -243,6 +260,7 @@ class RolloutConfig:
     enabled: bool = True  # false: no agent evaluation (critic-only runs)
 
     def __post_init__(self) -> None:
+        _check_sampling("rollout", self.temperature, self.top_p, self.top_k)
         limits = self.max_steps_by_task
         if not isinstance(limits, dict) or not all(
             isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in limits.values()
@@ -307,11 +325,35 @@ class GenerationConfig:
 
 @dataclass
 class EvalConfig:
-    """Held-out critic evaluation (the judgment task)."""
+    """Held-out critic evaluation (the judgment task); the rationale study decodes with it too."""
 
     temperature: float = 0.0  # greedy by default: the critic's own best answer
+    top_p: float = 1.0  # nucleus sampling with temperature > 0 (1.0 = off)
+    top_k: int = 0  # sample among the k likeliest tokens with temperature > 0 (0 = all)
+    # Sampled evaluations (temperature > 0) judged this many times, seeds seed, seed + 1, ...:
+    # the metrics are their mean, each with its std beside it (greedy ones would all agree)
+    samples: int = 1
     batch_size: int = 16  # prompts judged in one generation batch
     max_pairs: int = 0  # 0 = all held-out pairs
+
+    def __post_init__(self) -> None:
+        _check_sampling("eval", self.temperature, self.top_p, self.top_k)
+        if self.samples < 1:
+            raise ActrainError(f"eval.samples must be at least 1, got {self.samples}")
+        if self.samples > 1 and self.temperature == 0:
+            raise ActrainError(f"eval.samples {self.samples} repeats a greedy evaluation "
+                               f"(eval.temperature 0) that gives the same answers every time: "
+                               f"set eval.temperature > 0 or eval.samples 1")
+
+
+def _check_sampling(section: str, temperature: float, top_p: float, top_k: int) -> None:
+    """One clear error for a decoding setting the engines would reject or misread."""
+    if temperature < 0:
+        raise ActrainError(f"{section}.temperature must be 0 (greedy) or more, got {temperature}")
+    if not 0 < top_p <= 1:
+        raise ActrainError(f"{section}.top_p must be in (0, 1], got {top_p}")
+    if top_k < 0:
+        raise ActrainError(f"{section}.top_k must be 0 (off) or more, got {top_k}")
 
 
 @dataclass

@@ -15,7 +15,7 @@ from tqdm import tqdm
 from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase, StoppingCriteria
 
 from actrain.device import autocast as autocast_on
-from actrain.prompts import THINK_CLOSE, THINK_OPEN
+from actrain.prompts import THINK_CLOSE, THINK_OPEN, opens_thinking
 
 
 class StopOnText(StoppingCriteria):
@@ -109,6 +109,7 @@ def generate(
     max_new_tokens: int = 64,
     temperature: float = 1.0,
     top_p: float = 1.0,
+    top_k: int = 0,
     batch_size: int = 16,
     stop: Sequence[str] = (),
     autocast: str = "float32",
@@ -119,6 +120,9 @@ def generate(
     synced: bool = False,
 ) -> list[list[str]]:
     """Sample `num_samples` completions for each prompt; `temperature=0` means greedy.
+
+    `top_p` and `top_k` (0 = off) shape sampling, as thinking models' cards ask (Qwen3:
+    temperature 0.6, top_p 0.95, top_k 20); greedy decoding ignores them.
 
     With `share_prefix`, each prompt is encoded once and its KV cache copied for the samples,
     instead of re-encoding the prompt per sample (prompt encoding dominates on a CPU).
@@ -131,7 +135,7 @@ def generate(
     """
     if hasattr(model, "llm"):  # a VLLMEngine
         return model.generate(tokenizer, prompts, num_samples, max_new_tokens, temperature,
-                              top_p, stop, seed)
+                              top_p, stop, seed, top_k=top_k)
     device = next(model.parameters()).device
     # A seeded call must not reset the caller's random stream (GRPO's sampling, when the critic
     # curve evaluates in the middle of training): the generator is forked and restored.
@@ -140,14 +144,14 @@ def generate(
             torch.manual_seed(seed)
         return _generate_hf(model, tokenizer, prompts, num_samples, max_new_tokens, temperature,
                             top_p, batch_size, stop, autocast, desc, share_prefix, progress,
-                            synced)
+                            synced, top_k)
 
 
 def _generate_hf(
     model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str],
     num_samples: int, max_new_tokens: int, temperature: float, top_p: float, batch_size: int,
     stop: Sequence[str], autocast: str, desc: str, share_prefix: bool, progress: bool,
-    synced: bool = False,
+    synced: bool = False, top_k: int = 0,
 ) -> list[list[str]]:
     model.eval()
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
@@ -174,11 +178,12 @@ def _generate_hf(
         else:
             inputs = {k: v.repeat_interleave(num_samples, dim=0) for k, v in encoded.items()}
         if sampling:
-            kwargs.update(temperature=temperature, top_k=0, top_p=top_p)
+            # Set even when off: a model's generation_config (Qwen3: top_k 20) must not apply
+            # settings the caller did not ask for.
+            kwargs.update(temperature=temperature, top_k=top_k, top_p=top_p)
         if stop:
             prompt_len = encoded["input_ids"].shape[1]
-            think_open = [prompts[i].rstrip().lower().endswith(THINK_OPEN)
-                          for i in idx for _ in range(num_samples)]
+            think_open = [opens_thinking(prompts[i]) for i in idx for _ in range(num_samples)]
             kwargs["stopping_criteria"] = [
                 StopOnText(tokenizer, stop, prompt_len, think_open=think_open)
             ]

@@ -142,9 +142,26 @@ def key_settings(inputs: StageInputs) -> dict[str, Any]:
         del section["reward"]  # the built-in reward: keys as before rewards could be named
     if "critic" in settings:
         settings["critic"] = critic_key_settings(settings["critic"])
+    if "eval" in settings:
+        settings["eval"] = sampling_key_settings(settings["eval"])
     if "dpo_scope" in section and section["objective"] != "dpo":
         del section["dpo_scope"]  # only DPO reads it
+    view = settings.get("view")
+    stage = dataclasses.fields(inputs)[0].name
+    if view is not None and not (view["reasoning"] and stage in ("il", "sr")):
+        view.pop("il_thinking")  # only reasoning IL targets (IL, SR's IL rows) read it
     return settings
+
+
+# Sampling settings added after runs were keyed, with the values that reproduce the earlier
+# decoding: a section at these values keys as before they existed.
+SAMPLING_DEFAULTS = {"top_p": 1.0, "top_k": 0, "samples": 1}
+
+
+def sampling_key_settings(section: dict[str, Any]) -> dict[str, Any]:
+    """An `eval` / `rollout` section as keys take it: the later sampling keys only when set."""
+    return {k: v for k, v in section.items()
+            if k not in SAMPLING_DEFAULTS or v != SAMPLING_DEFAULTS[k]}
 
 
 def critic_key_settings(critic: dict[str, Any]) -> dict[str, Any]:

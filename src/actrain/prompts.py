@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from transformers import PreTrainedTokenizerBase
 
+from actrain.config import IL_THINKING
 from actrain.errors import ActrainError
 
 if TYPE_CHECKING:
@@ -50,10 +51,12 @@ class ActorView:
     history_len: int = 1
     show_admissible: bool = True
     reasoning: bool = False
+    il_thinking: str = "empty"  # what an IL target writes before its action (`actor_target`)
 
     @classmethod
     def of(cls, data: DataConfig) -> ActorView:
-        return cls(data.history_len, data.show_admissible, data.actor_reasoning)
+        return cls(data.history_len, data.show_admissible, data.actor_reasoning,
+                   data.il_thinking)
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,78 @@ def actor_messages(state_text: str, reasoning: bool) -> tuple[Messages, str]:
         instruction = "Write your next action inside <action></action>."
         prefill = "<action>"
     return _messages(ACTOR_SYSTEM, f"{state_text}\n\n{instruction}"), prefill
+
+
+# What IL writes before the expert action where the prompt leaves the agent free to think
+# (`data.il_thinking`): "empty", a rationale-free thinking block; "none", the action alone.
+# Qwen3's own rationale-free block: what its template writes for `enable_thinking: false`.
+EMPTY_THINKING = "<think>\n\n</think>\n\n"
+
+
+def template_thinks(tokenizer: PreTrainedTokenizerBase) -> bool:
+    """Whether the model's chat template mentions thinking blocks at all (Qwen3, SmolLM3,
+    DeepSeek-R1-Distill): read from the template's text, as no tokenizer declares it."""
+    template = getattr(tokenizer, "chat_template", None)
+    texts = template.values() if isinstance(template, dict) else [template]
+    return any(isinstance(t, str) and THINK_OPEN in t for t in texts)
+
+
+def template_empty_thinking(tokenizer: PreTrainedTokenizerBase) -> str:
+    """The block the template adds to its generation prompt when thinking is switched off
+    (Qwen3: `EMPTY_THINKING`), or "" for one that adds none.
+
+    Asked of the template itself, so that a template that only mentions `<think>` (to strip
+    it from past turns, as Qwen3-Instruct-2507's does) and never thinks gets no block.
+    """
+    if not template_thinks(tokenizer):
+        return ""
+    messages = _messages("s", "u")
+    switches = getattr(tokenizer, "actrain_chat_template_kwargs", {})
+    rendered = [tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True,
+                                              **{**switches, **extra})
+                for extra in ({}, {"enable_thinking": False})]
+    plain, off = rendered
+    block = off[len(plain):] if off.startswith(plain) else ""
+    return block if THINK_OPEN in block.lower() and THINK_CLOSE in block.lower() else ""
+
+
+def thinking_prefix(tokenizer: PreTrainedTokenizerBase, prompt: str) -> str:
+    """The rationale-free thinking block a target written right after `prompt` opens with.
+
+    A thinking model trained on bare actions right after its generation prompt learns to drop
+    the thinking block its template frames every answer with. So the target writes the block
+    the template itself writes when thinking is off: nothing where the prompt already holds a
+    closed block (Qwen3 with `enable_thinking: false`), the block's end where the prompt opened
+    it (R1-style templates), the template's block where the prompt leaves the model free to
+    think, and nothing for a template without thinking.
+    """
+    if prompt.rstrip().lower().endswith(THINK_CLOSE):
+        return ""
+    if opens_thinking(prompt):
+        opened = prompt[prompt.lower().rfind(THINK_OPEN):]
+        return (EMPTY_THINKING[len(opened):] if EMPTY_THINKING.startswith(opened)
+                else f"{THINK_CLOSE}\n\n")
+    return template_empty_thinking(tokenizer)
+
+
+def actor_target(
+    tokenizer: PreTrainedTokenizerBase, prompt: str, action: str, reasoning: bool,
+    thinking: str = "empty",
+) -> str:
+    """The completion IL trains the agent to write after `prompt` (an `actor_prompt`): the
+    expert action closed by its tag.
+
+    Without reasoning the prompt ends in the prefilled opening tag, so the target is the action
+    alone. With reasoning the target starts where the model would think: `thinking` "empty"
+    opens it with a rationale-free thinking block where the prompt can think
+    (`thinking_prefix`), "none" writes the action tag straight away.
+    """
+    if thinking not in IL_THINKING:
+        raise ValueError(f"unknown IL thinking {thinking!r}: use {' or '.join(IL_THINKING)}")
+    if not reasoning:
+        return f"{action}</action>"
+    prefix = thinking_prefix(tokenizer, prompt) if thinking == "empty" else ""
+    return f"{prefix}<action>{action}</action>"
 
 
 def critic_prompt(

@@ -4,7 +4,9 @@ Agent training can cost general ability; this measures it on the two public benc
 from their published local files (HuggingFaceH4/MATH-500 `test.jsonl`, GPQA's
 `gpqa_diamond.csv`), with the usual extraction rules: the last `\\boxed{}` for MATH, the last
 `Answer: X` for GPQA. Each seed reshuffles GPQA's options and seeds sampling, so the spread over
-seeds shows how much of a difference between checkpoints is noise.
+seeds shows how much of a difference between checkpoints is noise. Thinking models want their
+own sampling (Qwen3: temperature 0.6, top_p 0.95, top_k 20, never greedy) and long budgets
+(MATH: 32k tokens); `truncated_rate` says how many responses were cut off while thinking.
 """
 
 from __future__ import annotations
@@ -18,9 +20,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from actrain.agent_report import TRUNCATION_WARNING
 from actrain.errors import ActrainError
 from actrain.generation import generate
-from actrain.prompts import GPQA_PROMPT, MATH_PROMPT, answer_region, reasoning_prompt
+from actrain.prompts import (
+    GPQA_PROMPT,
+    MATH_PROMPT,
+    answer_region,
+    opens_thinking,
+    reasoning_prompt,
+)
 
 MATH_FIELDS = ("problem", "answer")
 GPQA_COLUMNS = ("Question", "Correct Answer", "Incorrect Answer 1", "Incorrect Answer 2",
@@ -196,13 +205,15 @@ def _score(answer_text: str | None, gold: str, kind: str) -> dict[str, Any]:
 def evaluate_reasoning(
     model: Any, tokenizer: Any, benchmarks: dict[str, list[dict[str, Any]]], *,
     seeds: Sequence[int] = (0,), max_new_tokens: int = 2048, temperature: float = 0.0,
-    batch_size: int = 16, dtype: str = "float32",
+    top_p: float = 1.0, top_k: int = 0, batch_size: int = 16, dtype: str = "float32",
 ) -> dict[str, Any]:
-    """Accuracy per seed, mean ± std, format failures and per-item predictions of each
-    benchmark (`math500`: MATH-500 items, `gpqa_diamond`: GPQA items).
+    """Accuracy per seed, mean ± std, format failures, responses cut off while thinking and
+    per-item predictions of each benchmark (`math500`: MATH-500 items, `gpqa_diamond`: GPQA
+    items); `top_p` / `top_k` (0 = off) shape sampling with `temperature` > 0.
 
     Greedy decoding gives a prompt the same completion under every seed, so under
-    `temperature=0` each distinct prompt is generated once (MATH's prompts never change).
+    `temperature=0` each distinct prompt is generated once. MATH's prompts never change: its
+    seeds are then one run (`runs` 1), and its std is `None` rather than a misleading 0.
     """
     seeds = list(dict.fromkeys(seeds))
     if not seeds:
@@ -211,7 +222,8 @@ def evaluate_reasoning(
     results: dict[str, Any] = {}
     for name, items in benchmarks.items():
         kind = "math" if name.startswith("math") else "gpqa"
-        per_seed, failures, predictions = {}, {}, {}
+        per_seed, failures, truncated, predictions = {}, {}, {}, {}
+        distinct: set[tuple[str, ...]] = set()
         for seed in seeds:
             golds, prompts = [], []
             for index, item in enumerate(items):
@@ -222,25 +234,35 @@ def evaluate_reasoning(
                     options, letter = shuffled_options(item, seed, index)
                     golds.append(letter)
                     prompts.append(gpqa_prompt(tokenizer, item, options))
+            distinct.add(tuple(prompts))
             texts = _complete(model, tokenizer, prompts, cache, seed, f"{name} seed {seed}",
                               max_new_tokens=max_new_tokens, temperature=temperature,
-                              batch_size=batch_size, autocast=dtype)
-            rows = [{"id": item["id"], **_score(answer_region(text), gold, kind), "response": text}
-                    for item, gold, text in zip(items, golds, texts, strict=True)]
+                              top_p=top_p, top_k=top_k, batch_size=batch_size, autocast=dtype)
+            # A template that opens the thinking block in its prompt (R1-style): the response
+            # starts inside it, so without "</think>" it was cut off while thinking.
+            regions = [answer_region(text, opens_thinking(prompt))
+                       for text, prompt in zip(texts, prompts, strict=True)]
+            rows = [{"id": item["id"], **_score(region, gold, kind), "truncated": region is None,
+                     "response": text}
+                    for item, gold, text, region in zip(items, golds, texts, regions, strict=True)]
             per_seed[str(seed)] = sum(r["correct"] for r in rows) / len(rows)
             failures[str(seed)] = sum(r["format_failure"] for r in rows) / len(rows)
+            truncated[str(seed)] = sum(r["truncated"] for r in rows) / len(rows)
             predictions[str(seed)] = rows
         accuracies = list(per_seed.values())
+        runs = len(seeds) if temperature > 0 else len(distinct)
         results[name] = {
-            "n": len(items), "accuracy_per_seed": per_seed,
+            "n": len(items), "runs": runs, "accuracy_per_seed": per_seed,
             "accuracy_mean": statistics.mean(accuracies),
-            "accuracy_std": statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0,
+            "accuracy_std": statistics.stdev(accuracies) if runs > 1 else None,
             "format_failure_per_seed": failures,
             "format_failure_rate": statistics.mean(failures.values()),
+            "truncated_per_seed": truncated,
+            "truncated_rate": statistics.mean(truncated.values()),
             "predictions": predictions,
         }
-    return {"seeds": list(seeds), "temperature": temperature, "max_new_tokens": max_new_tokens,
-            "benchmarks": results}
+    return {"seeds": list(seeds), "temperature": temperature, "top_p": top_p, "top_k": top_k,
+            "max_new_tokens": max_new_tokens, "benchmarks": results}
 
 
 def _complete(model: Any, tokenizer: Any, prompts: list[str], cache: dict[str, str], seed: int,
@@ -255,13 +277,29 @@ def _complete(model: Any, tokenizer: Any, prompts: list[str], cache: dict[str, s
         cache.update((p, out[0]) for p, out in zip(todo, outputs, strict=True))
     return [cache[p] for p in prompts]
 
+
+
 def format_table(result: dict[str, Any]) -> str:
-    """A small plain-text table: benchmark, n, mean ± std, per-seed accuracies, format failures."""
+    """A small plain-text table: benchmark, n, mean ± std, per-seed accuracies, format failures
+    and responses cut off while thinking; a warning line under it for any benchmark whose
+    truncated share is above `TRUNCATION_WARNING`."""
     lines = [f"{'benchmark':<14}{'n':>5}  {'accuracy (mean ± std)':<23}{'per seed':<24}"
-             "format failures"]
+             f"{'format failures':<17}cut off while thinking"]
+    warnings = []
     for name, r in result["benchmarks"].items():
         seeds = " ".join(f"{a:.3f}" for a in r["accuracy_per_seed"].values())
-        mean_std = f"{r['accuracy_mean']:.3f} ± {r['accuracy_std']:.3f}"
+        std = r.get("accuracy_std")
+        mean_std = (f"{r['accuracy_mean']:.3f} ± {std:.3f}" if std is not None
+                    else f"{r['accuracy_mean']:.3f} (one run)")
+        cut = r.get("truncated_rate")
         lines.append(f"{name:<14}{r['n']:>5}  {mean_std:<23}{seeds:<24}"
-                     f"{r['format_failure_rate']:.1%}")
-    return "\n".join(lines)
+                     f"{r['format_failure_rate']:<17.1%}{'n/a' if cut is None else f'{cut:.1%}'}")
+        if cut is not None and cut > TRUNCATION_WARNING:
+            warnings.append(f"warning: {cut:.1%} of {name} responses were cut off while "
+                            f"thinking (max_new_tokens {result.get('max_new_tokens')}): raise "
+                            f"the budget")
+    if any(r.get("runs") == 1 and len(r["accuracy_per_seed"]) > 1
+           for r in result["benchmarks"].values()):
+        lines.append("greedy decoding repeats the same completions under every seed: one run, "
+                     "no std")
+    return "\n".join([*lines, *warnings])

@@ -16,6 +16,7 @@ from actrain.agent_report import (
     agent_table,
     agent_values,
     pct,
+    truncation_warnings,
     verdict,
 )
 from actrain.io import read_jsonl, write_atomic
@@ -32,12 +33,26 @@ _METRICS = (
 )
 
 
+def _cell(m: dict[str, Any], key: str) -> str:
+    """A metric, with its std over sampled evaluations beside it where there were several."""
+    std = m.get(f"{key}_std")
+    if std is None or m.get(key) is None:
+        return pct(m.get(key))
+    return f"{pct(m[key])} ± {100 * std:.1f}"
+
+
 def critic_table(rows: dict[str, dict[str, Any]]) -> str:
-    header = "| checkpoint | pairs | " + " | ".join(label for _, label in _METRICS) + " |"
-    lines = [header, "|" + "---|" * (len(_METRICS) + 2)]
+    """Critic metrics per checkpoint; `truncated_rate` beside them where the evaluation
+    recorded it, and mean ± std where it was sampled several times (`eval.samples`)."""
+    metrics = list(_METRICS)
+    if any(m.get("truncated_rate") is not None for m in rows.values()):
+        metrics.append(("truncated_rate", "cut off while thinking"))
+    header = "| checkpoint | pairs | " + " | ".join(label for _, label in metrics) + " |"
+    lines = [header, "|" + "---|" * (len(metrics) + 2)]
     for name, m in rows.items():
-        cells = " | ".join(pct(m.get(key)) for key, _ in _METRICS)
-        lines.append(f"| {name} | {m.get('pairs', 0)} | {cells} |")
+        cells = " | ".join(_cell(m, key) for key, _ in metrics)
+        samples = f" ({m['samples']} samples)" if m.get("samples", 1) > 1 else ""
+        lines.append(f"| {name}{samples} | {m.get('pairs', 0)} | {cells} |")
     kway = {name: m for name, m in rows.items() if m.get("candidates", 2) > 2}
     if kway:  # K-way choice: "expert second" pools every later position; show each one
         lines += ["", "K-way choice, accuracy by the expert's position (1, 2, ...; chance is "
@@ -286,6 +301,7 @@ def write_report(run_dir: Path, results: dict[str, Any]) -> Path:
     if not any("**" in line for line in judged):
         judged.append("- no agent comparison with and without ACT in this run (it needs "
                       "`il` and `act_il`, or `il_rl` and `act_il_rl`, among the methods)")
+    judged += truncation_warnings(results)
     lines += [*judged, "", "## Setup", ""]
     lines += _config_lines(config, results["methods"], results["seeds"])
     lines += ["", "## Evaluation protocol", ""]

@@ -1,6 +1,8 @@
 """Reward functions with TRL's signature: `f(prompts, completions, **dataset_columns)`.
 
 `action_reward` is the RL stage's: the expert's action, an admissible one, or a missing tag.
+Like the ACT rewards below, it and its weight-0 metrics return None for a completion cut off
+while thinking (with `data.actor_reasoning`).
 
 `choice_reward` is the ACT reward: 1 for picking the expert's action, 0 for the other one, and
 `malformed_reward` (below zero, so a guess beats no answer) when the answer cannot be parsed.
@@ -165,26 +167,38 @@ def make_consistency_reward(
     return consistency_reward
 
 
+# Stands for the action of a completion cut off while thinking: it has none to score.
+CUT = object()
+
+
 def make_action_reward(
     prefilled: bool = True,
     expert: float = 1.0,
     admissible: float = 0.1,
     other: float = 0.0,
     malformed: float = -0.5,
-) -> Callable[..., list[float]]:
-    """The RL-stage reward for a next action: expert 1.0, admissible 0.1, missing tag -0.5."""
+) -> Callable[..., list[float | None]]:
+    """The RL-stage reward for a next action: expert 1.0, admissible 0.1, missing tag -0.5.
+
+    None for a completion cut off while thinking: with `data.actor_reasoning` the RL stage masks
+    it out of the loss, and scored -0.5 it would still pull its group's baseline down and give
+    the group's wrong actions a positive advantage (module doc). A user's `rl.reward` must do
+    the same."""
 
     def action_reward(
         prompts: Sequence[Any], completions: Sequence[Any], expert_action: Sequence[str],
         admissible_actions: Sequence[Sequence[str]], **_: Any,
-    ) -> list[float]:
-        rewards = []
-        for completion, gold, valid, think_open in zip(
+    ) -> list[float | None]:
+        rewards: list[float | None] = []
+        cut = cut_off(completions, prefilled, prompts, "action")
+        for completion, gold, valid, think_open, cut_here in zip(
             completions, expert_action, admissible_actions, _opened(prompts, len(completions)),
-            strict=True,
+            cut, strict=True,
         ):
             action = parse_action(_text(completion), prefilled, think_open)
-            if action is None:
+            if cut_here:
+                rewards.append(None)
+            elif action is None:
                 rewards.append(malformed)
             elif normalise_action(action) == normalise_action(gold):
                 rewards.append(expert)
@@ -197,27 +211,35 @@ def make_action_reward(
     return action_reward
 
 
-def make_action_metrics(prefilled: bool = True) -> list[Callable[..., list[float]]]:
-    """Weight-0 reward functions: how often the action is the expert's, admissible, well-formed."""
+def make_action_metrics(prefilled: bool = True) -> list[Callable[..., list[float | None]]]:
+    """Weight-0 reward functions: how often the action is the expert's, admissible, well-formed.
+
+    Each returns None for a completion cut off while thinking, like the action reward: TRL
+    leaves a row out of its group's baseline only when every reward function does (module doc).
+    """
 
     def _actions(prompts, completions):  # noqa: ANN001, ANN202
-        return [parse_action(_text(c), prefilled, think_open)
-                for c, think_open in zip(completions, _opened(prompts, len(completions)),
-                                         strict=True)]
+        """Each completion's action, with `CUT` for one cut off while thinking."""
+        cut = cut_off(completions, prefilled, prompts, "action")
+        return [CUT if c else parse_action(_text(text), prefilled, think_open)
+                for text, think_open, c in zip(completions, _opened(prompts, len(completions)),
+                                               cut, strict=True)]
 
     def expert_match(prompts, completions, expert_action, **_):  # noqa: ANN001, ANN202
         return [
+            None if a is CUT else
             float(a is not None and normalise_action(a) == normalise_action(g))
             for a, g in zip(_actions(prompts, completions), expert_action, strict=True)
         ]
 
     def admissible(prompts, completions, admissible_actions, **_):  # noqa: ANN001, ANN202
         return [
+            None if a is CUT else
             float(a is not None and normalise_action(a) in {normalise_action(v) for v in valid})
             for a, valid in zip(_actions(prompts, completions), admissible_actions, strict=True)
         ]
 
     def action_format_ok(prompts, completions, **_):  # noqa: ANN001, ANN202
-        return [float(a is not None) for a in _actions(prompts, completions)]
+        return [None if a is CUT else float(a is not None) for a in _actions(prompts, completions)]
 
     return [expert_match, admissible, action_format_ok]

@@ -36,6 +36,7 @@ from actrain.prompts import (
     State,
     actor_prompt,
     normalise_action,
+    opens_thinking,
     parse_action,
     render_state,
     truncated_thinking,
@@ -109,10 +110,17 @@ def _start(env: TextEnv, task: str) -> Episode:
                    env.admissible_actions())
 
 
-def _step(env: TextEnv, episode: Episode, completion: str, s: AgentSettings) -> None:
-    """Apply one model completion to an episode; never raises on a bad action."""
-    action = parse_action(completion, prefilled=not s.view.reasoning)
+def _step(env: TextEnv, episode: Episode, completion: str, s: AgentSettings,
+          think_open: bool = False) -> None:
+    """Apply one model completion to an episode; never raises on a bad action.
+
+    `think_open`: the turn's prompt opened the thinking block (`prompts.opens_thinking`); the
+    transcript keeps it then, so the turn is read again (`summarise`) as it was parsed here.
+    """
+    action = parse_action(completion, prefilled=not s.view.reasoning, think_open=think_open)
     entry: dict[str, Any] = {"completion": completion, "action": action}
+    if think_open:
+        entry["think_open"] = True
     if action is None:
         episode.malformed += 1
         episode.invalid_actions += 1
@@ -184,8 +192,8 @@ def run_episodes(
             start = time.perf_counter()
             completions = generate(
                 model, tokenizer, prompts, max_new_tokens=decoding.max_new_tokens,
-                temperature=decoding.temperature, batch_size=decoding.batch_size,
-                stop=["</action>"], autocast=settings.dtype,
+                temperature=decoding.temperature, top_p=decoding.top_p, top_k=decoding.top_k,
+                batch_size=decoding.batch_size, stop=["</action>"], autocast=settings.dtype,
                 seed=settings.seed + stats["turns"] if decoding.temperature > 0 else None,
                 progress=False,
             )
@@ -196,8 +204,8 @@ def run_episodes(
             start = time.perf_counter()
             texts = [completion for (completion,) in completions]
             stats["generated_tokens"] += sum(len(tokenizer(t)["input_ids"]) + 1 for t in texts)
-            jobs = [(env, ep, text, settings)
-                    for (_, env, ep), text in zip(active, texts, strict=True)]
+            jobs = [(env, ep, text, settings, opens_thinking(prompt))
+                    for (_, env, ep), text, prompt in zip(active, texts, prompts, strict=True)]
             if pool is not None and len(jobs) > 1:
                 list(pool.map(lambda job: _step(*job), jobs))
             else:
@@ -242,8 +250,9 @@ def summarise(episodes: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "invalid_action_rate": sum(e["invalid_actions"] for e in episodes) / steps if steps else 0,
         "malformed_rate": sum(e["malformed"] for e in episodes) / steps if steps else 0,
         # turns cut off while thinking (counted in malformed too): raise rollout.max_new_tokens
-        "truncated_rate": sum(truncated_thinking(t["completion"]) for e in episodes
-                              for t in e.get("transcript", ())) / steps if steps else 0,
+        "truncated_rate": sum(truncated_thinking(t["completion"], t.get("think_open", False))
+                              for e in episodes for t in e.get("transcript", ())) / steps
+        if steps else 0,
         "hit_max_steps": sum(e["hit_max_steps"] for e in episodes),
     }
 
@@ -254,30 +263,40 @@ def next_action_accuracy(
     trajectories: Sequence[dict[str, Any]],
     settings: AgentSettings,
 ) -> dict[str, Any]:
-    """Share of held-out expert states where the agent's greedy action is the expert's (after
+    """Share of held-out expert states where the agent's action is the expert's (after
     normalising case and whitespace): ScienceWorld's metric in the paper's v1, for any
-    environment. The agent sees each state as in its rollouts; malformed output counts wrong."""
+    environment. The agent sees each state as in its rollouts and decodes as there (greedy, or
+    the rollout's sampling, seeded by the run's seed); malformed output counts wrong, and
+    `truncated_rate` counts the answers cut off while thinking."""
     view = settings.view
     examples = actor_examples(tokenizer, list(trajectories), view.history_len,
                               view.show_admissible, view.reasoning)
     if not examples:
-        return {"states": 0, "accuracy": None, "malformed_rate": None}
+        return {"states": 0, "accuracy": None, "malformed_rate": None, "truncated_rate": None}
+    r = settings.rollout
 
     def decode(prompts: list[str]) -> list[list[str]]:
         return generate(
-            model, tokenizer, prompts, max_new_tokens=settings.rollout.max_new_tokens,
-            temperature=0.0, batch_size=settings.rollout.batch_size, stop=["</action>"],
-            autocast=settings.dtype, desc="next-action accuracy",
+            model, tokenizer, prompts, max_new_tokens=r.max_new_tokens,
+            temperature=r.temperature, top_p=r.top_p, top_k=r.top_k, batch_size=r.batch_size,
+            stop=["</action>"], autocast=settings.dtype,
+            seed=settings.seed if r.temperature > 0 else None, desc="next-action accuracy",
         )
 
     # split over processes when launched as several
-    completions = map_sharded(decode, [e["prompt"] for e in examples])
-    actions = [parse_action(text, prefilled=not view.reasoning) for (text,) in completions]
+    prompts = [e["prompt"] for e in examples]
+    completions = map_sharded(decode, prompts)
+    opened = [opens_thinking(p) for p in prompts]
+    texts = [text for (text,) in completions]
+    actions = [parse_action(text, prefilled=not view.reasoning, think_open=o)
+               for text, o in zip(texts, opened, strict=True)]
     right = sum(a is not None and normalise_action(a) == normalise_action(e["expert_action"])
                 for a, e in zip(actions, examples, strict=True))
     n = len(examples)
     return {"states": n, "accuracy": right / n,
-            "malformed_rate": sum(a is None for a in actions) / n}
+            "malformed_rate": sum(a is None for a in actions) / n,
+            "truncated_rate": sum(truncated_thinking(t, o)
+                                  for t, o in zip(texts, opened, strict=True)) / n}
 
 
 def evaluate_agent(
@@ -348,9 +367,20 @@ def protocol(config: Any, thinking: bool = False) -> dict[str, Any]:
         "max_steps": r.max_steps,
         **({"max_steps_by_task": dict(r.max_steps_by_task)} if r.max_steps_by_task else {}),
         "success": "info['won'] at the end of the episode",
-        "decoding": "greedy" if r.temperature == 0 else f"sampling, temperature {r.temperature}",
+        "decoding": decoding_text(r.temperature, r.top_p, r.top_k),
         "history_len": config.data.history_len,
         "admissible_actions_shown": config.data.show_admissible,
         "actor_reasoning": config.data.actor_reasoning or thinking,
         "max_new_tokens": r.thinking_max_new_tokens if thinking else r.max_new_tokens,
     }
+
+
+def decoding_text(temperature: float, top_p: float = 1.0, top_k: int = 0) -> str:
+    """How a section decodes, in words for protocols and reports ("greedy", or the sampling
+    settings that are on)."""
+    if temperature == 0:
+        return "greedy"
+    parts = [f"temperature {temperature}"]
+    parts += [f"top_p {top_p}"] if top_p < 1 else []
+    parts += [f"top_k {top_k}"] if top_k > 0 else []
+    return "sampling, " + ", ".join(parts)

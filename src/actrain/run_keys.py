@@ -16,7 +16,13 @@ from typing import Any
 
 from actrain.config import RunConfig
 from actrain.io import read_json, write_json
-from actrain.methods import critic_key_settings, data_of, key_settings, stage_inputs
+from actrain.methods import (
+    critic_key_settings,
+    data_of,
+    key_settings,
+    sampling_key_settings,
+    stage_inputs,
+)
 from actrain.prompts import ActorView
 
 # The package version and prompt format that runs had before they were part of the keys.
@@ -116,12 +122,13 @@ class RunKeys:
     def critic_key(self, seed: int, prefix: tuple[str, ...]) -> str:
         c = self.config
         return fingerprint("critic", self.checkpoint_key(seed, prefix), self.data_key("pairs"),
-                           critic_key_settings(asdict(c.critic)), asdict(c.eval),
+                           critic_key_settings(asdict(c.critic)),
+                           sampling_key_settings(asdict(c.eval)),
                            *self.engine_key())
 
     def agent_key(self, seed: int, prefix: tuple[str, ...], thinking: bool = False) -> str:
         c = self.config
-        rollout = asdict(c.rollout)
+        rollout = sampling_key_settings(asdict(c.rollout))
         rollout.pop("step_workers")  # how many threads step the environments changes no result
         view = ActorView.of(c.data)
         if not thinking:
@@ -129,6 +136,8 @@ class RunKeys:
         else:
             view = dataclasses.replace(view, reasoning=True)
         # The held-out trajectories give the next-action accuracy beside the rollouts.
+        shown = asdict(view)
+        shown.pop("il_thinking")  # how IL targets were written: the checkpoint key has it
         return fingerprint("agent", self.checkpoint_key(seed, prefix), self.data_key("collect"),
-                           c.env.id, c.env.kwargs, rollout, asdict(view), c.dtype,
+                           c.env.id, c.env.kwargs, rollout, shown, c.dtype,
                            seed if c.rollout.temperature else 0, *self.engine_key())

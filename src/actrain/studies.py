@@ -22,32 +22,65 @@ from typing import Any
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from actrain.config import CriticConfig
+from actrain.agent_report import TRUNCATION_WARNING
+from actrain.config import CriticConfig, EvalConfig
 from actrain.evaluate import critic_metrics
 from actrain.generation import generate
 from actrain.prompts import (
+    THINK_CLOSE,
     critic_prompt,
     injected_rationale,
+    opens_thinking,
     pair_state,
     parse_choice,
     render_state,
+    thinking_prefix,
+    truncated_thinking,
 )
 
 CONDITIONS = ("own", "removed", "injected")
 
 
+def forced_thinking(tokenizer: PreTrainedTokenizerBase, prompt: str, forced: str) -> str:
+    """`forced` (a rationale, or "" to remove it) where the model's own reasoning would be,
+    ahead of the forced answer: inside the thinking block of a thinking model.
+
+    A thinking model (Qwen3 with thinking on) opens `<think>` itself, and ACT trains it to; an
+    answer forced with no block, or a rationale injected as plain text outside it, is out of
+    distribution, and the removed / injected conditions would then not measure what the paper's
+    do. The block is the template's own rationale-free one (`prompts.thinking_prefix`: Qwen3's
+    `<think>\n\n</think>\n\n`; `</think>` alone where the prompt opened it, R1-style), with
+    `forced` as its content; nothing is added where the prompt already closed it (thinking
+    turned off) or for a template without thinking, where `forced` stays plain text.
+    """
+    # Where the prompt opened the block, its end alone; else the template's rationale-free block.
+    block = f"{THINK_CLOSE}\n\n" if opens_thinking(prompt) else thinking_prefix(tokenizer, prompt)
+    end = block.lower().rfind(THINK_CLOSE)
+    if end < 0 or not forced:
+        return block + forced
+    head = block[:end].rstrip("\n")
+    return head + ("\n" if head else "") + forced + block[end:]
+
+
 def intervention_prompts(
     tokenizer: PreTrainedTokenizerBase, pair: dict[str, Any], critic: CriticConfig
 ) -> dict[str, str]:
-    """The three prompts of one held-out pair (in its shown order)."""
+    """The three prompts of one held-out pair (in its shown order).
+
+    For a thinking model the forced answers come after a thinking block (`forced_thinking`): an
+    empty one when the rationale is removed, the wrong rationale when it is injected; an answer
+    inside the block would not be one.
+    """
     actions, label = pair["actions"], pair["label"]
     reasoning = critic_prompt(
         tokenizer, render_state(pair_state(pair), critic.show_admissible, critic.show_context),
         actions, reasoning=True, answer_format=critic.answer_format,
     )
     argued = next(i for i in range(len(actions)) if i != label)
-    return {"own": reasoning, "removed": reasoning + "<answer>",
-            "injected": reasoning + injected_rationale(actions, argued) + "<answer>"}
+    injected = injected_rationale(actions, argued)
+    return {"own": reasoning,
+            "removed": reasoning + forced_thinking(tokenizer, reasoning, "") + "<answer>",
+            "injected": reasoning + forced_thinking(tokenizer, reasoning, injected) + "<answer>"}
 
 
 def rationale_study(
@@ -55,11 +88,22 @@ def rationale_study(
     tokenizer: PreTrainedTokenizerBase,
     pairs: Sequence[dict[str, Any]],
     critic: CriticConfig,
-    max_new_tokens: int = 128,
+    max_new_tokens: int | None = None,
     batch_size: int = 16,
     dtype: str = "float32",
+    evaluation: EvalConfig | None = None,
+    seed: int = 0,
 ) -> dict[str, Any]:
-    """Greedy choices under the three conditions; metrics per condition (see module doc)."""
+    """Choices under the three conditions; metrics per condition (see module doc).
+
+    Decoding is the critic evaluation's (`evaluation`: greedy, or its temperature, top_p and
+    top_k, seeded with `seed`; None: greedy), so that the study reads the judge as it is
+    evaluated; a thinking model decoded greedily loops and is cut off. `max_new_tokens` bounds
+    the own reasoning (None: `critic.max_new_tokens`); `truncated_rate` counts the own
+    reasoning cut off while thinking.
+    """
+    evaluation = evaluation or EvalConfig()
+    own_tokens = critic.max_new_tokens if max_new_tokens is None else max_new_tokens
     prompts = [intervention_prompts(tokenizer, p, critic) for p in pairs]
     result: dict[str, Any] = {"pairs": len(pairs)}
     # A forced index answer is the digit right after "<answer>": one token, read as a one-token
@@ -67,15 +111,23 @@ def rationale_study(
     forced_tokens = 1 if critic.answer_format == "index" else 32
     for condition in CONDITIONS:
         forced = condition != "own"
+        shown = [p[condition] for p in prompts]
         texts = generate(
-            model, tokenizer, [p[condition] for p in prompts],
-            max_new_tokens=forced_tokens if forced else max_new_tokens, temperature=0.0,
-            batch_size=batch_size, stop=["</answer>"], autocast=dtype,
+            model, tokenizer, shown,
+            max_new_tokens=forced_tokens if forced else own_tokens,
+            temperature=evaluation.temperature, top_p=evaluation.top_p, top_k=evaluation.top_k,
+            batch_size=batch_size, stop=["</answer>"], autocast=dtype, seed=seed,
             desc=f"rationale study ({condition})",
         )
-        picked = [parse_choice(text, p["actions"], critic.answer_format, prefilled=forced)
-                  for (text,), p in zip(texts, pairs, strict=True)]
+        opened = [opens_thinking(prompt) for prompt in shown]
+        picked = [parse_choice(text, p["actions"], critic.answer_format, prefilled=forced,
+                               think_open=o)
+                  for (text,), p, o in zip(texts, pairs, opened, strict=True)]
         metrics = critic_metrics(pairs, picked)
+        if not forced:  # cut off while thinking (counted in the format failures too)
+            metrics["truncated_rate"] = (sum(truncated_thinking(text, o) for (text,), o in
+                                             zip(texts, opened, strict=True)) / len(pairs)
+                                         if pairs else None)
         if condition == "injected":
             argued = [next(i for i in range(len(p["actions"])) if i != p["label"]) for p in pairs]
             metrics["follow_rate"] = (sum(k == a for k, a in zip(picked, argued, strict=True))
@@ -90,12 +142,18 @@ def format_study(results: dict[str, dict[str, Any]]) -> str:
         return "n/a" if value is None else f"{100 * value:.1f}%"
 
     lines = ["| model | pairs | own rationale | rationale removed | wrong rationale injected "
-             "| follows the injected action | format failures (own) |",
-             "|---|---|---|---|---|---|---|"]
+             "| follows the injected action | format failures (own) | cut off while thinking "
+             "(own) |",
+             "|---|---|---|---|---|---|---|---|"]
+    warnings = []
     for name, r in results.items():
+        cut = r["own"].get("truncated_rate")
         lines.append(
             f"| {name} | {r['pairs']} | {pct(r['own']['balanced_accuracy'])} | "
             f"{pct(r['removed']['balanced_accuracy'])} | "
             f"{pct(r['injected']['balanced_accuracy'])} | {pct(r['injected']['follow_rate'])} | "
-            f"{pct(r['own']['format_failure_rate'])} |")
-    return "\n".join(lines)
+            f"{pct(r['own']['format_failure_rate'])} | {pct(cut)} |")
+        if cut is not None and cut > TRUNCATION_WARNING:
+            warnings.append(f"warning: {name} was cut off while thinking on {pct(cut)} of its "
+                            f"own rationales: raise --max-new-tokens")
+    return "\n".join([*lines, *warnings])

@@ -26,7 +26,7 @@ from typing import Any
 
 from actrain import distributed
 from actrain.errors import ActrainError
-from actrain.prompts import THINK_OPEN, cut_at_stop
+from actrain.prompts import cut_at_stop, opens_thinking
 from actrain.release import free_memory, free_vllm_state
 
 # Scoring requests a `generate` call takes: enough to fill the GPU, few enough that the prompt
@@ -106,32 +106,35 @@ class VLLMEngine:
 
     def generate(self, tokenizer: Any, prompts: Sequence[str], num_samples: int,
                  max_new_tokens: int, temperature: float, top_p: float, stop: Sequence[str],
-                 seed: int | None) -> list[list[str]]:
-        """Like `generation.generate`: one list of completions per prompt, special tokens out."""
+                 seed: int | None, top_k: int = 0) -> list[list[str]]:
+        """Like `generation.generate`: one list of completions per prompt, special tokens out;
+        `top_k` 0 is off (vLLM's -1)."""
         from vllm import SamplingParams
 
-        # vLLM's stop strings would also fire inside a thinking block; where the template can
-        # think, generation runs on and the shared stop rule cuts the text afterwards.
-        thinking = THINK_OPEN in (getattr(tokenizer, "chat_template", None) or "")
+        # No vLLM stop strings: they would fire inside a thinking block, and they match case
+        # exactly while the HF path's rule ignores case. Generation runs on to the end of the
+        # turn and the shared stop rule (`prompts.cut_at_stop`, the HF rule) cuts the text, each
+        # prompt read as opening a thinking block or not (`opens_thinking`).
         # Greedy samples are all the same, and vLLM refuses n > 1 without sampling.
-        n = num_samples if temperature > 0 else 1
+        sampling = temperature > 0
+        n = num_samples if sampling else 1
 
         def params(i: int) -> Any:
             # vLLM seeds sample j of a request with seed + j: each prompt gets its own block of
             # seeds, so that sample k of every prompt does not share one random stream.
             return SamplingParams(
-                n=n, temperature=temperature, top_p=top_p if temperature > 0 else 1.0,
+                n=n, temperature=temperature, top_p=top_p if sampling else 1.0,
+                top_k=top_k if sampling and top_k > 0 else -1,
                 max_tokens=max_new_tokens, seed=None if seed is None else seed + i * n,
-                skip_special_tokens=True, stop=None if thinking or not stop else list(stop),
-                include_stop_str_in_output=True,
+                skip_special_tokens=True,
             )
 
         requests = [{"prompt_token_ids": tokenizer(p, add_special_tokens=False)["input_ids"]}
                     for p in prompts]
         outputs = self._engine().generate(requests, [params(i) for i in range(len(requests))],
                                           use_tqdm=False)
-        return [[cut_at_stop(o.text, stop) for o in out.outputs] * (num_samples // n)
-                for out in outputs]
+        return [[cut_at_stop(o.text, stop, opens_thinking(prompt)) for o in out.outputs]
+                * (num_samples // n) for prompt, out in zip(prompts, outputs, strict=True)]
 
     def continuation_logprobs(self, tokenizer: Any, prompt: str,
                               continuations: Sequence[str]) -> list[float]:

@@ -1,10 +1,20 @@
-"""Self-reflection rationales: a teacher model explains, for each branched pair, why the expert's
-action is better, having read where both actions led (Early Experience's self-reflection data).
+"""Self-reflection rationales: a teacher model explains, for each expert state, why the expert's
+action is better, having read where it and the state's alternatives led (Early Experience's
+self-reflection data, arXiv 2510.08558).
 
-The teacher writes greedily, once per (state, alternative) of `outcomes/train.jsonl`; each record
-of `rationales/train.jsonl` is the outcome record with `rationale` (cleaned by
-`prompts.clean_rationale`) and `teacher_output` (what the teacher wrote, for inspection). A
-rationale that cleans to nothing is kept as "" and counted: the SR stage skips it.
+As in Early Experience, one reflection compares the expert's action with every alternative of its
+state at once (K of them: `alternatives.per_state`, the K the pairs were sampled with; the paper
+finds K = 2-4 best), so the teacher explains a choice among several outcomes rather than one
+contrast at a time. The teacher writes greedily, once per state of `outcomes/train.jsonl`; each
+record of `rationales/train.jsonl` is the state's first outcome record with `alternatives` and
+`alternative_outcomes` (all K, in file order), `rationale` and `teacher_output` (what the teacher
+wrote, for inspection).
+
+The rationale is read from the teacher's answer, after its thinking block (`prompts.answer_region`):
+a thinking teacher (Qwen3 with thinking on) opens with "Okay, let's see. The user wants ...",
+which is the teacher talking to itself, not a reason an agent could give before its action. A
+teacher cut off while still thinking has no answer: its rationale is "" and counted (the SR stage
+skips it; `thinking_cut` in the stats says how many, so a too small `sr.max_new_tokens` shows).
 """
 
 from __future__ import annotations
@@ -17,26 +27,70 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from actrain.distributed import map_sharded
 from actrain.generation import generate
 from actrain.prompts import (
+    TEACHER_SYSTEM,
     ActorView,
+    answer_region,
     clean_rationale,
+    opens_thinking,
     pair_state,
     rationale_prompt,
+    render_chat,
     render_state,
 )
 
 
+def reflection_groups(outcomes: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The outcome records of each expert state (task, step), in order of first appearance: one
+    reflection each, over all of the state's alternatives."""
+    groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for o in outcomes:
+        groups.setdefault((o["task"], o["step"]), []).append(o)
+    return list(groups.values())
+
+
+def reflection_prompt(
+    tokenizer: PreTrainedTokenizerBase, state_text: str, expert: str, expert_outcome: str,
+    alternatives: Sequence[tuple[str, str]],
+) -> str:
+    """Ask the teacher why the expert's action beats all of `alternatives` ((action, what the
+    game said) each). With one alternative it is `prompts.rationale_prompt`, word for word, so
+    K = 1 runs keep the prompt they had."""
+    if len(alternatives) == 1:
+        (alternative, outcome), = alternatives
+        return rationale_prompt(tokenizer, state_text, expert, alternative, expert_outcome,
+                                outcome)
+    others = "\n".join(f"- {action}: the game would have said: {outcome.strip()}"
+                       for action, outcome in alternatives)
+    user = (
+        f"{state_text}\n\nThe expert chose: {expert}\nThe game then said: "
+        f"{expert_outcome.strip()}\n\nOther options were:\n{others}\n\nIn one or two sentences, "
+        f"explain why \"{expert}\" is the better action here."
+    )
+    messages = [{"role": "system", "content": TEACHER_SYSTEM}, {"role": "user", "content": user}]
+    return render_chat(tokenizer, messages, "")
+
+
 def rationale_prompts(
-    tokenizer: PreTrainedTokenizerBase, outcomes: Sequence[dict[str, Any]], view: ActorView
+    tokenizer: PreTrainedTokenizerBase, groups: Sequence[Sequence[dict[str, Any]]],
+    view: ActorView,
 ) -> list[str]:
-    """The teacher's prompt for each outcome record: the state as the agent sees it, both
-    actions and what the game said after each."""
+    """The teacher's prompt for each state's group of outcome records: the state as the agent
+    sees it, the expert's action and every alternative, and what the game said after each."""
     return [
-        rationale_prompt(
-            tokenizer, render_state(pair_state(o), view.show_admissible), o["expert_action"],
-            o["alternative"], o["expert_outcome"], o["alternative_outcome"],
+        reflection_prompt(
+            tokenizer, render_state(pair_state(g[0]), view.show_admissible),
+            g[0]["expert_action"], g[0]["expert_outcome"],
+            [(o["alternative"], o["alternative_outcome"]) for o in g],
         )
-        for o in outcomes
+        for g in groups
     ]
+
+
+def teacher_rationale(text: str, prompt: str) -> str | None:
+    """The rationale in a teacher's completion: its answer, after any thinking block, cleaned
+    (`prompts.clean_rationale`); None when the teacher was cut off while thinking."""
+    region = answer_region(text, think_open=opens_thinking(prompt))
+    return None if region is None else clean_rationale(region)
 
 
 def write_rationales(
@@ -48,18 +102,25 @@ def write_rationales(
     batch_size: int,
     dtype: str,
 ) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    """A rationale for every outcome record (greedy), and counts of usable and empty ones."""
-    prompts = rationale_prompts(tokenizer, outcomes, view)
+    """A rationale for every expert state of `outcomes` (greedy), and counts of usable and empty
+    ones."""
+    groups = reflection_groups(outcomes)
+    prompts = rationale_prompts(tokenizer, groups, view)
 
     def write(mine: list[str]) -> list[list[str]]:
         return generate(model, tokenizer, mine, max_new_tokens=max_new_tokens, temperature=0.0,
                         batch_size=batch_size, autocast=dtype, desc="writing rationales")
 
     written = map_sharded(write, prompts)  # split over processes when launched as several
-    records = [
-        {**o, "rationale": clean_rationale(text), "teacher_output": text}
-        for o, (text,) in zip(outcomes, written, strict=True)
-    ]
+    records, cut = [], 0
+    for group, prompt, (text,) in zip(groups, prompts, written, strict=True):
+        rationale = teacher_rationale(text, prompt)
+        cut += rationale is None
+        records.append({**group[0], "alternatives": [o["alternative"] for o in group],
+                        "alternative_outcomes": [o["alternative_outcome"] for o in group],
+                        "rationale": rationale or "", "teacher_output": text})
     usable = sum(bool(r["rationale"]) for r in records)
-    return records, {"outcomes": len(records), "rationales": usable,
-                     "empty": len(records) - usable}
+    stats = {"outcomes": len(outcomes), "rationales": usable, "empty": len(records) - usable}
+    if cut:  # only a thinking teacher can be cut off mid-thought
+        stats["thinking_cut"] = cut
+    return records, stats

@@ -11,6 +11,10 @@ absorbing state. Logged besides TRL's own metrics (`reward`, `frac_reward_zero_s
 `rewards/accuracy_expert_second/mean`, `rewards/format_ok/mean`, `rewards/picks_first/mean`
 (weight-0 reward functions), `choice/p_first`, `choice/entropy`, `choice/answer_mass` (one-token
 choices), and, every `eval_every` steps, the held-out critic metrics in `critic_curve.jsonl`.
+
+With `act.zero_variance: resample`, the pairs drawn to replace flat groups are training data too:
+`length.json` counts them as `resampled_pairs` (over all processes, since the stage's last start),
+so the pairs ACT saw are `steps x rows_per_step + resampled_pairs`, not the matched length alone.
 """
 
 from __future__ import annotations
@@ -116,6 +120,52 @@ def grpo_config(  # noqa: ANN201 - trl.GRPOConfig
                      **extra)
 
 
+class ResampleCounter(TrainerCallback):
+    """Counts the pairs a `PairGroupRollout` draws to replace flat groups, for `length.json`.
+
+    `record` rides on the trainer as its `sequence_lengths` (`stage_length` merges that dict into
+    `length.json` after training); at the end of training every process adds its own draws in
+    one collective, which all of them join.
+    """
+
+    def __init__(self, rollout: Any) -> None:
+        self.rollout, self.trainer = rollout, None
+        self.record: dict[str, int] = {"resampled_pairs": 0}
+        drawn = {"pairs": 0}
+        resample, group = rollout._resample, rollout.group
+
+        def counted_resample(*args: Any, **kwargs: Any) -> None:
+            # Inside a resample, every `group` call is one freshly drawn pair.
+            def drawing(key: str) -> dict[str, list[Any]]:
+                drawn["pairs"] += 1
+                return group(key)
+
+            rollout.group = drawing
+            try:
+                resample(*args, **kwargs)
+            finally:
+                rollout.group = group
+
+        rollout._resample = counted_resample
+        self.drawn = drawn
+
+    def bind(self, trainer: Any) -> None:
+        """The trainer whose processes sum their draws; it carries `record` into `length.json`."""
+        self.trainer = trainer
+        trainer.sequence_lengths = self.record
+
+    def on_train_end(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201
+        total = self.drawn["pairs"]
+        if self.trainer is not None and self.trainer.accelerator.num_processes > 1:
+            import torch
+
+            accelerator = self.trainer.accelerator
+            count = torch.tensor([total], dtype=torch.long, device=accelerator.device)
+            total = int(accelerator.reduce(count, reduction="sum").item())
+        self.record["resampled_pairs"] = total
+        return control
+
+
 def weights_sharded(accelerator: Any) -> bool:
     """Whether the training model's weights are split across the processes (ZeRO-3, FSDP):
     then each of its forwards is a collective that every process must join."""
@@ -217,6 +267,9 @@ def run_act(
         trainer = supervised_trainer(model, tokenizer, train_pairs, inputs, out_dir, callbacks)
     if curve is not None:
         curve.bind(trainer)
+    for callback in callbacks:
+        if isinstance(callback, ResampleCounter):
+            callback.bind(trainer)
     if latest_trainer_checkpoint(out_dir / "trainer") is None:
         curve_path.unlink(missing_ok=True)
     return train_and_save(trainer, tokenizer, out_dir, inputs.trainer.peft.merge)
@@ -265,6 +318,8 @@ def grpo_trainer(  # noqa: ANN201 - a trl.GRPOTrainer
             answer_token_ids(tokenizer, critic.candidates) if fmt == "index" else None, correct,
             act.resample_tries if resample else 0, inputs.trainer.seed,
         )
+        if resample:
+            callbacks.append(ResampleCounter(rollout))
     else:
         dataset = act_dataset(tokenizer, train_pairs, inputs)
     args = grpo_config(inputs, out_dir / "trainer", len(dataset))

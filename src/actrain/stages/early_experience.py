@@ -1,14 +1,17 @@
 """Early Experience's baselines (Zhang et al. 2025, arXiv 2510.08558), on the same pairs as ACT.
 
-Both learn from where the pair's two actions lead (`data/branches.py` plays each from the
-pair's state) and both are SFT through TRL's `SFTTrainer` (`stages.il.run_sft`):
+Both learn from where the pair's actions lead (`data/branches.py` plays each from the pair's
+state) and both are SFT through TRL's `SFTTrainer` (`stages.il.run_sft`):
 
-- **Self-reflection** (`sr`): a teacher explained why the expert's action is better given both
-  outcomes (`data/rationales.py`); the agent is trained to write that rationale, then the
-  expert's action, on the agent prompt that asks it to think first. With `sr.mix_il` the plain
-  IL rows (the run's own agent view) are mixed in, as the paper does. Rollouts use the run's
-  view (`data.actor_reasoning`): with reasoning off the agent is prompted straight for its
-  action, so the rationales shape the model through training only.
+- **Self-reflection** (`sr`): a teacher explained why the expert's action is better than all of
+  the state's alternatives, given every outcome (`data/rationales.py`: one reflection a state over
+  its `alternatives.per_state` alternatives, read from the teacher's answer, never its thinking);
+  the agent is trained to write that rationale, then the expert's action, on the agent prompt
+  that asks it to think first. With `sr.mix_il` the plain IL rows (the run's own agent view) are
+  mixed in, as the paper does. Rollouts use the run's view (`data.actor_reasoning`): Early
+  Experience's agent writes its reasoning, then its action, so the faithful row is `sr` in a run
+  whose agent reasons (the 8B configs) or `sr-cot` in one whose agent does not; plain `sr` there
+  never writes the rationale it was trained on, which then shapes the model through training only.
 - **Implicit world modelling** (`iwm`): the agent is trained to predict the observation the game
   returned after the expert's action and after the alternative; the method is `iwm_il`, world
   modelling then IL, as in the paper.
@@ -26,31 +29,54 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from actrain.errors import ActrainError
 from actrain.methods import IWMInputs, SRInputs
 from actrain.prompts import (
+    THINK_CLOSE,
     ActorView,
     actor_prompt,
     pair_state,
     render_state,
+    thinking_prefix,
     world_model_prompt,
 )
 from actrain.stages.il import il_dataset, run_sft
 
 
+def sr_target(tokenizer: PreTrainedTokenizerBase, prompt: str, rationale: str, action: str) -> str:
+    """What SR trains the agent to write after `prompt`: the rationale as its reasoning, then
+    the expert's action.
+
+    A thinking model reasons inside its thinking block, so there the rationale is the block's
+    content (the template's own block, `prompts.thinking_prefix`, as IL's targets open with it
+    empty): written as plain text, it would teach the model to drop the block, and its own
+    reasoning at test time would not be where SR put the rationale. A template without thinking
+    gets the rationale as plain text.
+    """
+    block = thinking_prefix(tokenizer, prompt)
+    end = block.lower().rfind(THINK_CLOSE)
+    if end < 0:
+        return f"{rationale}\n<action>{action}</action>"
+    head = block[:end].rstrip("\n")
+    opening = f"{head}\n" if head else ""
+    return f"{opening}{rationale}\n{block[end:]}<action>{action}</action>"
+
+
 def sr_rows(
     tokenizer: PreTrainedTokenizerBase, rationales: Sequence[dict[str, Any]], view: ActorView
 ) -> list[dict[str, str]]:
-    """One row per usable rationale: the thinking agent prompt, then rationale + expert action.
+    """One row per usable rationale: the thinking agent prompt, then rationale + expert action
+    (`sr_target`).
 
-    A state with several alternatives has one rationale each; every one is a row.
+    A rationale covers all of its state's alternatives, so a state is one row however many it has.
     """
-    return [
-        {
-            "prompt": actor_prompt(tokenizer, render_state(pair_state(r), view.show_admissible),
-                                   reasoning=True),
-            "completion": f"{r['rationale']}\n<action>{r['expert_action']}</action>",
-        }
-        for r in rationales
-        if r.get("rationale")
-    ]
+    rows = []
+    for r in rationales:
+        if not r.get("rationale"):
+            continue
+        prompt = actor_prompt(tokenizer, render_state(pair_state(r), view.show_admissible),
+                              reasoning=True)
+        rows.append({"prompt": prompt,
+                     "completion": sr_target(tokenizer, prompt, r["rationale"],
+                                             r["expert_action"])})
+    return rows
 
 
 def sr_dataset(
@@ -61,8 +87,9 @@ def sr_dataset(
 ) -> Dataset:
     rows = sr_rows(tokenizer, rationales, inputs.view)
     if not rows:
-        raise ActrainError("the SR stage has no usable rationales (every teacher output was "
-                           "empty after cleaning: see rationales/train.jsonl)")
+        raise ActrainError("the SR stage has no usable rationales (every teacher answer was "
+                           "empty after cleaning; a thinking teacher needs sr.max_new_tokens to "
+                           "close its thinking: see rationales/stats.json and train.jsonl)")
     if inputs.sr.mix_il:
         il = il_dataset(tokenizer, trajectories, inputs.view)
         rows += [{"prompt": p, "completion": c}

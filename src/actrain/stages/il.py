@@ -23,7 +23,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from actrain.data.trajectories import actor_examples
 from actrain.errors import ActrainError
 from actrain.methods import ILInputs, SFTInputs, sft_section
-from actrain.prompts import ActorView
+from actrain.prompts import ActorView, actor_target
 from actrain.stages.common import (
     OWN_KEYS,
     lora_config,
@@ -93,18 +93,20 @@ def lengths_record(lengths: SequenceLengths, max_length: int | None) -> dict[str
 def il_dataset(
     tokenizer: PreTrainedTokenizerBase, trajectories: Sequence[dict[str, Any]], view: ActorView
 ) -> Dataset:
+    """The expert states as prompt-completion rows; a thinking model's completion opens with an
+    empty thinking block where its prompt can think (`prompts.actor_target`), so that IL does
+    not teach it to drop the block its template frames every answer with."""
     reasoning = view.reasoning
     rows = actor_examples(
         tokenizer, list(trajectories), view.history_len, view.show_admissible, reasoning
     )
     if not rows:
         raise ActrainError("the IL stage has no expert states to train on")
-    # With reasoning off the prompt already ends in the opening tag.
-    opening = "<action>" if reasoning else ""
     return Dataset.from_dict(
         {
             "prompt": [r["prompt"] for r in rows],
-            "completion": [f"{opening}{r['expert_action']}</action>" for r in rows],
+            "completion": [actor_target(tokenizer, r["prompt"], r["expert_action"], reasoning,
+                                        view.il_thinking) for r in rows],
         }
     )
 
