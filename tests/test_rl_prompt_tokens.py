@@ -12,8 +12,8 @@ from trl import GRPOTrainer
 
 from actrain.data.trajectories import iter_states
 from actrain.errors import ActrainError
-from actrain.prompts import ActorView, actor_prompt, render_state
-from actrain.stages.rl import rl_dataset, trl_prompts
+from actrain.prompts import ActorView, actor_prompt, render_state, trl_prompts
+from actrain.stages.rl import rl_dataset
 
 TRAJECTORIES = [{"task": "train:0", "task_description": "Put the shirt away.",
                  "steps": [{"observation": "You see a shirt.",
@@ -61,3 +61,29 @@ def test_special_tokens_the_template_does_not_write_are_refused(tokenizer) -> No
     prompt = actor_prompt(tok, "state", False)
     with pytest.raises(ActrainError, match="special tokens the chat template does not write"):
         trl_prompts(tok, [prompt])
+
+
+def test_il_and_prompt_group_act_prompts_tokenize_as_the_agent_and_critic_see_them(tokenizer):
+    """TRL's SFT and GRPO trainers tokenize string prompts with the tokenizer's special tokens:
+    IL and prompt-group ACT give them prompts whose ids are those the model is shown elsewhere."""
+    from helpers.pairs import make_pair
+
+    from actrain.config import load_config
+    from actrain.data.kway import training_rows
+    from actrain.methods import stage_inputs
+    from actrain.prompts import critic_prompts
+    from actrain.stages.act import act_dataset
+    from actrain.stages.il import il_dataset
+
+    tok = adding(tokenizer, f"{tokenizer.bos_token} $A")
+    view = ActorView(history_len=1, show_admissible=True, reasoning=False)
+    assert tok(list(il_dataset(tok, TRAJECTORIES, view)["prompt"]))["input_ids"] == rollout_ids(
+        tok, view)
+    pairs = [make_pair(0, True), make_pair(1, False)]
+    inputs = stage_inputs(load_config(None, ["act.advantage_group=prompt"]), "act")
+    act = inputs.act
+    rows = training_rows(pairs, act.both_orders,
+                         seed=inputs.trainer.seed if act.order_paired else None)
+    shown = tok(critic_prompts(tok, rows, inputs.critic), add_special_tokens=False)["input_ids"]
+    assert shown[0][0] == tok.bos_token_id  # the template writes its own BOS
+    assert trl_ids(tok, list(act_dataset(tok, pairs, inputs)["prompt"])) == shown

@@ -101,3 +101,26 @@ def test_a_thinking_model_gets_the_rationale_removed_or_injected_inside_its_thin
     closed = intervention_prompts(off, PAIRS[1], critic)  # the template closed the block itself
     assert closed["own"].endswith("</think>\n\n")
     assert closed["removed"] == closed["own"] + "<answer>"
+
+
+def test_the_study_command_samples_as_the_configs_eval_section_says(tmp_path, monkeypatch):
+    """A thinking model's study runs at the config's sampling settings and critic budget, not
+    greedy at a short fixed length."""
+    import actrain.studies as studies
+
+    seen = {}
+
+    def study(model, tokenizer, pairs, critic, max_new_tokens, batch_size, dtype, **kwargs):
+        seen.update(max_new_tokens=max_new_tokens, **kwargs)
+        return {}
+
+    monkeypatch.setattr(studies, "rationale_study", study)
+    monkeypatch.setattr(studies, "format_study", lambda results: "")
+    run = tmp_path / "r"
+    write_jsonl(run / "pairs" / "id_test.jsonl", PAIRS)
+    assert main(["study", "rationale", "--model", "tiny-random", QUICKSTART,
+                 f"runs_dir={tmp_path}", "name=r", "dtype=float32", "device=cpu",
+                 "eval.temperature=0.6", "eval.top_p=0.95", "eval.top_k=20"]) == 0
+    assert seen["max_new_tokens"] is None  # the critic's own budget
+    evaluation = seen["evaluation"]
+    assert (evaluation.temperature, evaluation.top_p, evaluation.top_k) == (0.6, 0.95, 20)

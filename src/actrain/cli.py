@@ -121,6 +121,8 @@ def _eval_reasoning(args: argparse.Namespace) -> None:
             raise ActrainError(f"{flag} must be at least 1, not {value}")
     if args.temperature < 0:
         raise ActrainError(f"--temperature must be 0 (greedy) or more, not {args.temperature}")
+    if not 0 < args.top_p <= 1 or args.top_k < 0:
+        raise ActrainError("--top-p must be in (0, 1] and --top-k 0 (off) or more")
     benchmarks = {}  # read first: a bad file fails before minutes of model loading
     if args.math:
         benchmarks["math500"] = load_math(args.math, args.limit)
@@ -131,8 +133,8 @@ def _eval_reasoning(args: argparse.Namespace) -> None:
     model, tokenizer = load_model(args.model, dtype, device, {})
     result = evaluate_reasoning(model, tokenizer, benchmarks, seeds=args.seeds,
                                 max_new_tokens=args.max_new_tokens,
-                                temperature=args.temperature, batch_size=args.batch_size,
-                                dtype=dtype)
+                                temperature=args.temperature, top_p=args.top_p,
+                                top_k=args.top_k, batch_size=args.batch_size, dtype=dtype)
     if args.out:
         write_json(args.out, {"model": args.model, "dtype": dtype, **result})
     print(format_table(result))
@@ -157,10 +159,12 @@ def _study(args: argparse.Namespace) -> None:
     for name in args.model or [config.model]:
         model, tokenizer = load_model(name, dtype, device, config.chat_template_kwargs)
         results[name] = rationale_study(model, tokenizer, pairs, config.critic,
-                                        args.max_new_tokens, config.eval.batch_size, dtype)
+                                        args.max_new_tokens, config.eval.batch_size, dtype,
+                                        evaluation=config.eval, seed=config.seed)
     if args.out:
-        write_json(args.out, {"pairs_file": str(pairs_file), "max_new_tokens":
-                              args.max_new_tokens, "models": results})
+        budget = args.max_new_tokens or config.critic.max_new_tokens
+        write_json(args.out, {"pairs_file": str(pairs_file), "max_new_tokens": budget,
+                              "models": results})
     print(format_study(results))
 
 
@@ -289,10 +293,15 @@ def build_parser() -> argparse.ArgumentParser:
     reason.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
                         help="GPQA option orders and sampling seeds (default: 0 1 2)")
     reason.add_argument("--limit", type=int, help="only the first N items of each benchmark")
-    reason.add_argument("--max-new-tokens", type=int, default=2048,
-                        help="tokens a response may write (default: 2048)")
+    reason.add_argument("--max-new-tokens", type=int, default=32768,
+                        help="tokens a response may write (default: 32768: a thinking model's "
+                             "MATH solution must not be cut)")
     reason.add_argument("--temperature", type=float, default=0.0,
-                        help="sampling temperature; 0 (default) is greedy")
+                        help="sampling temperature; 0 (default) is greedy (Qwen3 thinking: 0.6)")
+    reason.add_argument("--top-p", type=float, default=1.0,
+                        help="nucleus sampling (default 1.0: off; Qwen3 thinking: 0.95)")
+    reason.add_argument("--top-k", type=int, default=0,
+                        help="top-k sampling (default 0: off; Qwen3 thinking: 20)")
     reason.add_argument("--batch-size", type=int, default=16, help="prompts a generation batch")
     reason.add_argument("--dtype", default="auto", help="auto, float32, bfloat16 or float16")
     reason.add_argument("--out", help="write accuracies and per-item predictions to this JSON")
@@ -304,8 +313,9 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_argument("--model", action="append",
                        help="checkpoint, embedded id or hub id (repeat for several; default: "
                             "the config's model)")
-    study.add_argument("--max-new-tokens", type=int, default=128,
-                       help="length of the model's own reasoning")
+    study.add_argument("--max-new-tokens", type=int, default=None,
+                       help="length of the model's own reasoning (default: "
+                            "critic.max_new_tokens); sampling follows the config's eval section")
     study.add_argument("--out", help="also write the results to this JSON file")
     study.set_defaults(func=_study)
     shown = sub.add_parser("config", help="print the resolved config: every key, default and doc")

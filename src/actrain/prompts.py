@@ -471,3 +471,30 @@ def parse_choice(
     wanted = normalise_action(content)
     hits = [i for i, action in enumerate(actions) if normalise_action(action) == wanted]
     return hits[0] if len(hits) == 1 else None
+
+
+def trl_prompts(
+    tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str], stage: str = "RL"
+) -> list[str]:
+    """`prompts` spelled so that TRL's `tokenizer(text=prompt)` gives the ids of
+    `tokenizer(prompt, add_special_tokens=False)`, the ids every other path prompts with
+    (rollouts, pair groups). TRL tokenizes a string prompt with the tokenizer's special tokens.
+
+    The special tokens the tokenizer adds are what the chat template already wrote (a leading
+    BOS), so that text is dropped from the string. A string prompt is the documented way to give
+    TRL a prompt that carries its own template; a `rollout_func` would replace TRL's generation.
+    Anything else the tokenizer adds (an EOS, a BOS the template does not write) cannot be
+    removed this way and is refused rather than trained on silently.
+    """
+    if not prompts:
+        return []
+    want = tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
+    if tokenizer(list(prompts))["input_ids"] == want:
+        return list(prompts)
+    bos = tokenizer.bos_token or ""
+    spelled = [p[len(bos):] if bos and p.startswith(bos) else p for p in prompts]
+    if tokenizer(spelled)["input_ids"] != want:
+        raise ActrainError(f"the {stage} stage cannot give TRL its prompts as the model sees them "
+                           "elsewhere: the tokenizer adds special tokens the chat template does "
+                           "not write")
+    return spelled

@@ -34,7 +34,7 @@ from actrain.errors import ActrainError
 from actrain.evaluate import evaluate_critic
 from actrain.io import read_jsonl, write_jsonl
 from actrain.methods import ACTInputs
-from actrain.prompts import critic_prompts
+from actrain.prompts import critic_prompts, trl_prompts
 from actrain.rewards import (
     choices,
     make_accuracy_metrics,
@@ -58,7 +58,7 @@ def act_dataset(
     prompts = critic_prompts(tokenizer, rows, inputs.critic)
     return Dataset.from_dict(
         {
-            "prompt": prompts,
+            "prompt": trl_prompts(tokenizer, prompts, "ACT"),
             "actions": [r["actions"] for r in rows],
             "label": [r["label"] for r in rows],
             "expert_first": [r["expert_first"] for r in rows],

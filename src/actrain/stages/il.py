@@ -23,7 +23,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from actrain.data.trajectories import actor_examples
 from actrain.errors import ActrainError
 from actrain.methods import ILInputs, SFTInputs, sft_section
-from actrain.prompts import ActorView, actor_target
+from actrain.prompts import ActorView, actor_target, trl_prompts
 from actrain.stages.common import (
     OWN_KEYS,
     lora_config,
@@ -104,7 +104,7 @@ def il_dataset(
         raise ActrainError("the IL stage has no expert states to train on")
     return Dataset.from_dict(
         {
-            "prompt": [r["prompt"] for r in rows],
+            "prompt": trl_prompts(tokenizer, [r["prompt"] for r in rows], "IL"),
             "completion": [actor_target(tokenizer, r["prompt"], r["expert_action"], reasoning,
                                         view.il_thinking) for r in rows],
         }

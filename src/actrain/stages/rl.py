@@ -25,32 +25,9 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from actrain.data.trajectories import actor_examples
 from actrain.errors import ActrainError
 from actrain.methods import RLInputs
-from actrain.prompts import ActorView
+from actrain.prompts import ActorView, trl_prompts
 from actrain.rewards import make_action_metrics, make_action_reward
 from actrain.stages.common import grpo_args, lora_config, train_and_save
-
-
-def trl_prompts(tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str]) -> list[str]:
-    """`prompts` spelled so that TRL's `tokenizer(text=prompt)` gives the ids of
-    `tokenizer(prompt, add_special_tokens=False)`, the ids every other path prompts with.
-
-    The special tokens the tokenizer adds are what the chat template already wrote (a leading
-    BOS), so that text is dropped from the string. A string prompt is the documented way to give
-    TRL a prompt that carries its own template; a `rollout_func` would replace TRL's generation.
-    Anything else the tokenizer adds (an EOS, a BOS the template does not write) cannot be
-    removed this way and is refused rather than trained on silently.
-    """
-    if not prompts:
-        return []
-    want = tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
-    if tokenizer(list(prompts))["input_ids"] == want:
-        return list(prompts)
-    bos = tokenizer.bos_token or ""
-    spelled = [p[len(bos):] if bos and p.startswith(bos) else p for p in prompts]
-    if tokenizer(spelled)["input_ids"] != want:
-        raise ActrainError("the RL stage cannot give TRL its prompts as the agent sees them: the "
-                           "tokenizer adds special tokens the chat template does not write")
-    return spelled
 
 
 def rl_dataset(
