@@ -167,7 +167,7 @@ def test_paper_scale_configs_sample_as_qwen3_asks_with_thinking_budgets():
 
     for path in sorted((REPO / "configs").glob("*-qwen3-8b.yaml")):
         config = load_config(path)
-        for section in (config.eval, config.rollout):
+        for section in (config.eval, config.rollout, config.alternatives):
             assert (section.temperature, section.top_p, section.top_k) == (0.6, 0.95, 20), path
         assert config.critic.max_new_tokens >= 4096, path
         assert config.rollout.max_new_tokens >= 4096, path
@@ -342,3 +342,25 @@ def test_reasoning_benchmarks_count_an_r1_response_cut_off_while_thinking(r1_tok
         None, r1_tokenizer, {"math500": [{"id": "1", "problem": "1+1", "answer": "2"}]})
     math = result["benchmarks"]["math500"]
     assert math["accuracy_mean"] == 0.0 and math["truncated_rate"] == 1.0
+
+
+def test_alternatives_are_sampled_with_the_sections_top_k(tiny_model, monkeypatch):
+    """The alternatives sampler passes `alternatives.top_k` on, as every other sampler does."""
+    from actrain.data import pairs
+
+    model, tokenizer = tiny_model
+    seen = []
+
+    def generate(model, tokenizer, prompts, **kwargs):
+        seen.append(kwargs)
+        return [["<action>take shirt</action>"] * kwargs["num_samples"] for _ in prompts]
+
+    monkeypatch.setattr(pairs, "generate", generate)
+    config = load_config(None, ["alternatives.top_k=20", "alternatives.top_p=0.9",
+                                "alternatives.temperature=0.6"])
+    trajectories = [{"task": "train:0", "task_description": "Put the shirt away.", "steps": [
+        {"observation": "You see a shirt.", "admissible": ["inventory", "take shirt"],
+         "expert_action": "inventory"}]}]
+    pairs.sample_alternatives(model, tokenizer, trajectories, config, 0)
+    assert seen and all((k["temperature"], k["top_p"], k["top_k"]) == (0.6, 0.9, 20)
+                        for k in seen)

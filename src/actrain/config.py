@@ -75,6 +75,7 @@ class AlternativeConfig:
     max_new_tokens: int = 16  # tokens a sampled alternative may write
     temperature: float = 0.7  # pure sampling (1.0, no top-p) from a 135M model is mostly noise
     top_p: float = 0.95  # nucleus sampling of the alternatives
+    top_k: int = 0  # top-k sampling of the alternatives (0 = off; Qwen3 thinking: 20)
     reasoning: bool = False  # let the actor reason before its <action> tag
     # Keep a pair only if the environment's oracle needs more steps after the alternative than
     # after the expert's action (environments with an oracle: textworld/cooking, alfworld/text).

@@ -84,6 +84,8 @@ class RunKeys:
         alternatives = asdict(c.alternatives)
         if alternatives["rule"] == "first_valid":  # the rule runs had before it was a setting
             alternatives.pop("rule")
+        if alternatives["top_k"] == 0:  # likewise top-k sampling, off
+            alternatives.pop("top_k")
         return fingerprint("pairs", collect, c.model, c.seed, c.data.history_len,
                            c.data.show_admissible, alternatives, c.dtype,
                            *self.template_key(), *self.engine_key(), *batching)

@@ -58,7 +58,8 @@ def sample_alternatives(
             generate(
                 model, tokenizer, [prompts[i] for i in chunk], num_samples=samples,
                 max_new_tokens=alt.max_new_tokens, temperature=alt.temperature, top_p=alt.top_p,
-                batch_size=config.eval.batch_size, stop=["</action>"], autocast=config.dtype,
+                top_k=alt.top_k, batch_size=config.eval.batch_size, stop=["</action>"],
+                autocast=config.dtype,
                 seed=seed + start * samples, desc="sampling alternatives", progress=False,
             )
             for start, chunk in tqdm(mine, desc="sampling alternatives", unit="batch",
