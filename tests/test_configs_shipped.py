@@ -56,8 +56,8 @@ def test_colocated_vllm_has_a_context_limit_that_holds_a_turn(path):
 
 
 PAPER_SCALE = [p for p in CONFIGS if p.stem.endswith("-qwen3-8b")]
-PAPER_TABLE = ("prompt", "act", "il", "sr", "iwm_il", "act_il", "il_rl", "act_il_rl", "il_il",
-               "il_rl_rl")
+PAPER_TABLE = ("prompt", "prompt-direct", "act", "il", "sr", "iwm_il", "act_il", "il_rl",
+               "act_il_rl", "il_il", "il_rl_rl")
 
 
 def _pairs_seen(config, stage: str, pairs: int, tmp_path: Path) -> float:

@@ -116,14 +116,15 @@ def test_next_action_accuracy_counts_greedy_actions_equal_to_the_experts(tokeniz
 
 def test_cot_methods_roll_out_thinking_with_their_own_token_budget(tmp_path):
     from actrain.config import load_config
-    from actrain.methods import method_stages, rolls_out_thinking
+    from actrain.methods import method_stages, rollout_reasoning
     from actrain.pipeline import Pipeline
     from actrain.rollouts import agent_settings, protocol
 
     config = load_config(None, [f"runs_dir={tmp_path}", "model=tiny-random", "dtype=float32",
                                 "rollout.thinking_max_new_tokens=96"])
     assert method_stages("prompt-cot") == () and method_stages("sr-cot") == ("sr",)
-    assert rolls_out_thinking("prompt-cot") and not rolls_out_thinking("prompt")
+    assert rollout_reasoning("prompt-cot") is True and rollout_reasoning("prompt") is None
+    assert rollout_reasoning("il-direct") is False and method_stages("il-direct") == ("il",)
     settings = agent_settings(config, 0, thinking=True)
     assert settings.view.reasoning and settings.rollout.max_new_tokens == 96
     assert not agent_settings(config, 0).view.reasoning
@@ -198,3 +199,21 @@ def test_an_episode_record_keeps_the_raw_score_beside_the_clipped_one():
     record = episode.record(hit_max_steps=False)
     assert record["score"] == 0.0 and record["score_raw"] == -100.0
     assert summarise([record])["mean_score_raw"] == -100.0
+
+
+def test_direct_methods_act_at_once_where_the_run_reasons(tmp_path):
+    """`prompt-direct` is the paper's "prompt w/o CoT" row in a run whose agent reasons."""
+    from actrain.config import load_config
+    from actrain.pipeline import Pipeline
+    from actrain.rollouts import agent_settings, protocol
+
+    config = load_config(None, [f"runs_dir={tmp_path}", "model=tiny-random", "dtype=float32",
+                                "data.actor_reasoning=true"])
+    assert agent_settings(config, 0).view.reasoning  # the run's own: reason first
+    direct = agent_settings(config, 0, thinking=False)
+    assert not direct.view.reasoning
+    assert direct.rollout.max_new_tokens == config.rollout.max_new_tokens
+    assert protocol(config, thinking=False)["actor_reasoning"] is False
+    p = Pipeline(config, ["prompt", "prompt-direct"], [0])
+    assert p.agent_id(0, (), False) == "base-direct" and p.agent_id(0, ()) == "base"
+    assert p.keys.agent_key(0, (), False) != p.keys.agent_key(0, ())

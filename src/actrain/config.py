@@ -276,7 +276,8 @@ class RolloutConfig:
 class CompareConfig:
     """`actrain compare`: several pipelines x seeds on the same trajectories and pairs."""
 
-    # Pipelines to compare (`pipeline` spellings; "prompt" is the untrained model, "-cot" suffix)
+    # Pipelines to compare (`pipeline` spellings; "prompt" is the untrained model; a "-cot" or
+    # "-direct" suffix rolls the agent out reasoning first or acting at once)
     methods: list[str] = field(default_factory=lambda: ["prompt", "il", "act_il"])
     seeds: list[int] = field(default_factory=lambda: [0, 1])  # training seeds of every method
 

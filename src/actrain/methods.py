@@ -179,18 +179,25 @@ def critic_prefix(prefix: tuple[str, ...]) -> tuple[str, ...] | None:
 
 
 COT_SUFFIX = "-cot"
+DIRECT_SUFFIX = "-direct"
 
 
-def rolls_out_thinking(method: str) -> bool:
-    """Whether a method's agent reasons before its action in rollouts, whatever the run's
-    `data.actor_reasoning`: the `-cot` suffix (`prompt-cot` is the paper's "prompt w/ CoT")."""
-    return method.endswith(COT_SUFFIX)
+def rollout_reasoning(method: str) -> bool | None:
+    """Whether a method's agent reasons before its action in rollouts: True with the `-cot`
+    suffix (`prompt-cot` is the paper's "prompt w/ CoT"), False with `-direct` (the action at
+    once: "prompt w/o CoT" where `data.actor_reasoning` is on), None for the run's own
+    `data.actor_reasoning`."""
+    if method.endswith(COT_SUFFIX):
+        return True
+    if method.endswith(DIRECT_SUFFIX):
+        return False
+    return None
 
 
 def method_stages(method: str) -> tuple[str, ...]:
-    """`"act_il_rl"` -> `("act", "il", "rl")`; `"prompt"` -> `()`; a `-cot` suffix changes the
-    rollouts, not the stages (`"sr-cot"` -> `("sr",)`)."""
-    method = method.removesuffix(COT_SUFFIX) if rolls_out_thinking(method) else method
+    """`"act_il_rl"` -> `("act", "il", "rl")`; `"prompt"` -> `()`; a `-cot` or `-direct` suffix
+    changes the rollouts, not the stages (`"sr-cot"` -> `("sr",)`)."""
+    method = method.removesuffix(COT_SUFFIX).removesuffix(DIRECT_SUFFIX)
     if method == "prompt":
         return ()
     parts = tuple(method.split("_"))
@@ -198,6 +205,7 @@ def method_stages(method: str) -> tuple[str, ...]:
         raise ActrainError(
             f"unknown method {method!r}: use 'prompt' or training stages "
             f"{', '.join(TRAINING_STAGES)} joined by '_' (e.g. act_il_rl, il_rl_rl), "
-            f"optionally ending in '{COT_SUFFIX}' (rollouts that reason first)"
+            f"optionally ending in '{COT_SUFFIX}' (rollouts that reason first) or "
+            f"'{DIRECT_SUFFIX}' (rollouts that act at once)"
         )
     return parts

@@ -38,7 +38,7 @@ from actrain.methods import (
     SRInputs,
     critic_prefix,
     method_stages,
-    rolls_out_thinking,
+    rollout_reasoning,
     stage_inputs,
 )
 from actrain.pipeline_data import DataSteps
@@ -171,8 +171,10 @@ class Pipeline(DataSteps):
 
         self._run(f"critic {ckpt}", key, [self.critic_file(ckpt)], work)
 
-    def evaluate_agent(self, seed: int, prefix: tuple[str, ...], thinking: bool = False) -> None:
-        """Roll the checkpoint out; `thinking` (a `-cot` method) has it reason first."""
+    def evaluate_agent(self, seed: int, prefix: tuple[str, ...],
+                       thinking: bool | None = None) -> None:
+        """Roll the checkpoint out; `thinking` True (a `-cot` method) has it reason first, False
+        (a `-direct` method) act at once, None as `data.actor_reasoning` says."""
         c = self.config
         agent = self.agent_id(seed, prefix, thinking)
         key = self.keys.agent_key(seed, prefix, thinking)
@@ -201,7 +203,7 @@ class Pipeline(DataSteps):
             self.evaluate_critic(seed, ())
             self.evaluate_critic(seed, critic)
         if self.config.rollout.enabled:
-            self.evaluate_agent(seed, prefix, rolls_out_thinking(method))
+            self.evaluate_agent(seed, prefix, rollout_reasoning(method))
 
     def write_card(self, seed: int, prefix: tuple[str, ...]) -> None:
         """The checkpoint's model card, with what the run has measured of it so far."""

@@ -236,6 +236,9 @@ def _early_experience_lines(config: dict[str, Any], methods: list[str]) -> list[
     if any(m.endswith("-cot") for m in methods):
         lines.append(f"- methods ending in `-cot` are rolled out reasoning first, up to "
                      f"{config['rollout'].get('thinking_max_new_tokens')} tokens a turn")
+    if any(m.endswith("-direct") for m in methods):
+        lines.append("- methods ending in `-direct` are rolled out writing the action at once, "
+                     "with no reasoning")
     return lines
 
 

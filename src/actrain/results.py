@@ -7,7 +7,7 @@ from typing import Any
 
 from actrain.config import to_dict
 from actrain.io import read_json, read_jsonl
-from actrain.methods import method_stages, rolls_out_thinking
+from actrain.methods import method_stages, rollout_reasoning
 from actrain.run_layout import RunLayout
 
 
@@ -25,7 +25,7 @@ def gather_results(layout: RunLayout, methods: list[str], seeds: list[int],
     for method in methods:
         prefix = method_stages(method)
         for seed in seeds:
-            agent_id = layout.agent_id(seed, prefix, rolls_out_thinking(method))
+            agent_id = layout.agent_id(seed, prefix, rollout_reasoning(method))
             path = layout.agent_file(agent_id)
             if path.exists():
                 agent.setdefault(method, {})[str(seed)] = read_json(path)

@@ -304,11 +304,12 @@ def evaluate_agent(
     tokenizer: PreTrainedTokenizerBase,
     config: Any,  # RunConfig
     seed: int,
-    thinking: bool = False,
+    thinking: bool | None = None,
     heldout: Sequence[dict[str, Any]] = (),
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Roll the agent out on the first `rollout.episodes` tasks of each split in the config;
-    `thinking` prompts it to reason before its action whatever `data.actor_reasoning` says.
+    `thinking` True prompts it to reason before its action, False to act at once, whatever
+    `data.actor_reasoning` says (None: as it says).
     With `heldout` expert trajectories, also its next-action accuracy on their states."""
     from actrain.envs import from_config
 
@@ -346,17 +347,19 @@ def evaluate_agent(
     return summary, episodes
 
 
-def agent_settings(config: Any, seed: int, thinking: bool = False) -> AgentSettings:
+def agent_settings(config: Any, seed: int, thinking: bool | None = None) -> AgentSettings:
     """A run config's agent: its rollout section and the state view it was trained on; with
-    `thinking`, prompted to reason first and given `rollout.thinking_max_new_tokens`."""
+    `thinking` True, prompted to reason first and given `rollout.thinking_max_new_tokens`; with
+    False, prompted to write its action at once (the action tag prefilled)."""
     view, rollout = ActorView.of(config.data), config.rollout
+    if thinking is not None:
+        view = dataclasses.replace(view, reasoning=thinking)
     if thinking:
-        view = dataclasses.replace(view, reasoning=True)
         rollout = dataclasses.replace(rollout, max_new_tokens=rollout.thinking_max_new_tokens)
     return AgentSettings(rollout=rollout, view=view, dtype=config.dtype, seed=seed)
 
 
-def protocol(config: Any, thinking: bool = False) -> dict[str, Any]:
+def protocol(config: Any, thinking: bool | None = None) -> dict[str, Any]:
     """The evaluation protocol, pinned into every result file and report."""
     r = config.rollout
     return {
@@ -370,7 +373,7 @@ def protocol(config: Any, thinking: bool = False) -> dict[str, Any]:
         "decoding": decoding_text(r.temperature, r.top_p, r.top_k),
         "history_len": config.data.history_len,
         "admissible_actions_shown": config.data.show_admissible,
-        "actor_reasoning": config.data.actor_reasoning or thinking,
+        "actor_reasoning": config.data.actor_reasoning if thinking is None else thinking,
         "max_new_tokens": r.thinking_max_new_tokens if thinking else r.max_new_tokens,
     }
 

@@ -128,15 +128,15 @@ class RunKeys:
                            sampling_key_settings(asdict(c.eval)),
                            *self.engine_key())
 
-    def agent_key(self, seed: int, prefix: tuple[str, ...], thinking: bool = False) -> str:
+    def agent_key(self, seed: int, prefix: tuple[str, ...], thinking: bool | None = None) -> str:
         c = self.config
         rollout = sampling_key_settings(asdict(c.rollout))
         rollout.pop("step_workers")  # how many threads step the environments changes no result
         view = ActorView.of(c.data)
-        if not thinking:
+        if thinking is not True:
             rollout.pop("thinking_max_new_tokens")  # only `-cot` rollouts read it
-        else:
-            view = dataclasses.replace(view, reasoning=True)
+        if thinking is not None:
+            view = dataclasses.replace(view, reasoning=thinking)
         # The held-out trajectories give the next-action accuracy beside the rollouts.
         shown = asdict(view)
         shown.pop("il_thinking")  # how IL targets were written: the checkpoint key has it

@@ -62,14 +62,15 @@ class RunLayout:
     def checkpoint_id(seed: int, prefix: tuple[str, ...]) -> str:
         return "base" if not prefix else f"seed{seed}-{'-'.join(prefix)}"
 
-    def agent_id(self, seed: int, prefix: tuple[str, ...], thinking: bool = False) -> str:
-        """The checkpoint's id, plus `-cot` when its rollouts reason first."""
+    def agent_id(self, seed: int, prefix: tuple[str, ...], thinking: bool | None = None) -> str:
+        """The checkpoint's id, plus `-cot` when its rollouts are made to reason first and
+        `-direct` when made to act at once (None: the run's own `data.actor_reasoning`)."""
         # Greedy rollouts of the base model are the same for every seed: evaluate them once.
         if not prefix and self.config.rollout.temperature > 0:
             agent = f"seed{seed}-base"
         else:
             agent = self.checkpoint_id(seed, prefix)
-        return agent + ("-cot" if thinking else "")
+        return agent + {None: "", True: "-cot", False: "-direct"}[thinking]
 
     def critic_file(self, checkpoint_id: str) -> Path:
         return self.dir / "critic" / f"{checkpoint_id}.json"
