@@ -104,6 +104,8 @@ def test_paper_scale_stage_lengths_are_three_epochs_of_each_stages_data(path):
         assert (stage.max_steps, stage.epochs) == (0, 3), section
     # the supervised ablations take GRPO's 32 pairs a step, in both orders
     assert config.act.batch_size == 2 * config.act.prompts_per_step
+    # Early Experience reflects over several alternatives a state; ACT keeps one pair a state
+    assert config.alternatives.per_state == 3 and config.act.pairs_per_state == 1
 
 
 @pytest.mark.parametrize("path", PAPER_SCALE, ids=lambda p: p.stem)

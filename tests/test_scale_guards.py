@@ -238,3 +238,31 @@ def test_settings_at_their_defaults_keep_the_keys_of_earlier_runs():
     for prefix in [("il",), ("act",), ("act", "il"), ("il", "rl"), ("sr",)]:
         now["-".join(prefix)] = keys.checkpoint_key(0, prefix)
     assert now == KEYS_OF_EARLIER_RUNS
+
+
+def test_act_trains_on_the_first_pairs_of_a_state_while_early_experience_sees_all(
+        tmp_path, monkeypatch):
+    """`alternatives.per_state: 3` gives Early Experience three alternatives a reflection;
+    `act.pairs_per_state: 1` keeps ACT at the paper's one pair a state."""
+    from helpers.pairs import make_pair
+
+    from actrain.data.pairs import first_pairs_per_state
+    from actrain.io import write_jsonl
+    from actrain.methods import stage_inputs
+    from actrain.pipeline import Pipeline
+    from actrain.stages import act
+
+    pairs = [{**make_pair(i % 2, True), "alternative": f"alt {i}"} for i in range(6)]
+    assert [p["alternative"] for p in first_pairs_per_state(pairs, 1)] == ["alt 0", "alt 1"]
+    assert first_pairs_per_state(pairs, 0) == pairs and len(first_pairs_per_state(pairs, 2)) == 4
+    config = load_config(None, [f"runs_dir={tmp_path}", "name=r", "model=tiny-random",
+                                "dtype=float32", "device=cpu", "act.pairs_per_state=1"])
+    pipeline = Pipeline(config, ["act"])
+    write_jsonl(pipeline.train_pairs, pairs)
+    write_jsonl(pipeline.eval_pairs, pairs)
+    seen = {}
+    monkeypatch.setattr(act, "run_act", lambda model, tok, train, heldout, inputs, out:
+                        seen.update(train=train, heldout=heldout))
+    pipeline._train_stage(None, None, stage_inputs(config, "act"), tmp_path)
+    assert [p["alternative"] for p in seen["train"]] == ["alt 0", "alt 1"]
+    assert len(seen["heldout"]) == 6  # the critic is measured on every held-out pair

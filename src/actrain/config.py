@@ -176,8 +176,14 @@ class ACTConfig(GRPOStageConfig):
     # the choice) or "answer" (the whole answer, TRL's default, which DPO can satisfy with the
     # tokens after the choice; see stages/choice_dpo.py).
     dpo_scope: str = "decision"
+    # Pairs of a state ACT trains on, the first ones (0 = all). With alternatives.per_state > 1,
+    # 1 keeps the paper's one pair a state while Early Experience reflects over all of them.
+    pairs_per_state: int = 0
 
     def __post_init__(self) -> None:
+        if self.pairs_per_state < 0:
+            raise ActrainError(f"act.pairs_per_state must be 0 (all) or more, got "
+                               f"{self.pairs_per_state}")
         for key, value, allowed in (
             ("objective", self.objective, ACT_OBJECTIVES),
             ("advantage_group", self.advantage_group, ("pair", "prompt")),

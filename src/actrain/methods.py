@@ -146,6 +146,8 @@ def key_settings(inputs: StageInputs) -> dict[str, Any]:
         settings["eval"] = sampling_key_settings(settings["eval"])
     if "dpo_scope" in section and section["objective"] != "dpo":
         del section["dpo_scope"]  # only DPO reads it
+    if section.get("pairs_per_state") == 0:
+        del section["pairs_per_state"]  # all pairs: what ACT trained on before it was a setting
     view = settings.get("view")
     stage = dataclasses.fields(inputs)[0].name
     if view is not None and not (view["reasoning"] and stage in ("il", "sr")):

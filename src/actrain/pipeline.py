@@ -128,10 +128,12 @@ class Pipeline(DataSteps):
     def _train_stage(self, model: Any, tokenizer: Any, inputs: Any, out: Path) -> None:
         """The stage `inputs` are for, on the data it reads."""
         if isinstance(inputs, ACTInputs):
+            from actrain.data.pairs import first_pairs_per_state
             from actrain.stages.act import run_act
 
-            run_act(model, tokenizer, read_pairs(self.train_pairs),
-                    read_pairs(self.eval_pairs), inputs, out)
+            train = first_pairs_per_state(read_pairs(self.train_pairs),
+                                          inputs.act.pairs_per_state)
+            run_act(model, tokenizer, train, read_pairs(self.eval_pairs), inputs, out)
         elif isinstance(inputs, ILInputs):
             from actrain.stages.il import run_il
 

@@ -313,9 +313,11 @@ def plan_stage(stage: str, config: RunConfig, args: Any, shape: ModelShape, gpu:
                gpus: int, sharded: bool, prompt_tokens: float, states: float) -> StagePlan:
     per_device = f"{args.per_device_train_batch_size} x {args.gradient_accumulation_steps} acc."
     per_state = config.alternatives.per_state
+    # ACT trains on its first act.pairs_per_state pairs of a state (0: all of them)
+    act_per_state = min(per_state, config.act.pairs_per_state or per_state)
     sft_examples = {  # SFT stages: examples in their data (one alternative a state per pair)
         "il": states,
-        "sr": states * per_state + (states if config.sr.mix_il else 0),
+        "sr": states + (states if config.sr.mix_il else 0),  # one reflection a state
         "iwm": 2 * states * per_state,
     }
     if stage in sft_examples:
@@ -328,7 +330,7 @@ def plan_stage(stage: str, config: RunConfig, args: Any, shape: ModelShape, gpu:
     seconds: dict[str, float] = {}
     if not grpo:
         batch = settings.batch_size  # IL, SR, IWM, and ACT's SFT / DPO: examples a step
-        examples = sft_examples.get(stage, 2 * states * per_state)
+        examples = sft_examples.get(stage, 2 * states * act_per_state)
         steps = settings.max_steps or math.ceil(settings.epochs * examples / batch)
         # an action; a rationale and an action; an observation
         completion = {"sr": config.sr.max_new_tokens + 16, "iwm": 64}.get(stage, 16)
@@ -348,7 +350,7 @@ def plan_stage(stage: str, config: RunConfig, args: Any, shape: ModelShape, gpu:
     rows = settings.prompts_per_step * settings.num_generations
     if is_act(stage):  # a dataset row: a pair (pair groups), or a shown order of one
         twice = settings.advantage_group == "prompt" and settings.both_orders
-        data_rows = states * per_state * (2 if twice else 1)
+        data_rows = states * act_per_state * (2 if twice else 1)
     else:
         data_rows = states
     steps = grpo_steps(settings, math.ceil(data_rows))
@@ -513,7 +515,7 @@ def _evaluation_hours(config: RunConfig, methods: list[str], seeds: list[int],
     eval_pairs = _heldout_prompts(config)
     critic_h = critics * hours(eval_pairs, prompt, batch, config.critic.max_new_tokens)
     stages = {s for m in methods for s in method_stages(m)}
-    rationales = states * alt.per_state if "sr" in stages else 0
+    rationales = states if "sr" in stages else 0  # one reflection a state, over its alternatives
     rationale_h = hours(rationales, prompt * 1.5, batch, config.sr.max_new_tokens)
     r = config.rollout
     agents = len(methods) * len(seeds) if r.enabled else 0

@@ -148,3 +148,19 @@ def make_pairs(
             pairs, checked = keep_verified_worse(env, pairs, trajectories)
         stats.update(checked)
     return pairs, stats
+
+
+def first_pairs_per_state(pairs: Sequence[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    """The first `limit` pairs of every state (`act.pairs_per_state`; 0 keeps all), in order:
+    the pairs step may draw several alternatives a state for Early Experience's reflections
+    while ACT trains on one pair a state, as the paper does."""
+    if limit <= 0:
+        return list(pairs)
+    seen: dict[tuple[Any, Any], int] = {}
+    kept = []
+    for pair in pairs:
+        state = (pair["task"], pair["step"])
+        seen[state] = seen.get(state, 0) + 1
+        if seen[state] <= limit:
+            kept.append(pair)
+    return kept
