@@ -230,6 +230,19 @@ def test_sampling_reaches_every_generation_call_and_cut_off_thinking_is_reported
     assert result["benchmarks"]["math500"]["truncated_rate"] == 1.0
     assert "warning: 100.0% of math500" in reasoning_eval.format_table(result)
 
+    # ACT's GRPO group on these prompts: the judgment cut off while thinking stays out of the
+    # baseline (advantage 0), so the wrong answer is pushed down and the right one up
+    from test_rewards import _act_rewards, _trl_advantages
+
+    from actrain.prompts import critic_prompts
+
+    prompt = critic_prompts(qwen3_tokenizer, PAIRS[:1], config.critic)[0]
+    cut = critic_answer(prompt)
+    group = [cut, cut, "<think>yes</think><answer>1</answer>", "<think>no</think><answer>2</answer>"]
+    funcs, weights = _act_rewards(group, [prompt] * 4)
+    advantages = _trl_advantages(funcs, weights, 4)
+    assert advantages[:2] == [0.0, 0.0] and advantages[2] > 0 > advantages[3]
+
     # critic: 2 samples + the study's 3 conditions; agent: 2 turns + next-action; MATH: 2 seeds
     assert (len(calls), len(rollout_calls), len(math_calls)) == (5, 3, 2)
     for call in calls + rollout_calls + math_calls:
