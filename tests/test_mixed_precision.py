@@ -108,3 +108,38 @@ def test_the_pipeline_loads_its_training_models_by_the_same_rule(gpu_loads, monk
     assert full.load_model("tiny-random", for_training=True)[0].dtype == torch.float32
     assert full.load_model("tiny-random")[0].dtype == torch.bfloat16
     assert lora.load_model("tiny-random", for_training=True)[0].dtype == torch.bfloat16
+
+
+def test_one_act_step_through_trl_moves_fp32_weights_and_not_bf16_ones(tmp_path):
+    """The same through the ACT stage itself: TRL's GRPO with pair groups, one step at lr 1e-6
+    under bf16 autocast, on the tiny model made to answer 1 or 2 at random (so that its groups
+    have reward variance). fp32 weights are what a GPU now trains; bf16 ones what it trained."""
+    from helpers.pairs import make_pair
+
+    from actrain.config import load_config
+    from actrain.gpu_check.tiny_pipeline import chooser_model
+    from actrain.methods import stage_inputs
+    from actrain.stages.act import run_act
+
+    folder = chooser_model(tmp_path)
+    config = load_config(None, [
+        f"model={folder}", "dtype=bfloat16", "device=cpu", "critic.max_new_tokens=1",
+        f"act.learning_rate={LR}", "act.max_steps=1", "act.num_generations=8",
+        "act.prompts_per_step=2", "act.zero_variance=keep", "act.save_steps=0"])
+    pairs = [make_pair(i, i % 2 == 0) for i in range(4)]
+    moved = {}
+    for weights in (torch.float32, torch.bfloat16):
+        model, tokenizer = models.load_model(str(folder), "float32", "cpu")
+        model = model.to(weights)
+        before = {n: p.detach().clone() for n, p in model.named_parameters()}
+        run_act(model, tokenizer, pairs, [], stage_inputs(config, "act"), tmp_path / str(weights))
+        changed = total = 0
+        for name, param in model.named_parameters():
+            if ".layers." in name:  # the transformer blocks: every weight has a gradient
+                changed += int((param.detach() != before[name]).sum())
+                total += param.numel()
+        moved[weights] = changed / total
+    print(f"one ACT step at lr {LR:g}: fp32 weights {moved[torch.float32]:.1%} changed, "
+          f"bf16 weights {moved[torch.bfloat16]:.1%}")
+    assert moved[torch.float32] > 0.9
+    assert moved[torch.bfloat16] < 0.1
