@@ -11,6 +11,7 @@ import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 from actrain.gpu_check.memory import peak_memory, reset_peak
 from actrain.gpu_check.outcomes import require
@@ -45,11 +46,8 @@ def watch_prepare(seen: list[dict[str, Any]]) -> Iterator[None]:
                          "fsdp2_module": isinstance(model, FSDPModule)})
         return out
 
-    Accelerator.prepare = prepare  # type: ignore[method-assign]
-    try:
+    with patch.object(Accelerator, "prepare", prepare):
         yield
-    finally:
-        Accelerator.prepare = real  # type: ignore[method-assign]
 
 
 def fully_shard_step(model_dir: Path) -> dict[str, Any]:

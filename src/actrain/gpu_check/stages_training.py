@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 from actrain.gpu_check.corridor import Corridor
 from actrain.gpu_check.memory import peak_memory
@@ -45,11 +46,8 @@ def step_memory(cuda: bool, steps: list[dict[str, Any]]) -> Iterator[None]:
             row["peak_rss_mib"] = peak_memory(False)["peak_memory_mib"]
         steps.append(row)
 
-    RunSteps._run = run  # type: ignore[method-assign]
-    try:
+    with patch.object(RunSteps, "_run", run):
         yield
-    finally:
-        RunSteps._run = real  # type: ignore[method-assign]
 
 
 def stage_pipeline(check: Check) -> dict[str, Any]:
