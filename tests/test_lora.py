@@ -36,27 +36,10 @@ def _weight(model) -> torch.Tensor:
 @pytest.fixture(scope="module")
 def chooser(tmp_path_factory) -> str:
     """The tiny model, made to answer "1" or "2" at random (a random model never does, and
-    GRPO then has no reward variance to learn from): its own untied output rows for those two
-    tokens point along its mean final hidden state, a little apart."""
-    from actrain.prompts import critic_prompts
+    GRPO then has no reward variance to learn from), as the GPU check builds it."""
+    from actrain.gpu_check.tiny_pipeline import chooser_model
 
-    model, tokenizer = load_model("tiny-random")
-    config = load_config(None, ["critic.max_new_tokens=1"])
-    encoded = tokenizer(critic_prompts(tokenizer, PAIRS, config.critic), return_tensors="pt",
-                        padding=True, add_special_tokens=False)
-    with torch.no_grad():
-        hidden = model.model(**encoded).last_hidden_state[:, -1].mean(0)
-    head = model.lm_head.weight.detach().clone()
-    torch.manual_seed(0)
-    for token in ("1", "2"):  # close but not equal rows: equal ones would have no gradient
-        noise = torch.randn_like(hidden) * hidden.norm() / hidden.numel() ** 0.5 / 200
-        head[tokenizer.convert_tokens_to_ids(token)] = (hidden + noise) / hidden.norm() * 40
-    model.config.tie_word_embeddings = False
-    model.lm_head.weight = torch.nn.Parameter(head)
-    folder = tmp_path_factory.mktemp("chooser")
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return str(folder)
+    return str(chooser_model(tmp_path_factory.mktemp("chooser")))
 
 
 @pytest.fixture(scope="module")
