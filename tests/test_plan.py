@@ -8,13 +8,13 @@ import pytest
 
 from actrain.config import load_config
 from actrain.errors import ActrainError
-from actrain.plan import (
+from actrain.plan import plan
+from actrain.plan_costs import (
     DECODE_BANDWIDTH,
     GPUS,
     KNOWN_MODELS,
     SYNC_BYTES_PER_S,
     decode_seconds,
-    plan,
 )
 
 CONFIGS = sorted(Path(__file__).parents[1].glob("configs/*.yaml"))
