@@ -135,12 +135,12 @@ def test_even_shards_give_the_same_result_as_one_process(monkeypatch):
             seen[rank].append(list(mine))
             return [x * 10 for x in mine]
 
-        merged = distributed.map_sharded_even(work, items)
+        merged = distributed.map_sharded(work, items, even=True)
         assert merged[rank::3] == [x * 10 for x in items[rank::3]]
     assert seen == {0: [[0, 3, 6]], 1: [[1, 4, 0]], 2: [[2, 5, 0]]}
     monkeypatch.undo()
-    assert distributed.map_sharded_even(lambda xs: [x + 1 for x in xs], items) == list(range(1, 8))
-    assert distributed.map_sharded_even(lambda xs: xs, []) == []
+    assert distributed.map_sharded(lambda xs: [x + 1 for x in xs], items, even=True) == list(range(1, 8))
+    assert distributed.map_sharded(lambda xs: xs, [], even=True) == []
 
 
 def test_two_processes_evaluate_in_step_on_a_model_whose_forward_is_a_collective(tmp_path):

@@ -138,16 +138,22 @@ def gather(local: Sequence[R], total: int) -> list[R]:
     return merged
 
 
-def map_sharded(work: Callable[[list[T]], Sequence[R]], items: Sequence[T]) -> list[R]:
+def map_sharded(work: Callable[[list[T]], Sequence[R]], items: Sequence[T],
+                even: bool = False) -> list[R]:
     """`work(items)` computed with the items split across processes; same result everywhere.
 
-    `work` must return one result per item, in order.
+    `work` must return one result per item, in order. With `even`, every process is handed the
+    same number of items, short shards padded with copies of the first item (their results
+    dropped): for work that is a collective per batch (generation on a ZeRO-3 or FSDP model),
+    where every process must make the same calls.
     """
     mine = shard(items)
-    done = work(mine)
-    if len(done) != len(mine):
-        raise ValueError(f"sharded work returned {len(done)} results for {len(mine)} items")
-    return gather(done, len(items))
+    handed = mine + [items[0]] * (-(-len(items) // world()) - len(mine)) if even and items \
+        else mine
+    done = work(handed)
+    if len(done) != len(handed):
+        raise ValueError(f"sharded work returned {len(done)} results for {len(handed)} items")
+    return gather(list(done)[: len(mine)], len(items))
 
 
 def all_max(value: int, device: Any = "cpu") -> int:
@@ -163,16 +169,3 @@ def all_max(value: int, device: Any = "cpu") -> int:
     dist.all_reduce(most, op=dist.ReduceOp.MAX)
     return int(most.item())
 
-
-def map_sharded_even(work: Callable[[list[T]], Sequence[R]], items: Sequence[T]) -> list[R]:
-    """`map_sharded` with every process handed the same number of items, short shards padded
-    with copies of the first item (their results dropped): for work that is a collective per
-    batch (generation on a ZeRO-3 or FSDP model), where every process must make the same calls.
-    """
-    mine = shard(items)
-    width = -(-len(items) // world())
-    padded = mine + [items[0]] * (width - len(mine)) if items else mine
-    done = work(padded)
-    if len(done) != len(padded):
-        raise ValueError(f"sharded work returned {len(done)} results for {len(padded)} items")
-    return gather(list(done)[: len(mine)], len(items))

@@ -14,7 +14,7 @@ from typing import Any
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from actrain.config import CriticConfig, EvalConfig
-from actrain.distributed import map_sharded, map_sharded_even
+from actrain.distributed import map_sharded
 from actrain.generation import generate
 from actrain.prompts import critic_prompts, opens_thinking, parse_choice, truncated_thinking
 
@@ -139,7 +139,7 @@ def evaluate_critic(
             )
 
         # split over processes when launched as several
-        completions = (map_sharded_even if synced else map_sharded)(judge, prompts)
+        completions = map_sharded(judge, prompts, even=synced)
         picked = [
             parse_choice(c[0], p["actions"], critic.answer_format, prefilled=not critic.reasoning,
                          think_open=opened)

@@ -131,7 +131,7 @@ def generate(
 
     `synced`: every process decodes until all are done (`synced_gpus`), for a model whose
     forward is a collective (ZeRO-3, FSDP). The processes must then pass as many prompts each,
-    so that they make the same calls (`distributed.map_sharded_even`).
+    so that they make the same calls (`distributed.map_sharded(..., even=True)`).
     """
     if hasattr(model, "llm"):  # a VLLMEngine
         return model.generate(tokenizer, prompts, num_samples, max_new_tokens, temperature,
