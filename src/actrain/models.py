@@ -115,6 +115,12 @@ def tiny_model_dir() -> Path:
     return save_model_folder(model, tokenizer, target)
 
 
+def is_adapter(folder: str | Path) -> bool:
+    """A LoRA checkpoint: an adapter over a base model, with no weights of its own."""
+    folder = Path(folder)
+    return (folder / ADAPTER_CONFIG).exists() and not (folder / "config.json").exists()
+
+
 def resolve_model_path(name: str) -> str:
     """Map a model name from config to something `from_pretrained` accepts."""
     if name in EMBEDDED_MODELS:
@@ -173,7 +179,7 @@ def load_model(
     bitsandbytes). `for_training` is a model a trainer will update (`lora`: through adapters).
     """
     path = resolve_model_path(name)
-    if (Path(path) / ADAPTER_CONFIG).exists() and not (Path(path) / "config.json").exists():
+    if is_adapter(path):
         if load_in_4bit:
             raise ActrainError(f"{name} is a LoRA adapter: a 4-bit base cannot take it merged; "
                                "set peft.merge: true so that each stage saves full weights")
@@ -263,24 +269,16 @@ def zero3_init_off() -> Iterator[None]:
         deepspeed._hf_deepspeed_config_weak_ref = saved
 
 
-def merge_adapter(adapter: str | Path, out: str | Path, bf16: bool) -> Path:
-    """Merge a saved LoRA adapter onto its base, read from disk on the CPU, and save the full
-    weights to `out` (in bf16 when the stage trained in bf16).
+def merged_adapter(adapter: str | Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """A saved LoRA adapter merged onto its base, both read from disk on the CPU, whole even
+    while a ZeRO-3 config is alive.
 
     Merging the trained model in memory is wrong wherever the base is sharded (ZeRO-3 holds
     empty partitions, FSDP2 holds DTensor shards) or quantised (QLoRA would re-quantise the
     merged weights to NF4); the adapter on disk is whole in every setting.
     """
-    from peft import PeftModel
-
-    dtype = "bfloat16" if bf16 else "float32"
     with zero3_init_off():
-        base_name = json.loads((Path(adapter) / ADAPTER_CONFIG).read_text())[
-            "base_model_name_or_path"]
-        base, _ = load_model(base_name, dtype, "cpu")
-        merged = PeftModel.from_pretrained(base, str(adapter)).merge_and_unload()
-    merged.save_pretrained(str(out))
-    return Path(out)
+        return load_model(str(adapter))
 
 
 def checkpoint_to_bf16(folder: str | Path) -> None:

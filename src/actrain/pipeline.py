@@ -104,24 +104,16 @@ class Pipeline(DataSteps):
         """The folder a stage trains from: the checkpoint of `prefix`, or, where that is a LoRA
         adapter and the stage starts TRL's colocated vLLM engine (which loads the model's own
         folder, and cannot load an adapter), the adapter merged onto its base on disk."""
-        from actrain.models import ADAPTER_CONFIG, merge_adapter
+        from actrain.models import is_adapter, merged_adapter, save_model_folder
 
         checkpoint = self.checkpoint(seed, prefix)
         colocated = getattr(args, "use_vllm", False) and getattr(args, "vllm_mode", "") == \
             "colocate"
-        if not (colocated and (Path(checkpoint) / ADAPTER_CONFIG).exists()
-                and not (Path(checkpoint) / "config.json").exists()):
+        if not (colocated and is_adapter(checkpoint)):
             return checkpoint
         full = self.full_weights(seed, prefix)
         if distributed.is_main():  # remade each time: the adapter may have been retrained
-            tmp = full.with_name(full.name + ".tmp")
-            shutil.rmtree(tmp, ignore_errors=True)
-            merge_adapter(checkpoint, tmp, self.config.dtype in ("bfloat16", "bf16"))
-            from actrain.models import load_tokenizer
-
-            load_tokenizer(checkpoint).save_pretrained(str(tmp))
-            shutil.rmtree(full, ignore_errors=True)
-            tmp.rename(full)
+            save_model_folder(*merged_adapter(checkpoint), full)
         distributed.barrier()
         return str(full)
 

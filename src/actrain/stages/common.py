@@ -238,9 +238,9 @@ def train_and_save(trainer: Any, tokenizer: Any, out_dir: Path, merge: bool = Fa
         if main:
             # Not the model in memory: under ZeRO-3 or FSDP each process holds a shard of the
             # base weights. The saved adapter goes onto the base as read from disk, on the CPU.
-            from actrain.models import merge_adapter
+            from actrain.models import merged_adapter
 
-            merge_adapter(tmp / "adapter", tmp, trainer.args.bf16)
+            merged_adapter(tmp / "adapter")[0].save_pretrained(str(tmp))
     else:
         trainer.save_model(str(tmp))
     trainer.accelerator.wait_for_everyone()
