@@ -121,7 +121,8 @@ def grpo_config(  # noqa: ANN201 - trl.GRPOConfig
 
 
 class ResampleCounter(TrainerCallback):
-    """Counts the pairs a `PairGroupRollout` draws to replace flat groups, for `length.json`.
+    """Sums the pairs a `PairGroupRollout` drew to replace flat groups (`resampled_pairs`) over
+    the processes, for `length.json`.
 
     `record` rides on the trainer as its `sequence_lengths` (`stage_length` merges that dict into
     `length.json` after training); at the end of training every process adds its own draws in
@@ -131,23 +132,6 @@ class ResampleCounter(TrainerCallback):
     def __init__(self, rollout: Any) -> None:
         self.rollout, self.trainer = rollout, None
         self.record: dict[str, int] = {"resampled_pairs": 0}
-        drawn = {"pairs": 0}
-        resample, group = rollout._resample, rollout.group
-
-        def counted_resample(*args: Any, **kwargs: Any) -> None:
-            # Inside a resample, every `group` call is one freshly drawn pair.
-            def drawing(key: str) -> dict[str, list[Any]]:
-                drawn["pairs"] += 1
-                return group(key)
-
-            rollout.group = drawing
-            try:
-                resample(*args, **kwargs)
-            finally:
-                rollout.group = group
-
-        rollout._resample = counted_resample
-        self.drawn = drawn
 
     def bind(self, trainer: Any) -> None:
         """The trainer whose processes sum their draws; it carries `record` into `length.json`."""
@@ -155,7 +139,7 @@ class ResampleCounter(TrainerCallback):
         trainer.sequence_lengths = self.record
 
     def on_train_end(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201
-        total = self.drawn["pairs"]
+        total = self.rollout.resampled_pairs
         if self.trainer is not None and self.trainer.accelerator.num_processes > 1:
             import torch
 

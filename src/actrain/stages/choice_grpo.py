@@ -84,6 +84,7 @@ class PairGroupRollout:
         rank = distributed.rank()
         self.rng = random.Random(seed if rank == 0 else f"{seed}/{rank}")
         self.keys = list(pairs)
+        self.resampled_pairs = 0  # pairs drawn to replace flat groups (ACT's `length.json`)
         self._ids: dict[str, list[int]] = {}
 
     def _tokens(self, prompt: str) -> list[int]:
@@ -209,6 +210,7 @@ class PairGroupRollout:
             if not most:
                 break
             fresh = [self.group(self.rng.choice(self.keys)) for _ in flat]
+            self.resampled_pairs += len(fresh)
             shown = [p for group in fresh for p in group.pop("shown")]
             ids = [self._tokens(p) for p in shown]
             padding = [prompt_ids[j % len(prompt_ids)] for j in range(most * size - len(ids))]
