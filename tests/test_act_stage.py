@@ -124,3 +124,43 @@ def test_pairs_drawn_by_resampling_are_counted_in_the_stage_length(tiny_model, t
     length = read_json(tmp_path / "length.json")
     assert length["steps"] == 1 and length["rows_per_step"] == 2
     assert length["resampled_pairs"] == 2 * 3
+
+
+def test_action_format_sft_targets_are_the_expert_action_in_the_agents_tag(tokenizer):
+    from actrain.stages.act_supervised import choice_examples
+
+    pairs = [make_pair(0, True), make_pair(1, False)]
+    for reasoning, opening in (("false", ""), ("true", "<action>")):
+        config = load_config(None, ["model=tiny-random", "act.objective=sft",
+                                    "critic.answer_format=action",
+                                    f"critic.reasoning={reasoning}"])
+        examples = choice_examples(tokenizer, pairs, stage_inputs(config, "act"))
+        assert examples["chosen"] == [f"{opening}take shirt</action>"] * 4  # both orders
+        assert examples["rejected"] == [f"{opening}inventory</action>"] * 4
+        assert all(p.endswith("assistant\n" + ("<action>" if not opening else ""))
+                   for p in examples["prompt"])
+    # the index format keeps its numbered answers
+    config = load_config(None, ["model=tiny-random", "act.objective=sft"])
+    examples = choice_examples(tokenizer, pairs, stage_inputs(config, "act"))
+    assert sorted(examples["chosen"]) == ["1</answer>", "1</answer>", "2</answer>", "2</answer>"]
+
+
+def test_action_format_refuses_too_few_new_tokens_for_the_longest_action(tokenizer, tmp_path):
+    import pytest
+
+    from actrain.errors import ActrainError
+    from actrain.stages.act import check_answer_room
+
+    pairs = [make_pair(0, True), make_pair(1, False)]
+    config = load_config(None, ["model=tiny-random", "critic.answer_format=action",
+                                "critic.max_new_tokens=4"])
+    # "take shirt</action>": take, " shirt", "</", "action", ">"
+    with pytest.raises(ActrainError, match="'take shirt</action>' takes 5 tokens.*at least 5"):
+        run_act(None, tokenizer, pairs, pairs, stage_inputs(config, "act"), tmp_path)
+    check_answer_room(tokenizer, pairs, load_config(None, [
+        "critic.answer_format=action", "critic.max_new_tokens=5"]).critic)
+    with pytest.raises(ActrainError, match="plus room to think"):
+        check_answer_room(tokenizer, pairs, load_config(None, [
+            "critic.answer_format=action", "critic.max_new_tokens=5",
+            "critic.reasoning=true"]).critic)
+    check_answer_room(tokenizer, pairs, load_config(None, ["critic.max_new_tokens=1"]).critic)

@@ -91,20 +91,22 @@ def test_other_calls_take_the_plain_path():
         assert window is batch
 
 
-def _dpo_trainer(tmp_path, pack: bool, scope: str, lora: bool = False):
+def _dpo_trainer(tmp_path, pack: bool, scope: str, lora: bool = False,
+                 critic: tuple[str, ...] = (), pairs: list[dict] | None = None):
     from helpers.pairs import make_pair
 
     from actrain.config import load_config
     from actrain.models import load_model
     from actrain.stages.act_supervised import supervised_trainer
 
-    pairs = [make_pair(i, i % 2 == 0, observation=f"You are in room {i}.") for i in range(3)]
+    if pairs is None:
+        pairs = [make_pair(i, i % 2 == 0, observation=f"You are in room {i}.") for i in range(3)]
     peft = ["peft.enabled=true", "peft.r=4", "peft.alpha=8"] if lora else []
     model, tokenizer = load_model("tiny-random", dtype="float32")
     config = load_config(None, ["model=tiny-random", "dtype=float32", "act.objective=dpo",
-                                "act.max_steps=1", "act.batch_size=6", *peft,
+                                "act.max_steps=1", f"act.batch_size={2 * len(pairs)}", *peft,
                                 f"act.shared_prompt_pass={str(pack).lower()}",
-                                f"act.dpo_scope={scope}"])
+                                f"act.dpo_scope={scope}", *critic])
     trainer = supervised_trainer(model, tokenizer, pairs, stage_inputs(config, "act"),
                                  tmp_path / f"{pack}{scope}", [])
     assert (trainer.pack, trainer.decision_only) == (pack, scope == "decision")
@@ -156,3 +158,55 @@ def test_decision_scope_dpo_is_the_loss_of_the_choice_token_alone(tmp_path):
     expected = -torch.nn.functional.logsigmoid(trainer.args.beta * margin).mean()
     assert trainer.compute_loss(trainer.model, batch).item() == pytest.approx(expected.item(),
                                                                              abs=1e-5)
+
+
+def _shared_prefix_pairs() -> list[dict]:
+    """Pairs whose actions share their first token: "take shirt" against "take sock"."""
+    from helpers.pairs import make_pair
+
+    pairs = []
+    for i in range(3):
+        pair = make_pair(i, i % 2 == 0, observation=f"You are in room {i}.")
+        actions = ["take shirt", "take sock"] if pair["expert_first"] else ["take sock",
+                                                                            "take shirt"]
+        pairs.append({**pair, "alternative": "take sock", "actions": actions,
+                      "admissible": ["take sock", "take shirt"]})
+    return pairs
+
+
+def _inputs(critic: tuple[str, ...]):
+    from actrain.config import load_config
+
+    return stage_inputs(load_config(None, ["model=tiny-random", "act.objective=dpo", *critic]),
+                        "act")
+
+
+def test_action_format_dpo_prefers_the_expert_action_and_scores_where_the_actions_differ(
+        tmp_path):
+    """`critic.answer_format: action`: chosen is the expert's action text, rejected the
+    alternative's; the decision scope keeps the shared "take" and the first differing token
+    (" shirt" / " sock"), not the closing tag after it; packing still gives the plain loss."""
+    from actrain.stages.act_supervised import choice_examples
+    from actrain.stages.choice_dpo import decision_span
+
+    critic = ("critic.answer_format=action",)
+    trainer, batch = _dpo_trainer(tmp_path, True, "decision", critic=critic,
+                                  pairs=_shared_prefix_pairs())
+    tokenizer = trainer.processing_class
+    examples = choice_examples(tokenizer, _shared_prefix_pairs(), _inputs(critic))
+    assert examples["chosen"] == ["take shirt</action>"] * 6
+    assert examples["rejected"] == ["take sock</action>"] * 6
+    assert all(p.endswith("<action>") for p in examples["prompt"])
+    ids, answer = batch["input_ids"], batch["completion_mask"]
+    # take, " shirt" / " sock", "</", "action", ">", and the end of turn TRL appends
+    assert answer.sum(1).tolist() == [6] * 12  # 6 rows (3 pairs, 2 orders), chosen and rejected
+    scored = decision_span(batch)["completion_mask"]
+    assert scored.sum(1).tolist() == [2] * 12
+    kept = [tokenizer.decode(row[mask.bool()]) for row, mask in zip(ids, scored, strict=True)]
+    assert kept == ["take shirt"] * 6 + ["take sock"] * 6
+    packed = trainer.compute_loss(trainer.model, batch).item()
+    plain_trainer, plain_batch = _dpo_trainer(tmp_path, False, "decision", critic=critic,
+                                              pairs=_shared_prefix_pairs())
+    assert math.isfinite(packed) and abs(packed - math.log(2)) > 1e-4
+    assert packed == pytest.approx(
+        plain_trainer.compute_loss(plain_trainer.model, plain_batch).item(), abs=1e-5)

@@ -148,6 +148,26 @@ def test_pair_group_grpo_logs_order_and_position_metrics(tiny_model, tmp_path):
     assert 0.0 <= steps[0]["choice/p_first"] <= 1.0
 
 
+def test_action_format_grpo_samples_several_tokens_without_the_one_token_pass(tiny_model,
+                                                                              tmp_path):
+    """`critic.answer_format: action` answers with the action's text: several tokens, so the
+    one-token sampler and the shared prompt pass switch off and TRL samples and scores."""
+    trainer, _ = _trainer(tiny_model, tmp_path, **{
+        "critic.answer_format": "action", "critic.max_new_tokens": 6, "act.num_generations": 2})
+    rollout = trainer.rollout_func
+    assert not trainer.shared_prompt_pass and trainer.args.max_completion_length == 6
+    assert not rollout.one_token and rollout.answer_tokens is None
+    shown = next(iter(rollout.pairs.values()))["prompts"]
+    assert all(p.endswith("<|im_start|>assistant\n<action>") for p in shown)
+    trainer.train()
+    steps = [h for h in trainer.state.log_history if "reward" in h]
+    assert len(steps) == 1
+    assert steps[0]["completions/max_length"] > 1
+    for key in ("rewards/choice_reward/mean", "rewards/accuracy/mean", "rewards/format_ok/mean"):
+        assert key in steps[0], key
+    assert "choice/p_first" not in steps[0]
+
+
 @pytest.mark.parametrize("objective", ["sft", "dpo"])
 def test_supervised_objectives_train_on_both_orders(objective, tiny_model, tmp_path):
     from actrain.stages.act import run_act

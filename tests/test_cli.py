@@ -17,7 +17,8 @@ TINY = {
     "alternatives": {"samples_per_state": 2},
     "critic": {"max_new_tokens": 3},
     "act": {"max_steps": 1, "num_generations": 2, "prompts_per_step": 2},
-    "rollout": {"episodes": 1, "max_steps": 2, "max_new_tokens": 4},
+    "rollout": {"episodes": 1, "max_steps": 2, "max_new_tokens": 4, "next_action_states": 4},
+    "hard_set": {"tasks": 2},
 }
 
 
@@ -49,7 +50,9 @@ def test_run_writes_every_stage_then_skips_on_rerun(tiny_config, tmp_path, caplo
     with caplog.at_level("INFO", logger="actrain"):
         assert main(["run", str(tiny_config)]) == 0
     skipped = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
-    assert len(skipped) == 7  # collect, pairs, 2 critic evals, ACT, 2 agent evals
+    # collect, next-action states, pairs, hard set, 2 critic evals (+ 2 on the hard set), ACT,
+    # 2 agent evals
+    assert len(skipped) == 11
 
     # Changing an ACT key re-runs ACT and what follows it, not the data stages.
     caplog.clear()
@@ -143,7 +146,8 @@ def test_compare_shares_checkpoints_and_report_rebuilds(tiny_config, tmp_path, c
     steps = [r.getMessage().split("  ")[0].strip() for r in caplog.records
              if r.getMessage().endswith(("running", "skipped (output up to date)"))]
     messages = [r.getMessage() for r in caplog.records]
-    assert steps == ["collect", "agent base", "train seed0-il", "agent seed0-il",
+    assert steps == ["collect", "next-action states", "agent base", "train seed0-il",
+                     "agent seed0-il",
                      "train seed0-il", "train seed0-il-rl", "agent seed0-il-rl"]
     assert any(m.startswith("train seed0-il ") and "skipped" in m for m in messages)
     run = tmp_path / "runs" / "tiny"

@@ -28,7 +28,7 @@ def test_perfect_critic():
 
 
 def test_verb_prior_baseline_learns_which_kinds_of_action_experts_take():
-    from actrain.evaluate import verb_prior_accuracy
+    from actrain.rule_critics import verb_prior_accuracy
 
     def pair(expert: str, other: str) -> dict:
         return {"expert_action": expert, "alternative": other}

@@ -28,7 +28,8 @@ def test_act_il_pipeline_on_the_real_model(tmp_path):
         "alternatives": {"samples_per_state": 2},
         "act": {"max_steps": 1, "num_generations": 2, "prompts_per_step": 2},
         "il": {"max_steps": 1, "batch_size": 2}, "pipeline": "act_il",
-        "rollout": {"episodes": 2, "max_steps": 3, "batch_size": 2},
+        "rollout": {"episodes": 2, "max_steps": 3, "batch_size": 2, "next_action_states": 8},
+        "hard_set": {"tasks": 3},
     }
     path = tmp_path / "real.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -38,6 +39,13 @@ def test_act_il_pipeline_on_the_real_model(tmp_path):
     act = json.loads((run / "critic/seed0-act.json").read_text())
     for metrics in (base, act):
         assert metrics["pairs"] > 0 and metrics["balanced_accuracy"] is not None
+    # Both checkpoints are also judged on the hard set: same-kind alternatives verified worse.
+    hard = [json.loads(line) for line in (run / "hard/pairs.jsonl").read_text().splitlines()]
+    assert hard and all(p["expert_action"].split()[0] == p["alternative"].split()[0]
+                        for p in hard)
+    for name in ("base", "seed0-act"):
+        judged = json.loads((run / f"critic/{name}.hard.json").read_text())
+        assert judged["pairs"] == len(hard)
     # The embedded model answers in the prefilled format most of the time.
     assert base["format_failure_rate"] < 0.5
     stats = json.loads((run / "pairs/stats.json").read_text())["train"]

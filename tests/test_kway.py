@@ -116,7 +116,7 @@ def test_k_way_needs_enough_alternatives_and_pairs_keep_their_keys(tmp_path):
 
 
 def test_the_report_lists_k_way_accuracy_by_position():
-    from actrain.report import critic_table
+    from actrain.critic_report import critic_table
 
     table = critic_table({"base": {"pairs": 6, "candidates": 3, "balanced_accuracy": 1 / 3,
                                    "accuracy_by_position": [1.0, 0.0, 0.0]}})
@@ -125,7 +125,7 @@ def test_the_report_lists_k_way_accuracy_by_position():
 
 
 def test_the_first_word_rule_scores_k_way_items_too():
-    from actrain.evaluate import verb_prior_accuracy
+    from actrain.rule_critics import verb_prior_accuracy
 
     train = _pairs(0, ["inventory", "look"])  # "take" always the expert's
     heldout = _pairs(1, ["inventory", "look"]) + _pairs(2, ["take hat", "look"])

@@ -43,11 +43,93 @@ def test_parse_choice_garbage_is_a_format_failure():
         assert parse_choice(text, ACTIONS) is None, text
 
 
-def test_parse_choice_action_format_names_the_action():
-    assert parse_choice("<answer>Open  Fridge.</answer>", ACTIONS, "action") == 1
-    assert parse_choice("<answer>take apple</answer>", ACTIONS, "action") == 0
-    assert parse_choice("<answer>eat apple</answer>", ACTIONS, "action") is None
-    assert parse_choice("<answer>1</answer>", ACTIONS, "action") is None
+def test_parse_choice_action_format_reads_the_agents_action_tag():
+    assert parse_choice("<action>take apple</action>", ACTIONS, "action") == 0
+    assert parse_choice("<action>Open  Fridge.</action>", ACTIONS, "action") == 1  # case, spaces
+    assert parse_choice("<action> open fridge </action>", ACTIONS, "action") == 1
+    assert parse_choice("open fridge</action>", ACTIONS, "action", prefilled=True) == 1
+    assert parse_choice("take apple", ACTIONS, "action", prefilled=True) == 0  # end of the turn
+    # run-on text after the closing tag is ignored, as generation stops there
+    assert parse_choice("take apple</action> no, open fridge</action>", ACTIONS, "action",
+                        prefilled=True) == 0
+    assert parse_choice("<action>take apple</action><action>open fridge</action>", ACTIONS,
+                        "action") == 0
+    # thinking first: only the tag after the block counts
+    assert parse_choice("<think>maybe <action>take apple</action></think>"
+                        "<action>open fridge</action>", ACTIONS, "action") == 1
+    assert parse_choice("so the fridge.</think><action>open fridge</action>", ACTIONS, "action",
+                        think_open=True) == 1
+
+
+def test_parse_choice_action_format_failures_are_malformed():
+    malformed = [
+        "<action>eat apple</action>",  # names neither
+        "<action>take apple or open fridge</action>",  # names the text of both
+        "<action>take apple, open fridge</action>",
+        "<action>1</action>",  # an index is not an action
+        "<answer>take apple</answer>",  # the index format's tag
+        "<action><action>take apple</action></action>",  # nested
+        "<action></action>",
+        "<action>take apple",  # never closed
+        "take apple</action>",  # no opening tag (not prefilled)
+        "<think><action>take apple</action>",  # cut off while thinking
+        "<think>a</think>",
+        None,
+    ]
+    for text in malformed:
+        assert parse_choice(text, ACTIONS, "action") is None, text
+    assert parse_choice("take apple\nopen fridge", ACTIONS, "action", prefilled=True) is None
+    assert parse_choice("<action>take apple</action>", ACTIONS, "action", prefilled=True) is None
+    # two shown actions with the same text: naming it names both
+    assert parse_choice("<action>take apple</action>", ["take apple", "Take apple."],
+                        "action") is None
+    # and the index format does not read the action tag
+    assert parse_choice("<action>1</action>", ACTIONS) is None
+
+
+def test_the_critic_answer_tag_and_its_stop_follow_the_format():
+    import pytest
+
+    from actrain.prompts import critic_messages, critic_stop, critic_tag
+
+    assert (critic_tag("index"), critic_stop("index")) == ("answer", "</answer>")
+    assert (critic_tag("action"), critic_stop("action")) == ("action", "</action>")
+    for call in (lambda: critic_stop("text"), lambda: critic_messages("s", ACTIONS, False, "text"),
+                 lambda: parse_choice("<answer>1</answer>", ACTIONS, "text")):
+        with pytest.raises(ValueError, match="unknown critic answer_format 'text'"):
+            call()
+
+
+def test_the_config_refuses_an_unknown_answer_format_and_too_few_tokens_for_an_action():
+    import pytest
+
+    from actrain.config import load_config
+    from actrain.errors import ActrainError
+
+    with pytest.raises(ActrainError, match="critic.answer_format must be index or action"):
+        load_config(None, ["critic.answer_format=text"])
+    with pytest.raises(ActrainError, match="critic.max_new_tokens 3 cannot hold it"):
+        load_config(None, ["critic.answer_format=action", "critic.max_new_tokens=3"])
+    assert load_config(None, ["critic.answer_format=action"]).critic.max_new_tokens == 8
+    load_config(None, ["critic.max_new_tokens=1"])  # a one-token index answer stays fine
+
+
+def test_action_format_prompts_ask_for_the_agents_tag(tokenizer):
+    from actrain.prompts import critic_messages
+
+    direct = critic_prompt(tokenizer, "Task: x", ACTIONS, reasoning=False, answer_format="action")
+    assert direct.endswith("<|im_start|>assistant\n<action>")  # prefilled like the actor's
+    assert "Action 1: take apple\nAction 2: open fridge" in direct
+    assert "Write the better action, copied exactly, inside <action></action>." in direct
+    assert "<answer>" not in direct
+    thinking = critic_prompt(tokenizer, "Task: x", ACTIONS, reasoning=True, answer_format="action")
+    assert thinking.endswith("<|im_start|>assistant\n")
+    assert ("Think step by step about what each action does, then write the better action, "
+            "copied exactly, inside <action></action>.") in thinking
+    # the index format is rendered as before
+    messages, prefill = critic_messages("S", ACTIONS, False)
+    assert prefill == "<answer>"
+    assert messages[1]["content"].endswith("Answer with <answer>1</answer> or <answer>2</answer>.")
 
 
 def test_parse_action():

@@ -97,15 +97,42 @@ def test_report_from_stored_results_file(tmp_path):
     for png in ("agent_success.png", "training.png"):
         assert (tmp_path / "plots" / png).read_bytes()[:4] == b"\x89PNG"
     json.dumps(_results())  # the results file stays plain JSON
-    assert "Surface baseline" not in text  # no pairs files in this run folder
+    assert "rule: the expert's more frequent first word_ (no model) | n/a | n/a |" in text
 
 
-def test_report_gives_the_surface_baseline_beside_the_critic(tmp_path):
+def test_report_leads_with_the_hard_set_beside_the_rules_and_the_held_out_pairs(tmp_path):
+    hard = {**ACT, "pairs": 20, "balanced_accuracy": 0.7, "accuracy_expert_first": 0.6,
+            "accuracy_expert_second": 0.8}
+    results = {**_results(), "critic_hard": {"base": BASE, "seed0-act": hard},
+               "rules": {"heldout": {"first_word": 0.75, "whole_action": 0.6, "best": 0.75},
+                         "hard": {"first_word": 0.5, "whole_action": 0.55, "best": 0.55}}}
+    results["data"]["hard_set"] = {"pairs": 10, "trajectories": 5, "by_verb": {"put": 10},
+                                   "check": "outcome", "verified_worse": 10, "checked": 14}
+    text = write_report(tmp_path, results).read_text()
+    verdict = text.split("## Setup")[0]
+    assert "critic on the hard set (20 prompts" in verdict and "**70.0%** balanced for " \
+        "`seed0-act` (expert first 60.0%, second 80.0%); untrained 50.0%, best no-model rule " \
+        "55.0%" in verdict
+    assert "| seed0-act | 70.0% (60.0% / 80.0%) | 80.0% (75.0% / 85.0%) |" in text
+    assert "| _rule: the expert's more frequent first word_ (no model) | 50.0% | 75.0% |" in text
+    assert "| _rule: the action experts wrote more often_ (no model) | 55.0% | 60.0% |" in text
+    assert "10 pairs from the expert states of 5 held-out" in text and "`put` 10" in text
+    assert text.index("hard set (expert first") < text.index("### Held-out pairs")
+
+
+def test_gathered_results_hold_the_rules_on_both_sets(tmp_path):
+    from actrain.results import rule_results
+    from actrain.run_layout import RunLayout
+
+    layout = RunLayout(load_config(None, [f"runs_dir={tmp_path}", "name=r"]))
     pair = {"expert_action": "take apple", "alternative": "inventory"}
-    write_jsonl(tmp_path / "pairs" / "train.jsonl", [pair] * 3)
-    write_jsonl(tmp_path / "pairs" / "id_test.jsonl", [pair, {**pair, "alternative": "take pear"}])
-    text = write_report(tmp_path, _results()).read_text()
-    assert "scores **75.0%**" in text  # one clear win, one tie
+    write_jsonl(layout.train_pairs, [pair] * 3)
+    write_jsonl(layout.train_traj, [{"task": "t", "steps": [{"expert_action": "take apple"}]}])
+    write_jsonl(layout.eval_pairs, [pair, {**pair, "alternative": "take pear"}])
+    assert rule_results(layout) == {"heldout": {"first_word": 0.75, "whole_action": 1.0,
+                                                "best": 1.0}}
+    write_jsonl(layout.hard_pairs, [{**pair, "alternative": "take pear"}])
+    assert rule_results(layout)["hard"] == {"first_word": 0.5, "whole_action": 1.0, "best": 1.0}
 
 
 def test_report_without_results_says_so(tmp_path):
@@ -138,7 +165,7 @@ def test_verdict_weighs_the_difference_against_its_noise():
 
 
 def test_critic_accuracy_by_kind_of_alternative(tmp_path):
-    from actrain.report import by_alternative_verb
+    from actrain.critic_report import by_alternative_verb
 
     rows = []
     for i in range(4):
@@ -260,3 +287,75 @@ def test_the_agent_table_shows_the_raw_mean_score_where_failures_pulled_it_below
     assert "raw" not in act_il
     assert aggregate(results)["il"]["id_test"]["score_raw_mean"] == -25.0
     assert "score_raw_mean" not in aggregate(_results())["il"]["id_test"]
+
+
+def _paired(diff: float, low: float, high: float, units: int = 500) -> dict:
+    return {"diff": diff, "low": low, "high": high, "level": 0.95, "units": units,
+            "seeds": ["0", "1"], "resamples": 2000}
+
+
+def test_the_verdict_reads_the_paired_intervals_led_by_next_action():
+    from actrain.agent_report import verdict
+
+    results = _results()
+    results["paired"] = [
+        {"a": "act_il", "b": "il", "label": "ACT->IL over IL", "split": "id_test",
+         "next_action": _paired(0.032, 0.011, 0.054), "success": _paired(0.25, -0.25, 0.5, 4)},
+        {"a": "act_il", "b": "il", "label": "ACT->IL over IL", "split": "ood_test",
+         "next_action": _paired(0.004, -0.012, 0.021), "success": None},
+        {"a": "act_il_rl", "b": "il_rl", "label": "ACT->IL->RL over IL->RL", "split": "id_test",
+         "next_action": None, "success": _paired(-0.3, -0.5, -0.1, 4)},
+    ]
+    lines = verdict(results)
+    by = {(label, split): next(line for line in lines if f"{label}, `{split}`" in line)
+          for label, split in (("ACT->IL over IL", "id_test"), ("ACT->IL over IL", "ood_test"),
+                               ("ACT->IL->RL over IL->RL", "id_test"))}
+    line = by["ACT->IL over IL", "id_test"]
+    assert "ACT helped (95% CI [+1.1, +5.4])" in line
+    assert "next-action accuracy +3.2 points, seen" in line and "500 held-out expert states" in line
+    assert "success +25.0 points, no difference this measurement can see (95% CI [-25.0, +50.0]" \
+        in line
+    assert "no difference this measurement can see (95% CI [-1.2, +2.1])" in \
+        by["ACT->IL over IL", "ood_test"]
+    assert "ACT hurt" in by["ACT->IL->RL over IL->RL", "id_test"]  # success alone, where no states
+    # the pairs without paired results keep the summaries' judgment
+    assert any("ACT->IL->RL over IL->RL, `ood_test`" in line and "two standard errors" in line
+               for line in lines)
+
+
+def test_the_agent_part_leads_with_the_paired_table_and_labels_the_success_table():
+    results = _results()
+    results["paired"] = [{"a": "act_il", "b": "il", "label": "ACT->IL over IL",
+                          "split": "id_test", "next_action": _paired(0.032, 0.011, 0.054),
+                          "success": _paired(0.25, -0.25, 0.5, 4)}]
+    table = agent_table(results)
+    head = ("| method A over method B | split | next-action diff [95% CI] | success diff [95% CI] "
+            "| states | episodes | seeds |")
+    assert table.index(head) < table.index("| method | seeds |")
+    assert "| ACT->IL over IL | id_test | **+3.2 [+1.1, +5.4]** | +25.0 [-25.0, +50.0] | 500 " \
+           "| 4 | 0, 1 |" in table
+    assert "rest on 4 episodes a seed" in table
+
+
+def test_next_action_columns_per_split_and_from_older_result_files():
+    results = _results()
+    for method, by_seed in results["agent"].items():
+        for summary in by_seed.values():
+            summary["next_action"] = {
+                "states": 20, "accuracy": 0.5, "malformed_rate": 0.0, "truncated_rate": 0.0,
+                "id_test": {"states": 10, "accuracy": 0.6 if method == "il" else 0.4,
+                            "malformed_rate": 0.0, "truncated_rate": 0.0},
+                "ood_test": {"states": 10, "accuracy": 0.4, "malformed_rate": 0.0,
+                             "truncated_rate": 0.2}}
+    table = agent_table(results)
+    assert "| id_test next-action acc. % | ood_test next-action acc. % |" in table
+    assert "| il | 2 | 37.5 ± 17.7 | 25.0 ± 0.0 |" in table and "| 60.0 ± 0.0 | 40.0 ± 0.0 |" in table
+    from actrain.agent_report import truncation_warnings
+
+    warning = truncation_warnings(results)[0]
+    assert "agent `il` seed 0 next-action ood-test 20.0%" in warning
+    for by_seed in results["agent"].values():  # an older file: one flat figure
+        for summary in by_seed.values():
+            summary["next_action"] = {"states": 20, "accuracy": 0.5, "malformed_rate": 0.0,
+                                      "truncated_rate": 0.0}
+    assert "next-action acc. % (held-out expert states) |" in agent_table(results)

@@ -189,3 +189,48 @@ def test_an_rl_completion_that_finished_without_a_tag_is_still_malformed():
     assert make_action_reward(prefilled=True)(
         [""], ["<think>hm"], expert_action=["take apple"], admissible_actions=[["take apple"]],
     ) == [-0.5]
+
+
+def test_action_format_rewards_the_expert_action_by_its_text():
+    """`critic.answer_format: action`: right when the <action> names the expert's action, wrong
+    when it names the alternative, malformed for anything else."""
+    reward = make_choice_reward("action", prefilled=True)
+    completions = ["Take  Apple.</action>", "open fridge</action>", "eat apple</action>",
+                   "1</action>", "take apple or open fridge</action>", "<answer>take apple</answer>",
+                   "take apple</action> open fridge</action>"]
+    n = len(completions)
+    actions = [["take apple", "open fridge"]] * n
+    assert reward(prompts=[""] * n, completions=completions, actions=actions, label=[0] * n) == [
+        1.0, 0.0, -0.5, -0.5, -0.5, -0.5, 1.0,
+    ]
+    # the label says where the expert's action is shown
+    assert reward(prompts=[""] * 2, completions=completions[:2], actions=actions[:2],
+                  label=[1, 1]) == [0.0, 1.0]
+    accuracy, _, _, format_ok, picks_first = make_accuracy_metrics("action", prefilled=True)
+    kwargs = dict(prompts=[""] * n, completions=completions, actions=actions, label=[0] * n,
+                  expert_first=[True] * n)
+    assert accuracy(**kwargs) == [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0]
+    assert format_ok(**kwargs) == [1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0]
+    assert picks_first(**kwargs) == [1.0, 0.0, None, None, None, None, 1.0]
+
+
+def test_action_format_with_reasoning_reads_the_action_tag_after_thinking():
+    reward = make_choice_reward("action", prefilled=False)
+    completions = [
+        "<think>the apple is needed</think><action>take apple</action>",
+        "<think>cold first</think><action>open fridge</action>",
+        "<action>take apple</action><think>run-on",  # answered before thinking: not cut off
+        "<think>still thinking",  # cut off while thinking: no reward at all
+        "<think>done</think><answer>1</answer>",  # the index format's answer
+    ]
+    n = len(completions)
+    assert reward(prompts=[""] * n, completions=completions,
+                  actions=[["take apple", "open fridge"]] * n, label=[0] * n) == [
+        1.0, 0.0, 1.0, None, -0.5,
+    ]
+
+
+def test_an_unknown_answer_format_is_refused_when_the_reward_is_built():
+    for build in (make_choice_reward, make_accuracy_metrics):
+        with pytest.raises(ValueError, match="unknown critic answer_format"):
+            build("text")

@@ -46,7 +46,7 @@ def test_only_alternatives_the_oracle_finds_worse_are_kept():
     pairs = [_pair(1, "west"), _pair(1, "west", False), _pair(0, "wait"), _pair(2, "jump")]
     kept, counts = keep_verified_worse(env, pairs, trajectories)
     assert kept == pairs  # west and wait leave a longer plan; jump loses the game
-    assert counts == {"verified_worse": 3, "as_good_as_expert": 0}
+    assert counts == {"verified_worse": 3, "as_good_as_expert": 0, "check": "oracle"}
 
 
 def test_an_alternative_as_good_as_the_expert_is_dropped_and_counted():
@@ -59,7 +59,7 @@ def test_an_alternative_as_good_as_the_expert_is_dropped_and_counted():
         [{"task": "t", "steps": [{"expert_action": "east"}] * 3}],
     )
     assert [p["alternative"] for p in kept] == ["look"]
-    assert counts == {"verified_worse": 1, "as_good_as_expert": 1}
+    assert counts == {"verified_worse": 1, "as_good_as_expert": 1, "check": "oracle"}
 
 
 def test_the_prefix_is_what_was_taken_and_a_win_needs_no_plan():

@@ -6,6 +6,8 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
+from actrain.intervals import excludes_zero
+
 
 def pct(value: Any) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}%"
@@ -81,32 +83,100 @@ def _score_cell(clipped: list[float], raw: list[float]) -> str:
     return cell
 
 
+def next_action_parts(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """{split: next-action figures} of one agent summary; a result file from before they were
+    kept per split (one flat `next_action` over the `id_test` trajectories) gives
+    {"held-out": it}."""
+    figures = summary.get("next_action")
+    if not isinstance(figures, dict):
+        return {}
+    nested = {k: v for k, v in figures.items() if isinstance(v, dict)}
+    if nested:
+        return nested
+    return {"held-out": figures} if figures.get("states") else {}
+
+
+def _next_action_per_seed(results: dict[str, Any], key: str
+                          ) -> dict[str, dict[str, list[float]]]:
+    """{method: {split or "held-out": [next-action `key` per seed]}}."""
+    table: dict[str, dict[str, list[float]]] = {}
+    for method, by_seed in results["agent"].items():
+        for summary in by_seed.values():
+            for where, figures in next_action_parts(summary).items():
+                if figures.get(key) is not None:
+                    table.setdefault(method, {}).setdefault(where, []).append(figures[key])
+    return table
+
+
+def _episodes_a_split(results: dict[str, Any]) -> int | None:
+    """The episodes a split a seed the agent table rests on (the most any summary played)."""
+    counts = [part["episodes"] for by_seed in results["agent"].values()
+              for summary in by_seed.values() for part in summary.values()
+              if isinstance(part, dict) and isinstance(part.get("episodes"), int)]
+    return max(counts) if counts else None
+
+
+def paired_table(results: dict[str, Any]) -> str:
+    """Each ACT gain per split, paired over the same held-out states and tasks, with 95%
+    bootstrap intervals over seeds and states (`intervals.py`); "" without paired results."""
+    rows = results.get("paired") or []
+    if not rows:
+        return ""
+    lines = ["| method A over method B | split | next-action diff [95% CI] | "
+             "success diff [95% CI] | states | episodes | seeds |", "|" + "---|" * 7]
+    for row in rows:
+        nxt, won = row.get("next_action"), row.get("success")
+        seeds = (nxt or won or {}).get("seeds", [])
+        lines.append(
+            f"| {row['label']} | {row['split']} | {_interval_cell(nxt)} | "
+            f"{_interval_cell(won)} | {nxt['units'] if nxt else 'n/a'} | "
+            f"{won['units'] if won else 'n/a'} | {', '.join(map(str, seeds)) or 'n/a'} |")
+    return "\n".join(lines)
+
+
+def _interval_cell(result: dict[str, Any] | None) -> str:
+    """"+3.2 [+1.0, +5.4]" in points, bold where the interval excludes 0."""
+    if not result:
+        return "n/a"
+    cell = f"{100 * result['diff']:+.1f} {_interval_text(result)}"
+    return f"**{cell}**" if excludes_zero(result) else cell
+
+
+def _interval_text(result: dict[str, Any]) -> str:
+    return f"[{100 * result['low']:+.1f}, {100 * result['high']:+.1f}]"
+
+
 def agent_table(results: dict[str, Any]) -> str:
-    """Methods x splits in the paper's layout: success % and mean score, mean ± std over seeds."""
+    """The paired next-action comparison first (where measured), then methods x splits in the
+    paper's layout: success % and mean score, mean ± std over seeds, and the next-action
+    accuracy of each split."""
     splits = results["protocol"]["splits"]
     success = agent_values(results, "success_rate")
     score = agent_values(results, "mean_score")
     raw = agent_values(results, "mean_score_raw")
-    next_action = {  # {method: [held-out next-action accuracy per seed]}
-        method: [s["next_action"]["accuracy"] for s in by_seed.values()
-                 if (s.get("next_action") or {}).get("accuracy") is not None]
+    next_action = _next_action_per_seed(results, "accuracy")
+    places = list(dict.fromkeys(where for by_place in next_action.values() for where in by_place))
+    next_cut = {  # {method: [next-action answers cut off while thinking, per seed]}
+        method: [statistics.fmean(f["truncated_rate"] for f in next_action_parts(s).values()
+                                  if f.get("truncated_rate") is not None)
+                 for s in by_seed.values()
+                 if any(f.get("truncated_rate") is not None
+                        for f in next_action_parts(s).values())]
         for method, by_seed in results["agent"].items()
     }
-    with_next = any(next_action.values())
     cut = _truncated_per_seed(results)
     with_cut = any(cut.values())
-    next_cut = {  # {method: [next-action answers cut off while thinking, per seed]}
-        method: [s["next_action"]["truncated_rate"] for s in by_seed.values()
-                 if (s.get("next_action") or {}).get("truncated_rate") is not None]
-        for method, by_seed in results["agent"].items()
-    }
-    with_next_cut = with_next and any(next_cut.values())
+    with_next_cut = bool(places) and any(next_cut.values())
+    if places == ["held-out"]:  # result files from before the per-split states
+        next_header = " next-action acc. % (held-out expert states) |"
+    else:
+        next_header = "".join(f" {p} next-action acc. % |" for p in places)
     header = ("| method | seeds | " + " | ".join(f"{s} success %" for s in splits) + " | "
               + " | ".join(f"{s} score" for s in splits) + " | invalid actions % |"
               + (" turns cut off while thinking % |" if with_cut else "")
-              + (" next-action acc. % (held-out expert states) |" if with_next else "")
+              + next_header
               + (" next-action cut off % |" if with_next_cut else ""))
-    columns = 2 + 2 * len(splits) + 1 + with_cut + with_next + with_next_cut
+    columns = 2 + 2 * len(splits) + 1 + with_cut + len(places) + with_next_cut
     lines = [header, "|" + "---|" * columns]
     for method in results["methods"]:
         if method not in success:
@@ -124,12 +194,20 @@ def agent_table(results: dict[str, Any]) -> str:
         cells.append(_mean_std(per_seed))
         if with_cut:
             cells.append(_mean_std(cut.get(method, [])))
-        if with_next:
-            cells.append(_mean_std(next_action.get(method, [])))
+        cells += [_mean_std(next_action.get(method, {}).get(p, [])) for p in places]
         if with_next_cut:
             cells.append(_mean_std(next_cut.get(method, [])))
         lines.append(f"| {method} | {seeds} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    episodes = _episodes_a_split(results)
+    label = (f"Success and score by method: each split's figures rest on {episodes} episodes "
+             f"a seed, mean ± std over seeds." if episodes else "Success and score by method.")
+    paired = paired_table(results)
+    lead = ["Paired comparison (the primary agent measure): next-action accuracy on the same "
+            "held-out expert states, and episode success on the same tasks, method A minus "
+            "method B in points, with 95% bootstrap intervals resampling seeds and states (or "
+            "tasks) together; states and episodes are a seed's, every seed measured on all of "
+            "them. Bold: the interval excludes 0.", "", paired, ""] if paired else []
+    return "\n".join([*lead, label, "", *lines])
 
 
 def _truncated_per_seed(results: dict[str, Any]) -> dict[str, list[float]]:
@@ -157,7 +235,10 @@ def truncation_warnings(results: dict[str, Any]) -> list[str]:
             found.append(f"critic `{name}` {pct(rate)}")
     for method, by_seed in (results.get("agent") or {}).items():
         for seed, summary in by_seed.items():
-            for where, part in summary.items():
+            parts = {where: part for where, part in summary.items() if where != "next_action"}
+            parts |= {f"next-action {where}" if where != "held-out" else "next-action": part
+                      for where, part in next_action_parts(summary).items()}
+            for where, part in parts.items():
                 rate = part.get("truncated_rate") if isinstance(part, dict) else None
                 if rate is not None and rate > TRUNCATION_WARNING:
                     found.append(f"agent `{method}` seed {seed} {where.replace('_', '-')} "
@@ -195,6 +276,10 @@ def verdict(results: dict[str, Any]) -> list[str]:
     pipeline without it (ACT->IL vs IL, ACT->IL->RL vs IL->RL, and the matched-length controls
     where they ran), per split, with its noise.
 
+    Where the run kept per-state and per-episode results (`results["paired"]`), each gain is
+    judged from its paired 95% bootstrap intervals (`intervals.py`), led by next-action
+    accuracy; otherwise, as follows from the summaries alone.
+
     A difference counts only beyond two standard errors of the difference between two success
     rates (binomial, over all episodes of all seeds): with a few dozen episodes, points of
     difference are noise, and the line says so. The pooled rate is shrunk towards one half by one
@@ -214,10 +299,15 @@ def verdict(results: dict[str, Any]) -> list[str]:
             )
     agent = results.get("agent", {})
     success = agent_values(results, "success_rate")
+    paired = results.get("paired") or []
+    lines += [_paired_verdict(row) for row in paired]
+    judged = {(row["label"], row["split"]) for row in paired}
     for with_act, without, label in GAINS:
         if with_act not in agent or without not in agent:
             continue
         for split in results["protocol"]["splits"]:
+            if (label, split) in judged:
+                continue
             rates = {m: _pooled(agent[m], split) for m in (with_act, without)}
             if not rates[with_act] or not rates[without]:
                 continue
@@ -238,6 +328,30 @@ def verdict(results: dict[str, Any]) -> list[str]:
                 f"points, two standard errors = {noise:.1f} points"
             )
     return lines
+
+
+def _paired_verdict(row: dict[str, Any]) -> str:
+    """One gain on one split from its paired intervals: a gain (or loss) is said to be seen
+    only where the 95% interval excludes 0. The next-action difference decides (the success
+    difference where no next-action states were measured for both methods)."""
+    nxt, won = row.get("next_action"), row.get("success")
+    main = nxt or won
+    if excludes_zero(main):
+        word = "ACT helped" if main["diff"] > 0 else "ACT hurt"
+    else:
+        word = "no difference this measurement can see"
+    word += f" (95% CI {_interval_text(main)})"
+    parts = []
+    for name, result, unit in (("next-action accuracy", nxt, "held-out expert states"),
+                               ("success", won, "episodes")):
+        if not result:
+            continue
+        seen = ("seen" if excludes_zero(result) else
+                "no difference this measurement can see")
+        parts.append(f"{name} {100 * result['diff']:+.1f} points, {seen} (95% CI "
+                     f"{_interval_text(result)}; {result['units']} {unit} x "
+                     f"{len(result['seeds'])} seed(s))")
+    return f"- **{row['label']}, `{row['split']}`: {word}**: " + "; ".join(parts)
 
 
 def _pooled(by_seed: dict[Any, dict[str, Any]], split: str) -> tuple[float, int] | None:

@@ -57,6 +57,7 @@ class DataConfig:
 
 ALTERNATIVE_MODES = ("sample", "admissible")
 ALTERNATIVE_RULES = ("first_valid", "paper")
+ALTERNATIVE_KINDS = ("any", "same", "prefer_same")
 
 
 @dataclass(frozen=True)
@@ -77,8 +78,14 @@ class AlternativeConfig:
     top_p: float = 0.95  # nucleus sampling of the alternatives
     top_k: int = 0  # top-k sampling of the alternatives (0 = off; Qwen3 thinking: 20)
     reasoning: bool = False  # let the actor reason before its <action> tag
-    # Keep a pair only if the environment's oracle needs more steps after the alternative than
-    # after the expert's action (environments with an oracle: textworld/cooking, alfworld/text).
+    # Which admissible actions may be alternatives (mode admissible). any: all of them; same:
+    # only those of the expert action's kind (its first word: `put X in Y` against `put X in
+    # Z`), a state without one gets no pair; prefer_same: those where a state has any, else all.
+    # Pairs of the same kind cannot be told apart by which kinds of action experts take.
+    kind: str = "any"
+    # Keep a pair only if the environment shows the alternative worse than the expert's action:
+    # a longer oracle plan (textworld/cooking, alfworld/text), or elsewhere a worse outcome of
+    # the expert's remaining plan played after it (data/verify.py).
     verify: bool = False
     # Reuse pairs another model sampled (a run folder or pairs file) instead of sampling here;
     # the other keys of this section are then not used (data/reused_pairs.py).
@@ -91,17 +98,45 @@ class AlternativeConfig:
         if self.rule not in ALTERNATIVE_RULES:
             raise ActrainError(f"alternatives.rule must be one of {', '.join(ALTERNATIVE_RULES)}"
                                f", got {self.rule!r}")
+        if self.kind not in ALTERNATIVE_KINDS:
+            raise ActrainError(f"alternatives.kind must be one of {', '.join(ALTERNATIVE_KINDS)}"
+                               f", got {self.kind!r}")
+        if self.kind != "any" and self.mode != "admissible":
+            raise ActrainError(f"alternatives.kind {self.kind} chooses among the admissible "
+                               f"actions: it needs alternatives.mode admissible")
         if self.rule == "paper" and (self.mode != "sample" or self.per_state != 1):
             raise ActrainError("alternatives.rule paper samples one alternative a state: it needs "
                                "alternatives.mode sample and alternatives.per_state 1")
 
 
 @dataclass
+class HardSetConfig:
+    """The hard critic set (data/hard_pairs.py): held-out pairs whose alternative is the same
+    kind of action as the expert's (`put X in Y` against `put X in Z`) and verified worse by the
+    environment, where the first-word rule is at chance. Every critic evaluation is also run on
+    it, and it is the headline critic figure of a report."""
+
+    tasks: int = 100  # held-out tasks whose expert states are searched (0 = no hard set)
+    split: str = "id_test"  # the split they come from (never the training split)
+    per_state: int = 1  # verified same-kind alternatives kept a state
+    max_checks: int = 8  # same-kind candidates verified at most a state (each a replay)
+
+    def __post_init__(self) -> None:
+        if self.tasks < 0 or self.per_state < 1 or self.max_checks < 1:
+            raise ActrainError(f"hard_set: tasks must be >= 0, per_state and max_checks >= 1, "
+                               f"got tasks={self.tasks} per_state={self.per_state} "
+                               f"max_checks={self.max_checks}")
+        if self.split == "train":
+            raise ActrainError("hard_set.split must be a held-out split (id_test or ood_test): "
+                               "the critic trains on the train split")
+
+
+@dataclass
 class CriticConfig:
     """How the judgment task is posed; shared by ACT training and critic evaluation."""
 
-    reasoning: bool = False  # False prefills "<answer>": the paper's direct-choice ablation
-    answer_format: str = "index"  # "index" (1/2) or "action" (copy the action text)
+    reasoning: bool = False  # False prefills the answer's tag: the paper's direct-choice ablation
+    answer_format: str = "index"  # "index" (<answer>1</answer>) or "action" (<action>text</action>)
     max_new_tokens: int = 8  # tokens a judgment may write (with reasoning: the whole reasoning)
     show_admissible: bool = False  # list the admissible actions in the critic prompt too
     # Show the surroundings and inventory (`TextEnv.context()`, where the environment has them):
@@ -115,6 +150,13 @@ class CriticConfig:
         if self.candidates < 2 or self.candidates > 9:
             raise ActrainError(f"critic.candidates must be between 2 and 9 (a one-digit "
                                f"answer), got {self.candidates}")
+        if self.answer_format not in ("index", "action"):
+            raise ActrainError(f"critic.answer_format must be index or action, got "
+                               f"{self.answer_format!r}")
+        if self.answer_format == "action" and self.max_new_tokens < 4:
+            raise ActrainError(f"critic.answer_format action writes the action's text and "
+                               f"</action>: critic.max_new_tokens {self.max_new_tokens} cannot "
+                               f"hold it (at least 4, more for long actions)")
 
 
 @dataclass
@@ -265,6 +307,10 @@ class RolloutConfig:
     parallel_envs: int = 0
     step_workers: int = 1  # threads stepping those environments (for slow, JVM-backed envs)
     enabled: bool = True  # false: no agent evaluation (critic-only runs)
+    # Held-out expert states a split on which every agent's next action is compared with the
+    # expert's (the primary agent metric): expert paths of the split's tasks, in its task order,
+    # until at least this many states are gathered (0 = off: the eval_tasks games only)
+    next_action_states: int = 500
 
     def __post_init__(self) -> None:
         _check_sampling("rollout", self.temperature, self.top_p, self.top_k)
@@ -390,6 +436,8 @@ class RunConfig:
     # How each state's alternative action (a pair's other side) is drawn
     alternatives: AlternativeConfig = field(default_factory=AlternativeConfig)
     critic: CriticConfig = field(default_factory=CriticConfig)  # the judgment task's prompt
+    # Held-out pairs where surface rules fail: the headline critic figure
+    hard_set: HardSetConfig = field(default_factory=HardSetConfig)
     act: ACTConfig = field(default_factory=ACTConfig)  # the ACT stage: RL on judgments
     il: ILConfig = field(default_factory=ILConfig)  # imitation learning (SFT on expert actions)
     # Early Experience baselines (Zhang et al. 2025), each SFT on its own data:

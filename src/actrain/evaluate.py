@@ -16,7 +16,13 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from actrain.config import CriticConfig, EvalConfig
 from actrain.distributed import map_sharded
 from actrain.generation import generate
-from actrain.prompts import critic_prompts, opens_thinking, parse_choice, truncated_thinking
+from actrain.prompts import (
+    critic_prompts,
+    critic_stop,
+    opens_thinking,
+    parse_choice,
+    truncated_thinking,
+)
 
 
 def critic_metrics(pairs: Sequence[dict[str, Any]], picked: Sequence[int | None]) -> dict[str, Any]:
@@ -45,54 +51,6 @@ def critic_metrics(pairs: Sequence[dict[str, Any]], picked: Sequence[int | None]
         "format_failure_rate": sum(p is None for _, p in rows) / len(rows) if rows else None,
         "picks_first_rate": (sum(p == 0 for p in answered) / len(answered)) if answered else None,
     }
-
-
-def first_word(action: str) -> str:
-    return (action.split() or ["(empty)"])[0].lower()
-
-
-def verb_prior_accuracy(
-    train_pairs: Sequence[dict[str, Any]], heldout_pairs: Sequence[dict[str, Any]], k: int = 2
-) -> float | None:
-    """A critic with no model: the surface baseline every critic result needs beside it.
-
-    From the training pairs, how often each first word ("take", "open", "inventory") belongs to
-    the expert's action; on a held-out pair, the action whose first word scores higher wins (a
-    tie counts half; K-way: the best of K, ties shared). It ignores the shown order, so its
-    accuracy is already balanced. A critic that does not beat it has learnt which kinds of action
-    experts take, not judgment.
-    """
-    if not heldout_pairs:
-        return None
-    wins: dict[str, int] = {}
-    seen: dict[str, int] = {}
-    for pair in train_pairs:
-        expert, other = first_word(pair["expert_action"]), first_word(pair["alternative"])
-        wins[expert] = wins.get(expert, 0) + 1
-        for word in (expert, other):
-            seen[word] = seen.get(word, 0) + 1
-
-    def score(word: str) -> float:
-        return (wins.get(word, 0) + 0.5) / (seen.get(word, 0) + 1)  # unseen words: 0.5
-
-    if k > 2:  # K-way: the candidate whose first word scores highest (ties shared)
-        from actrain.data.kway import kway_items
-
-        items, _ = kway_items([p for p in heldout_pairs if p["expert_first"]], k, True)
-        if not items:
-            return None
-        right = 0.0
-        for item in items:
-            scores = [score(first_word(a)) for a in item["actions"]]
-            top = [i for i, v in enumerate(scores) if v == max(scores)]
-            right += 1 / len(top) if item["label"] in top else 0.0
-        return right / len(items)
-    right = 0.0
-    for pair in heldout_pairs:
-        expert = score(first_word(pair["expert_action"]))
-        other = score(first_word(pair["alternative"]))
-        right += 1.0 if expert > other else 0.5 if expert == other else 0.0
-    return right / len(heldout_pairs)
 
 
 def evaluate_critic(
@@ -134,7 +92,8 @@ def evaluate_critic(
             return generate(
                 model, tokenizer, shown, max_new_tokens=critic.max_new_tokens,
                 temperature=evaluation.temperature, top_p=evaluation.top_p,
-                top_k=evaluation.top_k, batch_size=evaluation.batch_size, stop=["</answer>"],
+                top_k=evaluation.top_k, batch_size=evaluation.batch_size,
+                stop=[critic_stop(critic.answer_format)],
                 autocast=dtype, seed=seed + sample, desc="critic eval", synced=synced,
             )
 

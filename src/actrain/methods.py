@@ -168,8 +168,12 @@ def sampling_key_settings(section: dict[str, Any]) -> dict[str, Any]:
 
 def critic_key_settings(critic: dict[str, Any]) -> dict[str, Any]:
     """The critic section as keys take it: `candidates` only when K-way, so that pair runs
-    keep the keys they had before K-way choice existed."""
-    return {k: v for k, v in critic.items() if k != "candidates" or v != 2}
+    keep the keys they had before K-way choice existed; action-format answers with the tag they
+    are written in, since those answers moved from <answer> to the agent's <action> tag."""
+    settings = {k: v for k, v in critic.items() if k != "candidates" or v != 2}
+    if settings.get("answer_format") == "action":
+        settings["answer_tag"] = "action"
+    return settings
 
 
 def critic_prefix(prefix: tuple[str, ...]) -> tuple[str, ...] | None:

@@ -142,8 +142,9 @@ def _actor_line(actor: dict[str, Any]) -> str:
 def _critic_line(critic: dict[str, Any]) -> str:
     k = critic.get("candidates", 2)
     answer = ("<answer>N</answer>, N the action's number" if critic["answer_format"] == "index"
-              else "the better action copied inside <answer></answer>")
-    how = "reasons first" if critic["reasoning"] else "prefilled <answer>, direct choice"
+              else "the better action copied inside <action></action>, as the agent writes")
+    tag = "answer" if critic["answer_format"] == "index" else "action"
+    how = "reasons first" if critic["reasoning"] else f"prefilled <{tag}>, direct choice"
     return f"{k} actions shown as 'Action 1:', 'Action 2:' ...; {answer}; {how}."
 
 

@@ -164,23 +164,74 @@ class Pipeline(DataSteps):
             log.info("critic %s: balanced accuracy %.3f", ckpt, metrics["balanced_accuracy"] or 0)
 
         self._run(f"critic {ckpt}", key, [self.critic_file(ckpt)], work)
+        if self.hard_pairs.exists():
+            self.evaluate_hard_critic(seed, prefix)
+
+    def evaluate_hard_critic(self, seed: int, prefix: tuple[str, ...]) -> None:
+        """The checkpoint judged on the hard critic set (`critic/<id>.hard.json`)."""
+        ckpt = self.checkpoint_id(seed, prefix)
+        path = self.hard_critic_file(ckpt)
+
+        def work() -> None:
+            from actrain.evaluate import evaluate_critic
+
+            evaluation = dataclasses.replace(self.config.eval, max_pairs=0)  # all of them
+            with self.loaded(seed, prefix) as (model, tokenizer):
+                metrics, predictions = evaluate_critic(
+                    model, tokenizer, read_pairs(self.hard_pairs), self.config.critic,
+                    evaluation, self.config.dtype, self.config.seed,
+                )
+                del model  # the block's end can then free it
+            write_jsonl(path.with_name(f"{ckpt}.hard.predictions.jsonl"), predictions)
+            write_json(path, metrics)
+            self.tracker.log(ckpt, {"critic_hard": metrics})
+            log.info("critic %s on the hard set: balanced accuracy %.3f", ckpt,
+                     metrics["balanced_accuracy"] or 0)
+
+        self._run(f"hard critic {ckpt}", self.keys.hard_critic_key(seed, prefix), [path], work)
 
     def evaluate_agent(self, seed: int, prefix: tuple[str, ...],
                        thinking: bool | None = None) -> None:
         """Roll the checkpoint out; `thinking` True (a `-cot` method) has it reason first, False
-        (a `-direct` method) act at once, None as `data.actor_reasoning` says."""
+        (a `-direct` method) act at once, None as `data.actor_reasoning` says.
+
+        Its next action is also measured at every held-out expert state of each split
+        (`rollout.next_action_states`; 0: the `id_test` trajectories), each state's in
+        `agent/<id>.next_action.jsonl`. That file is an output of the step, so an agent measured
+        before it existed is measured again."""
         c = self.config
         agent = self.agent_id(seed, prefix, thinking)
         key = self.keys.agent_key(seed, prefix, thinking)
+        per_split = c.rollout.next_action_states > 0
 
         def work() -> None:
-            from actrain.rollouts import evaluate_agent
+            from actrain.rollouts import (
+                agent_settings,
+                evaluate_agent,
+                next_action_by_split,
+                next_action_records,
+                next_action_summary,
+            )
 
+            if per_split:
+                missing = [str(self.next_action_traj(split)) for split in c.rollout.splits
+                           if not self.next_action_traj(split).exists()]
+                if missing:
+                    raise ActrainError(f"no held-out next-action states ({', '.join(missing)}): "
+                                       f"the collect step gathers them")
+                states = {split: read_trajectories(self.next_action_traj(split))
+                          for split in c.rollout.splits}
+            else:
+                states = {"id_test": read_trajectories(self.eval_traj)}
             with self.loaded(seed, prefix) as (model, tokenizer):
-                summary, episodes = evaluate_agent(model, tokenizer, c, seed, thinking,
-                                                   read_trajectories(self.eval_traj))
+                summary, episodes = evaluate_agent(model, tokenizer, c, seed, thinking)
+                records = next_action_records(model, tokenizer, states,
+                                              agent_settings(c, seed, thinking))
                 del model  # the block's end can then free it
+            summary["next_action"] = (next_action_by_split(records, list(states)) if per_split
+                                      else next_action_summary(records))
             write_jsonl(self.dir / "agent" / f"{agent}.episodes.jsonl", episodes)
+            write_jsonl(self.next_action_file(agent), records)
             write_json(self.agent_file(agent), {"checkpoint": self.checkpoint(seed, prefix),
                                                 **summary})
             measured = {k: v for k, v in summary.items() if k != "protocol"}
@@ -188,7 +239,8 @@ class Pipeline(DataSteps):
             log.info("agent %s: %s", agent, ", ".join(
                 f"{s} success {summary[s]['success_rate']:.2f}" for s in c.rollout.splits))
 
-        self._run(f"agent {agent}", key, [self.agent_file(agent)], work)
+        self._run(f"agent {agent}", key, [self.agent_file(agent), self.next_action_file(agent)],
+                  work)
 
     def evaluate(self, seed: int, method: str) -> None:
         prefix = method_stages(method)
@@ -240,9 +292,11 @@ class Pipeline(DataSteps):
         self.check()
         write_json(self.dir / "config.json", to_dict(self.config))
         self.collect()
+        self.next_action_states()
         if until == "collect":
             return
         self.pairs()
+        self.hard_set()
         self.outcomes()
         self.rationales()
         if until == "pairs":

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tqdm import tqdm
+
 from actrain import distributed
 from actrain.errors import ActrainError
 from actrain.io import read_jsonl, read_pairs, read_trajectories, write_json, write_jsonl
@@ -45,6 +47,63 @@ class DataSteps(RunSteps):
             write_json(self.dir / "trajectories" / "stats.json", stats)
 
         self._run("collect", self.keys.data_key("collect"), [self.train_traj, self.eval_traj], work)
+
+    def next_action_states(self) -> None:
+        """Held-out expert states of every rollout split, on which each agent's next action is
+        compared with the expert's (`rollout.next_action_states`): a step of its own, with its
+        own outputs and fingerprint, so that runs collected before it existed keep theirs."""
+        r = self.config.rollout
+        if not (r.enabled and r.next_action_states > 0):
+            return
+        import logging
+
+        from actrain.envs import TextEnv
+        from actrain.run_keys import fingerprint
+
+        def states_of(env: TextEnv, split: str) -> tuple[list[dict], dict]:
+            """Expert trajectories of the split's tasks, in its order, until at least
+            `next_action_states` states (steps of won paths) are gathered."""
+            from actrain.data.trajectories import collect_expert_trajectory
+
+            tasks, records, states, played = env.expert_tasks(split), [], 0, 0
+            bar = tqdm(total=r.next_action_states, desc=f"next-action states ({split})",
+                       unit="state", leave=False)
+            while states < r.next_action_states and played < len(tasks):
+                chunk = tasks[played : played + 32]
+                env.prepare(chunk)  # generated games: made in one batch
+                for task in chunk:
+                    played += 1
+                    record = collect_expert_trajectory(env, task)
+                    if record["won"]:  # a lost expert path is no label to measure against
+                        records.append(record)
+                        states += len(record["steps"])
+                        bar.update(len(record["steps"]))
+                    if states >= r.next_action_states:
+                        break
+            bar.close()
+            if states < r.next_action_states:
+                logging.getLogger("actrain").warning(
+                    "split %s has %d expert states in %d tasks, fewer than "
+                    "rollout.next_action_states=%d", split, states, len(tasks),
+                    r.next_action_states)
+            return records, {"tasks": played, "kept": len(records), "states": states}
+
+        def heldout() -> None:
+            from actrain.envs import from_config
+
+            if not distributed.is_main():  # replaying expert paths is cheap: one process does it
+                return
+            stats = {}
+            with from_config(self.config.env) as env:
+                for split in r.splits:
+                    records, stats[split] = states_of(env, split)
+                    write_jsonl(self.next_action_traj(split), records)
+            write_json(self.dir / "trajectories" / "next_action_stats.json", stats)
+
+        key = fingerprint("next-action states", self.keys.data_key("collect"), list(r.splits),
+                          r.next_action_states)
+        self._run("next-action states", key, [self.next_action_traj(s) for s in r.splits],
+                  heldout)
 
     def pairs(self) -> None:
         if not self.needs("pairs"):
@@ -125,3 +184,32 @@ class DataSteps(RunSteps):
 
         self._run("rationales", self.keys.data_key("rationales"), [self.train_rationales], work)
 
+
+    def hard_set(self) -> None:
+        """The hard critic set (data/hard_pairs.py), for runs that evaluate a critic."""
+        c = self.config
+        if not (self.uses_act and c.hard_set.tasks):
+            return
+
+        def work() -> None:
+            from actrain.data.hard_pairs import hard_pairs
+            from actrain.data.trajectories import collect_expert_trajectory, first_tasks
+            from actrain.envs import from_config
+
+            if not distributed.is_main():  # replaying games is cheap: one process does it
+                return
+            h = c.hard_set
+            with from_config(c.env) as env:
+                tasks = first_tasks(env, h.split, h.tasks)
+                trajectories = [t for t in (collect_expert_trajectory(env, task) for task in
+                                            tqdm(tasks, desc=f"expert trajectories ({h.split})",
+                                                 unit="task", leave=False)) if t["won"]]
+                pairs, stats = hard_pairs(env, trajectories, c.data.history_len, h.per_state,
+                                          seed=0, max_checks=h.max_checks)
+            write_jsonl(self.hard_traj, trajectories)
+            write_jsonl(self.hard_pairs, pairs)
+            write_json(self.hard_pairs.parent / "stats.json",
+                       {"tasks": len(tasks), "trajectories": len(trajectories), **stats})
+            self.tracker.log("data", {"hard_set": stats})
+
+        self._run("hard set", self.keys.data_key("hard"), [self.hard_traj, self.hard_pairs], work)

@@ -233,26 +233,33 @@ def critic_prompt(
 def critic_messages(
     state_text: str, actions: Sequence[str], reasoning: bool, answer_format: str = "index"
 ) -> tuple[Messages, str]:
-    """The judge prompt as chat messages, and the text its answer starts with (prefilled)."""
+    """The judge prompt as chat messages, and the text its answer starts with (prefilled).
+
+    `answer_format` "index" answers with the better action's number in an <answer> tag;
+    "action" writes the better action itself, copied, in the agent's own <action> tag (as
+    `actor_messages` asks for it), so judging and acting share their output tokens.
+    """
     if not 2 <= len(actions) <= 9:
         raise ValueError("a critic prompt compares two to nine actions")
+    tag = critic_tag(answer_format)
     shown = "\n".join(f"Action {i}: {a}" for i, a in enumerate(actions, start=1))
+    question = f"Which action is better for the task?\n{shown}\n\n"
     if answer_format == "index":
         indices = [f"<answer>{i}</answer>" for i in range(1, len(actions) + 1)]
         answer_hint = ", ".join(indices[:-1]) + f" or {indices[-1]}"
-    elif answer_format == "action":
-        answer_hint = "the better action copied exactly inside <answer></answer>"
+        if reasoning:
+            instruction = (f"{question}Think step by step about what each action does, then "
+                           f"answer with {answer_hint}.")
+        else:
+            instruction = f"{question}Answer with {answer_hint}."
     else:
-        raise ValueError(f"unknown answer_format {answer_format!r}: use 'index' or 'action'")
-    if reasoning:
-        instruction = (
-            f"Which action is better for the task?\n{shown}\n\n"
-            f"Think step by step about what each action does, then answer with {answer_hint}."
-        )
-        prefill = ""
-    else:
-        instruction = f"Which action is better for the task?\n{shown}\n\nAnswer with {answer_hint}."
-        prefill = "<answer>"
+        copy = "the better action, copied exactly, inside <action></action>"
+        if reasoning:
+            instruction = (f"{question}Think step by step about what each action does, then "
+                           f"write {copy}.")
+        else:
+            instruction = f"{question}Write {copy}."
+    prefill = "" if reasoning else f"<{tag}>"
     return _messages(CRITIC_SYSTEM, f"{state_text}\n\n{instruction}"), prefill
 
 
@@ -338,6 +345,25 @@ def critic_prompts(
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 # The tags that close an answer: generation stops at them, and parsing reads up to them.
 ANSWER_CLOSES = ("</answer>", "</action>")
+# The tag a critic answers in, by `critic.answer_format`: "index" names the better action's
+# number in <answer>; "action" writes the action itself in the agent's <action> tag.
+CRITIC_TAGS = {"index": "answer", "action": "action"}
+
+
+def critic_tag(answer_format: str) -> str:
+    """The tag a critic's answer is written in ("answer" or "action"); one error for any other
+    format."""
+    try:
+        return CRITIC_TAGS[answer_format]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown critic answer_format {answer_format!r}: use "
+                         f"{' or '.join(repr(f) for f in CRITIC_TAGS)}") from None
+
+
+def critic_stop(answer_format: str) -> str:
+    """The closing tag that ends a critic's answer in `answer_format`: where its generation
+    stops, what a trained answer ends with, and how far parsing reads."""
+    return f"</{critic_tag(answer_format)}>"
 
 
 def opens_thinking(prompt: object) -> bool:
@@ -457,11 +483,14 @@ def parse_choice(
 ) -> int | None:
     """Which of the shown actions (0, 1, ...) the completion picks; None if malformed.
 
+    "index" reads the number in the <answer> tag; "action" reads the <action> tag and picks the
+    one shown action equal to it (`normalise_action`: case, spacing and a final full stop aside).
     Malformed means: thinking never closed, no answer tag after it, nested tags, or a content
     that names neither or both. Text after the first closing tag is ignored. `think_open`: the
     prompt opened the thinking block (`opens_thinking`).
     """
-    content = _single_tag("answer", completion, "<answer>" if prefilled else "", think_open)
+    tag = critic_tag(answer_format)
+    content = _single_tag(tag, completion, f"<{tag}>" if prefilled else "", think_open)
     if content is None:
         return None
     if answer_format == "index":

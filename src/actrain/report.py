@@ -15,51 +15,14 @@ from actrain.agent_report import (
     act_gains,
     agent_table,
     agent_values,
-    pct,
     truncation_warnings,
     verdict,
 )
+from actrain.critic_report import critic_section, headline
 from actrain.io import read_jsonl, write_atomic
 from actrain.methods import method_stages
 from actrain.model_cards import PAPER
-from actrain.plots import plot_critic, plot_success, plot_training
-
-_METRICS = (
-    ("balanced_accuracy", "balanced accuracy"),
-    ("accuracy_expert_first", "acc. expert first"),
-    ("accuracy_expert_second", "acc. expert second"),
-    ("format_failure_rate", "format failures"),
-    ("picks_first_rate", "picks position 1"),
-)
-
-
-def _cell(m: dict[str, Any], key: str) -> str:
-    """A metric, with its std over sampled evaluations beside it where there were several."""
-    std = m.get(f"{key}_std")
-    if std is None or m.get(key) is None:
-        return pct(m.get(key))
-    return f"{pct(m[key])} ± {100 * std:.1f}"
-
-
-def critic_table(rows: dict[str, dict[str, Any]]) -> str:
-    """Critic metrics per checkpoint; `truncated_rate` beside them where the evaluation
-    recorded it, and mean ± std where it was sampled several times (`eval.samples`)."""
-    metrics = list(_METRICS)
-    if any(m.get("truncated_rate") is not None for m in rows.values()):
-        metrics.append(("truncated_rate", "cut off while thinking"))
-    header = "| checkpoint | pairs | " + " | ".join(label for _, label in metrics) + " |"
-    lines = [header, "|" + "---|" * (len(metrics) + 2)]
-    for name, m in rows.items():
-        cells = " | ".join(_cell(m, key) for key, _ in metrics)
-        samples = f" ({m['samples']} samples)" if m.get("samples", 1) > 1 else ""
-        lines.append(f"| {name}{samples} | {m.get('pairs', 0)} | {cells} |")
-    kway = {name: m for name, m in rows.items() if m.get("candidates", 2) > 2}
-    if kway:  # K-way choice: "expert second" pools every later position; show each one
-        lines += ["", "K-way choice, accuracy by the expert's position (1, 2, ...; chance is "
-                  "1/K):", ""]
-        lines += [f"- {name} (K = {m['candidates']}): " + ", ".join(
-            pct(a) for a in m.get("accuracy_by_position", [])) for name, m in kway.items()]
-    return "\n".join(lines)
+from actrain.plots import plot_success, plot_training
 
 
 def trajectory_line(split: str, s: dict[str, Any]) -> str:
@@ -79,8 +42,14 @@ def pair_line(split: str, s: dict[str, Any]) -> str:
     share = f"{100 * s['random_fallback'] / kept:.0f}%" if kept else "n/a"
     verified = ""
     if "verified_worse" in s:
-        verified = (f"; the oracle found {s['verified_worse']} alternatives worse than the "
-                    f"expert's action and {s['as_good_as_expert']} as good (dropped)")
+        verified = (f"; the environment ({s.get('check', 'oracle')} check) found "
+                    f"{s['verified_worse']} alternatives worse than the expert's action and "
+                    f"{s['as_good_as_expert']} as good (dropped)")
+    kinds = s.get("kinds")
+    if kinds and kinds.get("pairs"):
+        verified += (f"; {kinds['same_kind']} of {kinds['pairs']} kept alternatives "
+                     f"({100 * kinds['same_kind_share']:.0f}%) are the expert's kind of action "
+                     f"(its first word), {kinds['other_kind']} another kind")
     if s.get("drawn_from_admissible"):
         return (
             f"- pairs `{split}`: {s['states']} expert states, {s['from_policy']} alternatives "
@@ -112,55 +81,6 @@ def training_summary(history: list[dict[str, Any]], last: int = 10) -> str:
         f"{mean('rewards/format_ok/mean')}, zero-variance groups {mean('frac_reward_zero_std')}."
     )
 
-
-
-def _verb_prior(run_dir: Path, k: int = 2) -> float | None:
-    from actrain.evaluate import verb_prior_accuracy
-
-    train, heldout = run_dir / "pairs" / "train.jsonl", run_dir / "pairs" / "id_test.jsonl"
-    if not (train.exists() and heldout.exists()):
-        return None
-    return verb_prior_accuracy(read_jsonl(train), read_jsonl(heldout), k)
-
-
-def by_alternative_verb(run_dir: Path, checkpoints: list[str], top: int = 6) -> str:
-    """Held-out balanced accuracy by the alternative's first word, per checkpoint.
-
-    Shows what a critic has learnt to reject: a critic that only learnt "never inventory" is
-    right on those pairs and at chance on the rest.
-    """
-    from actrain.evaluate import first_word
-
-    tables: dict[str, dict[str, list[tuple[bool, bool]]]] = {}
-    for name in checkpoints:
-        path = run_dir / "critic" / f"{name}.predictions.jsonl"
-        if not path.exists():
-            continue
-        for row in read_jsonl(path):
-            if len(row["actions"]) != 2:  # K-way items have no one alternative
-                continue
-            other = row["actions"][1 - row["label"]]
-            verb = first_word(other)
-            tables.setdefault(verb, {}).setdefault(name, []).append(
-                (row["expert_first"], row["picked"] == row["label"])
-            )
-    if not tables:
-        return ""
-    names = [n for n in checkpoints if any(n in t for t in tables.values())]
-
-    def balanced(rows: list[tuple[bool, bool]]) -> str:
-        parts = [[ok for first, ok in rows if first == want] for want in (True, False)]
-        shares = [sum(p) / len(p) for p in parts if p]
-        return pct(sum(shares) / len(shares)) if shares else "n/a"
-
-    verbs = sorted(tables, key=lambda v: -len(next(iter(tables[v].values()))))[:top]
-    lines = ["| alternative starts with | pairs | " + " | ".join(names) + " |",
-             "|" + "---|" * (len(names) + 2)]
-    for verb in verbs:
-        count = len(next(iter(tables[verb].values())))
-        cells = " | ".join(balanced(tables[verb].get(n, [])) for n in names)
-        lines.append(f"| `{verb}` | {count} | {cells} |")
-    return "\n".join(lines)
 
 
 def transcript(run_dir: Path, agent_id: str, split: str, max_steps: int = 12) -> list[str]:
@@ -300,7 +220,7 @@ def write_report(run_dir: Path, results: dict[str, Any]) -> Path:
              f"Agentic Critical Training ([Liu et al., arXiv 2603.08706]({PAPER})): the model "
              "learns to judge which of two actions is better, rewarded by whether it is right, "
              "then learns to act.", "", "## Verdict", ""]
-    judged = verdict(results)
+    judged = [*headline(results), *verdict(results)]
     if not any("**" in line for line in judged):
         judged.append("- no agent comparison with and without ACT in this run (it needs "
                       "`il` and `act_il`, or `il_rl` and `act_il_rl`, among the methods)")
@@ -328,28 +248,7 @@ def write_report(run_dir: Path, results: dict[str, Any]) -> Path:
     else:
         lines += ["_no agent evaluation yet_", ""]
     if results["critic"]:
-        k = config.get("critic", {}).get("candidates", 2)
-        shown = "each shown in both orders" if k == 2 else \
-            f"{k}-way, the expert's action shown at each position"
-        lines += [
-            f"## Held-out critic accuracy (id_test pairs, {shown})", "",
-            "Balanced accuracy is the mean of the accuracies with the expert's action at each "
-            f"shown position: always naming the same position scores exactly {pct(1 / k)}. "
-            "Format failures count as wrong.", "",
-            critic_table(results["critic"]), "",
-        ]
-        if plot_critic(results, run_dir / "plots" / "critic.png"):
-            lines += ["![held-out critic accuracy by shown order](plots/critic.png)", ""]
-        prior = _verb_prior(run_dir, k)
-        if prior is not None:
-            lines += [f"Surface baseline on the same pairs, no model: picking the action whose "
-                      f"first word belonged to the expert more often in the training pairs "
-                      f"scores **{pct(prior)}** (`evaluate.verb_prior_accuracy`). Accuracy "
-                      f"above it is more than knowing which kinds of action experts take.", ""]
-        breakdown = by_alternative_verb(run_dir, list(results["critic"]))
-        if breakdown:
-            lines += ["Balanced accuracy by the kind of alternative (its first word; the most "
-                      "frequent kinds, pairs counted in both orders):", "", breakdown, ""]
+        lines += critic_section(run_dir, results)
     if plot_training(results["training"], run_dir / "plots" / "training.png",
                      _chance_reward(config)):
         lines += ["## Training curves", "", "![training curves](plots/training.png)", ""]

@@ -21,6 +21,7 @@ def gather_results(layout: RunLayout, methods: list[str], seeds: list[int],
     agent: dict[str, dict[str, Any]] = {}
     agent_ids: dict[str, dict[str, str]] = {}  # where each row's episodes are filed
     critic: dict[str, Any] = {}
+    critic_hard: dict[str, Any] = {}  # the same checkpoints on the hard critic set
     training: dict[str, Any] = {}
     for method in methods:
         prefix = method_stages(method)
@@ -35,6 +36,8 @@ def gather_results(layout: RunLayout, methods: list[str], seeds: list[int],
                 ckpt = layout.checkpoint_id(seed, sub)
                 if layout.critic_file(ckpt).exists():
                     critic[ckpt] = read_json(layout.critic_file(ckpt))
+                if layout.hard_critic_file(ckpt).exists():
+                    critic_hard[ckpt] = read_json(layout.hard_critic_file(ckpt))
                 history = layout.stage_dir(seed, sub) / "log_history.json"
                 if sub and history.exists():
                     curve = layout.stage_dir(seed, sub) / "critic_curve.jsonl"
@@ -53,15 +56,58 @@ def gather_results(layout: RunLayout, methods: list[str], seeds: list[int],
         "config": to_dict(config),
         "agent": agent,
         "agent_ids": agent_ids,
+        "paired": paired_results(layout, agent_ids, list(config.rollout.splits)),
         "critic": critic,
+        "critic_hard": critic_hard,
+        "rules": rule_results(layout) if critic else {},
         "training": training,
         "stages": stages,
         "data": {
             "trajectories": _maybe_json(layout.dir / "trajectories" / "stats.json"),
             "pairs": _maybe_json(layout.dir / "pairs" / "stats.json"),
             "rationales": _maybe_json(layout.dir / "rationales" / "stats.json"),
+            "hard_set": _maybe_json(layout.dir / "hard" / "stats.json"),
         },
     }
+
+
+def rule_results(layout: RunLayout) -> dict[str, Any]:
+    """The no-model critics (`rule_critics.py`) on the run's held-out pairs and on the hard set,
+    learnt from its training pairs and trajectories."""
+    from actrain.rule_critics import rule_accuracies
+
+    if not (layout.train_pairs.exists() and layout.train_traj.exists()):
+        return {}
+    k = layout.config.critic.candidates
+    train, trajectories = read_jsonl(layout.train_pairs), read_jsonl(layout.train_traj)
+    sets = {"heldout": layout.eval_pairs, "hard": layout.hard_pairs}
+    return {name: rule_accuracies(train, trajectories, read_jsonl(path), k if name ==
+                                  "heldout" else 2)
+            for name, path in sets.items() if path.exists()}
+
+
+def paired_results(layout: RunLayout, agent_ids: dict[str, dict[str, str]],
+                   splits: list[str]) -> list[dict[str, Any]]:
+    """Each ACT gain of `agent_report.GAINS` whose two methods were measured, per split: the
+    paired next-action and success differences with their bootstrap intervals
+    (`intervals.paired_comparisons`), from every agent's per-state and per-episode files."""
+    from actrain.agent_report import GAINS
+    from actrain.intervals import paired_comparisons
+
+    wanted = {m for first, second, _ in GAINS for m in (first, second)}
+    next_action: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    episodes: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for method, by_seed in agent_ids.items():
+        if method not in wanted:
+            continue
+        for seed, agent_id in by_seed.items():
+            states = layout.next_action_file(agent_id)
+            if states.exists():
+                next_action.setdefault(method, {})[seed] = read_jsonl(states)
+            played = layout.dir / "agent" / f"{agent_id}.episodes.jsonl"
+            if played.exists():
+                episodes.setdefault(method, {})[seed] = read_jsonl(played)
+    return paired_comparisons(next_action, episodes, GAINS, splits)
 
 
 def _maybe_json(path: Path) -> Any:

@@ -6,6 +6,9 @@ while thinking (with `data.actor_reasoning`).
 
 `choice_reward` is the ACT reward: 1 for picking the expert's action, 0 for the other one, and
 `malformed_reward` (below zero, so a guess beats no answer) when the answer cannot be parsed.
+With `critic.answer_format: action` the pick is the action written in the <action> tag: right
+when it is the expert's action (`normalise_action`), wrong when it is the alternative, malformed
+when it is anything else (`prompts.parse_choice`).
 The `accuracy*` functions are logged with weight 0: TRL then reports them as
 `rewards/<name>/mean`, averaging only the rows where they return a number.
 
@@ -26,6 +29,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from actrain.prompts import (
+    critic_tag,
     normalise_action,
     opens_thinking,
     parse_action,
@@ -71,7 +75,9 @@ def cut_off(
 ) -> list[bool]:
     """Which completions were cut off while thinking: no answer, so no reward (module doc).
 
-    A prefilled completion has already begun its answer, so it is never cut off while thinking.
+    `tag`: the one the answer is written in, "answer" for a critic with `answer_format: index`,
+    "action" for one with `answer_format: action` and for the agent (RL). A prefilled completion
+    has already begun its answer, so it is never cut off while thinking.
     """
     if prefilled:
         return [False] * len(completions)
@@ -90,13 +96,14 @@ def make_choice_reward(
 ) -> Callable[..., list[float | None]]:
     """Build the ACT reward for a given answer format (the prompts decide the format); None for a
     completion cut off while thinking (module doc)."""
+    tag = critic_tag(answer_format)  # the answer's tag; refuses an unknown format
 
     def choice_reward(
         prompts: Sequence[Any], completions: Sequence[Any], actions: Sequence[Sequence[str]],
         label: Sequence[int], **_: Any,
     ) -> list[float | None]:
         picked = choices(completions, actions, answer_format, prefilled, prompts)
-        cut = cut_off(completions, prefilled, prompts)
+        cut = cut_off(completions, prefilled, prompts, tag)
         return [
             None if c else malformed if p is None else (correct if p == y else wrong)
             for p, y, c in zip(picked, label, cut, strict=True)
@@ -114,10 +121,11 @@ def make_accuracy_metrics(
     TRL can leave the row out of its group's baseline (module doc); TRL reports the share of
     cut-off completions as `completions/clipped_ratio`.
     """
+    tag = critic_tag(answer_format)  # the answer's tag; refuses an unknown format
 
     def _accuracy(prompts, completions, actions, label, expert_first, want):  # noqa: ANN001, ANN202
         picked = choices(completions, actions, answer_format, prefilled, prompts)
-        cut = cut_off(completions, prefilled, prompts)
+        cut = cut_off(completions, prefilled, prompts, tag)
         return [
             (1.0 if p == y else 0.0) if not c and (want is None or ef == want) else None
             for p, y, ef, c in zip(picked, label, expert_first, cut, strict=True)
@@ -134,7 +142,7 @@ def make_accuracy_metrics(
 
     def format_ok(prompts, completions, actions, **_):  # noqa: ANN001, ANN202
         picked = choices(completions, actions, answer_format, prefilled, prompts)
-        cut = cut_off(completions, prefilled, prompts)
+        cut = cut_off(completions, prefilled, prompts, tag)
         return [None if c else 0.0 if p is None else 1.0 for p, c in zip(picked, cut, strict=True)]
 
     def picks_first(prompts, completions, actions, **_):  # noqa: ANN001, ANN202
@@ -154,13 +162,14 @@ def make_consistency_reward(
     order (`mirror`). Weighted by `act.consistency_reward` on top of the choice reward. None for
     a completion cut off while thinking, like the choice reward (module doc).
     """
+    tag = critic_tag(answer_format)  # the answer's tag; refuses an unknown format
 
     def consistency_reward(
         prompts: Sequence[Any], completions: Sequence[Any], actions: Sequence[Sequence[str]],
         label: Sequence[int], mirror: Sequence[int], **_: Any,
     ) -> list[float | None]:
         picked = choices(completions, actions, answer_format, prefilled, prompts)
-        cut = cut_off(completions, prefilled, prompts)
+        cut = cut_off(completions, prefilled, prompts, tag)
         right = [p == y for p, y in zip(picked, label, strict=True)]
         return [None if cut[i] else float(right[i] and right[m]) for i, m in enumerate(mirror)]
 

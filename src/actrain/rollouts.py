@@ -18,7 +18,7 @@ import logging
 import statistics
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,6 +55,10 @@ class AgentSettings:
     view: ActorView = field(default_factory=ActorView)
     dtype: str = "float32"
     seed: int = 0
+    # Encode the tokens a batch's prompts start with (system prompt, chat header, often the task)
+    # once and copy their KV cache to every row (`generate`'s `common_prefix`); False is the
+    # earlier path, kept for `benchmarks/rollout_throughput.py` to measure against.
+    prefix_cache: bool = True
 
     def step_limit(self, task: str) -> int:
         """`rollout.max_steps_by_task` keyed by the task id before its last ":" (ScienceWorld's
@@ -195,15 +199,16 @@ def run_episodes(
                 temperature=decoding.temperature, top_p=decoding.top_p, top_k=decoding.top_k,
                 batch_size=decoding.batch_size, stop=["</action>"], autocast=settings.dtype,
                 seed=settings.seed + stats["turns"] if decoding.temperature > 0 else None,
-                progress=False,
+                progress=False, common_prefix=settings.prefix_cache,
             )
             stats["generate_seconds"] += time.perf_counter() - start
             stats["turns"] += 1
-            stats["prompt_tokens"] += sum(len(tokenizer(p, add_special_tokens=False)["input_ids"])
-                                          for p in prompts)
-            start = time.perf_counter()
             texts = [completion for (completion,) in completions]
-            stats["generated_tokens"] += sum(len(tokenizer(t)["input_ids"]) + 1 for t in texts)
+            stats["prompt_tokens"] += _count_tokens(tokenizer, prompts, settings.prefix_cache,
+                                                    special=False)
+            stats["generated_tokens"] += _count_tokens(tokenizer, texts, settings.prefix_cache,
+                                                       special=True) + len(texts)
+            start = time.perf_counter()
             jobs = [(env, ep, text, settings, opens_thinking(prompt))
                     for (_, env, ep), text, prompt in zip(active, texts, prompts, strict=True)]
             if pool is not None and len(jobs) > 1:
@@ -228,6 +233,16 @@ def run_episodes(
         for env in free + [env for _, env, _ in active]:
             env.close()
     return [r for r in records if r is not None], stats
+
+
+def _count_tokens(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], batched: bool,
+                  special: bool) -> int:
+    """Tokens of `texts` (for the throughput stats), in one tokenizer call when `batched`."""
+    if not texts:
+        return 0
+    if batched:
+        return sum(map(len, tokenizer(list(texts), add_special_tokens=special)["input_ids"]))
+    return sum(len(tokenizer(t, add_special_tokens=special)["input_ids"]) for t in texts)
 
 
 def summarise(episodes: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -257,22 +272,27 @@ def summarise(episodes: Sequence[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def next_action_accuracy(
+def next_action_records(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
-    trajectories: Sequence[dict[str, Any]],
+    trajectories: Mapping[str, Sequence[dict[str, Any]]],
     settings: AgentSettings,
-) -> dict[str, Any]:
-    """Share of held-out expert states where the agent's action is the expert's (after
-    normalising case and whitespace): ScienceWorld's metric in the paper's v1, for any
-    environment. The agent sees each state as in its rollouts and decodes as there (greedy, or
-    the rollout's sampling, seeded by the run's seed); malformed output counts wrong, and
-    `truncated_rate` counts the answers cut off while thinking."""
+) -> list[dict[str, Any]]:
+    """The agent's action at every held-out expert state of `trajectories` ({split: expert
+    trajectories}): one record a state with its split, task, step, the expert's action, the
+    agent's (`action`, None when malformed), whether they match after normalising case and
+    whitespace (`correct`), and whether the answer was cut off while thinking.
+
+    The agent sees each state as in its rollouts and decodes as there (greedy, or the rollout's
+    sampling, seeded by the run's seed). All splits' prompts go through one `generate` call, which
+    sorts them by length so that a batch pads little, and shares their common start."""
     view = settings.view
-    examples = actor_examples(tokenizer, list(trajectories), view.history_len,
-                              view.show_admissible, view.reasoning)
+    examples = [{**example, "split": split}
+                for split, records in trajectories.items()
+                for example in actor_examples(tokenizer, list(records), view.history_len,
+                                              view.show_admissible, view.reasoning)]
     if not examples:
-        return {"states": 0, "accuracy": None, "malformed_rate": None, "truncated_rate": None}
+        return []
     r = settings.rollout
 
     def decode(prompts: list[str]) -> list[list[str]]:
@@ -281,22 +301,59 @@ def next_action_accuracy(
             temperature=r.temperature, top_p=r.top_p, top_k=r.top_k, batch_size=r.batch_size,
             stop=["</action>"], autocast=settings.dtype,
             seed=settings.seed if r.temperature > 0 else None, desc="next-action accuracy",
+            common_prefix=settings.prefix_cache,
         )
 
     # split over processes when launched as several
     prompts = [e["prompt"] for e in examples]
     completions = map_sharded(decode, prompts)
-    opened = [opens_thinking(p) for p in prompts]
-    texts = [text for (text,) in completions]
-    actions = [parse_action(text, prefilled=not view.reasoning, think_open=o)
-               for text, o in zip(texts, opened, strict=True)]
-    right = sum(a is not None and normalise_action(a) == normalise_action(e["expert_action"])
-                for a, e in zip(actions, examples, strict=True))
-    n = len(examples)
-    return {"states": n, "accuracy": right / n,
-            "malformed_rate": sum(a is None for a in actions) / n,
-            "truncated_rate": sum(truncated_thinking(t, o)
-                                  for t, o in zip(texts, opened, strict=True)) / n}
+    out = []
+    for example, (text,) in zip(examples, completions, strict=True):
+        opened = opens_thinking(example["prompt"])
+        action = parse_action(text, prefilled=not view.reasoning, think_open=opened)
+        expert = example["expert_action"]
+        out.append({
+            "split": example["split"], "task": example["task"], "step": example["step"],
+            "expert_action": expert, "action": action,
+            "correct": action is not None and normalise_action(action) == normalise_action(expert),
+            "malformed": action is None, "truncated": truncated_thinking(text, opened),
+            "completion": text,
+        })
+    return out
+
+
+def next_action_summary(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """States, accuracy, and the shares of malformed answers and of answers cut off while
+    thinking (both counted wrong) over per-state records (`next_action_records`)."""
+    n = len(records)
+    if not n:
+        return {"states": 0, "accuracy": None, "malformed_rate": None, "truncated_rate": None}
+    return {"states": n, "accuracy": sum(r["correct"] for r in records) / n,
+            "malformed_rate": sum(r["malformed"] for r in records) / n,
+            "truncated_rate": sum(r["truncated"] for r in records) / n}
+
+
+def next_action_by_split(records: Sequence[dict[str, Any]],
+                         splits: Sequence[str]) -> dict[str, Any]:
+    """`summary["next_action"]`: {split: its summary} for every split, beside the same figures
+    over all splits together at the top level (what readers of a single figure take)."""
+    return {**next_action_summary(records),
+            **{split: next_action_summary([r for r in records if r["split"] == split])
+               for split in splits}}
+
+
+def next_action_accuracy(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    trajectories: Sequence[dict[str, Any]],
+    settings: AgentSettings,
+) -> dict[str, Any]:
+    """Share of held-out expert states where the agent's action is the expert's (after
+    normalising case and whitespace): ScienceWorld's metric in the paper's v1, for any
+    environment. Malformed output counts wrong, and `truncated_rate` counts the answers cut off
+    while thinking (`next_action_records`)."""
+    return next_action_summary(next_action_records(model, tokenizer, {"heldout": trajectories},
+                                                   settings))
 
 
 def evaluate_agent(
@@ -305,12 +362,13 @@ def evaluate_agent(
     config: Any,  # RunConfig
     seed: int,
     thinking: bool | None = None,
-    heldout: Sequence[dict[str, Any]] = (),
+    heldout: Sequence[dict[str, Any]] | Mapping[str, Sequence[dict[str, Any]]] = (),
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Roll the agent out on the first `rollout.episodes` tasks of each split in the config;
     `thinking` True prompts it to reason before its action, False to act at once, whatever
     `data.actor_reasoning` says (None: as it says).
-    With `heldout` expert trajectories, also its next-action accuracy on their states."""
+    With `heldout` expert trajectories, also its next-action accuracy on their states; given as
+    {split: trajectories}, per split (`next_action_by_split`)."""
     from actrain.envs import from_config
 
     r = config.rollout
@@ -342,7 +400,10 @@ def evaluate_agent(
         episodes += records
         summary[split] = {**summarise(records),
                           "generate_seconds": stats.get("generate_seconds", 0.0)}
-    if heldout:
+    if isinstance(heldout, Mapping):
+        records = next_action_records(model, tokenizer, heldout, settings)
+        summary["next_action"] = next_action_by_split(records, list(heldout))
+    elif heldout:
         summary["next_action"] = next_action_accuracy(model, tokenizer, heldout, settings)
     return summary, episodes
 
@@ -375,6 +436,8 @@ def protocol(config: Any, thinking: bool | None = None) -> dict[str, Any]:
         "admissible_actions_shown": config.data.show_admissible,
         "actor_reasoning": config.data.actor_reasoning if thinking is None else thinking,
         "max_new_tokens": r.thinking_max_new_tokens if thinking else r.max_new_tokens,
+        "next_action_states": (f"at least {r.next_action_states} held-out expert states a split"
+                               if r.next_action_states > 0 else "the id_test expert states"),
     }
 
 

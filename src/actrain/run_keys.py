@@ -74,6 +74,9 @@ class RunKeys:
             return fingerprint("rationales", self.data_key("outcomes"), c.sr.teacher,
                                c.sr.max_new_tokens, c.eval.batch_size, c.dtype, c.data.history_len,
                                c.data.show_admissible, *self.template_key(), *self.engine_key())
+        if which == "hard":  # the hard critic set: the environment's, fixed seed
+            return fingerprint("hard", c.env.id, c.env.kwargs, *plugin, asdict(c.hard_set),
+                               c.data.history_len)
         if which != "pairs":
             raise ValueError(f"no data step {which!r}")
         if c.alternatives.pairs_from:  # another run's pairs: what they are, not where
@@ -86,6 +89,8 @@ class RunKeys:
             alternatives.pop("rule")
         if alternatives["top_k"] == 0:  # likewise top-k sampling, off
             alternatives.pop("top_k")
+        if alternatives["kind"] == "any":  # likewise alternatives of any kind
+            alternatives.pop("kind")
         return fingerprint("pairs", collect, c.model, c.seed, c.data.history_len,
                            c.data.show_admissible, alternatives, c.dtype,
                            *self.template_key(), *self.engine_key(), *batching)
@@ -128,10 +133,20 @@ class RunKeys:
                            sampling_key_settings(asdict(c.eval)),
                            *self.engine_key())
 
+    def hard_critic_key(self, seed: int, prefix: tuple[str, ...]) -> str:
+        c = self.config
+        return fingerprint("critic-hard", self.checkpoint_key(seed, prefix), self.data_key("hard"),
+                           critic_key_settings(asdict(c.critic)),
+                           sampling_key_settings(asdict(c.eval)), *self.engine_key())
+
     def agent_key(self, seed: int, prefix: tuple[str, ...], thinking: bool | None = None) -> str:
         c = self.config
         rollout = sampling_key_settings(asdict(c.rollout))
         rollout.pop("step_workers")  # how many threads step the environments changes no result
+        # At its default, as runs keyed before it existed (their agents are measured again
+        # where their next-action file is missing: `Pipeline.evaluate_agent`).
+        if rollout.get("next_action_states") == type(c.rollout).next_action_states:
+            rollout.pop("next_action_states")
         view = ActorView.of(c.data)
         if thinking is not True:
             rollout.pop("thinking_max_new_tokens")  # only `-cot` rollouts read it

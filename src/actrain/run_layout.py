@@ -1,6 +1,8 @@
 """Where each output of a run lives inside its folder (`runs/<name>/`).
 
     trajectories/{train,id_test}.jsonl   pairs/{train,id_test}.jsonl   stages.json
+    trajectories/next_action_<split>.jsonl   agent/<agent id>.next_action.jsonl
+    hard/{trajectories,pairs}.jsonl   (the hard critic set)   critic/<checkpoint id>.hard.json
     outcomes/train.jsonl   rationales/train.jsonl   (Early Experience baselines only)
     seed<N>/<stage>-<stage>/checkpoint   critic/<checkpoint id>.json    agent/<agent id>.json
 """
@@ -34,6 +36,20 @@ class RunLayout:
     @property
     def eval_pairs(self) -> Path:
         return self.dir / "pairs" / "id_test.jsonl"
+
+    @property
+    def hard_traj(self) -> Path:
+        """Expert trajectories of the hard critic set's held-out tasks."""
+        return self.dir / "hard" / "trajectories.jsonl"
+
+    @property
+    def hard_pairs(self) -> Path:
+        """The hard critic set: same-kind alternatives verified worse (data/hard_pairs.py)."""
+        return self.dir / "hard" / "pairs.jsonl"
+
+    def next_action_traj(self, split: str) -> Path:
+        """Held-out expert states of a split for every agent's next-action accuracy."""
+        return self.dir / "trajectories" / f"next_action_{split}.jsonl"
 
     @property
     def train_outcomes(self) -> Path:
@@ -75,5 +91,13 @@ class RunLayout:
     def critic_file(self, checkpoint_id: str) -> Path:
         return self.dir / "critic" / f"{checkpoint_id}.json"
 
+    def hard_critic_file(self, checkpoint_id: str) -> Path:
+        return self.dir / "critic" / f"{checkpoint_id}.hard.json"
+
     def agent_file(self, agent_id: str) -> Path:
         return self.dir / "agent" / f"{agent_id}.json"
+
+    def next_action_file(self, agent_id: str) -> Path:
+        """The agent's action at every held-out expert state: split, task, step, both actions,
+        correct."""
+        return self.dir / "agent" / f"{agent_id}.next_action.jsonl"

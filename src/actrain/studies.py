@@ -29,6 +29,8 @@ from actrain.generation import generate
 from actrain.prompts import (
     THINK_CLOSE,
     critic_prompt,
+    critic_stop,
+    critic_tag,
     injected_rationale,
     opens_thinking,
     pair_state,
@@ -65,7 +67,8 @@ def forced_thinking(tokenizer: PreTrainedTokenizerBase, prompt: str, forced: str
 def intervention_prompts(
     tokenizer: PreTrainedTokenizerBase, pair: dict[str, Any], critic: CriticConfig
 ) -> dict[str, str]:
-    """The three prompts of one held-out pair (in its shown order).
+    """The three prompts of one held-out pair (in its shown order); the forced answers open the
+    answer format's own tag (`<answer>`, or the agent's `<action>`).
 
     For a thinking model the forced answers come after a thinking block (`forced_thinking`): an
     empty one when the rationale is removed, the wrong rationale when it is injected; an answer
@@ -78,9 +81,10 @@ def intervention_prompts(
     )
     argued = next(i for i in range(len(actions)) if i != label)
     injected = injected_rationale(actions, argued)
+    opening = f"<{critic_tag(critic.answer_format)}>"
     return {"own": reasoning,
-            "removed": reasoning + forced_thinking(tokenizer, reasoning, "") + "<answer>",
-            "injected": reasoning + forced_thinking(tokenizer, reasoning, injected) + "<answer>"}
+            "removed": reasoning + forced_thinking(tokenizer, reasoning, "") + opening,
+            "injected": reasoning + forced_thinking(tokenizer, reasoning, injected) + opening}
 
 
 def rationale_study(
@@ -116,7 +120,8 @@ def rationale_study(
             model, tokenizer, shown,
             max_new_tokens=forced_tokens if forced else own_tokens,
             temperature=evaluation.temperature, top_p=evaluation.top_p, top_k=evaluation.top_k,
-            batch_size=batch_size, stop=["</answer>"], autocast=dtype, seed=seed,
+            batch_size=batch_size, stop=[critic_stop(critic.answer_format)], autocast=dtype,
+            seed=seed,
             desc=f"rationale study ({condition})",
         )
         opened = [opens_thinking(prompt) for prompt in shown]

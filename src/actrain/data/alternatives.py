@@ -89,6 +89,30 @@ def random_alternative(
     return rng.choice(options) if options else None
 
 
+def pair_record(
+    record: StateRecord, alternative: str, source: str, expert_first: bool
+) -> dict[str, Any]:
+    """One line of a pairs file: the state, both actions in their shown order, and the label
+    (the position of the expert's action). `source` says where the alternative came from."""
+    actions = ([record.expert_action, alternative] if expert_first
+               else [alternative, record.expert_action])
+    return {
+        "task": record.task,
+        "step": record.step,
+        "task_description": record.state.task,
+        "history": [list(h) for h in record.state.history],
+        "observation": record.state.observation,
+        "context": record.state.context,
+        "admissible": list(record.state.admissible),
+        "expert_action": record.expert_action,
+        "alternative": alternative,
+        "alternative_source": source,
+        "actions": actions,
+        "expert_first": expert_first,
+        "label": 0 if expert_first else 1,
+    }
+
+
 def build_pairs(
     states: Sequence[StateRecord],
     sampled: Sequence[Sequence[str]],
@@ -156,27 +180,6 @@ def build_pairs(
             stats["from_policy" if source == "policy" else "random_fallback"] += 1
             orders = [True, False] if both_orders else [rng.random() < 0.5]
             for expert_first in orders:
-                actions = (
-                    [record.expert_action, alternative]
-                    if expert_first
-                    else [alternative, record.expert_action]
-                )
-                pairs.append(
-                    {
-                        "task": record.task,
-                        "step": record.step,
-                        "task_description": record.state.task,
-                        "history": [list(h) for h in record.state.history],
-                        "observation": record.state.observation,
-                        "context": record.state.context,
-                        "admissible": list(record.state.admissible),
-                        "expert_action": record.expert_action,
-                        "alternative": alternative,
-                        "alternative_source": source,
-                        "actions": actions,
-                        "expert_first": expert_first,
-                        "label": 0 if expert_first else 1,
-                    }
-                )
+                pairs.append(pair_record(record, alternative, source, expert_first))
     stats["states_kept_share"] = round(stats["states_kept"] / len(states), 4) if states else 0.0
     return pairs, stats

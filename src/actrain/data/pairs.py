@@ -17,9 +17,11 @@ from tqdm import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from actrain.data.alternatives import build_pairs, expert_states
+from actrain.data.hard_pairs import same_kind
 from actrain.distributed import map_sharded, world
 from actrain.generation import generate, score_continuations
 from actrain.prompts import actor_prompt, normalise_action, render_state
+from actrain.rule_critics import first_word
 
 
 def sample_alternatives(
@@ -92,7 +94,11 @@ def draw_admissible_alternatives(
 
     def others(record: Any) -> list[str]:
         expert = normalise_action(record.expert_action)
-        return [a for a in record.state.admissible if normalise_action(a) != expert]
+        every = [a for a in record.state.admissible if normalise_action(a) != expert]
+        if alt.kind == "any":
+            return every
+        same = same_kind(record.expert_action, record.state.admissible)
+        return same if same or alt.kind == "same" else every
 
     def score(mine: list[Any]) -> list[list[float]]:
         opening = "<action>" if alt.reasoning else ""
@@ -147,7 +153,20 @@ def make_pairs(
         with from_config(config.env) as env:
             pairs, checked = keep_verified_worse(env, pairs, trajectories)
         stats.update(checked)
+    stats["kinds"] = kind_shares(pairs)
     return pairs, stats
+
+
+def kind_shares(pairs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """How many (state, alternative) pairs are of each kind: the alternative the same kind of
+    action as the expert's (its first word) or another, and drawn from the policy or at random;
+    with the share of the same kind, which surface rules cannot judge."""
+    seen = {(p["task"], p["step"], p["alternative"]): p for p in pairs}
+    same = sum(first_word(p["alternative"]) == first_word(p["expert_action"])
+               for p in seen.values())
+    random_ = sum(p.get("alternative_source") == "random" for p in seen.values())
+    return {"pairs": len(seen), "same_kind": same, "other_kind": len(seen) - same,
+            "random": random_, "same_kind_share": round(same / len(seen), 4) if seen else 0.0}
 
 
 def first_pairs_per_state(pairs: Sequence[dict[str, Any]], limit: int) -> list[dict[str, Any]]:

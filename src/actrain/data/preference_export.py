@@ -13,7 +13,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from actrain.errors import ActrainError
-from actrain.prompts import actor_messages, critic_messages, pair_state, render_state
+from actrain.prompts import (
+    actor_messages,
+    critic_messages,
+    critic_tag,
+    pair_state,
+    render_state,
+)
 
 ROLES = ("actor", "critic")
 
@@ -59,4 +65,5 @@ def preference_rows(pairs: Sequence[dict[str, Any]], config: Any, role: str = "a
 
 
 def _answer(index: int, actions: Sequence[str], answer_format: str) -> str:
-    return f"<answer>{index + 1 if answer_format == 'index' else actions[index]}</answer>"
+    tag = critic_tag(answer_format)
+    return f"<{tag}>{index + 1 if answer_format == 'index' else actions[index]}</{tag}>"

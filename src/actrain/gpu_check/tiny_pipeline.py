@@ -69,6 +69,7 @@ def pipeline_overrides(check_work: Path, name: str, model: Path, device: str, dt
         f"il.learning_rate={LEARNING_RATE}", f"rl.max_steps={steps}", "rl.num_generations=2",
         "rl.prompts_per_step=2", "rl.max_new_tokens=4", f"rl.learning_rate={LEARNING_RATE}",
         f"rl.reward={MODULE}:varied_reward", "rollout.enabled=false", "eval.batch_size=8",
+        "hard_set.tasks=2",
     ]
 
 

@@ -34,7 +34,7 @@ from actrain.errors import ActrainError
 from actrain.evaluate import evaluate_critic
 from actrain.io import read_jsonl, write_jsonl
 from actrain.methods import ACTInputs
-from actrain.prompts import critic_prompts, trl_prompts
+from actrain.prompts import critic_prompts, critic_stop, critic_tag, trl_prompts
 from actrain.rewards import (
     choices,
     make_accuracy_metrics,
@@ -69,6 +69,31 @@ def act_dataset(
 def expert_first(pair: dict[str, Any]) -> list[str]:
     """A pair's (or K-way item's) actions with the expert's shown first."""
     return [pair["expert_action"], *pair.get("alternatives", [pair["alternative"]])]
+
+
+def check_answer_room(
+    tokenizer: PreTrainedTokenizerBase, pairs: Sequence[dict[str, Any]], critic: CriticConfig
+) -> None:
+    """With `critic.answer_format: action` a judgment writes an action's text and its closing
+    tag: refuse a `critic.max_new_tokens` too small for the longest of `pairs`' actions, which
+    could never be named in full (a cut answer is malformed, never right)."""
+    if critic.answer_format != "action":
+        return
+    opening = f"<{critic_tag(critic.answer_format)}>" if critic.reasoning else ""
+    actions = sorted({a for p in pairs for a in p["actions"]})
+    if not actions:
+        return
+    answers = [f"{opening}{a}{critic_stop(critic.answer_format)}" for a in actions]
+    lengths = [len(ids) for ids in tokenizer(answers, add_special_tokens=False)["input_ids"]]
+    longest = max(range(len(answers)), key=lengths.__getitem__)
+    if lengths[longest] > critic.max_new_tokens:
+        room = " plus room to think" if critic.reasoning else ""
+        raise ActrainError(
+            f"critic.answer_format action: the answer {answers[longest][:80]!r} takes "
+            f"{lengths[longest]} tokens, more than critic.max_new_tokens "
+            f"({critic.max_new_tokens}); set critic.max_new_tokens to at least "
+            f"{lengths[longest]}{room}"
+        )
 
 
 def pair_group_dataset(
@@ -237,6 +262,7 @@ def run_act(
     if not train_pairs:
         raise ActrainError("the ACT stage has no training pairs (see pairs/stats.json; K-way "
                            "choice needs alternatives.per_state >= critic.candidates - 1)")
+    check_answer_room(tokenizer, [*train_pairs, *eval_pairs], inputs.critic)
     curve_path = out_dir / "critic_curve.jsonl"
     callbacks: list[TrainerCallback] = []
     curve = None
@@ -288,7 +314,10 @@ def grpo_trainer(  # noqa: ANN201 - a trl.GRPOTrainer
         reward_funcs.append(make_consistency_reward(fmt, prefilled))
         weights.append(act.consistency_reward)
     metrics = make_accuracy_metrics(fmt, prefilled)
-    one_token = prefilled and critic.max_new_tokens == 1
+    # The one-token sampler and the shared prompt pass need the whole answer in one token: a
+    # prefilled index answer of `critic.max_new_tokens: 1`. Off otherwise (action answers are
+    # several tokens): TRL then samples and scores every completion itself.
+    one_token = prefilled and fmt == "index" and critic.max_new_tokens == 1
     rollout = None
     if pair_groups:
         dataset, by_prompt = pair_group_dataset(tokenizer, train_pairs, critic)

@@ -1,13 +1,14 @@
 """The paper's ACT-stage ablations: the same pairs, trained with supervision instead of GRPO.
 
 - `act.objective: sft`: TRL's `SFTTrainer` on the correct choice (the prompt is the critic
-  prompt, the completion the expert's position closed by its tag; loss on the completion only).
-- `act.objective: dpo`: TRL's `DPOTrainer`, the expert's position preferred to the other one,
-  scored on the decision token (`act.dpo_scope: decision`, see `choice_dpo.py`; `answer`
-  scores the whole answer as TRL does); with `act.shared_prompt_pass` (the default) each
-  pair's two rows share one prompt pass (`ChoiceDPOTrainer`, `choice_dpo.py`), which computes
-  the same loss at a fraction of the cost (4.79x faster a step on a 2-core CPU,
-  `benchmarks/act_step.py --objective dpo`).
+  prompt, the completion the expert's position, or with `critic.answer_format: action` the
+  expert's action, closed by its tag; loss on the completion only).
+- `act.objective: dpo`: TRL's `DPOTrainer`, the expert's answer preferred to the other one,
+  scored up to the first token where the answers differ (`act.dpo_scope: decision`, see
+  `choice_dpo.py`; `answer` scores the whole answer as TRL does); with
+  `act.shared_prompt_pass` (the default) each pair's two rows share one prompt pass
+  (`ChoiceDPOTrainer`, `choice_dpo.py`), which computes the same loss at a fraction of the cost
+  (4.79x faster a step on a 2-core CPU, `benchmarks/act_step.py --objective dpo`).
 
 Every pair is used in both shown orders (`act.both_orders`), so neither objective can score by
 naming a position. TRL's `max_length` holds the longest row (`stages.il.fitted_max_length`): a
@@ -28,7 +29,7 @@ from actrain.config import CriticConfig
 from actrain.data.kway import training_rows
 from actrain.errors import ActrainError
 from actrain.methods import ACTInputs
-from actrain.prompts import critic_prompts
+from actrain.prompts import critic_prompts, critic_stop, critic_tag
 from actrain.stages.common import (
     OWN_KEYS,
     lora_config,
@@ -40,10 +41,13 @@ from actrain.stages.il import fitted_max_length, lengths_record, sequence_length
 
 
 def answer_text(index: int, actions: Sequence[str], critic: CriticConfig) -> str:
-    """The completion that picks `actions[index]`, in the critic's answer format."""
+    """The completion that picks `actions[index]`, in the critic's answer format: its number
+    ("1</answer>") or its text in the agent's tag ("take apple</action>"). Direct choice
+    prefills the opening tag; with reasoning the answer writes it ("<answer>1</answer>")."""
+    tag = critic_tag(critic.answer_format)
     content = str(index + 1) if critic.answer_format == "index" else actions[index]
-    opening = "" if not critic.reasoning else "<answer>"  # direct choice prefills the tag
-    return f"{opening}{content}</answer>"
+    opening = "" if not critic.reasoning else f"<{tag}>"
+    return f"{opening}{content}{critic_stop(critic.answer_format)}"
 
 
 def choice_examples(

@@ -2,8 +2,9 @@
 
 `DPOTrainer` stacks a batch as `[chosen rows; rejected rows]` and runs the policy (and the
 reference) over both halves. For the critic the two rows of a pair are the same shown prompt
-followed by two answers of a few tokens ("1</answer>" against "2</answer>"), so nearly all of
-that work is done twice. `ChoiceDPOTrainer` runs each pair as one packed row instead:
+followed by two answers of a few tokens ("1</answer>" against "2</answer>", or two actions'
+texts closed by "</action>"), so nearly all of that work is done twice. `ChoiceDPOTrainer`
+runs each pair as one packed row instead:
 
     [shared prefix][chosen suffix][rejected suffix]
 
@@ -28,7 +29,10 @@ there (a model sure that "</answer>" follows "1" and unsure after "2") while the
 the digit, does not move: measured on TWC, 93.5% train preference accuracy and a held-out critic
 that always names position 2. With `decision` (the default) each pair's completion mask ends at
 the first token where its two answers differ, so the loss is the choice and nothing after it;
-tokens before it are the same in both rows and cancel.
+tokens before it are the same in both rows and cancel. With `critic.answer_format: action` the
+answers are the actions' texts ("take apple</action>" against "take knife</action>"): the shared
+"take" cancels and the loss is the token that first tells the two actions apart ("apple" against
+"knife"), after which the choice is made.
 """
 
 from __future__ import annotations

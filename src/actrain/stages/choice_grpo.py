@@ -14,6 +14,13 @@ the position collapse measured in `docs/results/twc-act.md`.
 only in that token. Sampling then takes one forward pass per distinct shown prompt, and the
 training loss scores every sample from its prompt's last-position distribution, instead of
 encoding the same prompt G times: the same per-token log-probabilities at a fraction of the cost.
+`act.shared_prompt_pass` only allows it: `stages/act.py` turns it on for a prefilled index
+answer of one token and switches it off by itself for anything else, rather than refusing the
+config, since the default must hold for every format. A judgment that reasons, or one in
+`critic.answer_format: action` (the action's text and "</action>": several tokens), is sampled
+and scored by TRL itself, each token against its own prefix, up to the end of the turn or
+`critic.max_new_tokens` (the rewards ignore what follows the closing tag); `choice/p_first`,
+`choice/entropy` and `choice/answer_mass` are then not logged.
 
 Zero-variance groups (every reward function's weighted total equal across the group: all right,
 all wrong, all malformed, ...) carry no advantage. With `act.zero_variance: filter` they are

@@ -1,0 +1,161 @@
+"""The hard critic set: same-kind alternatives verified worse, where surface rules are at
+chance, and the no-model rules every critic figure stands beside."""
+
+import pytest
+
+from actrain.data.hard_pairs import hard_pairs, same_kind
+from actrain.data.verify import keep_verified_worse, worse_by_outcome
+from actrain.envs.base import StepResult, TextEnv
+from actrain.rule_critics import action_prior_accuracy, rule_accuracies, verb_prior_accuracy
+
+PLACES = {"apple": "basket", "cup": "shelf"}
+EXPERT = ["take apple", "put apple in basket", "take cup", "put cup in shelf"]
+
+
+class Tidy(TextEnv):
+    """Put each item in its place: a wrong place scores nothing, and the expert's plan cannot
+    undo it (it never takes an item twice). No oracle, as TextWorldExpress."""
+
+    def tasks(self, split):
+        return ["t"]
+
+    def reset(self, task):
+        self.held, self.placed = set(), {}
+        return self._result("a room")
+
+    def _result(self, text):
+        right = sum(self.placed.get(i) == p for i, p in PLACES.items())
+        won = right == len(PLACES)
+        return StepResult(text, done=won, info={"won": won, "score": right / len(PLACES)})
+
+    def step(self, action):
+        words = action.split()
+        if words[0] == "take" and words[1] not in self.held:
+            self.held.add(words[1])
+            self.placed.pop(words[1], None)
+        elif words[0] == "put" and words[1] in self.held:
+            self.held.discard(words[1])
+            self.placed[words[1]] = words[-1]
+        return self._result(f"you {action}")
+
+    def admissible_actions(self):
+        takes = [f"take {i}" for i in PLACES if i not in self.held]
+        puts = [f"put {i} in {p}" for i in sorted(self.held) for p in ("basket", "shelf",
+                                                                          "floor")]
+        return [*takes, *puts, "look"]
+
+    def expert_actions(self, task):
+        return list(EXPERT)
+
+
+def test_a_wrong_place_is_worse_and_a_swapped_order_is_not():
+    env = Tidy()
+    assert worse_by_outcome(env, "t", EXPERT[:1], EXPERT[1], "put apple in floor", EXPERT[2:])
+    assert not worse_by_outcome(env, "t", [], EXPERT[0], "take cup", EXPERT[1:])
+    assert not worse_by_outcome(env, "t", EXPERT[:1], EXPERT[1], "look", EXPERT[2:])  # absorbed
+
+
+def test_verify_without_an_oracle_uses_the_outcome_check():
+    trajectories = [{"task": "t", "steps": [{"expert_action": a} for a in EXPERT]}]
+    pairs = [{"task": "t", "step": 1, "expert_action": EXPERT[1], "alternative": alt,
+              "expert_first": True} for alt in ("put apple in floor", "look")]
+    kept, counts = keep_verified_worse(Tidy(), pairs, trajectories)
+    assert [p["alternative"] for p in kept] == ["put apple in floor"]
+    assert counts == {"verified_worse": 1, "as_good_as_expert": 1, "check": "outcome"}
+
+
+def _trajectory(env):
+    from actrain.data.trajectories import collect_expert_trajectory
+
+    return collect_expert_trajectory(env, "t")
+
+
+def test_the_hard_set_holds_same_kind_alternatives_verified_worse_in_both_orders():
+    env = Tidy()
+    pairs, stats = hard_pairs(env, [_trajectory(env)], history_len=0, per_state=5)
+    alternatives = {(p["step"], p["alternative"]) for p in pairs}
+    # `take cup` at step 0 is the same kind but only swaps the order: not worse, not kept;
+    # `take apple` at step 2 takes it out of its place, which the expert's plan never undoes.
+    assert alternatives == {(1, "put apple in floor"), (1, "put apple in shelf"),
+                            (2, "take apple"), (3, "put cup in basket"), (3, "put cup in floor")}
+    assert all(p["expert_action"].split()[0] == p["alternative"].split()[0] for p in pairs)
+    assert sorted(p["expert_first"] for p in pairs) == [False] * 5 + [True] * 5
+    assert all(p["actions"][p["label"]] == p["expert_action"] for p in pairs)
+    assert stats["pairs"] == 5 and stats["by_verb"] == {"put": 4, "take": 1}
+    assert stats["check"] == "outcome" and stats["states_with_same_kind"] == 4
+    # The first-word rule cannot tell such pairs apart: exactly chance.
+    train = [{"expert_action": "put a in b", "alternative": "look"}]
+    assert verb_prior_accuracy(train, pairs) == 0.5
+
+
+def test_per_state_and_max_checks_bound_the_set():
+    env = Tidy()
+    pairs, stats = hard_pairs(env, [_trajectory(env)], history_len=0, per_state=1)
+    assert stats["pairs"] == 3 and len(pairs) == 6
+    _, bounded = hard_pairs(env, [_trajectory(env)], history_len=0, per_state=5, max_checks=1)
+    assert bounded["checked"] == 4  # one candidate a state that has any
+
+
+def test_same_kind_is_the_expert_verb_and_never_the_expert_action():
+    assert same_kind("Put apple in basket", ["put apple in basket", "put apple in floor",
+                                             "take cup"]) == ["put apple in floor"]
+
+
+def test_the_whole_action_rule_knows_where_training_experts_put_things():
+    trajectories = [{"steps": [{"expert_action": "put apple in basket"}] * 2}]
+    heldout = [{"expert_action": "put apple in basket", "alternative": "put apple in floor"},
+               {"expert_action": "put pear in box", "alternative": "put pear in floor"}]
+    assert action_prior_accuracy(trajectories, heldout) == (1 + 0.5) / 2
+    rules = rule_accuracies([], trajectories, heldout)
+    assert rules["first_word"] == 0.5 and rules["best"] == rules["whole_action"] == 0.75
+    assert rule_accuracies([], trajectories, [])["best"] is None
+
+
+def test_the_hard_set_must_be_held_out():
+    from actrain.config import load_config
+    from actrain.errors import ActrainError
+
+    with pytest.raises(ActrainError, match="held-out split"):
+        load_config(None, ["hard_set.split=train"])
+    with pytest.raises(ActrainError, match="per_state"):
+        load_config(None, ["hard_set.per_state=0"])
+
+
+def test_same_kind_training_alternatives_and_their_share(monkeypatch):
+    """`alternatives.kind: same` draws only the expert's kind of action (a state without one
+    gets no pair), `prefer_same` falls back to any kind there; the pairs' stats say the share."""
+    from actrain.config import load_config
+    from actrain.data import pairs as pairs_module
+
+    trajectories = [{"task": "t", "task_description": "", "steps": [
+        {"observation": "o", "admissible": ["look", "take cup", "take apple"],
+         "expert_action": "take apple"},
+        {"observation": "o", "admissible": ["look", "put apple in floor", "put apple in basket"],
+         "expert_action": "put apple in basket"},
+        {"observation": "o", "admissible": ["look", "wait"], "expert_action": "wait"}]}]
+    monkeypatch.setattr(pairs_module, "score_continuations",
+                        lambda model, tok, prompts, options, dtype, desc: [[0.0] * len(o)
+                                                                          for o in options])
+    monkeypatch.setattr(pairs_module, "actor_prompt", lambda *args: "prompt")
+    for kind, want in (("same", {"take cup", "put apple in floor"}),
+                       ("prefer_same", {"take cup", "put apple in floor", "look"})):
+        config = load_config(None, ["alternatives.mode=admissible", f"alternatives.kind={kind}",
+                                    "alternatives.random_fallback=false"])
+        pairs, stats = pairs_module.make_pairs(None, None, trajectories, config, False, 0)
+        assert {p["alternative"] for p in pairs} == want
+        assert stats["kinds"]["same_kind"] == 2
+        assert stats["kinds"]["pairs"] == len(want)
+
+
+def test_kind_needs_admissible_alternatives_and_keeps_old_keys_at_any():
+    from actrain.config import load_config
+    from actrain.errors import ActrainError
+    from actrain.run_keys import RunKeys
+
+    with pytest.raises(ActrainError, match="needs alternatives.mode admissible"):
+        load_config(None, ["alternatives.kind=same"])
+    with pytest.raises(ActrainError, match="alternatives.kind must be one of"):
+        load_config(None, ["alternatives.kind=similar", "alternatives.mode=admissible"])
+    base = RunKeys(load_config(None, ["alternatives.mode=admissible"]))
+    same = RunKeys(load_config(None, ["alternatives.mode=admissible", "alternatives.kind=same"]))
+    assert base.data_key("pairs") != same.data_key("pairs")
