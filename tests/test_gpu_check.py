@@ -61,7 +61,8 @@ def test_every_trained_stage_moved_the_weights(dry_run):
         assert pipeline[stage]["moved"]["tensors_changed"] > 0, stage
         assert pipeline[stage]["steps"] == 2, stage
     assert any(row["grad_norm"] > 0 for row in pipeline["act"]["train_log"])  # pair groups varied
-    assert [row["step"] for row in pipeline["steps"]][:3] == ["collect", "pairs", "train seed0-act"]
+    assert [row["step"] for row in pipeline["steps"]][:4] == ["collect", "pairs", "hard set",
+                                                              "train seed0-act"]
     lora = results["stages"]["lora_merge"]["details"]
     assert lora["moved"]["tensors_changed"] > 0 and lora["merged_class"] == "LlamaForCausalLM"
 

@@ -196,11 +196,11 @@ class DataSteps(RunSteps):
             from actrain.data.trajectories import collect_expert_trajectory, first_tasks
             from actrain.envs import from_config
 
-            if not distributed.is_main():  # replaying games is cheap: one process does it
-                return
             h = c.hard_set
             with from_config(c.env) as env:
-                tasks = first_tasks(env, h.split, h.tasks)
+                tasks = first_tasks(env, h.split, h.tasks)  # every process: it holds a barrier
+                if not distributed.is_main():  # replaying games is cheap: one process does it
+                    return
                 trajectories = [t for t in (collect_expert_trajectory(env, task) for task in
                                             tqdm(tasks, desc=f"expert trajectories ({h.split})",
                                                  unit="task", leave=False)) if t["won"]]
