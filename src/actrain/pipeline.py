@@ -146,49 +146,39 @@ class Pipeline(DataSteps):
 
     # -- evaluation -------------------------------------------------------------------------
     def evaluate_critic(self, seed: int, prefix: tuple[str, ...]) -> None:
+        """The checkpoint judged on the run's held-out pairs, then on the hard critic set."""
         ckpt = self.checkpoint_id(seed, prefix)
-        key = self.keys.critic_key(seed, prefix)
-
-        def work() -> None:
-            from actrain.evaluate import evaluate_critic
-
-            with self.loaded(seed, prefix) as (model, tokenizer):
-                metrics, predictions = evaluate_critic(
-                    model, tokenizer, read_pairs(self.eval_pairs), self.config.critic,
-                    self.config.eval, self.config.dtype, self.config.seed,
-                )
-                del model  # the block's end can then free it
-            write_jsonl(self.dir / "critic" / f"{ckpt}.predictions.jsonl", predictions)
-            write_json(self.critic_file(ckpt), metrics)
-            self.tracker.log(ckpt, {"critic": metrics})
-            log.info("critic %s: balanced accuracy %.3f", ckpt, metrics["balanced_accuracy"] or 0)
-
-        self._run(f"critic {ckpt}", key, [self.critic_file(ckpt)], work)
+        self._judge(seed, prefix, self.eval_pairs, self.critic_file(ckpt), "critic",
+                    self.keys.critic_key(seed, prefix), self.config.eval, "critic", "")
         if self.hard_pairs.exists():
-            self.evaluate_hard_critic(seed, prefix)
+            self._judge(seed, prefix, self.hard_pairs, self.hard_critic_file(ckpt), "hard critic",
+                        self.keys.hard_critic_key(seed, prefix),
+                        dataclasses.replace(self.config.eval, max_pairs=0),  # all of them
+                        "critic_hard", " on the hard set")
 
-    def evaluate_hard_critic(self, seed: int, prefix: tuple[str, ...]) -> None:
-        """The checkpoint judged on the hard critic set (`critic/<id>.hard.json`)."""
+    def _judge(self, seed: int, prefix: tuple[str, ...], pairs: Path, out: Path, step: str,
+               key: str, evaluation: Any, tracked: str, which: str) -> None:
+        """One critic evaluation step: `out` (metrics) and its predictions beside it, logged to
+        the trackers as `tracked`."""
         ckpt = self.checkpoint_id(seed, prefix)
-        path = self.hard_critic_file(ckpt)
 
         def work() -> None:
             from actrain.evaluate import evaluate_critic
 
-            evaluation = dataclasses.replace(self.config.eval, max_pairs=0)  # all of them
             with self.loaded(seed, prefix) as (model, tokenizer):
                 metrics, predictions = evaluate_critic(
-                    model, tokenizer, read_pairs(self.hard_pairs), self.config.critic,
-                    evaluation, self.config.dtype, self.config.seed,
+                    model, tokenizer, read_pairs(pairs), self.config.critic, evaluation,
+                    self.config.dtype, self.config.seed,
                 )
                 del model  # the block's end can then free it
-            write_jsonl(path.with_name(f"{ckpt}.hard.predictions.jsonl"), predictions)
-            write_json(path, metrics)
-            self.tracker.log(ckpt, {"critic_hard": metrics})
-            log.info("critic %s on the hard set: balanced accuracy %.3f", ckpt,
+            write_jsonl(out.with_name(out.name.removesuffix(".json") + ".predictions.jsonl"),
+                        predictions)
+            write_json(out, metrics)
+            self.tracker.log(ckpt, {tracked: metrics})
+            log.info("critic %s%s: balanced accuracy %.3f", ckpt, which,
                      metrics["balanced_accuracy"] or 0)
 
-        self._run(f"hard critic {ckpt}", self.keys.hard_critic_key(seed, prefix), [path], work)
+        self._run(f"{step} {ckpt}", key, [out], work)
 
     def evaluate_agent(self, seed: int, prefix: tuple[str, ...],
                        thinking: bool | None = None) -> None:
