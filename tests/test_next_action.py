@@ -222,3 +222,22 @@ def test_eval_agent_takes_held_out_states_by_split(tokenizer, monkeypatch, tmp_p
                                       heldout=[_trajectory("id_test:0", ["take shirt"])])
     assert flat["next_action"] == {"states": 1, "accuracy": 1.0, "malformed_rate": 0.0,
                                    "truncated_rate": 0.0}
+
+
+def test_an_agent_can_be_measured_on_next_actions_alone(tmp_path, caplog):
+    from actrain.pipeline import Pipeline
+
+    config = _config(tmp_path, "rollout.next_action_states=3", "rollout.episodes=0",
+                     "rollout.max_new_tokens=3", "compare.methods=[prompt]")
+    pipeline = Pipeline(config, ["prompt"])
+    pipeline.collect()
+    pipeline.next_action_states()
+    with caplog.at_level("INFO", logger="actrain"):
+        pipeline.evaluate_agent(0, ())
+    summary = read_json(pipeline.agent_file(pipeline.agent_id(0, ())))
+    assert summary["id_test"]["episodes"] == 0 and "success_rate" not in summary["id_test"]
+    assert summary["next_action"]["ood_test"]["states"] >= 3
+    assert any("id_test next action" in m for m in caplog.messages)
+    report = pipeline.dir / "report.md"
+    pipeline.report()
+    assert "next-action" in report.read_text()

@@ -359,3 +359,14 @@ def test_next_action_columns_per_split_and_from_older_result_files():
             summary["next_action"] = {"states": 20, "accuracy": 0.5, "malformed_rate": 0.0,
                                       "truncated_rate": 0.0}
     assert "next-action acc. % (held-out expert states) |" in agent_table(results)
+
+
+def test_gains_hold_methods_that_name_their_act_objective():
+    from actrain.agent_report import gains
+
+    found = gains(["il", "il_il", "act-grpo_il", "act_il", "act-sft_il_rl", "act", "prompt"])
+    assert ("act_il", "il", "ACT->IL over IL") in found
+    assert ("act-grpo_il", "il", "ACT-GRPO->IL over IL") in found
+    assert ("act-grpo_il", "il_il", "ACT-GRPO->IL over IL->IL (matched length)") in found
+    assert ("act-sft_il_rl", "il_rl", "ACT-SFT->IL->RL over IL->RL") in found
+    assert not [g for g in found if g[0] in ("act", "prompt", "il")]

@@ -4,6 +4,7 @@ verdict, from a run's results (`results.py`). Pure functions of the results, as 
 from __future__ import annotations
 
 import statistics
+from collections.abc import Iterable
 from typing import Any
 
 from actrain.intervals import excludes_zero
@@ -25,6 +26,22 @@ GAINS = (
     ("act_il", "il_il", "ACT->IL over IL->IL (matched length)"),
     ("act_il_rl", "il_rl_rl", "ACT->IL->RL over IL->RL->RL (matched length)"),
 )
+
+
+def gains(methods: Iterable[str]) -> list[tuple[str, str, str]]:
+    """`GAINS` for the methods a run holds: (with ACT, without, label). A method that names its
+    ACT objective (`act-grpo_il`, `act-sft_il`) stands where `act_il` does, its label saying
+    which objective."""
+    found = []
+    for method in methods:
+        head, sep, rest = method.partition("_")
+        if not sep or not (head == "act" or head.startswith("act-")):
+            continue
+        for with_act, without, label in GAINS:
+            if with_act.partition("_")[2] == rest:
+                named = label if head == "act" else label.replace("ACT", head.upper(), 1)
+                found.append((method, without, named))
+    return found
 
 
 def _mean_std(values: list[float], scale: float = 100.0, digits: int = 1) -> str:
@@ -256,7 +273,7 @@ def act_gains(results: dict[str, Any]) -> list[str]:
     splits = results["protocol"]["splits"]
     success = agent_values(results, "success_rate")
     lines = []
-    for with_act, without, label in GAINS:
+    for with_act, without, label in gains(success):
         if with_act not in success or without not in success:
             continue
         a, b = success[with_act], success[without]
@@ -302,7 +319,7 @@ def verdict(results: dict[str, Any]) -> list[str]:
     paired = results.get("paired") or []
     lines += [_paired_verdict(row) for row in paired]
     judged = {(row["label"], row["split"]) for row in paired}
-    for with_act, without, label in GAINS:
+    for with_act, without, label in gains(agent):
         if with_act not in agent or without not in agent:
             continue
         for split in results["protocol"]["splits"]:
@@ -356,7 +373,7 @@ def _paired_verdict(row: dict[str, Any]) -> str:
 
 def _pooled(by_seed: dict[Any, dict[str, Any]], split: str) -> tuple[float, int] | None:
     """(success rate over all episodes of all seeds, episodes) of one method on a split."""
-    runs = [s[split] for s in by_seed.values() if split in s]
+    runs = [s[split] for s in by_seed.values() if "success_rate" in s.get(split, {})]
     episodes = sum(r["episodes"] for r in runs)
     wins = sum(r["success_rate"] * r["episodes"] for r in runs)
     return (wins / episodes, episodes) if episodes else None

@@ -288,7 +288,9 @@ class RolloutConfig:
     """Agent evaluation: the protocol is printed in every report."""
 
     splits: list[str] = field(default_factory=lambda: ["id_test", "ood_test"])  # splits played
-    episodes: int = 16  # tasks per split (the first N of the split, a fixed list)
+    # tasks per split (the first N of the split, a fixed list); 0 plays none: the agent is
+    # measured on its next actions alone (`next_action_states`)
+    episodes: int = 16
     max_steps: int = 20  # an episode that reaches it unfinished is a failure
     # Per-task limits, keyed by the task id before its last ":" (ScienceWorld: the task name).
     max_steps_by_task: dict[str, int] = field(default_factory=dict)

@@ -226,8 +226,8 @@ class Pipeline(DataSteps):
                                                 **summary})
             measured = {k: v for k, v in summary.items() if k != "protocol"}
             self.tracker.log(agent, {"agent": measured})
-            log.info("agent %s: %s", agent, ", ".join(
-                f"{s} success {summary[s]['success_rate']:.2f}" for s in c.rollout.splits))
+            log.info("agent %s: %s", agent, ", ".join(_agent_line(summary, s)
+                                                      for s in c.rollout.splits))
 
         self._run(f"agent {agent}", key, [self.agent_file(agent), self.next_action_file(agent)],
                   work)
@@ -302,3 +302,15 @@ class Pipeline(DataSteps):
         if until != "train":
             self.report()
         self.release_generators()  # a Python caller's process goes on without the engines
+
+
+def _agent_line(summary: dict[str, Any], split: str) -> str:
+    """A split's figures for the progress log: success over its episodes, and the next-action
+    accuracy where it was measured (`rollout.episodes: 0` plays none)."""
+    parts = []
+    if "success_rate" in summary[split]:
+        parts.append(f"success {summary[split]['success_rate']:.2f}")
+    nxt = summary.get("next_action", {}).get(split)
+    if isinstance(nxt, dict) and nxt.get("accuracy") is not None:
+        parts.append(f"next action {nxt['accuracy']:.2f}")
+    return f"{split} " + " ".join(parts or ["-"])

@@ -88,13 +88,14 @@ def rule_results(layout: RunLayout) -> dict[str, Any]:
 
 def paired_results(layout: RunLayout, agent_ids: dict[str, dict[str, str]],
                    splits: list[str]) -> list[dict[str, Any]]:
-    """Each ACT gain of `agent_report.GAINS` whose two methods were measured, per split: the
+    """Each ACT gain of `agent_report.gains` whose two methods were measured, per split: the
     paired next-action and success differences with their bootstrap intervals
     (`intervals.paired_comparisons`), from every agent's per-state and per-episode files."""
-    from actrain.agent_report import GAINS
+    from actrain.agent_report import gains
     from actrain.intervals import paired_comparisons
 
-    wanted = {m for first, second, _ in GAINS for m in (first, second)}
+    compared = gains(agent_ids)
+    wanted = {m for first, second, _ in compared for m in (first, second)}
     next_action: dict[str, dict[str, list[dict[str, Any]]]] = {}
     episodes: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for method, by_seed in agent_ids.items():
@@ -107,7 +108,7 @@ def paired_results(layout: RunLayout, agent_ids: dict[str, dict[str, str]],
             played = layout.dir / "agent" / f"{agent_id}.episodes.jsonl"
             if played.exists():
                 episodes.setdefault(method, {})[seed] = read_jsonl(played)
-    return paired_comparisons(next_action, episodes, GAINS, splits)
+    return paired_comparisons(next_action, episodes, compared, splits)
 
 
 def _maybe_json(path: Path) -> Any:

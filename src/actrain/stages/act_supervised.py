@@ -127,15 +127,16 @@ def supervised_trainer(  # noqa: ANN201 - a trl.SFTTrainer or trl.DPOTrainer
     lengths = sequence_lengths(tokenizer, examples["prompt"], *answers)
     max_length = fitted_max_length(f"act.{act.objective}", lengths, act.sft if sft else act.dpo)
     if sft:
-        from trl import SFTTrainer
+        from actrain.stages.sft_trainer import PlainHeadSFTTrainer
 
         dataset = Dataset.from_dict(
             {"prompt": examples["prompt"], "completion": examples["chosen"]}
         )
-        trainer = SFTTrainer(model=model,
-                             args=sft_choice_config(inputs, out_dir / "trainer", max_length),
-                             train_dataset=dataset, processing_class=tokenizer,
-                             callbacks=callbacks, peft_config=peft)
+        trainer = PlainHeadSFTTrainer(model=model,
+                                     args=sft_choice_config(inputs, out_dir / "trainer",
+                                                            max_length),
+                                     train_dataset=dataset, processing_class=tokenizer,
+                                     callbacks=callbacks, peft_config=peft)
     else:
         from actrain.stages.choice_dpo import ChoiceDPOTrainer
 

@@ -166,7 +166,7 @@ def run_sft(
 
     `max_length` holds the longest row (or the section's own ceiling, refused when a row is
     over it), so that TRL never cuts a completion; `length.json` records the lengths."""
-    from trl import SFTTrainer
+    from actrain.stages.sft_trainer import PlainHeadSFTTrainer
 
     out_dir.mkdir(parents=True, exist_ok=True)
     name, section = sft_section(inputs)
@@ -174,7 +174,7 @@ def run_sft(
                                list(dataset["completion"]))
     max_length = fitted_max_length(f"{name}.sft", lengths, section.sft)
     peft = inputs.trainer.peft
-    trainer = SFTTrainer(
+    trainer = PlainHeadSFTTrainer(
         model=model,
         args=sft_config(inputs, out_dir / "trainer", max_length),
         train_dataset=dataset,
