@@ -202,6 +202,16 @@ def test_eval_agent_on_any_checkpoint_and_missing_one(tiny_config, tmp_path, cap
     assert main(["eval-agent", str(tiny_config), "rollout.splits=[id_test]", "--model",
                  "tiny-random", "--out", str(out)]) == 0
     assert json.loads(out.read_text())["next_action"]["states"] == 1
+    # the per-split states a run gathers, where every rollout split has them
+    for split in ("id_test", "ood_test"):
+        write_jsonl(tmp_path / "runs" / "tiny" / "trajectories" / f"next_action_{split}.jsonl", [
+            {"task": f"{split}:{i}", "task_description": "t", "steps": [
+                {"observation": "o", "admissible": ["look"], "expert_action": "look"}]}
+            for i in range(2)])
+    assert main(["eval-agent", str(tiny_config), "rollout.episodes=0", "--model",
+                 "tiny-random", "--out", str(out)]) == 0
+    by_split = json.loads(out.read_text())["next_action"]
+    assert by_split["id_test"]["states"] == by_split["ood_test"]["states"] == 2
     assert main(["eval-agent", str(tiny_config), "rollout.splits=[valid_seen]", "--model",
                  "tiny-random"]) == 1
     assert "unknown split" in capsys.readouterr().err

@@ -87,7 +87,7 @@ def _eval_agent(args: argparse.Namespace) -> None:
 
     from actrain.config import load_config
     from actrain.device import resolve_device, resolve_dtype
-    from actrain.io import read_trajectories, write_json, write_jsonl
+    from actrain.io import write_json, write_jsonl
     from actrain.models import load_model
     from actrain.rollouts import evaluate_agent
 
@@ -96,14 +96,27 @@ def _eval_agent(args: argparse.Namespace) -> None:
     config.dtype = resolve_dtype(config.dtype, config.device)
     model, tokenizer = load_model(args.model, config.dtype, config.device,
                                   config.chat_template_kwargs)
-    heldout = config.run_dir / "trajectories" / "id_test.jsonl"  # next-action accuracy, if run
     summary, episodes = evaluate_agent(model, tokenizer, config, config.seed,
-                                       heldout=read_trajectories(heldout) if heldout.exists()
-                                       else ())
+                                       heldout=_heldout_states(config))
     if args.out:
         write_json(args.out, {"model": args.model, **summary})
         write_jsonl(Path(args.out).with_suffix(".episodes.jsonl"), episodes)
     print(json.dumps({k: v for k, v in summary.items() if k != "protocol"}, indent=2))
+
+
+def _heldout_states(config: Any) -> Any:
+    """The run folder's held-out expert states for next-action accuracy: the per-split states
+    `actrain run` / `compare` gather (`trajectories/next_action_<split>.jsonl`) where every
+    rollout split has them, else its `id_test` trajectories, else none."""
+    from actrain.io import read_trajectories
+    from actrain.run_layout import RunLayout
+
+    layout = RunLayout(config)
+    per_split = {split: layout.next_action_traj(split) for split in config.rollout.splits}
+    if config.rollout.next_action_states > 0 and all(p.exists() for p in per_split.values()):
+        return {split: read_trajectories(path) for split, path in per_split.items()}
+    heldout = config.run_dir / "trajectories" / "id_test.jsonl"
+    return read_trajectories(heldout) if heldout.exists() else ()
 
 
 def _eval_reasoning(args: argparse.Namespace) -> None:

@@ -1,11 +1,12 @@
 """TRL's `SFTTrainer`, with the model's own loss where TRL's fused LM head has no kernel.
 
 TRL 1.16 patches every SFT model with a fused LM head (`trl.trainer.utils.add_fused_lm_head`)
-that scores the labelled positions in vocabulary tiles. On CUDA a Triton kernel folds each tile;
-elsewhere (the CPU) the tiles are folded by plain torch ops, with the weight gradient accumulated
-in fp32, and on a 2-core CPU that makes an IL step of SmolLM2-135M about twice as slow as the
-model's own forward and loss under the same autocast (`benchmarks/sft_step.py` prints both in one
-run). The loss is the same: the mean negative log-likelihood of the labelled tokens.
+that projects the hidden states onto the vocabulary in tiles. On CUDA a Triton kernel folds each
+tile; elsewhere (the CPU) every position of the batch, prompt included, is projected and folded
+by plain torch ops, with the weight gradient accumulated in fp32. On a 2-core CPU that makes an
+IL step of SmolLM2-135M about twice as slow as the model's own forward and loss under the same
+autocast (`benchmarks/sft_step.py` prints both in one run). The loss is the same: the mean
+negative log-likelihood of the labelled tokens.
 
 `PlainHeadSFTTrainer` is that subclass: `compute_loss` calls the model's own forward with its
 labels where the fused head would run without Triton, and TRL's `compute_loss` everywhere else.
