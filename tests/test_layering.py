@@ -80,3 +80,19 @@ def test_the_graph_sees_lazy_imports():
     # `stages/act.py` imports `act_supervised` inside a function: it must be an arrow.
     assert "actrain.stages.act_supervised" in graph["actrain.stages.act"]
     assert "actrain.data.kway" in graph["actrain.stages.act_supervised"]
+
+
+def test_only_the_run_layout_spells_out_paths_inside_a_run_folder():
+    """`run_layout.py` owns every path of a run folder: a file name or step folder written out
+    anywhere else is a second home for it."""
+    import re
+
+    spelled = re.compile(r'/ "(agent|critic|trajectories|pairs|hard|plots|outcomes|rationales)"'
+                         r'|"(stages\.json|results\.json|report\.md|stats\.json)"'
+                         r'|\.predictions\.jsonl|\.episodes\.jsonl|\.next_action\.jsonl')
+    code = re.compile(r"`[^`]*`")  # docs may name the files they describe
+    found = [f"{p.relative_to(SRC)}:{n}" for p in SRC.rglob("*.py") if p.name != "run_layout.py"
+             for n, line in enumerate(p.read_text().splitlines(), 1)
+             if spelled.search(code.sub("", line)) and not line.lstrip().startswith("#")
+             and "(not a run folder)" not in line]
+    assert not found, found

@@ -33,7 +33,7 @@ def _run(args: argparse.Namespace) -> None:
     """`run`: the config's pipeline (and the untrained model); `compare`: methods x seeds."""
     pipeline = _pipeline(args)
     pipeline.run(until=args.until)
-    report = pipeline.dir / "report.md"
+    report = pipeline.report_file
     if report.exists():
         print(f"report: {report}")
 
@@ -42,7 +42,7 @@ def _report(args: argparse.Namespace) -> None:
     """Rebuild report.md from whatever a run (or a comparison) has measured so far."""
     args.command = "compare" if args.compare else "run"
     pipeline = _pipeline(args)
-    if not (pipeline.dir / "stages.json").exists():
+    if not pipeline.stages_file.exists():
         raise ActrainError(f"{pipeline.dir} holds no run yet: run `actrain run {args.config}`")
     print(f"report: {pipeline.report()}")
 
@@ -50,7 +50,9 @@ def _report(args: argparse.Namespace) -> None:
 def heldout_pairs_file(config: Any, config_path: str) -> Path:
     """A run's held-out pairs, which critic evaluations and studies judge: there, or one error
     saying how to make them."""
-    pairs_file = config.run_dir / "pairs" / "id_test.jsonl"
+    from actrain.run_layout import RunFolder
+
+    pairs_file = RunFolder(config.run_dir).eval_pairs
     if not pairs_file.exists():
         raise ActrainError(
             f"{pairs_file} does not exist: run `actrain run {config_path} --until pairs` first"
@@ -100,7 +102,7 @@ def _eval_agent(args: argparse.Namespace) -> None:
                                        heldout=_heldout_states(config))
     if args.out:
         write_json(args.out, {"model": args.model, **summary})
-        write_jsonl(Path(args.out).with_suffix(".episodes.jsonl"), episodes)
+        write_jsonl(Path(args.out).with_suffix(".episodes.jsonl"), episodes)  # (not a run folder)
     print(json.dumps({k: v for k, v in summary.items() if k != "protocol"}, indent=2))
 
 
@@ -115,7 +117,7 @@ def _heldout_states(config: Any) -> Any:
     per_split = {split: layout.next_action_traj(split) for split in config.rollout.splits}
     if config.rollout.next_action_states > 0 and all(p.exists() for p in per_split.values()):
         return {split: read_trajectories(path) for split, path in per_split.items()}
-    heldout = config.run_dir / "trajectories" / "id_test.jsonl"
+    heldout = layout.eval_traj
     return read_trajectories(heldout) if heldout.exists() else ()
 
 
@@ -212,9 +214,10 @@ def _export_pairs(args: argparse.Namespace) -> None:
     from actrain.config import load_config
     from actrain.data.preference_export import preference_rows
     from actrain.io import read_pairs, write_jsonl
+    from actrain.run_layout import RunFolder
 
     config = load_config(args.config, args.overrides)
-    path = config.run_dir / "pairs" / f"{args.split}.jsonl"
+    path = RunFolder(config.run_dir).split_pairs(args.split)
     if not path.exists():
         raise ActrainError(f"{path} does not exist: run `actrain run {args.config} --until "
                            f"pairs` first")

@@ -12,6 +12,7 @@ from actrain.agent_report import pct
 from actrain.io import read_jsonl
 from actrain.plots import plot_critic
 from actrain.rule_critics import first_word
+from actrain.run_layout import RunFolder
 
 _METRICS = (
     ("balanced_accuracy", "balanced accuracy"),
@@ -117,7 +118,7 @@ def critic_section(run_dir: Path, results: dict[str, Any]) -> list[str]:
     shown = "each shown in both orders" if k == 2 else \
         f"{k}-way, the expert's action shown at each position"
     lines += [f"### Held-out pairs (id_test, {shown})", "", critic_table(results["critic"]), ""]
-    if plot_critic(results, run_dir / "plots" / "critic.png"):
+    if plot_critic(results, RunFolder(run_dir).plot("critic")):
         lines += ["![held-out critic accuracy by shown order](plots/critic.png)", ""]
     breakdown = by_alternative_verb(run_dir, list(results["critic"]))
     if breakdown:
@@ -136,7 +137,7 @@ def by_alternative_verb(run_dir: Path, checkpoints: list[str], top: int = 6) -> 
     """
     tables: dict[str, dict[str, list[tuple[bool, bool]]]] = {}
     for name in checkpoints:
-        path = run_dir / "critic" / f"{name}.predictions.jsonl"
+        path = RunFolder(run_dir).critic_predictions(name)
         if not path.exists():
             continue
         for row in read_jsonl(path):

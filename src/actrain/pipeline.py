@@ -171,8 +171,7 @@ class Pipeline(DataSteps):
                     self.config.dtype, self.config.seed,
                 )
                 del model  # the block's end can then free it
-            write_jsonl(out.with_name(out.name.removesuffix(".json") + ".predictions.jsonl"),
-                        predictions)
+            write_jsonl(self.predictions_file(out), predictions)
             write_json(out, metrics)
             self.tracker.log(ckpt, {tracked: metrics})
             log.info("critic %s%s: balanced accuracy %.3f", ckpt, which,
@@ -220,7 +219,7 @@ class Pipeline(DataSteps):
                 del model  # the block's end can then free it
             summary["next_action"] = (next_action_by_split(records, list(states)) if per_split
                                       else next_action_summary(records))
-            write_jsonl(self.dir / "agent" / f"{agent}.episodes.jsonl", episodes)
+            write_jsonl(self.episodes_file(agent), episodes)
             write_jsonl(self.next_action_file(agent), records)
             write_json(self.agent_file(agent), {"checkpoint": self.checkpoint(seed, prefix),
                                                 **summary})
@@ -258,10 +257,10 @@ class Pipeline(DataSteps):
 
         results = self.results()
         results["table"] = aggregate(results)
-        write_json(self.dir / "results.json", results)
+        write_json(self.results_file, results)
         if not distributed.is_main():  # one process writes the report and its plots
             distributed.barrier()
-            return self.dir / "report.md"
+            return self.report_file
         path = write_report(self.dir, results)
         for seed in self.seeds:  # every trained checkpoint's card, with its figures
             for prefix in dict.fromkeys(method_stages(m)[:i] for m in self.methods
@@ -280,7 +279,7 @@ class Pipeline(DataSteps):
         if until is not None and until not in STAGES:
             raise ActrainError(f"--until must be one of {', '.join(STAGES)}")
         self.check()
-        write_json(self.dir / "config.json", to_dict(self.config))
+        write_json(self.config_file, to_dict(self.config))
         self.collect()
         self.next_action_states()
         if until == "collect":

@@ -44,7 +44,7 @@ class DataSteps(RunSteps):
                     "train": collect_split(env, "train", c.data.train_tasks, self.train_traj),
                     "id_test": collect_split(env, "id_test", c.data.eval_tasks, self.eval_traj),
                 }
-            write_json(self.dir / "trajectories" / "stats.json", stats)
+            write_json(self.stats("trajectories"), stats)
 
         self._run("collect", self.keys.data_key("collect"), [self.train_traj, self.eval_traj], work)
 
@@ -98,7 +98,7 @@ class DataSteps(RunSteps):
                 for split in r.splits:
                     records, stats[split] = states_of(env, split)
                     write_jsonl(self.next_action_traj(split), records)
-            write_json(self.dir / "trajectories" / "next_action_stats.json", stats)
+            write_json(self.stats("next_action"), stats)
 
         key = fingerprint("next-action states", self.keys.data_key("collect"), list(r.splits),
                           r.next_action_states)
@@ -120,7 +120,7 @@ class DataSteps(RunSteps):
                                             read_trajectories(self.eval_traj))
                 write_jsonl(self.train_pairs, reused["train"])
                 write_jsonl(self.eval_pairs, reused["id_test"])
-                write_json(self.dir / "pairs" / "stats.json", stats)
+                write_json(self.stats("pairs"), stats)
                 self.tracker.log("data", {"pairs": stats})
                 return
             policy = self.config.alternatives.policy
@@ -138,7 +138,7 @@ class DataSteps(RunSteps):
                     seed=self.config.seed + (0 if split == "train" else 1),
                 )
                 write_jsonl(dst, pairs)
-            write_json(self.dir / "pairs" / "stats.json", stats)
+            write_json(self.stats("pairs"), stats)
             self.tracker.log("data", {"pairs": stats})
 
         self._run("pairs", self.keys.data_key("pairs"), [self.train_pairs, self.eval_pairs], work)
@@ -179,7 +179,7 @@ class DataSteps(RunSteps):
             )
             if distributed.is_main():
                 write_jsonl(self.train_rationales, records)
-                write_json(self.train_rationales.parent / "stats.json",
+                write_json(self.stats("rationales"),
                            {**stats, "teacher": c.model if teacher == "base" else teacher})
 
         self._run("rationales", self.keys.data_key("rationales"), [self.train_rationales], work)
@@ -208,7 +208,7 @@ class DataSteps(RunSteps):
                                           seed=0, max_checks=h.max_checks)
             write_jsonl(self.hard_traj, trajectories)
             write_jsonl(self.hard_pairs, pairs)
-            write_json(self.hard_pairs.parent / "stats.json",
+            write_json(self.stats("hard"),
                        {"tasks": len(tasks), "trajectories": len(trajectories), **stats})
             self.tracker.log("data", {"hard_set": stats})
 

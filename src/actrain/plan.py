@@ -63,6 +63,7 @@ from actrain.plan_costs import (
     train_flops,
     vllm_share,
 )
+from actrain.run_layout import RunFolder
 from actrain.stages.common import grpo_steps
 from actrain.stages.trl_args import trl_args
 
@@ -102,7 +103,7 @@ def _states(config: RunConfig, steps_per_task: float) -> tuple[float, str]:
     """Training expert states: counted in the run folder if collected, else assumed."""
     from actrain.io import read_jsonl
 
-    path = config.run_dir / "trajectories" / "train.jsonl"
+    path = RunFolder(config.run_dir).train_traj
     if path.exists():
         try:
             return float(sum(len(t["steps"]) for t in read_jsonl(path))), f"counted in {path}"

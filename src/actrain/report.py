@@ -23,6 +23,7 @@ from actrain.io import read_jsonl, write_atomic
 from actrain.methods import method_stages
 from actrain.model_cards import PAPER
 from actrain.plots import plot_success, plot_training
+from actrain.run_layout import RunFolder
 
 
 def trajectory_line(split: str, s: dict[str, Any]) -> str:
@@ -84,7 +85,7 @@ def training_summary(history: list[dict[str, Any]], last: int = 10) -> str:
 
 
 def transcript(run_dir: Path, agent_id: str, split: str, max_steps: int = 12) -> list[str]:
-    path = run_dir / "agent" / f"{agent_id}.episodes.jsonl"
+    path = RunFolder(run_dir).episodes_file(agent_id)
     if not path.exists():
         return []
     episodes = [e for e in read_jsonl(path) if e.get("split") == split]
@@ -171,7 +172,7 @@ def length_table(results: dict[str, Any]) -> list[str]:
         if not prefix:
             continue
         for seed in results["seeds"]:
-            ids = [f"seed{seed}-{'-'.join(prefix[: i + 1])}" for i in range(len(prefix))]
+            ids = [RunFolder.checkpoint_id(seed, prefix[: i + 1]) for i in range(len(prefix))]
             found = [training.get(i, {}).get("length") for i in ids]
             if all(found):
                 cells = [f"{stage} {f['steps']} steps, {f['epochs']:g} ep."
@@ -243,13 +244,13 @@ def write_report(run_dir: Path, results: dict[str, Any]) -> Path:
         if gains:
             lines += ["ACT gain (success rate points):", "", *gains, ""]
         if plot_success(agent_values(results, "success_rate"), protocol["splits"],
-                        run_dir / "plots" / "agent_success.png", _episodes(results)):
+                        RunFolder(run_dir).plot("agent_success"), _episodes(results)):
             lines += ["![agent success](plots/agent_success.png)", ""]
     else:
         lines += ["_no agent evaluation yet_", ""]
     if results["critic"]:
         lines += critic_section(run_dir, results)
-    if plot_training(results["training"], run_dir / "plots" / "training.png",
+    if plot_training(results["training"], RunFolder(run_dir).plot("training"),
                      _chance_reward(config)):
         lines += ["## Training curves", "", "![training curves](plots/training.png)", ""]
         for name, run in results["training"].items():
@@ -292,6 +293,6 @@ def write_report(run_dir: Path, results: dict[str, Any]) -> Path:
         lines += ["## Timings", "", "| step | seconds |", "|---|---|"]
         lines += [f"| {k} | {v.get('seconds')} |" for k, v in stages.items()]
         lines += [f"| total | {total:.0f} |", ""]
-    path = run_dir / "report.md"
+    path = RunFolder(run_dir).report_file
     write_atomic(path, "\n".join(lines))
     return path

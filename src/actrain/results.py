@@ -63,10 +63,10 @@ def gather_results(layout: RunLayout, methods: list[str], seeds: list[int],
         "training": training,
         "stages": stages,
         "data": {
-            "trajectories": _maybe_json(layout.dir / "trajectories" / "stats.json"),
-            "pairs": _maybe_json(layout.dir / "pairs" / "stats.json"),
-            "rationales": _maybe_json(layout.dir / "rationales" / "stats.json"),
-            "hard_set": _maybe_json(layout.dir / "hard" / "stats.json"),
+            "trajectories": _maybe_json(layout.stats("trajectories")),
+            "pairs": _maybe_json(layout.stats("pairs")),
+            "rationales": _maybe_json(layout.stats("rationales")),
+            "hard_set": _maybe_json(layout.stats("hard")),
         },
     }
 
@@ -105,7 +105,7 @@ def paired_results(layout: RunLayout, agent_ids: dict[str, dict[str, str]],
             states = layout.next_action_file(agent_id)
             if states.exists():
                 next_action.setdefault(method, {})[seed] = read_jsonl(states)
-            played = layout.dir / "agent" / f"{agent_id}.episodes.jsonl"
+            played = layout.episodes_file(agent_id)
             if played.exists():
                 episodes.setdefault(method, {})[seed] = read_jsonl(played)
     return paired_comparisons(next_action, episodes, compared, splits)

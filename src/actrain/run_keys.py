@@ -24,6 +24,7 @@ from actrain.methods import (
     stage_inputs,
 )
 from actrain.prompts import ActorView
+from actrain.run_layout import RunFolder
 
 # The package version and prompt format that runs had before they were part of the keys.
 KEYS_BEFORE_FORMAT = ("0.1.0", 1)
@@ -38,7 +39,7 @@ class StageBook:
     """Which outputs are done, and from what inputs (`stages.json` in the run folder)."""
 
     def __init__(self, run_dir: Path) -> None:
-        self.path = run_dir / "stages.json"
+        self.path = RunFolder(run_dir).stages_file
         self.entries: dict[str, Any] = read_json(self.path) if self.path.exists() else {}
 
     def done(self, stage: str, key: str, outputs: list[Path]) -> bool:

@@ -5,6 +5,10 @@
     hard/{trajectories,pairs}.jsonl   (the hard critic set)   critic/<checkpoint id>.hard.json
     outcomes/train.jsonl   rationales/train.jsonl   (Early Experience baselines only)
     seed<N>/<stage>-<stage>/checkpoint   critic/<checkpoint id>.json    agent/<agent id>.json
+    config.json   results.json   report.md   plots/<name>.png   <step folder>/stats.json
+
+`RunFolder` is every path of a run folder and needs only the folder; `RunLayout` adds the ids
+that depend on the run's config. Nothing else spells out a path inside a run folder.
 """
 
 from __future__ import annotations
@@ -14,28 +18,64 @@ from pathlib import Path
 from actrain.config import RunConfig
 
 
-class RunLayout:
-    """The paths of a run's outputs, and the ids its checkpoints and agents are filed under."""
+class RunFolder:
+    """The paths of a run's outputs inside its folder `dir`."""
 
-    def __init__(self, config: RunConfig) -> None:
-        self.config = config
-        self.dir = config.run_dir
+    def __init__(self, folder: Path) -> None:
+        self.dir = Path(folder)
+
+    @property
+    def config_file(self) -> Path:
+        """The resolved config the run was last started with."""
+        return self.dir / "config.json"
+
+    @property
+    def stages_file(self) -> Path:
+        """Which outputs are done, and from what (`run_keys.StageBook`)."""
+        return self.dir / "stages.json"
+
+    @property
+    def results_file(self) -> Path:
+        return self.dir / "results.json"
+
+    @property
+    def report_file(self) -> Path:
+        return self.dir / "report.md"
+
+    def plot(self, name: str) -> Path:
+        """A report figure, `plots/<name>.png` (the report links it by that relative path)."""
+        return self.dir / "plots" / f"{name}.png"
+
+    def stats(self, step: str) -> Path:
+        """A data step's statistics: `trajectories`, `next_action` (beside the trajectories),
+        `pairs`, `hard` or `rationales`."""
+        if step == "next_action":
+            return self.dir / "trajectories" / "next_action_stats.json"
+        return self.dir / step / "stats.json"
+
+    def split_traj(self, split: str) -> Path:
+        """Expert trajectories of a split the collect step wrote (`train`, `id_test`)."""
+        return self.dir / "trajectories" / f"{split}.jsonl"
+
+    def split_pairs(self, split: str) -> Path:
+        """Pairs of a split the pairs step wrote (`train`, `id_test`)."""
+        return self.dir / "pairs" / f"{split}.jsonl"
 
     @property
     def train_traj(self) -> Path:
-        return self.dir / "trajectories" / "train.jsonl"
+        return self.split_traj("train")
 
     @property
     def eval_traj(self) -> Path:
-        return self.dir / "trajectories" / "id_test.jsonl"
+        return self.split_traj("id_test")
 
     @property
     def train_pairs(self) -> Path:
-        return self.dir / "pairs" / "train.jsonl"
+        return self.split_pairs("train")
 
     @property
     def eval_pairs(self) -> Path:
-        return self.dir / "pairs" / "id_test.jsonl"
+        return self.split_pairs("id_test")
 
     @property
     def hard_traj(self) -> Path:
@@ -60,34 +100,6 @@ class RunLayout:
     def train_rationales(self) -> Path:
         return self.dir / "rationales" / "train.jsonl"
 
-    def stage_dir(self, seed: int, prefix: tuple[str, ...]) -> Path:
-        return self.dir / f"seed{seed}" / "-".join(prefix)
-
-    def checkpoint(self, seed: int, prefix: tuple[str, ...]) -> str:
-        """The model a prefix ends with: the base model id for `()`, else a checkpoint folder."""
-        if not prefix:
-            return self.config.model
-        return str(self.stage_dir(seed, prefix) / "checkpoint")
-
-    def full_weights(self, seed: int, prefix: tuple[str, ...]) -> Path:
-        """A LoRA checkpoint merged onto its base, for a stage that needs a folder of full
-        weights (TRL's colocated vLLM engine starts from the model's folder)."""
-        return self.stage_dir(seed, prefix) / "checkpoint-full"
-
-    @staticmethod
-    def checkpoint_id(seed: int, prefix: tuple[str, ...]) -> str:
-        return "base" if not prefix else f"seed{seed}-{'-'.join(prefix)}"
-
-    def agent_id(self, seed: int, prefix: tuple[str, ...], thinking: bool | None = None) -> str:
-        """The checkpoint's id, plus `-cot` when its rollouts are made to reason first and
-        `-direct` when made to act at once (None: the run's own `data.actor_reasoning`)."""
-        # Greedy rollouts of the base model are the same for every seed: evaluate them once.
-        if not prefix and self.config.rollout.temperature > 0:
-            agent = f"seed{seed}-base"
-        else:
-            agent = self.checkpoint_id(seed, prefix)
-        return agent + {None: "", True: "-cot", False: "-direct"}[thinking]
-
     def critic_file(self, checkpoint_id: str) -> Path:
         return self.dir / "critic" / f"{checkpoint_id}.json"
 
@@ -101,3 +113,51 @@ class RunLayout:
         """The agent's action at every held-out expert state: split, task, step, both actions,
         correct."""
         return self.dir / "agent" / f"{agent_id}.next_action.jsonl"
+
+    def predictions_file(self, metrics_file: Path) -> Path:
+        """A critic evaluation's per-item predictions, beside its metrics file."""
+        return metrics_file.with_name(metrics_file.name.removesuffix(".json") +
+                                      ".predictions.jsonl")
+
+    def critic_predictions(self, checkpoint_id: str) -> Path:
+        return self.predictions_file(self.critic_file(checkpoint_id))
+
+    def episodes_file(self, agent_id: str) -> Path:
+        """The agent's episodes: transcript, won, score, steps, invalid actions."""
+        return self.dir / "agent" / f"{agent_id}.episodes.jsonl"
+
+    def stage_dir(self, seed: int, prefix: tuple[str, ...]) -> Path:
+        return self.dir / f"seed{seed}" / "-".join(prefix)
+
+    def full_weights(self, seed: int, prefix: tuple[str, ...]) -> Path:
+        """A LoRA checkpoint merged onto its base, for a stage that needs a folder of full
+        weights (TRL's colocated vLLM engine starts from the model's folder)."""
+        return self.stage_dir(seed, prefix) / "checkpoint-full"
+
+    @staticmethod
+    def checkpoint_id(seed: int, prefix: tuple[str, ...]) -> str:
+        return "base" if not prefix else f"seed{seed}-{'-'.join(prefix)}"
+
+
+class RunLayout(RunFolder):
+    """`RunFolder` of a run's config, with the ids its checkpoints and agents are filed under."""
+
+    def __init__(self, config: RunConfig) -> None:
+        super().__init__(config.run_dir)
+        self.config = config
+
+    def checkpoint(self, seed: int, prefix: tuple[str, ...]) -> str:
+        """The model a prefix ends with: the base model id for `()`, else a checkpoint folder."""
+        if not prefix:
+            return self.config.model
+        return str(self.stage_dir(seed, prefix) / "checkpoint")
+
+    def agent_id(self, seed: int, prefix: tuple[str, ...], thinking: bool | None = None) -> str:
+        """The checkpoint's id, plus `-cot` when its rollouts are made to reason first and
+        `-direct` when made to act at once (None: the run's own `data.actor_reasoning`)."""
+        # Greedy rollouts of the base model are the same for every seed: evaluate them once.
+        if not prefix and self.config.rollout.temperature > 0:
+            agent = f"seed{seed}-base"
+        else:
+            agent = self.checkpoint_id(seed, prefix)
+        return agent + {None: "", True: "-cot", False: "-direct"}[thinking]

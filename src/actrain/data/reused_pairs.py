@@ -22,7 +22,9 @@ from actrain.io import read_json, read_pairs
 def pairs_folder(source: str) -> Path:
     """The folder holding `train.jsonl` and `id_test.jsonl` that `source` names."""
     path = Path(source)
-    candidates = (path / "pairs", path) if path.is_dir() else (path.parent,)
+    from actrain.run_layout import RunFolder
+
+    candidates = (RunFolder(path).train_pairs.parent, path) if path.is_dir() else (path.parent,)
     for folder in candidates:
         if (folder / "train.jsonl").is_file() and (folder / "id_test.jsonl").is_file():
             return folder
@@ -73,7 +75,7 @@ def reuse_pairs(source: str, train_traj: Sequence[dict[str, Any]],
     for split, trajectories in (("train", train_traj), ("id_test", eval_traj)):
         pairs[split] = read_pairs(folder / f"{split}.jsonl")
         check_pairs_match(pairs[split], trajectories, str(folder / f"{split}.jsonl"))
-    stats_file = folder / "stats.json"
+    stats_file = folder / "stats.json"  # (not a run folder) any pairs folder, as `pairs/` holds
     stats = read_json(stats_file) if stats_file.exists() else {}
     origin = {"reused_from": str(folder), "source_model": source_model(folder)}
     return pairs, {split: {**stats.get(split, {}), **origin} for split in pairs}

@@ -80,10 +80,10 @@ def stage_pipeline(check: Check) -> dict[str, Any]:
         if not details[stage]["moved"]["tensors_changed"]:
             stuck.append(stage)
         previous = checkpoint
-    critic = pipeline.dir / "critic"
+    critic = pipeline.critic_file("base").parent
     details["critic"] = {p.stem: json.loads(p.read_text()).get("balanced_accuracy")
                          for p in sorted(critic.glob("*.json"))}
-    details["report"] = ((pipeline.dir / "report.md").exists() if plots
+    details["report"] = (pipeline.report_file.exists() if plots
                          else "not written: matplotlib is not installed (the report's plots)")
     require(not stuck, f"the weights did not move in {stuck}")
     require(details["report"] is not False, "the pipeline wrote no report.md")
