@@ -44,12 +44,12 @@ VARIANTS = {
 def step_times(variant: str, pairs: list[dict], args: argparse.Namespace) -> list[float]:
     from transformers import TrainerCallback
 
-    from actrain.config import load_config
-    from actrain.device import resolve_device, resolve_dtype
-    from actrain.methods import stage_inputs
-    from actrain.models import load_model
+    from actrain.config.schema import load_config
+    from actrain.runtime.device import resolve_device, resolve_dtype
+    from actrain.runtime.models import load_model
     from actrain.stages.act import grpo_trainer
     from actrain.stages.act_supervised import supervised_trainer
+    from actrain.stages.inputs import stage_inputs
 
     rows_per_prompt = args.generations
     device = resolve_device("auto")
@@ -88,7 +88,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=16, help="completions per step")
     args = parser.parse_args()
 
-    from actrain.io import read_jsonl
+    from actrain.runtime.io import read_jsonl
 
     pairs = read_jsonl(Path(args.pairs))[: args.steps * args.rows]
     medians = {}

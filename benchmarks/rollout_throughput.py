@@ -48,12 +48,12 @@ def main() -> None:
 
     import torch
 
-    from actrain.config import RolloutConfig
+    from actrain.config.schema import RolloutConfig
     from actrain.data.trajectories import collect_expert_trajectory
-    from actrain.device import resolve_device, resolve_dtype
     from actrain.envs import make
-    from actrain.models import load_model
-    from actrain.rollouts import AgentSettings, next_action_records, run_episodes
+    from actrain.eval.rollouts import AgentSettings, next_action_records, run_episodes
+    from actrain.runtime.device import resolve_device, resolve_dtype
+    from actrain.runtime.models import load_model
 
     if args.threads:
         torch.set_num_threads(args.threads)

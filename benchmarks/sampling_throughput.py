@@ -24,11 +24,11 @@ def main() -> None:
 
     from actrain.data.alternatives import expert_states
     from actrain.data.trajectories import collect_expert_trajectory
-    from actrain.device import resolve_device, resolve_dtype
     from actrain.envs import make
-    from actrain.generation import generate
-    from actrain.models import load_model
     from actrain.prompts import actor_prompt, render_state
+    from actrain.runtime.device import resolve_device, resolve_dtype
+    from actrain.runtime.generation import generate
+    from actrain.runtime.models import load_model
 
     with make(args.env) as env:
         trajectories = [collect_expert_trajectory(env, t) for t in env.tasks("train")[:8]]

@@ -25,7 +25,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 def expert_trajectories(path: str, rows: int) -> list[dict]:
     from actrain.data.trajectories import collect_expert_trajectory
     from actrain.envs import make
-    from actrain.io import read_trajectories
+    from actrain.runtime.io import read_trajectories
 
     if Path(path).exists():
         return read_trajectories(Path(path))
@@ -43,11 +43,11 @@ def run(variant: str, trajectories: list[dict], args: argparse.Namespace) -> tup
     from transformers import TrainerCallback
     from trl import SFTTrainer
 
-    from actrain.config import load_config
-    from actrain.device import resolve_device, resolve_dtype
-    from actrain.methods import stage_inputs
-    from actrain.models import load_model
+    from actrain.config.schema import load_config
+    from actrain.runtime.device import resolve_device, resolve_dtype
+    from actrain.runtime.models import load_model
     from actrain.stages.il import il_dataset, sft_config
+    from actrain.stages.inputs import stage_inputs
     from actrain.stages.sft_trainer import PlainHeadSFTTrainer
 
     device = resolve_device("auto")

@@ -70,14 +70,14 @@ def _isolated_from_the_checkout(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session")
 def tokenizer():
-    from actrain.models import load_tokenizer
+    from actrain.runtime.models import load_tokenizer
 
     return load_tokenizer("tiny-random")
 
 
 @pytest.fixture(scope="session")
 def tiny_model():
-    from actrain.models import load_model
+    from actrain.runtime.models import load_model
 
     return load_model("tiny-random")
 

@@ -2,11 +2,11 @@
 
 from helpers.pairs import make_pair
 
-from actrain.config import load_config
+from actrain.config.schema import load_config
 from actrain.data.kway import training_rows
-from actrain.io import read_json
-from actrain.methods import stage_inputs
+from actrain.runtime.io import read_json
 from actrain.stages.act import act_dataset, run_act
+from actrain.stages.inputs import stage_inputs
 
 
 def test_training_rows_add_the_other_order():

@@ -1,6 +1,6 @@
 from collections import Counter
 
-from actrain.config import AlternativeConfig
+from actrain.config.schema import AlternativeConfig
 from actrain.data.alternatives import (
     StateRecord,
     build_pairs,
@@ -126,8 +126,8 @@ def test_alternative_rule_settings_are_checked():
 
 
 def test_the_rule_enters_the_pairs_key_only_when_it_is_not_the_default():
-    from actrain.config import load_config
-    from actrain.run_keys import RunKeys
+    from actrain.config.schema import load_config
+    from actrain.run.keys import RunKeys
 
     def key(*overrides: str) -> str:
         return RunKeys(load_config(None, ["model=tiny-random", *overrides])).data_key("pairs")

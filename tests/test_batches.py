@@ -3,10 +3,10 @@ number of processes, so a config means the same optimisation on one device or ma
 
 import pytest
 
-from actrain.config import load_config
+from actrain.config.schema import load_config
 from actrain.errors import ActrainError
-from actrain.methods import stage_inputs
 from actrain.stages.common import grpo_args, split_batch
+from actrain.stages.inputs import stage_inputs
 
 
 def test_a_global_batch_is_shared_by_the_processes(monkeypatch):
@@ -36,7 +36,7 @@ def test_grpo_steps_keep_their_global_size_on_any_world(tmp_path, monkeypatch):
 
 
 def test_micro_batches_do_not_change_a_stage_s_fingerprint(tmp_path):
-    from actrain.pipeline import Pipeline
+    from actrain.run.pipeline import Pipeline
 
     keys = set()
     for micro in (0, 4):

@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from actrain.methods import stage_inputs
 from actrain.stages.choice_dpo import _packing, packed_pairs
+from actrain.stages.inputs import stage_inputs
 
 
 def _preference_batch(vocab: int) -> dict[str, torch.Tensor]:
@@ -42,7 +42,7 @@ def _fused_logps(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
 
 @pytest.mark.parametrize("kernel", ["sdpa", "eager"])
 def test_packed_pairs_give_the_plain_per_token_logprobs(kernel):
-    from actrain.models import load_model
+    from actrain.runtime.models import load_model
 
     model, _ = load_model("tiny-random", dtype="float32")
     model.config._attn_implementation = kernel
@@ -78,7 +78,7 @@ def test_packing_shares_the_prompt_once():
 
 
 def test_other_calls_take_the_plain_path():
-    from actrain.models import load_model
+    from actrain.runtime.models import load_model
 
     model, _ = load_model("tiny-random", dtype="float32")
     ids = torch.randint(5, 50, (3, 6))
@@ -95,8 +95,8 @@ def _dpo_trainer(tmp_path, pack: bool, scope: str, lora: bool = False,
                  critic: tuple[str, ...] = (), pairs: list[dict] | None = None):
     from helpers.pairs import make_pair
 
-    from actrain.config import load_config
-    from actrain.models import load_model
+    from actrain.config.schema import load_config
+    from actrain.runtime.models import load_model
     from actrain.stages.act_supervised import supervised_trainer
 
     if pairs is None:
@@ -175,7 +175,7 @@ def _shared_prefix_pairs() -> list[dict]:
 
 
 def _inputs(critic: tuple[str, ...]):
-    from actrain.config import load_config
+    from actrain.config.schema import load_config
 
     return stage_inputs(load_config(None, ["model=tiny-random", "act.objective=dpo", *critic]),
                         "act")

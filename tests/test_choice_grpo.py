@@ -8,15 +8,15 @@ import torch
 from helpers import scripted_rollout as scripted
 from helpers.pairs import make_pair
 
-from actrain.config import load_config
+from actrain.config.schema import load_config
 from actrain.errors import ActrainError
-from actrain.methods import stage_inputs
 from actrain.rewards import make_choice_reward, make_consistency_reward
 from actrain.stages.choice_grpo import (
     PairGroupRollout,
     drop_zero_variance_groups,
     shared_prompt_logps,
 )
+from actrain.stages.inputs import stage_inputs
 
 
 def _pair(i: int, expert_first: bool = True) -> dict:
@@ -128,7 +128,7 @@ def test_one_prompt_pass_gives_the_plain_log_probabilities(tiny_model, tmp_path)
 
 
 def test_pair_group_grpo_logs_order_and_position_metrics(tiny_model, tmp_path):
-    from actrain.io import read_json
+    from actrain.runtime.io import read_json
     from actrain.stages.act import run_act
 
     model, tokenizer = tiny_model

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from actrain.cli import main
+from actrain.cli.main import main
 
 TINY = {
     "name": "tiny",
@@ -194,7 +194,7 @@ def test_eval_agent_on_any_checkpoint_and_missing_one(tiny_config, tmp_path, cap
     assert summary["id_test"]["episodes"] == 1 and "ood_test" not in summary
     assert out.with_suffix(".episodes.jsonl").exists()
     assert "next_action" not in summary  # no run folder: no held-out expert states
-    from actrain.io import write_jsonl
+    from actrain.runtime.io import write_jsonl
 
     write_jsonl(tmp_path / "runs" / "tiny" / "trajectories" / "id_test.jsonl", [
         {"task": "id_test:0", "task_description": "t", "steps": [
@@ -218,7 +218,7 @@ def test_eval_agent_on_any_checkpoint_and_missing_one(tiny_config, tmp_path, cap
 
 
 def test_errors_are_one_line_and_debug_shows_the_traceback(capsys, monkeypatch):
-    import actrain.cli as cli
+    import actrain.cli.main as cli
     from actrain.errors import ActrainError
 
     assert cli.main(["run", "no-such-config.yaml"]) == 1

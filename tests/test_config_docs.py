@@ -7,9 +7,9 @@ import pytest
 import yaml
 from conftest import REPO
 
-from actrain.cli import main, parse_args
-from actrain.config import RunConfig, load_config, to_dict
-from actrain.config_docs import describe, field_docs, key_paths
+from actrain.cli.main import main, parse_args
+from actrain.config.docs import describe, field_docs, key_paths
+from actrain.config.schema import RunConfig, load_config, to_dict
 from actrain.errors import ActrainError
 
 

@@ -1,8 +1,8 @@
 import pytest
 
-from actrain.config import load_config, parse_overrides
+from actrain.config.schema import load_config, parse_overrides
 from actrain.errors import ActrainError
-from actrain.io import read_jsonl, write_jsonl
+from actrain.runtime.io import read_jsonl, write_jsonl
 
 
 def test_overrides_are_typed_and_nested(tmp_path):
@@ -71,7 +71,7 @@ def test_bad_input_is_one_line_naming_where(tmp_path):
 
 
 def test_data_files_name_the_line_that_is_wrong(tmp_path):
-    from actrain.io import read_pairs, read_trajectories
+    from actrain.runtime.io import read_pairs, read_trajectories
 
     binary = tmp_path / "train.jsonl"
     binary.write_bytes(b'{"task": "a", "task_description": "t", "steps": []}\n\xff\xfe\n')
@@ -88,13 +88,13 @@ def test_data_files_name_the_line_that_is_wrong(tmp_path):
         read_pairs(listed)
 
 
-def test_every_config_section_lives_in_config_py():
+def test_every_config_section_lives_in_the_config_schema():
     import dataclasses
 
-    from actrain import config
+    from actrain.config import schema as config
 
     sections = [f.default_factory for f in dataclasses.fields(config.RunConfig)
                 if f.default_factory is not dataclasses.MISSING
                 and dataclasses.is_dataclass(f.default_factory)]
     assert len(sections) >= 12
-    assert {s.__module__ for s in sections} == {"actrain.config"}
+    assert {s.__module__ for s in sections} == {"actrain.config.schema"}

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from actrain.config import load_config
-from actrain.methods import method_stages, stage_inputs
+from actrain.config.schema import load_config
 from actrain.stages.act_supervised import dpo_choice_config, sft_choice_config
 from actrain.stages.common import grpo_args
+from actrain.stages.inputs import method_stages, stage_inputs
 
 CONFIGS = sorted((Path(__file__).resolve().parent.parent / "configs").glob("*.yaml"))
 

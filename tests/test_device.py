@@ -4,13 +4,13 @@ load, generation and trainer follows it. The GPU test runs wherever torch sees a
 import pytest
 import torch
 
-from actrain import device as dev
-from actrain.config import load_config
+from actrain.config.schema import load_config
 from actrain.errors import ActrainError
-from actrain.generation import continuation_logprobs, generate
-from actrain.methods import stage_inputs
-from actrain.models import load_model
+from actrain.runtime import device as dev
+from actrain.runtime.generation import continuation_logprobs, generate
+from actrain.runtime.models import load_model
 from actrain.stages.common import trainer_defaults
+from actrain.stages.inputs import stage_inputs
 
 GPU = torch.cuda.is_available()
 
@@ -85,7 +85,7 @@ def test_trainers_run_where_the_config_says(tmp_path):
 
 
 def test_pipeline_resolves_device_and_dtype_once(tmp_path, monkeypatch):
-    from actrain.pipeline import Pipeline
+    from actrain.run.pipeline import Pipeline
 
     fake_gpus(monkeypatch, 0)
     monkeypatch.setattr(dev, "cpu_has_fast_bf16", lambda: False)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from actrain import distributed
+from actrain.runtime import distributed
 
 HELPER = Path(__file__).parent / "helpers" / "pipeline_run.py"
 pytest.importorskip("textworld_express")

@@ -3,15 +3,15 @@
 import pytest
 from helpers.pairs import make_pair
 
-from actrain.config import load_config
+from actrain.config.schema import load_config
 from actrain.data.branches import branch_outcomes, outcome_text
 from actrain.envs.base import StepResult
 from actrain.errors import ActrainError
-from actrain.io import read_json, read_jsonl
-from actrain.methods import method_stages, stage_inputs
-from actrain.pipeline import Pipeline
 from actrain.prompts import clean_rationale, rationale_prompt
+from actrain.run.pipeline import Pipeline
+from actrain.runtime.io import read_json, read_jsonl
 from actrain.stages.early_experience import iwm_dataset, sr_dataset, sr_rows
+from actrain.stages.inputs import method_stages, stage_inputs
 
 
 def _config(tmp_path, *extra):

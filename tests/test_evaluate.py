@@ -1,4 +1,4 @@
-from actrain.evaluate import critic_metrics
+from actrain.eval.critic import critic_metrics
 
 
 def _pairs(n_first: int, n_second: int) -> list[dict]:
@@ -28,7 +28,7 @@ def test_perfect_critic():
 
 
 def test_verb_prior_baseline_learns_which_kinds_of_action_experts_take():
-    from actrain.rule_critics import verb_prior_accuracy
+    from actrain.eval.rule_critics import verb_prior_accuracy
 
     def pair(expert: str, other: str) -> dict:
         return {"expert_action": expert, "alternative": other}

@@ -1,4 +1,4 @@
-from actrain.generation import generate
+from actrain.runtime.generation import generate
 
 PROMPTS = ["<|im_start|>user\\nhello<|im_end|>\\n<|im_start|>assistant\\n",
            "short", "a much longer prompt with several more tokens in it than the others"]
@@ -39,7 +39,7 @@ def test_stop_text_ends_generation_early(tiny_model):
 def test_continuation_logprobs_equal_scoring_each_full_sequence(tiny_model):
     import torch
 
-    from actrain.generation import continuation_logprobs
+    from actrain.runtime.generation import continuation_logprobs
 
     model, tokenizer = tiny_model
     prompt = "<|im_start|>user\nYou are in the kitchen.<|im_end|>\n<|im_start|>assistant\n<action>"
@@ -60,7 +60,7 @@ def _stopped_text(tokenizer, completion: str, think_open: bool = False) -> str:
     """Feed `completion` token by token to the stop rule; the text up to where it stops."""
     import torch
 
-    from actrain.generation import StopOnText
+    from actrain.runtime.generation import StopOnText
 
     prompt = tokenizer("a prompt", add_special_tokens=False)["input_ids"]
     tokens = tokenizer(completion, add_special_tokens=False)["input_ids"]
@@ -108,7 +108,7 @@ def test_a_seeded_generation_leaves_the_callers_random_stream_alone(tiny_model):
 def _first_stops_decoding_every_step(tokenizer, stops, prompt_len, think_open, ids):
     """The stop rule as first written: every row's window decoded after every token. For each
     row, the length at which it first stops (None: never)."""
-    from actrain.generation import StopOnText
+    from actrain.runtime.generation import StopOnText
 
     rule = StopOnText(tokenizer, stops, prompt_len, think_open=think_open)
     first = [None] * ids.shape[0]
@@ -123,7 +123,7 @@ def _first_stops_decoding_every_step(tokenizer, stops, prompt_len, think_open, i
 
 
 def _first_stops(tokenizer, stops, prompt_len, think_open, ids):
-    from actrain.generation import StopOnText
+    from actrain.runtime.generation import StopOnText
 
     rule = StopOnText(tokenizer, stops, prompt_len, think_open=think_open)
     first = [None] * ids.shape[0]
@@ -161,7 +161,7 @@ def test_the_stop_rule_stops_where_decoding_every_step_would(tokenizer):
 def test_the_stop_rule_decodes_only_rows_that_may_have_stopped(tokenizer):
     import torch
 
-    from actrain.generation import StopOnText
+    from actrain.runtime.generation import StopOnText
 
     class Counting:
         """The tokenizer, counting the rows it decodes in batches."""

@@ -22,7 +22,7 @@ DEEPSPEED = importlib.util.find_spec("deepspeed") is not None
 
 @pytest.fixture(scope="module")
 def dry_run(tmp_path_factory):
-    from actrain.models import resolve_model_path
+    from actrain.runtime.models import resolve_model_path
 
     resolve_model_path("smollm2-135m")  # the stand-in copies its config and tokenizer
     root = tmp_path_factory.mktemp("gpu-check")

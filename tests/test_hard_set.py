@@ -6,7 +6,7 @@ import pytest
 from actrain.data.hard_pairs import hard_pairs, same_kind
 from actrain.data.verify import keep_verified_worse, worse_by_outcome
 from actrain.envs.base import StepResult, TextEnv
-from actrain.rule_critics import action_prior_accuracy, rule_accuracies, verb_prior_accuracy
+from actrain.eval.rule_critics import action_prior_accuracy, rule_accuracies, verb_prior_accuracy
 
 PLACES = {"apple": "basket", "cup": "shelf"}
 EXPERT = ["take apple", "put apple in basket", "take cup", "put cup in shelf"]
@@ -112,7 +112,7 @@ def test_the_whole_action_rule_knows_where_training_experts_put_things():
 
 
 def test_the_hard_set_must_be_held_out():
-    from actrain.config import load_config
+    from actrain.config.schema import load_config
     from actrain.errors import ActrainError
 
     with pytest.raises(ActrainError, match="held-out split"):
@@ -124,7 +124,7 @@ def test_the_hard_set_must_be_held_out():
 def test_same_kind_training_alternatives_and_their_share(monkeypatch):
     """`alternatives.kind: same` draws only the expert's kind of action (a state without one
     gets no pair), `prefer_same` falls back to any kind there; the pairs' stats say the share."""
-    from actrain.config import load_config
+    from actrain.config.schema import load_config
     from actrain.data import pairs as pairs_module
 
     trajectories = [{"task": "t", "task_description": "", "steps": [
@@ -148,9 +148,9 @@ def test_same_kind_training_alternatives_and_their_share(monkeypatch):
 
 
 def test_kind_needs_admissible_alternatives_and_keeps_old_keys_at_any():
-    from actrain.config import load_config
+    from actrain.config.schema import load_config
     from actrain.errors import ActrainError
-    from actrain.run_keys import RunKeys
+    from actrain.run.keys import RunKeys
 
     with pytest.raises(ActrainError, match="needs alternatives.mode admissible"):
         load_config(None, ["alternatives.kind=same"])

@@ -2,11 +2,11 @@
 
 import pytest
 
-from actrain.config import load_config
+from actrain.config.schema import load_config
 from actrain.errors import ActrainError
-from actrain.io import read_json
-from actrain.methods import stage_inputs
+from actrain.runtime.io import read_json
 from actrain.stages.il import il_dataset, run_il, sequence_lengths, sft_config
+from actrain.stages.inputs import stage_inputs
 from actrain.stages.rl import rl_dataset, run_rl
 
 TRAJECTORIES = [
@@ -59,7 +59,7 @@ def test_il_config_trains_on_the_completion_only_and_rejects_unknown_keys(tmp_pa
 
 
 def test_two_il_steps_on_tiny_model(tiny_model, tmp_path):
-    from actrain.models import load_model
+    from actrain.runtime.models import load_model
 
     model, tokenizer = load_model("tiny-random")  # a fresh copy: training changes it
     config = _config("il.max_steps=2", "il.batch_size=2")
@@ -77,7 +77,7 @@ def test_rl_dataset_carries_the_reward_columns(tokenizer):
 
 
 def test_two_rl_steps_on_tiny_model(tmp_path):
-    from actrain.models import load_model
+    from actrain.runtime.models import load_model
 
     model, tokenizer = load_model("tiny-random")
     config = _config("rl.max_steps=2", "rl.num_generations=2", "rl.prompts_per_step=2",
@@ -102,7 +102,7 @@ def test_il_keeps_the_expert_action_of_a_state_longer_than_1024_tokens(tmp_path,
     """TRL keeps the start of a row over max_length: the action, the only labelled part, went."""
     from trl import SFTTrainer
 
-    from actrain.models import load_model
+    from actrain.runtime.models import load_model
 
     model, tokenizer = load_model("tiny-random")
     inputs = stage_inputs(_config("il.max_steps=1", "il.batch_size=2"), "il")

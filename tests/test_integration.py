@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from actrain.cli import main
-from actrain.models import embedded_model_dir, load_model
+from actrain.cli.main import main
+from actrain.runtime.models import embedded_model_dir, load_model
 
 
 def test_embedded_model_converts_once_and_generates():
@@ -62,7 +62,7 @@ def test_act_il_pipeline_on_the_real_model(tmp_path):
 
 
 def test_shared_prefix_sampling_matches_on_the_real_model():
-    from actrain.generation import generate
+    from actrain.runtime.generation import generate
 
     model, tokenizer = load_model("smollm2-135m")
     prompts = ["<|im_start|>user\nName a fruit.<|im_end|>\n<|im_start|>assistant\n",

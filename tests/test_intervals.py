@@ -1,9 +1,9 @@
-"""Paired differences with bootstrap intervals over seeds and states (`actrain.intervals`)."""
+"""Paired differences with bootstrap intervals over seeds and states (`actrain.eval.intervals`)."""
 
 import numpy as np
 import pytest
 
-from actrain.intervals import (
+from actrain.eval.intervals import (
     bootstrap_interval,
     excludes_zero,
     next_action_values,

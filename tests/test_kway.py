@@ -3,14 +3,14 @@
 import pytest
 from helpers.pairs import make_pair
 
-from actrain.config import load_config
+from actrain.config.schema import load_config
 from actrain.data.kway import canonical, kway_items, rotation, training_rows
 from actrain.errors import ActrainError
-from actrain.evaluate import critic_metrics, evaluate_critic
-from actrain.methods import stage_inputs
+from actrain.eval.critic import critic_metrics, evaluate_critic
 from actrain.prompts import critic_prompt, parse_choice
 from actrain.stages.act import pair_group_dataset
 from actrain.stages.choice_grpo import PairGroupRollout, answer_token_ids
+from actrain.stages.inputs import stage_inputs
 
 
 def _pairs(step: int, alternatives: list[str]) -> list[dict]:
@@ -80,7 +80,7 @@ def test_held_out_evaluation_judges_each_state_in_all_k_positions(tiny_model, to
 
 
 def test_k_way_grpo_trains_on_the_tiny_model_and_refuses_what_it_cannot(tmp_path):
-    from actrain.models import load_model
+    from actrain.runtime.models import load_model
     from actrain.stages.act import run_act
 
     config = load_config(None, [
@@ -99,7 +99,7 @@ def test_k_way_grpo_trains_on_the_tiny_model_and_refuses_what_it_cannot(tmp_path
 
 
 def test_k_way_needs_enough_alternatives_and_pairs_keep_their_keys(tmp_path):
-    from actrain.pipeline import Pipeline
+    from actrain.run.pipeline import Pipeline
 
     def pipeline(*extra):
         return Pipeline(load_config(None, [f"runs_dir={tmp_path}", "model=tiny-random",
@@ -116,7 +116,7 @@ def test_k_way_needs_enough_alternatives_and_pairs_keep_their_keys(tmp_path):
 
 
 def test_the_report_lists_k_way_accuracy_by_position():
-    from actrain.critic_report import critic_table
+    from actrain.report.critic import critic_table
 
     table = critic_table({"base": {"pairs": 6, "candidates": 3, "balanced_accuracy": 1 / 3,
                                    "accuracy_by_position": [1.0, 0.0, 0.0]}})
@@ -125,7 +125,7 @@ def test_the_report_lists_k_way_accuracy_by_position():
 
 
 def test_the_first_word_rule_scores_k_way_items_too():
-    from actrain.rule_critics import verb_prior_accuracy
+    from actrain.eval.rule_critics import verb_prior_accuracy
 
     train = _pairs(0, ["inventory", "look"])  # "take" always the expert's
     heldout = _pairs(1, ["inventory", "look"]) + _pairs(2, ["take hat", "look"])

@@ -25,7 +25,7 @@ def _imports(path: Path, modules: set[str]) -> set[str]:
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            # `from actrain.stages import act` names a module; `from actrain.io import x` not.
+            # `from actrain.stages import act` names a module; `from actrain.runtime.io import x` not.
             names = [f"{node.module}.{alias.name}" for alias in node.names] + [node.module]
         else:
             continue
@@ -82,8 +82,8 @@ def test_the_graph_sees_lazy_imports():
     assert "actrain.data.kway" in graph["actrain.stages.act_supervised"]
 
 
-def test_only_the_run_layout_spells_out_paths_inside_a_run_folder():
-    """`run_layout.py` owns every path of a run folder: a file name or step folder written out
+def test_only_the_run_folder_spells_out_paths_inside_a_run_folder():
+    """`runtime/run_folder.py` owns every path of a run folder: a file name or step folder written out
     anywhere else is a second home for it."""
     import re
 
@@ -91,8 +91,45 @@ def test_only_the_run_layout_spells_out_paths_inside_a_run_folder():
                          r'|"(stages\.json|results\.json|report\.md|stats\.json)"'
                          r'|\.predictions\.jsonl|\.episodes\.jsonl|\.next_action\.jsonl')
     code = re.compile(r"`[^`]*`")  # docs may name the files they describe
-    found = [f"{p.relative_to(SRC)}:{n}" for p in SRC.rglob("*.py") if p.name != "run_layout.py"
+    found = [f"{p.relative_to(SRC)}:{n}" for p in SRC.rglob("*.py") if p.name != "run_folder.py"
              for n, line in enumerate(p.read_text().splitlines(), 1)
              if spelled.search(code.sub("", line)) and not line.lstrip().startswith("#")
              and "(not a run folder)" not in line]
     assert not found, found
+
+
+# The wings, from the top: a module imports only from wings below its own (or its own wing).
+# The CLI and the GPU check drive runs; a run writes its report from what stages and
+# evaluations measured; data steps call the runtime (models, generation, files) on the
+# environments; prompts and rewards render and score text; the config and errors are the floor.
+WINGS = ("cli", "gpu_check", "run", "report", "stages", "eval", "data", "runtime", "envs",
+         "rewards", "prompts", "config", "errors")
+TOP = {"cli", "gpu_check"}  # entry points: neither imports the other
+
+
+def _wing(module: str) -> str:
+    part = module.split(".")[1]
+    return "cli" if part == "__main__" else part
+
+
+def _upward(graph: dict[str, set[str]]) -> list[str]:
+    """Every import of a module from its own wing's level or above (other than its own wing)."""
+    ranks = {wing: i for i, wing in enumerate(WINGS)}
+    return sorted(f"{m} -> {t}" for m, targets in graph.items() if m != "actrain"
+                  for t in targets if _wing(t) != _wing(m)
+                  and (ranks[_wing(t)] <= ranks[_wing(m)] or {_wing(t), _wing(m)} <= TOP))
+
+
+def test_the_wings_import_one_way():
+    graph = _import_graph()
+    assert {_wing(m) for m in graph if m != "actrain"} <= set(WINGS), "a wing not in WINGS"
+    upward = _upward(graph)
+    assert not upward, upward
+
+
+def test_an_upward_import_is_found():
+    graph = {"actrain.data.pairs": {"actrain.eval.rule_critics", "actrain.prompts"},
+             "actrain.cli.main": {"actrain.gpu_check.cli", "actrain.run.pipeline"},
+             "actrain.run.pipeline": {"actrain.data.pairs"}}
+    assert _upward(graph) == ["actrain.cli.main -> actrain.gpu_check.cli",
+                              "actrain.data.pairs -> actrain.eval.rule_critics"]

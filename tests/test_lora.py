@@ -7,13 +7,13 @@ import pytest
 import torch
 from helpers.pairs import make_pair
 
-from actrain.config import load_config
+from actrain.config.schema import load_config
 from actrain.errors import ActrainError
-from actrain.evaluate import evaluate_critic
-from actrain.methods import stage_inputs
-from actrain.models import load_model
+from actrain.eval.critic import evaluate_critic
+from actrain.runtime.models import load_model
 from actrain.stages.act import run_act
 from actrain.stages.il import run_il
+from actrain.stages.inputs import stage_inputs
 from actrain.stages.rl import run_rl
 
 TRAJECTORIES = [

@@ -13,7 +13,7 @@ the Trainer does with no ZeRO / FSDP master copy.
 import pytest
 import torch
 
-from actrain import models
+from actrain.runtime import models
 
 LR = 1e-6  # the ACT / RL learning rate of the 8B configs
 
@@ -98,8 +98,8 @@ def test_gpu_training_loads_fp32_only_where_no_master_copy_is_kept(gpu_loads, mo
 
 def test_the_pipeline_loads_its_training_models_by_the_same_rule(gpu_loads, monkeypatch,
                                                                  tmp_path):
-    from actrain.config import load_config
-    from actrain.pipeline import Pipeline
+    from actrain.config.schema import load_config
+    from actrain.run.pipeline import Pipeline
 
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     settings = [f"runs_dir={tmp_path}", "model=tiny-random", "device=cuda:0", "dtype=bfloat16"]
@@ -116,10 +116,10 @@ def test_one_act_step_through_trl_moves_fp32_weights_and_not_bf16_ones(tmp_path)
     have reward variance). fp32 weights are what a GPU now trains; bf16 ones what it trained."""
     from helpers.pairs import make_pair
 
-    from actrain.config import load_config
+    from actrain.config.schema import load_config
     from actrain.gpu_check.tiny_pipeline import chooser_model
-    from actrain.methods import stage_inputs
     from actrain.stages.act import run_act
+    from actrain.stages.inputs import stage_inputs
 
     folder = chooser_model(tmp_path)
     config = load_config(None, [

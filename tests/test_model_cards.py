@@ -6,9 +6,9 @@ import json
 
 import yaml
 
-from actrain.cli import main
-from actrain.config import load_config
-from actrain.model_cards import card_text, checkpoint_record, hub_base
+from actrain.cli.main import main
+from actrain.config.schema import load_config
+from actrain.report.model_cards import card_text, checkpoint_record, hub_base
 
 
 def test_pipeline_checkpoints_get_cards_with_figures(tmp_path, capsys):
@@ -71,7 +71,7 @@ def test_pairs_export_to_trl_preference_format(tmp_path, capsys):
     from test_cli import TINY
     from trl.data_utils import is_conversational, maybe_apply_chat_template
 
-    from actrain.models import load_tokenizer
+    from actrain.runtime.models import load_tokenizer
 
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump({**TINY, "runs_dir": str(tmp_path / "runs")}))

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from actrain.errors import ActrainError
-from actrain.models import _gguf_path, load_model, resolve_model_path
+from actrain.runtime.models import _gguf_path, load_model, resolve_model_path
 
 
 def test_tiny_model_shares_the_embedded_tokenizer(tiny_model):

@@ -4,10 +4,10 @@ by state, and compared between methods with paired intervals."""
 import pytest
 import torch
 
-from actrain.config import load_config
+from actrain.config.schema import load_config
 from actrain.errors import ActrainError
-from actrain.io import read_json, read_jsonl, write_json, write_jsonl
-from actrain.rollouts import AgentSettings, next_action_by_split, next_action_records
+from actrain.eval.rollouts import AgentSettings, next_action_by_split, next_action_records
+from actrain.runtime.io import read_json, read_jsonl, write_json, write_jsonl
 
 
 def _trajectory(task: str, actions: list[str]) -> dict:
@@ -17,7 +17,7 @@ def _trajectory(task: str, actions: list[str]) -> dict:
 
 
 def test_every_state_is_kept_with_its_split_task_step_and_verdict(tokenizer, monkeypatch):
-    import actrain.rollouts as rollouts
+    import actrain.eval.rollouts as rollouts
 
     answers = {"room 0": "take shirt</action>", "room 1": "inventory</action>",
                "room 2": "take\nit"}
@@ -50,9 +50,9 @@ def test_every_state_is_kept_with_its_split_task_step_and_verdict(tokenizer, mon
 
 def test_prompts_sharing_their_start_decode_the_same_with_the_prefix_encoded_once(tiny_model,
                                                                                   monkeypatch):
-    from actrain import generation
-    from actrain.generation import generate
     from actrain.prompts import actor_prompt
+    from actrain.runtime import generation
+    from actrain.runtime.generation import generate
 
     model, tokenizer = tiny_model
     prompts = [actor_prompt(tokenizer, f"Task: tidy up\nCurrent observation: {text}", False)
@@ -83,7 +83,7 @@ def test_prompts_sharing_their_start_decode_the_same_with_the_prefix_encoded_onc
 
 
 def test_the_common_prefix_is_left_alone_where_it_cannot_pay():
-    from actrain.generation import MIN_COMMON_PREFIX, _common_prefix_len
+    from actrain.runtime.generation import MIN_COMMON_PREFIX, _common_prefix_len
 
     ids = torch.tensor([[0, 0, *range(1, 13)], [*range(1, 11), 50, 51, 52, 53]])
     mask = torch.tensor([[0, 0] + [1] * 12, [1] * 14])
@@ -105,7 +105,7 @@ def _config(tmp_path, *overrides):
 
 def test_collect_gathers_at_least_the_asked_states_of_each_split_in_task_order(tmp_path, caplog):
     from actrain.envs import from_config
-    from actrain.pipeline import Pipeline
+    from actrain.run.pipeline import Pipeline
 
     pipeline = Pipeline(_config(tmp_path, "rollout.next_action_states=20"), ["il"])
     pipeline.collect()
@@ -134,7 +134,7 @@ def test_collect_gathers_at_least_the_asked_states_of_each_split_in_task_order(t
 
 
 def test_the_agent_key_keeps_earlier_runs_at_the_default_and_follows_any_other_count(tmp_path):
-    from actrain.run_keys import RunKeys
+    from actrain.run.keys import RunKeys
 
     def key(*overrides):
         return RunKeys(_config(tmp_path, *overrides)).agent_key(0, ("il",))
@@ -145,7 +145,7 @@ def test_the_agent_key_keeps_earlier_runs_at_the_default_and_follows_any_other_c
 
 
 def test_an_agent_is_measured_state_by_state_on_every_split(tmp_path, caplog):
-    from actrain.pipeline import Pipeline
+    from actrain.run.pipeline import Pipeline
 
     config = _config(tmp_path, "rollout.next_action_states=3", "rollout.episodes=1",
                      "rollout.max_steps=1", "rollout.max_new_tokens=3")
@@ -174,7 +174,7 @@ def test_an_agent_is_measured_state_by_state_on_every_split(tmp_path, caplog):
 
 
 def test_results_pair_the_methods_over_the_same_states_and_tasks(tmp_path):
-    from actrain.pipeline import Pipeline
+    from actrain.run.pipeline import Pipeline
 
     pipeline = Pipeline(_config(tmp_path), ["il", "act_il"], [0, 1])
 
@@ -205,7 +205,7 @@ def test_results_pair_the_methods_over_the_same_states_and_tasks(tmp_path):
 
 
 def test_eval_agent_takes_held_out_states_by_split(tokenizer, monkeypatch, tmp_path):
-    import actrain.rollouts as rollouts
+    import actrain.eval.rollouts as rollouts
 
     def played(model, tok, make_env, tasks, *args, **kwargs):
         return [{"task": t, "won": False, "score": 0.0, "steps": 1, "invalid_actions": 0,
@@ -225,7 +225,7 @@ def test_eval_agent_takes_held_out_states_by_split(tokenizer, monkeypatch, tmp_p
 
 
 def test_an_agent_can_be_measured_on_next_actions_alone(tmp_path, caplog):
-    from actrain.pipeline import Pipeline
+    from actrain.run.pipeline import Pipeline
 
     config = _config(tmp_path, "rollout.next_action_states=3", "rollout.episodes=0",
                      "rollout.max_new_tokens=3", "compare.methods=[prompt]")

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 import actrain.data.pairs as pairs_module
-from actrain import distributed
-from actrain.config import load_config
+from actrain.config.schema import load_config
 from actrain.data.pairs import make_pairs, sample_alternatives
+from actrain.runtime import distributed
 
 ADMISSIBLE = ["inventory", "look", "take shirt", "open wardrobe", "put shirt in wardrobe"]
 TRAJECTORIES = [

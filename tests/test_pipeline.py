@@ -2,10 +2,10 @@
 
 import pytest
 
-from actrain.config import load_config
+from actrain.config.schema import load_config
 from actrain.errors import ActrainError
-from actrain.methods import method_stages
-from actrain.pipeline import Pipeline
+from actrain.run.pipeline import Pipeline
+from actrain.stages.inputs import method_stages
 
 
 @pytest.mark.parametrize(("method", "stages"), [
@@ -55,7 +55,7 @@ def test_a_stage_key_depends_on_its_own_config_and_upstream_only(tmp_path):
 
 
 def test_a_stage_key_covers_what_the_stage_receives_and_nothing_else():
-    from actrain.run_keys import RunKeys
+    from actrain.run.keys import RunKeys
 
     def key(stage: str, *overrides: str) -> str:
         return RunKeys(load_config(None, list(overrides))).checkpoint_key(0, (stage,))
@@ -129,8 +129,8 @@ def test_what_enters_the_data_and_agent_keys(tmp_path):
 
 
 def test_act_objective_stages_name_their_objective():
-    from actrain.config import load_config
-    from actrain.methods import critic_prefix, method_stages, stage_config
+    from actrain.config.schema import load_config
+    from actrain.stages.inputs import critic_prefix, method_stages, stage_config
 
     assert method_stages("act-sft_il") == ("act-sft", "il")
     config = load_config(None, ["act.objective=grpo"])

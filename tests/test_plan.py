@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from actrain.config import load_config
+from actrain.config.schema import load_config
 from actrain.errors import ActrainError
-from actrain.plan import plan
-from actrain.plan_costs import (
+from actrain.run.plan import plan
+from actrain.run.plan_costs import (
     DECODE_BANDWIDTH,
     GPUS,
     KNOWN_MODELS,

@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from actrain.cli import main
-from actrain.config import load_config
+from actrain.cli.main import main
+from actrain.config.plugins import load_object, load_reward
+from actrain.config.schema import load_config
 from actrain.envs.base import from_config
 from actrain.errors import ActrainError
-from actrain.methods import key_settings, stage_inputs
-from actrain.plugins import load_object, load_reward
+from actrain.stages.inputs import key_settings, stage_inputs
 
 HELPERS = Path(__file__).parent / "helpers"
 

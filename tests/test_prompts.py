@@ -103,7 +103,7 @@ def test_the_critic_answer_tag_and_its_stop_follow_the_format():
 def test_the_config_refuses_an_unknown_answer_format_and_too_few_tokens_for_an_action():
     import pytest
 
-    from actrain.config import load_config
+    from actrain.config.schema import load_config
     from actrain.errors import ActrainError
 
     with pytest.raises(ActrainError, match="critic.answer_format must be index or action"):
@@ -234,7 +234,7 @@ def test_one_module_renders_every_prompt():
     from pathlib import Path
 
     import actrain.prompts as prompts
-    from actrain import evaluate
+    from actrain.eval import critic as evaluate
     from actrain.stages import act, act_supervised, il, rl
 
     assert act.critic_prompts is act_supervised.critic_prompts is prompts.critic_prompts

@@ -40,7 +40,7 @@ def test_python_use_gets_the_progress_log(monkeypatch):
     logger = logging.getLogger("actrain")
     monkeypatch.setattr(logging.getLogger(), "handlers", [])
     monkeypatch.setattr(logger, "handlers", [])
-    from actrain.api import ensure_logging
+    from actrain.runtime.logs import ensure_logging
 
     ensure_logging()
     assert len(logger.handlers) == 1 and logger.level == logging.INFO

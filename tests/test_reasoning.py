@@ -5,10 +5,10 @@ import copy
 
 import pytest
 
-from actrain.config import load_config
-from actrain.evaluate import evaluate_critic
-from actrain.methods import stage_inputs
+from actrain.config.schema import load_config
+from actrain.eval.critic import evaluate_critic
 from actrain.prompts import critic_prompt, set_chat_template_kwargs
+from actrain.stages.inputs import stage_inputs
 
 # Qwen3's switch, reduced to its effect: thinking off puts an empty block in the prompt.
 QWEN3_STYLE = (
@@ -50,7 +50,7 @@ def test_chat_template_kwargs_is_a_checked_config_mapping():
 
 
 def test_the_model_loader_carries_the_switch(tmp_path):
-    from actrain.models import load_model
+    from actrain.runtime.models import load_model
 
     _, tok = load_model("tiny-random", chat_template_kwargs={"enable_thinking": False})
     assert tok.actrain_chat_template_kwargs == {"enable_thinking": False}
@@ -66,7 +66,7 @@ def test_critic_evaluation_reads_after_thinking_and_counts_truncation(
         # expert second: cut off while thinking, with a right-looking answer inside (wrong)
         "<think>surely <answer>2</answer> but",
     ]
-    monkeypatch.setattr("actrain.evaluate.generate", lambda *a, **k: [[c] for c in canned])
+    monkeypatch.setattr("actrain.eval.critic.generate", lambda *a, **k: [[c] for c in canned])
     config = load_config(None, ["critic.reasoning=true", "critic.max_new_tokens=64"])
     metrics, predictions = evaluate_critic(model, qwen3_tokenizer, PAIRS, config.critic,
                                            config.eval)
@@ -87,7 +87,7 @@ def test_grpo_masks_truncated_completions_only_when_the_model_reasons(tmp_path):
 
 
 def test_rollout_summaries_count_turns_cut_off_while_thinking():
-    from actrain.rollouts import summarise
+    from actrain.eval.rollouts import summarise
 
     turns = [{"completion": "<think>go north? <action>go north</action>"},  # cut off
              {"completion": "<think>ok</think><action>go north</action>"},

@@ -9,10 +9,10 @@ import statistics
 
 import pytest
 
-from actrain import reasoning_eval
-from actrain.cli import main
+from actrain.cli.main import main
 from actrain.errors import ActrainError
-from actrain.reasoning_eval import (
+from actrain.eval import reasoning as reasoning_eval
+from actrain.eval.reasoning import (
     GPQA_COLUMNS,
     evaluate_reasoning,
     extract_letter,

@@ -2,10 +2,10 @@
 
 import json
 
-from actrain.agent_report import act_gains, agent_table, aggregate
-from actrain.config import load_config, to_dict
-from actrain.io import read_json, write_json, write_jsonl
-from actrain.report import write_report
+from actrain.config.schema import load_config, to_dict
+from actrain.report.agent import act_gains, agent_table, aggregate
+from actrain.report.markdown import write_report
+from actrain.runtime.io import read_json, write_json, write_jsonl
 
 BASE = {"pairs": 40, "accuracy": 0.5, "accuracy_expert_first": 0.0,
         "accuracy_expert_second": 1.0, "balanced_accuracy": 0.5,
@@ -121,8 +121,8 @@ def test_report_leads_with_the_hard_set_beside_the_rules_and_the_held_out_pairs(
 
 
 def test_gathered_results_hold_the_rules_on_both_sets(tmp_path):
-    from actrain.results import rule_results
-    from actrain.run_layout import RunLayout
+    from actrain.run.layout import RunLayout
+    from actrain.run.results import rule_results
 
     layout = RunLayout(load_config(None, [f"runs_dir={tmp_path}", "name=r"]))
     pair = {"expert_action": "take apple", "alternative": "inventory"}
@@ -143,7 +143,7 @@ def test_report_without_results_says_so(tmp_path):
 
 
 def test_verdict_weighs_the_difference_against_its_noise():
-    from actrain.agent_report import verdict
+    from actrain.report.agent import verdict
 
     results = _results()
     results["critic"] = {"base": BASE, "seed0-act": ACT}
@@ -165,7 +165,7 @@ def test_verdict_weighs_the_difference_against_its_noise():
 
 
 def test_critic_accuracy_by_kind_of_alternative(tmp_path):
-    from actrain.critic_report import by_alternative_verb
+    from actrain.report.critic import by_alternative_verb
 
     rows = []
     for i in range(4):
@@ -185,7 +185,7 @@ def test_critic_accuracy_by_kind_of_alternative(tmp_path):
 
 
 def test_verdict_of_two_zero_rates_is_not_certain():
-    from actrain.agent_report import verdict
+    from actrain.report.agent import verdict
 
     results = _results()
     for method in ("il", "act_il"):
@@ -204,7 +204,7 @@ def test_a_run_on_oracle_trajectories_gets_its_report(tmp_path):
 
 
 def test_data_lines_read_both_kinds_of_trajectory_stats():
-    from actrain.report import trajectory_line
+    from actrain.report.markdown import trajectory_line
 
     expert = trajectory_line("train", {"tasks": 5, "kept": 4, "expert_not_won": 1})
     assert expert == "- expert trajectories `train`: 4 of 5 tasks kept (1 not won by the expert)"
@@ -240,7 +240,7 @@ def test_setup_names_only_the_stages_that_ran(tmp_path):
 
 
 def test_critic_points_run_from_base_to_the_final_evaluation():
-    from actrain.plots import critic_points
+    from actrain.report.plots import critic_points
 
     results = _results()
     results["training"]["seed0-act"]["length"] = {"steps": 9}
@@ -260,7 +260,7 @@ def test_report_draws_critic_orders_and_labelled_bars(tmp_path):
 def test_success_bars_carry_value_and_n(tmp_path, monkeypatch):
     import matplotlib.axes
 
-    from actrain.plots import plot_success
+    from actrain.report.plots import plot_success
 
     texts = []
     real = matplotlib.axes.Axes.text
@@ -295,7 +295,7 @@ def _paired(diff: float, low: float, high: float, units: int = 500) -> dict:
 
 
 def test_the_verdict_reads_the_paired_intervals_led_by_next_action():
-    from actrain.agent_report import verdict
+    from actrain.report.agent import verdict
 
     results = _results()
     results["paired"] = [
@@ -350,7 +350,7 @@ def test_next_action_columns_per_split_and_from_older_result_files():
     table = agent_table(results)
     assert "| id_test next-action acc. % | ood_test next-action acc. % |" in table
     assert "| il | 2 | 37.5 ± 17.7 | 25.0 ± 0.0 |" in table and "| 60.0 ± 0.0 | 40.0 ± 0.0 |" in table
-    from actrain.agent_report import truncation_warnings
+    from actrain.report.agent import truncation_warnings
 
     warning = truncation_warnings(results)[0]
     assert "agent `il` seed 0 next-action ood-test 20.0%" in warning
@@ -362,7 +362,7 @@ def test_next_action_columns_per_split_and_from_older_result_files():
 
 
 def test_gains_hold_methods_that_name_their_act_objective():
-    from actrain.agent_report import gains
+    from actrain.report.agent import gains
 
     found = gains(["il", "il_il", "act-grpo_il", "act_il", "act-sft_il_rl", "act", "prompt"])
     assert ("act_il", "il", "ACT->IL over IL") in found

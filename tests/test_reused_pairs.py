@@ -2,10 +2,10 @@
 
 import pytest
 
-from actrain.config import load_config
+from actrain.config.schema import load_config
 from actrain.errors import ActrainError
-from actrain.io import read_json, read_jsonl, write_jsonl
-from actrain.pipeline import Pipeline
+from actrain.run.pipeline import Pipeline
+from actrain.runtime.io import read_json, read_jsonl, write_jsonl
 
 
 def _pipeline(tmp_path, name, *extra):

@@ -68,12 +68,12 @@ def test_il_and_prompt_group_act_prompts_tokenize_as_the_agent_and_critic_see_th
     IL and prompt-group ACT give them prompts whose ids are those the model is shown elsewhere."""
     from helpers.pairs import make_pair
 
-    from actrain.config import load_config
+    from actrain.config.schema import load_config
     from actrain.data.kway import training_rows
-    from actrain.methods import stage_inputs
     from actrain.prompts import critic_prompts
     from actrain.stages.act import act_dataset
     from actrain.stages.il import il_dataset
+    from actrain.stages.inputs import stage_inputs
 
     tok = adding(tokenizer, f"{tokenizer.bos_token} $A")
     view = ActorView(history_len=1, show_admissible=True, reasoning=False)

@@ -2,11 +2,11 @@
 
 import pytest
 
-from actrain.config import RolloutConfig
+from actrain.config.schema import RolloutConfig
 from actrain.envs import make
 from actrain.envs.base import StepResult
 from actrain.envs.textworld_express import TextWorldExpressTextEnv
-from actrain.rollouts import AgentSettings, Episode, _start, _step, run_episodes, summarise
+from actrain.eval.rollouts import AgentSettings, Episode, _start, _step, run_episodes, summarise
 
 TASK = "id_test:0"
 
@@ -94,8 +94,8 @@ def test_per_task_step_limits_and_threaded_stepping(tiny_model):
 
 
 def test_next_action_accuracy_counts_greedy_actions_equal_to_the_experts(tokenizer, monkeypatch):
-    import actrain.rollouts as rollouts
-    from actrain.rollouts import next_action_accuracy
+    import actrain.eval.rollouts as rollouts
+    from actrain.eval.rollouts import next_action_accuracy
 
     trajectory = {"task": "t:0", "task_description": "tidy up", "steps": [
         {"observation": f"room {i}", "admissible": ["take shirt", "inventory"],
@@ -115,10 +115,10 @@ def test_next_action_accuracy_counts_greedy_actions_equal_to_the_experts(tokeniz
 
 
 def test_cot_methods_roll_out_thinking_with_their_own_token_budget(tmp_path):
-    from actrain.config import load_config
-    from actrain.methods import method_stages, rollout_reasoning
-    from actrain.pipeline import Pipeline
-    from actrain.rollouts import agent_settings, protocol
+    from actrain.config.schema import load_config
+    from actrain.eval.rollouts import agent_settings, protocol
+    from actrain.run.pipeline import Pipeline
+    from actrain.stages.inputs import method_stages, rollout_reasoning
 
     config = load_config(None, [f"runs_dir={tmp_path}", "model=tiny-random", "dtype=float32",
                                 "rollout.thinking_max_new_tokens=96"])
@@ -140,9 +140,9 @@ def test_cot_methods_roll_out_thinking_with_their_own_token_budget(tmp_path):
 
 
 def test_next_action_accuracy_decodes_only_this_processs_states(tokenizer, monkeypatch):
-    import actrain.rollouts as rollouts
-    from actrain import distributed
-    from actrain.rollouts import next_action_accuracy
+    import actrain.eval.rollouts as rollouts
+    from actrain.eval.rollouts import next_action_accuracy
+    from actrain.runtime import distributed
 
     trajectory = {"task": "t:0", "task_description": "tidy up", "steps": [
         {"observation": f"room {i}", "admissible": ["take shirt", "inventory"],
@@ -203,9 +203,9 @@ def test_an_episode_record_keeps_the_raw_score_beside_the_clipped_one():
 
 def test_direct_methods_act_at_once_where_the_run_reasons(tmp_path):
     """`prompt-direct` is the paper's "prompt w/o CoT" row in a run whose agent reasons."""
-    from actrain.config import load_config
-    from actrain.pipeline import Pipeline
-    from actrain.rollouts import agent_settings, protocol
+    from actrain.config.schema import load_config
+    from actrain.eval.rollouts import agent_settings, protocol
+    from actrain.run.pipeline import Pipeline
 
     config = load_config(None, [f"runs_dir={tmp_path}", "model=tiny-random", "dtype=float32",
                                 "data.actor_reasoning=true"])

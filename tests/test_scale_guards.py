@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from actrain import distributed
-from actrain.config import load_config
+from actrain.config.schema import load_config
 from actrain.errors import ActrainError
+from actrain.runtime import distributed
 
 
 def test_the_process_group_timeout_comes_from_the_config(monkeypatch, tmp_path):
@@ -21,7 +21,7 @@ def test_the_process_group_timeout_comes_from_the_config(monkeypatch, tmp_path):
         distributed.init(5400)
         assert made[0]["timeout"].total_seconds() == 5400
         monkeypatch.delenv("WORLD_SIZE")  # the trainer's arguments, built in one process
-        from actrain.methods import stage_inputs
+        from actrain.stages.inputs import stage_inputs
         from actrain.stages.trl_args import trl_args
 
         config = load_config(None, ["device=cpu", "dtype=float32", "il.batch_size=2"])
@@ -60,7 +60,7 @@ def test_a_deepspeed_config_file_says_its_stage(monkeypatch, tmp_path):
                                       {"ACCELERATE_USE_DEEPSPEED": "true",
                                        "ACCELERATE_DEEPSPEED_ZERO_STAGE": "3"}])
 def test_qlora_under_sharding_is_refused_before_the_run(monkeypatch, tmp_path, launcher):
-    from actrain.preflight import check_sharding
+    from actrain.run.preflight import check_sharding
 
     qlora = load_config(None, ["peft.enabled=true", "peft.load_in_4bit=true"])
     check_sharding(qlora)  # one process: QLoRA is fine
@@ -86,7 +86,7 @@ class _LoadedModel:
 def test_a_gpu_process_loads_straight_onto_its_gpu(monkeypatch, sharded):
     """Loading to host memory and then moving costs every process the whole model in RAM;
     under ZeRO-3 / FSDP the sharding places the weights, so no device_map."""
-    from actrain import models
+    from actrain.runtime import models
 
     seen: dict[str, Any] = {}
 
@@ -112,8 +112,8 @@ def test_a_colocated_vllm_stage_after_a_lora_stage_starts_from_full_weights(tmp_
     must be a folder of full weights, not the adapter."""
     from peft import LoraConfig, get_peft_model
 
-    from actrain.models import load_model
-    from actrain.pipeline import Pipeline
+    from actrain.run.pipeline import Pipeline
+    from actrain.runtime.models import load_model
 
     config = load_config(None, [
         f"runs_dir={tmp_path}", "name=r", "model=tiny-random", "dtype=float32", "device=cpu",
@@ -166,7 +166,7 @@ def test_an_fp32_checkpoint_is_rewritten_in_bf16_at_half_the_size(tmp_path):
     """FSDP2 saves the fp32 copy it trains; the stage's checkpoint keeps bf16, as loaded."""
     import torch
 
-    from actrain.models import checkpoint_to_bf16, load_model
+    from actrain.runtime.models import checkpoint_to_bf16, load_model
 
     model, tokenizer = load_model("tiny-random")
     model.save_pretrained(tmp_path)
@@ -202,7 +202,7 @@ def test_the_one_pass_sampler_runs_only_when_nothing_else_shapes_sampling(settin
 def test_how_il_targets_think_keys_only_the_stages_that_read_it():
     """`data.il_thinking` changes reasoning IL rows only: the keys of every other stage and of
     rollouts stay what they were, so existing runs are not retrained for it."""
-    from actrain.run_keys import RunKeys
+    from actrain.run.keys import RunKeys
 
     def keys(*overrides):
         config = load_config(None, ["model=tiny-random", *overrides])
@@ -228,7 +228,7 @@ KEYS_OF_EARLIER_RUNS = {
 
 
 def test_settings_at_their_defaults_keep_the_keys_of_earlier_runs():
-    from actrain.run_keys import RunKeys
+    from actrain.run.keys import RunKeys
 
     keys = RunKeys(load_config(None, []))
     now = {"collect": keys.data_key("collect"), "pairs": keys.data_key("pairs"),
@@ -247,10 +247,10 @@ def test_act_trains_on_the_first_pairs_of_a_state_while_early_experience_sees_al
     from helpers.pairs import make_pair
 
     from actrain.data.pairs import first_pairs_per_state
-    from actrain.io import write_jsonl
-    from actrain.methods import stage_inputs
-    from actrain.pipeline import Pipeline
+    from actrain.run.pipeline import Pipeline
+    from actrain.runtime.io import write_jsonl
     from actrain.stages import act
+    from actrain.stages.inputs import stage_inputs
 
     pairs = [{**make_pair(i % 2, True), "alternative": f"alt {i}"} for i in range(6)]
     assert [p["alternative"] for p in first_pairs_per_state(pairs, 1)] == ["alt 0", "alt 1"]

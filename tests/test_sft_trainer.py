@@ -5,9 +5,9 @@ import pytest
 import torch
 from trl import SFTTrainer
 
-from actrain.config import load_config
-from actrain.methods import stage_inputs
+from actrain.config.schema import load_config
 from actrain.stages.il import il_dataset, sft_config
+from actrain.stages.inputs import stage_inputs
 from actrain.stages.sft_trainer import PlainHeadSFTTrainer, fused_head_has_kernel
 
 TRAJECTORIES = [
@@ -21,7 +21,7 @@ TRAJECTORIES = [
 
 
 def _trainer(cls, tmp_path):
-    from actrain.models import load_model
+    from actrain.runtime.models import load_model
 
     torch.manual_seed(0)
     model, tokenizer = load_model("tiny-random")

@@ -2,10 +2,10 @@
 
 import pytest
 
-from actrain.config import load_config
+from actrain.config.schema import load_config
 from actrain.errors import ActrainError
-from actrain.plan import plan
-from actrain.report import length_table
+from actrain.report.markdown import length_table
+from actrain.run.plan import plan
 from actrain.stages.common import grpo_steps
 
 

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 import transformers
 
-from actrain.config import load_config
+from actrain.config.schema import load_config
 
 
 def test_a_training_stage_frees_the_base_model_before_and_its_own_objects_after(
         tmp_path, monkeypatch):
-    from actrain.pipeline import Pipeline
+    from actrain.run.pipeline import Pipeline
 
     config = load_config(None, [
         f"runs_dir={tmp_path}", "name=r", "model=tiny-random", "dtype=float32", "device=cpu",
@@ -75,7 +75,7 @@ def test_models_loaded_after_training_are_not_partitioned(monkeypatch):
     from accelerate.state import AcceleratorState
     from transformers.integrations import deepspeed
 
-    from actrain.release import release
+    from actrain.runtime.release import release
 
     # What accelerate's DeepSpeed plugin leaves after a ZeRO-3 stage: transformers' global weak
     # reference to a live config (and the plugin in accelerate's shared state).
@@ -93,7 +93,7 @@ def test_models_loaded_after_training_are_not_partitioned(monkeypatch):
 
 @pytest.mark.parametrize("engines", [0, 2])
 def test_release_closes_the_engines_it_is_given(engines):
-    from actrain.release import release
+    from actrain.runtime.release import release
 
     class Engine:
         closed = 0

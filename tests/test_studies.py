@@ -6,10 +6,10 @@ import pytest
 from conftest import REPO
 from helpers.pairs import make_pair
 
-from actrain.cli import main
-from actrain.config import load_config
-from actrain.io import write_jsonl
-from actrain.studies import intervention_prompts, rationale_study
+from actrain.cli.main import main
+from actrain.config.schema import load_config
+from actrain.eval.studies import intervention_prompts, rationale_study
+from actrain.runtime.io import write_jsonl
 
 PAIRS = [make_pair(0, True), make_pair(0, False)]  # one pair in both orders
 
@@ -29,7 +29,7 @@ def test_the_three_conditions_share_one_prompt_and_differ_in_the_prefill(tokeniz
 
 
 def test_metrics_per_condition_and_the_follow_rate(tokenizer, monkeypatch):
-    import actrain.studies as studies
+    import actrain.eval.studies as studies
 
     answers = {  # by condition: what a judge that follows the injected text would write
         "own": ["I think.<answer>1</answer>", "Hmm.<answer>2</answer>"],  # right, right
@@ -106,7 +106,7 @@ def test_a_thinking_model_gets_the_rationale_removed_or_injected_inside_its_thin
 def test_the_study_command_samples_as_the_configs_eval_section_says(tmp_path, monkeypatch):
     """A thinking model's study runs at the config's sampling settings and critic budget, not
     greedy at a short fixed length."""
-    import actrain.studies as studies
+    import actrain.eval.studies as studies
 
     seen = {}
 

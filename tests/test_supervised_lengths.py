@@ -4,11 +4,11 @@ default max_length: every row keeps its answer, the only part either objective l
 import pytest
 from helpers.pairs import make_pair
 
-from actrain.config import load_config
+from actrain.config.schema import load_config
 from actrain.errors import ActrainError
-from actrain.methods import stage_inputs
 from actrain.stages.act_supervised import choice_examples, supervised_trainer
 from actrain.stages.il import sequence_lengths
+from actrain.stages.inputs import stage_inputs
 
 LONG_ROOM = "You are in the storeroom. You see " + ", ".join(
     f"a crate labelled {i}" for i in range(250)) + "."

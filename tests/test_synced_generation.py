@@ -20,8 +20,8 @@ import torch
 from accelerate.utils import DistributedType
 from helpers.pairs import make_pair
 
-from actrain import distributed
-from actrain.config import CriticConfig, EvalConfig
+from actrain.config.schema import CriticConfig, EvalConfig
+from actrain.runtime import distributed
 
 HELPER = Path(__file__).parent / "helpers" / "synced_critic.py"
 

@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("textworld", reason="TextWorld is optional: pip install 'actrain[textworld]'")
 
-from actrain.config import AlternativeConfig  # noqa: E402
+from actrain.config.schema import AlternativeConfig  # noqa: E402
 from actrain.data.alternatives import build_pairs, expert_states  # noqa: E402
 from actrain.data.offpath import (  # noqa: E402
     collect_oracle_trajectories,

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from helpers.pairs import make_pair
 
-from actrain.config import EvalConfig, RolloutConfig, load_config
+from actrain.config.schema import EvalConfig, RolloutConfig, load_config
 from actrain.errors import ActrainError
 
 # Qwen3 in thinking mode, reduced to its effect: the assistant turn opens with nothing prefilled.
@@ -60,7 +60,7 @@ def _recorder(answer: Any) -> tuple[Any, list[dict[str, Any]]]:
 # -- engines -----------------------------------------------------------------------------------
 
 def test_hf_generate_honours_top_k_and_top_p(tiny_model, monkeypatch):
-    from actrain.generation import generate
+    from actrain.runtime.generation import generate
 
     model, tokenizer = tiny_model
     seen: dict[str, Any] = {}
@@ -102,7 +102,7 @@ def fake_sampling_params(monkeypatch):
 
 
 def _engine(text: str) -> Any:
-    from actrain.vllm_engine import VLLMEngine
+    from actrain.runtime.vllm_engine import VLLMEngine
 
     engine = object.__new__(VLLMEngine)  # no GPU: the request side only
     engine.path, engine.llm = "fake", _FakeLLM(text)
@@ -113,7 +113,7 @@ def test_vllm_takes_top_k_and_leaves_stopping_to_the_shared_rule(fake_sampling_p
                                                                   tokenizer):
     """vLLM's stop strings match case exactly, the HF rule ignores case: the shared rule decides
     for both, so "</ACTION>" ends a turn on either engine; top_k 0 is vLLM's -1."""
-    from actrain.generation import generate
+    from actrain.runtime.generation import generate
 
     engine = _engine("go north</ACTION> and then more")
     out = generate(engine, tokenizer, ["a", "b"], max_new_tokens=8, stop=["</action>"], seed=3,
@@ -180,13 +180,13 @@ def test_paper_scale_configs_sample_as_qwen3_asks_with_thinking_budgets():
 def test_sampling_reaches_every_generation_call_and_cut_off_thinking_is_reported(
     tiny_model, qwen3_tokenizer, monkeypatch, tmp_path
 ):
-    import actrain.evaluate as evaluate
-    import actrain.reasoning_eval as reasoning_eval
-    import actrain.rollouts as rollouts
-    import actrain.studies as studies
-    from actrain.agent_report import agent_table
-    from actrain.config import to_dict
-    from actrain.report import write_report
+    import actrain.eval.critic as evaluate
+    import actrain.eval.reasoning as reasoning_eval
+    import actrain.eval.rollouts as rollouts
+    import actrain.eval.studies as studies
+    from actrain.config.schema import to_dict
+    from actrain.report.agent import agent_table
+    from actrain.report.markdown import write_report
 
     model, _ = tiny_model
     sampling = [f"{section}.{key}={value}" for section in ("eval", "rollout")
@@ -265,7 +265,7 @@ def test_sampling_reaches_every_generation_call_and_cut_off_thinking_is_reported
 
 
 def test_no_warning_when_little_is_cut_off(tmp_path):
-    from actrain.agent_report import truncation_warnings
+    from actrain.report.agent import truncation_warnings
 
     results = {"critic": {"base": {"truncated_rate": 0.05}},
                "agent": {"il": {"0": {"id_test": {"truncated_rate": 0.01}}}}}
@@ -280,7 +280,7 @@ DONE = "Action 1 takes the shirt.\n</think>\n\n<answer>1</answer>"
 
 def test_critic_evaluation_reads_an_r1_completion_from_inside_thinking(tiny_model, r1_tokenizer,
                                                                          monkeypatch):
-    import actrain.evaluate as evaluate
+    import actrain.eval.critic as evaluate
 
     model, _ = tiny_model
     fake, _ = _recorder(lambda p: CUT if "Action 1: take shirt" in p else DONE)
@@ -294,9 +294,9 @@ def test_critic_evaluation_reads_an_r1_completion_from_inside_thinking(tiny_mode
 
 def test_rollouts_and_next_action_read_an_r1_turn_from_inside_thinking(r1_tokenizer,
                                                                         monkeypatch):
-    import actrain.rollouts as rollouts
+    import actrain.eval.rollouts as rollouts
+    from actrain.eval.rollouts import AgentSettings, next_action_accuracy, summarise
     from actrain.prompts import ActorView
-    from actrain.rollouts import AgentSettings, next_action_accuracy, summarise
 
     cut = "Take the shirt: <action>take shirt</action> or"
     trajectory = {"task": "t:0", "task_description": "tidy up", "steps": [
@@ -327,8 +327,8 @@ def test_rollouts_and_next_action_read_an_r1_turn_from_inside_thinking(r1_tokeni
 
 
 def test_the_study_closes_an_opened_block_before_forcing_the_answer(r1_tokenizer, monkeypatch):
-    import actrain.studies as studies
-    from actrain.studies import intervention_prompts, rationale_study
+    import actrain.eval.studies as studies
+    from actrain.eval.studies import intervention_prompts, rationale_study
 
     critic = load_config(None, []).critic
     prompts = intervention_prompts(r1_tokenizer, PAIRS[0], critic)
@@ -347,7 +347,7 @@ def test_the_study_closes_an_opened_block_before_forcing_the_answer(r1_tokenizer
 
 def test_reasoning_benchmarks_count_an_r1_response_cut_off_while_thinking(r1_tokenizer,
                                                                          monkeypatch):
-    import actrain.reasoning_eval as reasoning_eval
+    import actrain.eval.reasoning as reasoning_eval
 
     fake, _ = _recorder(lambda p: "1+1 is \\boxed{2}, unless")
     monkeypatch.setattr(reasoning_eval, "generate", fake)

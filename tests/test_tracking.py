@@ -7,11 +7,11 @@ import types
 import pytest
 import yaml
 
-from actrain.cli import main
-from actrain.config import load_config
+from actrain.cli.main import main
+from actrain.config.schema import load_config
 from actrain.errors import ActrainError
-from actrain.methods import key_settings, stage_inputs
-from actrain.tracking import Tracker, check_trackers, scalars
+from actrain.runtime.tracking import Tracker, check_trackers, scalars
+from actrain.stages.inputs import key_settings, stage_inputs
 
 
 def _events(folder):

@@ -7,7 +7,7 @@ import importlib.util
 import pytest
 import torch
 
-from actrain.config import load_config
+from actrain.config.schema import load_config
 from actrain.errors import ActrainError
 from actrain.prompts import cut_at_stop
 
@@ -34,15 +34,15 @@ def test_the_stop_rule_cuts_finished_texts_as_it_stops_generation():
 @pytest.mark.skipif(importlib.util.find_spec("vllm") is not None,
                     reason="vLLM is installed here: the missing-package error cannot show")
 def test_without_vllm_the_backend_is_one_clear_line(tmp_path):
-    from actrain.models import resolve_model_path
-    from actrain.vllm_engine import VLLMEngine
+    from actrain.runtime.models import resolve_model_path
+    from actrain.runtime.vllm_engine import VLLMEngine
 
     with pytest.raises(ActrainError, match=r"pip install 'actrain\[vllm\]'"):
         VLLMEngine(resolve_model_path("tiny-random"), "float32", 0)
 
 
 def test_an_adapter_checkpoint_is_refused_before_vllm_starts(tmp_path):
-    from actrain.vllm_engine import VLLMEngine
+    from actrain.runtime.vllm_engine import VLLMEngine
 
     (tmp_path / "adapter_config.json").write_text("{}")
     with pytest.raises(ActrainError, match="peft.merge: true"):
@@ -50,7 +50,7 @@ def test_an_adapter_checkpoint_is_refused_before_vllm_starts(tmp_path):
 
 
 def test_scoring_many_prompts_equals_scoring_each(tiny_model):
-    from actrain.generation import continuation_logprobs, score_continuations
+    from actrain.runtime.generation import continuation_logprobs, score_continuations
 
     model, tokenizer = tiny_model
     prompts = ["You see a shirt. Act:", "Nothing to do. Act:", "You hold the shirt. Act:"]
@@ -63,9 +63,9 @@ def test_scoring_many_prompts_equals_scoring_each(tiny_model):
 
 @pytest.mark.skipif(not VLLM, reason="needs vLLM and a CUDA GPU (pip install 'actrain[vllm]')")
 def test_greedy_outputs_of_both_backends_agree():
-    from actrain.generation import continuation_logprobs, generate, score_continuations
-    from actrain.models import load_model, resolve_model_path
-    from actrain.vllm_engine import VLLMEngine
+    from actrain.runtime.generation import continuation_logprobs, generate, score_continuations
+    from actrain.runtime.models import load_model, resolve_model_path
+    from actrain.runtime.vllm_engine import VLLMEngine
 
     model, tokenizer = load_model("smollm2-135m", "bfloat16", "cuda:0")
     prompts = ["<|im_start|>user\nName a fruit.<|im_end|>\n<|im_start|>assistant\n",

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from actrain.config import load_config
+from actrain.config.schema import load_config
 
 ENV_KEYS = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 
@@ -114,13 +114,13 @@ def fake_vllm(monkeypatch):
 
 @pytest.fixture
 def tiny_path():
-    from actrain.models import resolve_model_path
+    from actrain.runtime.models import resolve_model_path
 
     return resolve_model_path("tiny-random")
 
 
 def test_one_process_starts_vllm_s_own_executor(fake_vllm, tiny_path):
-    from actrain.vllm_engine import VLLMEngine
+    from actrain.runtime.vllm_engine import VLLMEngine
 
     engine = VLLMEngine(tiny_path, "bfloat16", 3, 0.5)
     kwargs = fake_vllm.engines[0].kwargs
@@ -130,7 +130,7 @@ def test_one_process_starts_vllm_s_own_executor(fake_vllm, tiny_path):
 
 
 def test_a_launched_process_starts_its_engine_on_its_own_gpu(fake_vllm, tiny_path, monkeypatch):
-    from actrain.vllm_engine import VLLMEngine
+    from actrain.runtime.vllm_engine import VLLMEngine
 
     monkeypatch.setenv("WORLD_SIZE", "2")  # process 1 of 2, as `accelerate launch` sets it
     monkeypatch.setenv("RANK", "1")
@@ -147,7 +147,7 @@ def test_a_launched_process_starts_its_engine_on_its_own_gpu(fake_vllm, tiny_pat
 
 
 def test_closing_an_engine_shuts_it_down_and_frees_vllm_s_state(fake_vllm, tiny_path, tokenizer):
-    from actrain.vllm_engine import VLLMEngine
+    from actrain.runtime.vllm_engine import VLLMEngine
 
     with VLLMEngine(tiny_path, "float32", 0) as engine:
         assert engine.generate(tokenizer, ["hi"], 2, 4, 1.0, 1.0, [], 0) == [
@@ -163,7 +163,7 @@ def test_admissible_actions_of_all_states_are_scored_in_one_call(fake_vllm, tiny
                                                                  tokenizer):
     from actrain.data.pairs import draw_admissible_alternatives
     from actrain.prompts import actor_prompt, render_state
-    from actrain.vllm_engine import VLLMEngine
+    from actrain.runtime.vllm_engine import VLLMEngine
 
     trajectories = [{"task": f"train:{i}", "task_description": "Put the shirt away.",
                      "steps": [{"observation": "You see a shirt.",
@@ -199,8 +199,8 @@ def test_admissible_actions_of_all_states_are_scored_in_one_call(fake_vllm, tiny
 
 def test_the_pipeline_closes_every_engine_before_training_and_after_evaluating(
         fake_vllm, tmp_path, monkeypatch):
-    from actrain.models import resolve_model_path
-    from actrain.pipeline import Pipeline
+    from actrain.run.pipeline import Pipeline
+    from actrain.runtime.models import resolve_model_path
 
     config = load_config(None, [
         f"runs_dir={tmp_path}", "name=r", "model=tiny-random", "dtype=float32", "device=cpu",
@@ -234,7 +234,7 @@ def test_each_prompt_samples_from_its_own_seeds_and_greedy_asks_once(fake_vllm, 
                                                                       tokenizer):
     """vLLM seeds sample j of a request with seed + j; one seed for every request would give
     sample k of every state the same random stream. Greedy with n > 1 is refused by vLLM."""
-    from actrain.vllm_engine import VLLMEngine
+    from actrain.runtime.vllm_engine import VLLMEngine
 
     engine = VLLMEngine(tiny_path, "float32", 0)
     out = engine.generate(tokenizer, ["a", "b", "c"], 4, 8, 0.7, 0.95, [], seed=10)

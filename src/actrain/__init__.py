@@ -20,16 +20,16 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "load_config": "actrain.config", "RunConfig": "actrain.config",
-    "describe_config": ("actrain.config_docs", "describe"),
+    "load_config": "actrain.config.schema", "RunConfig": "actrain.config.schema",
+    "describe_config": ("actrain.config.docs", "describe"),
     "ActrainError": "actrain.errors",
-    "Pipeline": "actrain.pipeline",
-    "pair": "actrain.api", "train_act": "actrain.api", "evaluate_critic": "actrain.api",
-    "evaluate_agent": "actrain.api",
-    "stage_inputs": "actrain.methods", "run_act": "actrain.stages.act",
+    "Pipeline": "actrain.run.pipeline",
+    "pair": "actrain.cli.api", "train_act": "actrain.cli.api", "evaluate_critic": "actrain.cli.api",
+    "evaluate_agent": "actrain.cli.api",
+    "stage_inputs": "actrain.stages.inputs", "run_act": "actrain.stages.act",
     "run_il": "actrain.stages.il", "run_rl": "actrain.stages.rl",
     "run_sr": "actrain.stages.early_experience", "run_iwm": "actrain.stages.early_experience",
-    "load_model": "actrain.models",
+    "load_model": "actrain.runtime.models",
     "TextEnv": "actrain.envs", "StepResult": "actrain.envs", "register": "actrain.envs",
     "make": "actrain.envs", "registered_ids": "actrain.envs",
     "preference_rows": "actrain.data.preference_export",

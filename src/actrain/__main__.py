@@ -2,6 +2,6 @@
 
 import sys
 
-from actrain.cli import main
+from actrain.cli.main import main
 
 sys.exit(main())

@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 from transformers import PreTrainedTokenizerBase
 
-from actrain.config import IL_THINKING
+from actrain.config.schema import IL_THINKING
 from actrain.errors import ActrainError
 
 if TYPE_CHECKING:
-    from actrain.config import CriticConfig, DataConfig
+    from actrain.config.schema import CriticConfig, DataConfig
 
 # Bump when any rendered prompt or parse rule changes: it is part of every stage's fingerprint,
 # so outputs made with another format are rebuilt, not reused.
@@ -34,7 +34,7 @@ CRITIC_SYSTEM = "You judge actions in a text game: which of two actions is bette
 TEACHER_SYSTEM = "You explain decisions in a text game."
 WORLD_SYSTEM = "You play a text game. Predict what the game will say after an action."
 RATIONALE_CHARS = 600  # a rationale longer than this is cut at a sentence end
-# General reasoning benchmarks (`actrain eval-reasoning`, reasoning_eval.py).
+# General reasoning benchmarks (`actrain eval-reasoning`, eval/reasoning.py).
 REASONING_SYSTEM = "You are a helpful assistant. Reason carefully before giving a final answer."
 MATH_PROMPT = ("Solve the following math problem step by step. Put your final answer within "
                "\\boxed{{}}.\n\n{problem}")
@@ -73,6 +73,11 @@ class State:
 def normalise_action(text: str) -> str:
     """Case- and whitespace-insensitive form used to compare actions."""
     return " ".join(text.strip().lower().split()).rstrip(".")
+
+
+def first_word(action: str) -> str:
+    """An action's kind: its first word, lower-cased (`put`, `take`, `inventory`)."""
+    return (action.split() or ["(empty)"])[0].lower()
 
 
 def render_state(
@@ -426,6 +431,11 @@ def cut_at_stop(text: str, stops: Sequence[str], think_open: bool = False) -> st
     lowered = text[start:].lower()
     ends = [i + len(s) for s in stops if (i := lowered.find(s.lower())) >= 0]
     return text[: start + min(ends)] if ends else text
+
+
+# Above this share of answers cut off while thinking, a score measures the token budget more than
+# the model (and a model that thinks shorter gains by it): every report and evaluation warns.
+TRUNCATION_WARNING = 0.05
 
 
 def truncated_thinking(

@@ -19,8 +19,8 @@ def spy_replace(src, dst):  # every actrain output lands through os.replace (io.
 
 os.replace = spy_replace
 
-from actrain.config import load_config  # noqa: E402
-from actrain.pipeline import Pipeline  # noqa: E402
+from actrain.config.schema import load_config  # noqa: E402
+from actrain.run.pipeline import Pipeline  # noqa: E402
 
 config = load_config(None, [
     f"runs_dir={run_dir.parent}", f"name={run_dir.name}", "model=tiny-random", "dtype=float32",

@@ -19,10 +19,10 @@ dist.init_process_group("gloo", timeout=timedelta(seconds=60))
 
 from helpers.pairs import make_pair  # noqa: E402
 
-from actrain import distributed  # noqa: E402
-from actrain.config import CriticConfig, EvalConfig  # noqa: E402
-from actrain.evaluate import evaluate_critic  # noqa: E402
-from actrain.models import load_model  # noqa: E402
+from actrain.config.schema import CriticConfig, EvalConfig  # noqa: E402
+from actrain.eval.critic import evaluate_critic  # noqa: E402
+from actrain.runtime import distributed  # noqa: E402
+from actrain.runtime.models import load_model  # noqa: E402
 from actrain.stages.act import CriticCurveCallback  # noqa: E402
 
 model, tokenizer = load_model("tiny-random")

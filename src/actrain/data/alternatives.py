@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from actrain.config import AlternativeConfig
+from actrain.config.schema import AlternativeConfig
 from actrain.data.trajectories import iter_states
 from actrain.prompts import State, normalise_action, parse_action
 

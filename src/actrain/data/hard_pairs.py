@@ -24,8 +24,7 @@ from tqdm import tqdm
 from actrain.data.alternatives import expert_states, pair_record
 from actrain.data.verify import alternative_is_worse, has_oracle, trajectory_prefixes
 from actrain.envs.base import TextEnv
-from actrain.prompts import normalise_action
-from actrain.rule_critics import first_word
+from actrain.prompts import first_word, normalise_action
 
 HARD_SOURCE = "same_kind_verified"
 

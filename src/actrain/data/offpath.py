@@ -24,8 +24,8 @@ from tqdm import tqdm
 from actrain.data.trajectories import first_tasks, trajectory_record
 from actrain.envs.base import TextEnv
 from actrain.errors import ActrainError
-from actrain.io import write_jsonl
 from actrain.prompts import normalise_action
+from actrain.runtime.io import write_jsonl
 
 
 def _oracle_plan(env: TextEnv) -> list[str]:

@@ -18,10 +18,9 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from actrain.data.alternatives import build_pairs, expert_states
 from actrain.data.hard_pairs import same_kind
-from actrain.distributed import map_sharded, world
-from actrain.generation import generate, score_continuations
-from actrain.prompts import actor_prompt, normalise_action, render_state
-from actrain.rule_critics import first_word
+from actrain.prompts import actor_prompt, first_word, normalise_action, render_state
+from actrain.runtime.distributed import map_sharded, world
+from actrain.runtime.generation import generate, score_continuations
 
 
 def sample_alternatives(

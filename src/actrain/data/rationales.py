@@ -24,8 +24,6 @@ from typing import Any
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from actrain.distributed import map_sharded
-from actrain.generation import generate
 from actrain.prompts import (
     TEACHER_SYSTEM,
     ActorView,
@@ -37,6 +35,8 @@ from actrain.prompts import (
     render_chat,
     render_state,
 )
+from actrain.runtime.distributed import map_sharded
+from actrain.runtime.generation import generate
 
 
 def reflection_groups(outcomes: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:

@@ -16,13 +16,13 @@ from typing import Any
 
 from actrain.data.verify import trajectory_prefixes
 from actrain.errors import ActrainError
-from actrain.io import read_json, read_pairs
+from actrain.runtime.io import read_json, read_pairs
 
 
 def pairs_folder(source: str) -> Path:
     """The folder holding `train.jsonl` and `id_test.jsonl` that `source` names."""
     path = Path(source)
-    from actrain.run_layout import RunFolder
+    from actrain.runtime.run_folder import RunFolder
 
     candidates = (RunFolder(path).train_pairs.parent, path) if path.is_dir() else (path.parent,)
     for folder in candidates:

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
-from actrain.distributed import main_first, map_sharded
 from actrain.envs.base import StepResult, TextEnv
 from actrain.errors import ActrainError
-from actrain.io import write_jsonl
 from actrain.prompts import State, actor_prompt, render_state
+from actrain.runtime.distributed import main_first, map_sharded
+from actrain.runtime.io import write_jsonl
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -164,7 +164,7 @@ def collect_trajectories(
 
 
 def load_trajectories(path: Path) -> list[dict[str, Any]]:
-    from actrain.io import read_jsonl
+    from actrain.runtime.io import read_jsonl
 
     records = read_jsonl(path)
     for i, record in enumerate(records):

@@ -211,7 +211,7 @@ def use_entry_point(env: Any) -> None:
     """Register a config's `env.entry_point` ("package.module:Class") as `env.id`, then check
     the id: a user's environment runs from a YAML alone."""
     if env.entry_point:
-        from actrain.plugins import load_object
+        from actrain.config.plugins import load_object
 
         factory = load_object(env.entry_point, "env.entry_point")
         if not callable(factory) or (inspect.isclass(factory)

@@ -44,9 +44,10 @@ def _import_textworld() -> Any:
 
 
 def default_cache_root() -> Path:
-    """Where generated games live: `$ACTRAIN_CACHE/textworld`, as `actrain.models.cache_dir`.
+    """Where generated games live: `$ACTRAIN_CACHE/textworld`, as
+    `actrain.runtime.models.cache_dir`.
 
-    Read here rather than imported, because importing `actrain.models` loads torch and
+    Read here rather than imported, because importing `actrain.runtime.models` loads torch and
     transformers, and this module is imported by `registered_ids()`.
     """
     root = Path(os.environ.get("ACTRAIN_CACHE", Path.home() / ".cache" / "actrain"))

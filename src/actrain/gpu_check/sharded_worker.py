@@ -99,11 +99,11 @@ def worker(stage: str, work: Path, result: Path, cpu: bool) -> int:
 def worker_act(stage: str, work: Path, cpu: bool) -> dict[str, Any]:
     """The ACT step under the launch, with how accelerate prepared the model; then the
     checkpoint: that it moved, reloads, and that the critic evaluation after it runs."""
-    from actrain import distributed
-    from actrain.config import load_config
-    from actrain.device import resolve_device
-    from actrain.models import load_model
-    from actrain.pipeline import Pipeline
+    from actrain.config.schema import load_config
+    from actrain.run.pipeline import Pipeline
+    from actrain.runtime import distributed
+    from actrain.runtime.device import resolve_device
+    from actrain.runtime.models import load_model
 
     chooser = chooser_model(work)
     device, dtype = ("cpu", "float32") if cpu else (resolve_device("auto"), "bfloat16")

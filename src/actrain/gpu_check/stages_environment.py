@@ -31,7 +31,7 @@ def versions() -> dict[str, str | None]:
 
 def embedded_folder() -> Path:
     """Where a converted embedded model sits in the model cache (`ACTRAIN_CACHE`)."""
-    from actrain.models import cache_dir
+    from actrain.runtime.models import cache_dir
 
     return cache_dir() / "models" / EMBEDDED
 
@@ -80,7 +80,7 @@ def stage_environment(check: Check) -> dict[str, Any]:
     tiny model built once for the stages after."""
     import torch
 
-    from actrain.models import EMBEDDED_MODELS, resolve_model_path
+    from actrain.runtime.models import EMBEDDED_MODELS, resolve_model_path
 
     details: dict[str, Any] = {
         "mode": "cpu dry run" if check.cpu else "cuda", "python": platform.python_version(),

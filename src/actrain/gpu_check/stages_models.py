@@ -25,7 +25,7 @@ def plain_logprobs(model: Any, tokenizer: Any, prompt: str, continuations: Seque
     cache, no padding, the same token ids."""
     import torch
 
-    from actrain.device import autocast
+    from actrain.runtime.device import autocast
 
     device = next(model.parameters()).device
     prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
@@ -53,8 +53,8 @@ def model_checks(check: Check, name: str) -> dict[str, Any]:
     continuations with the cache and without."""
     import torch
 
-    from actrain.generation import continuation_logprobs, generate
-    from actrain.models import load_model
+    from actrain.runtime.generation import continuation_logprobs, generate
+    from actrain.runtime.models import load_model
 
     start = time.time()
     model, tokenizer = load_model(name, check.dtype, check.device)
@@ -109,8 +109,8 @@ def stage_logprobs_cuda_vs_cpu(check: Check) -> dict[str, Any]:
     tolerance, and greedy generation on CUDA running with the same prompt."""
     if check.cpu:
         raise Skip("needs CUDA: compares bf16 on the GPU with fp32 on the CPU")
-    from actrain.generation import continuation_logprobs
-    from actrain.models import load_model
+    from actrain.runtime.generation import continuation_logprobs
+    from actrain.runtime.models import load_model
 
     details: dict[str, Any] = {"tolerance": f"{TOLERANCE_ABS} + {TOLERANCE_REL} x |fp32|"}
     failures = []

@@ -29,7 +29,7 @@ def step_memory(cuda: bool, steps: list[dict[str, Any]]) -> Iterator[None]:
     of the stage): what a cached base model or a retained trainer holds shows here."""
     import torch
 
-    from actrain.pipeline_base import RunSteps
+    from actrain.run.base import RunSteps
 
     real = RunSteps._run
 
@@ -53,8 +53,8 @@ def step_memory(cuda: bool, steps: list[dict[str, Any]]) -> Iterator[None]:
 def stage_pipeline(check: Check) -> dict[str, Any]:
     """The whole pipeline on one device: collect, pairs, pair-group GRPO ACT, IL, RL, critic
     evaluation and report; each training stage's checkpoint must differ from its input."""
-    from actrain.config import load_config
-    from actrain.pipeline import Pipeline
+    from actrain.config.schema import load_config
+    from actrain.run.pipeline import Pipeline
 
     chooser = chooser_model(check.work)
     shutil.rmtree(check.work / "runs" / "pipeline", ignore_errors=True)  # a fresh run, no reuse
@@ -98,10 +98,10 @@ def stage_lora_merge(check: Check) -> dict[str, Any]:
     merged at load time."""
     import torch
 
-    from actrain.config import load_config
-    from actrain.methods import stage_inputs
-    from actrain.models import load_model, resolve_model_path
+    from actrain.config.schema import load_config
+    from actrain.runtime.models import load_model, resolve_model_path
     from actrain.stages.il import run_il
+    from actrain.stages.inputs import stage_inputs
 
     env = Corridor()
     trajectories = []

@@ -22,9 +22,9 @@ def stage_vllm_twice(check: Check) -> dict[str, Any]:
         raise Skip("vLLM is not installed (pip install 'actrain[vllm]')")
     import torch
 
-    from actrain.generation import continuation_logprobs, generate
-    from actrain.models import load_tokenizer, resolve_model_path
-    from actrain.vllm_engine import VLLMEngine
+    from actrain.runtime.generation import continuation_logprobs, generate
+    from actrain.runtime.models import load_tokenizer, resolve_model_path
+    from actrain.runtime.vllm_engine import VLLMEngine
 
     path, tokenizer = resolve_model_path(EMBEDDED), load_tokenizer(EMBEDDED)
     total = torch.cuda.mem_get_info()[1]

@@ -18,9 +18,9 @@ def chooser_model(work: Path) -> Path:
     two tokens point along the mean final hidden state of critic prompts, a little apart."""
     import torch
 
-    from actrain.config import load_config
-    from actrain.models import load_model
+    from actrain.config.schema import load_config
     from actrain.prompts import critic_prompts
+    from actrain.runtime.models import load_model
 
     folder = work / "chooser"
     if has_weights(folder):
@@ -50,7 +50,7 @@ def chooser_model(work: Path) -> Path:
         head[tokenizer.convert_tokens_to_ids(token)] = (hidden + noise) / hidden.norm() * 40
     model.config.tie_word_embeddings = False
     model.lm_head.weight = torch.nn.Parameter(head)
-    from actrain.models import save_model_folder
+    from actrain.runtime.models import save_model_folder
 
     return save_model_folder(model, tokenizer, folder)
 

@@ -27,13 +27,10 @@ from typing import Any
 from datasets import Dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
 
-from actrain import distributed
-from actrain.config import CriticConfig
+from actrain.config.schema import CriticConfig
 from actrain.data.kway import kway_items, rotation, training_rows
 from actrain.errors import ActrainError
-from actrain.evaluate import evaluate_critic
-from actrain.io import read_jsonl, write_jsonl
-from actrain.methods import ACTInputs
+from actrain.eval.critic import evaluate_critic
 from actrain.prompts import critic_prompts, critic_stop, critic_tag, trl_prompts
 from actrain.rewards import (
     choices,
@@ -41,12 +38,15 @@ from actrain.rewards import (
     make_choice_reward,
     make_consistency_reward,
 )
+from actrain.runtime import distributed
+from actrain.runtime.io import read_jsonl, write_jsonl
 from actrain.stages.common import (
     grpo_args,
     latest_trainer_checkpoint,
     lora_config,
     train_and_save,
 )
+from actrain.stages.inputs import ACTInputs
 
 
 def act_dataset(
@@ -299,7 +299,7 @@ def grpo_trainer(  # noqa: ANN201 - a trl.GRPOTrainer
     prefilled = not critic.reasoning
     fmt = critic.answer_format
     if act.reward:  # the user's own, by import path
-        from actrain.plugins import load_reward
+        from actrain.config.plugins import load_reward
 
         reward_funcs = [load_reward(act.reward, "act.reward")]
     else:

@@ -25,10 +25,9 @@ from typing import Any
 from datasets import Dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
 
-from actrain.config import CriticConfig
+from actrain.config.schema import CriticConfig
 from actrain.data.kway import training_rows
 from actrain.errors import ActrainError
-from actrain.methods import ACTInputs
 from actrain.prompts import critic_prompts, critic_stop, critic_tag
 from actrain.stages.common import (
     OWN_KEYS,
@@ -38,6 +37,7 @@ from actrain.stages.common import (
     trainer_defaults,
 )
 from actrain.stages.il import fitted_max_length, lengths_record, sequence_lengths
+from actrain.stages.inputs import ACTInputs
 
 
 def answer_text(index: int, actions: Sequence[str], critic: CriticConfig) -> str:

@@ -47,9 +47,9 @@ import torch
 import trl
 from trl import GRPOTrainer
 
-from actrain import distributed
-from actrain.distributed import all_max
 from actrain.errors import ActrainError
+from actrain.runtime import distributed
+from actrain.runtime.distributed import all_max
 
 # TRL's documented extension points are `rollout_func` and subclassing; the two overridden methods
 # below are the narrowest places where the group layout and the scoring of completions live.

@@ -15,11 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from actrain import distributed
-from actrain.config import PeftConfig
+from actrain.config.schema import PeftConfig
 from actrain.errors import ActrainError
-from actrain.io import write_json
-from actrain.methods import TrainerSettings
+from actrain.runtime import distributed
+from actrain.runtime.io import write_json
+from actrain.stages.inputs import TrainerSettings
 
 _PLANNED_WORLD: list[int] = []
 
@@ -238,7 +238,7 @@ def train_and_save(trainer: Any, tokenizer: Any, out_dir: Path, merge: bool = Fa
         if main:
             # Not the model in memory: under ZeRO-3 or FSDP each process holds a shard of the
             # base weights. The saved adapter goes onto the base as read from disk, on the CPU.
-            from actrain.models import merged_adapter
+            from actrain.runtime.models import merged_adapter
 
             merged_adapter(tmp / "adapter")[0].save_pretrained(str(tmp))
     else:
@@ -248,7 +248,7 @@ def train_and_save(trainer: Any, tokenizer: Any, out_dir: Path, merge: bool = Fa
         return final
     tokenizer.save_pretrained(str(tmp))
     if trainer.args.bf16 and not trainer.args.use_cpu:
-        from actrain.models import checkpoint_to_bf16
+        from actrain.runtime.models import checkpoint_to_bf16
 
         # On GPUs the trained weights are fp32 (1 GPU / DDP) or FSDP2's fp32 copy; every later
         # load is bf16 there, so the checkpoint keeps bf16 at half the disk. A CPU run keeps

@@ -27,7 +27,6 @@ from datasets import Dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from actrain.errors import ActrainError
-from actrain.methods import IWMInputs, SRInputs
 from actrain.prompts import (
     THINK_CLOSE,
     ActorView,
@@ -38,6 +37,7 @@ from actrain.prompts import (
     world_model_prompt,
 )
 from actrain.stages.il import il_dataset, run_sft
+from actrain.stages.inputs import IWMInputs, SRInputs
 
 
 def sr_target(tokenizer: PreTrainedTokenizerBase, prompt: str, rationale: str, action: str) -> str:

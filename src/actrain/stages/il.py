@@ -22,7 +22,6 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from actrain.data.trajectories import actor_examples
 from actrain.errors import ActrainError
-from actrain.methods import ILInputs, SFTInputs, sft_section
 from actrain.prompts import ActorView, actor_target, trl_prompts
 from actrain.stages.common import (
     OWN_KEYS,
@@ -32,6 +31,7 @@ from actrain.stages.common import (
     train_and_save,
     trainer_defaults,
 )
+from actrain.stages.inputs import ILInputs, SFTInputs, sft_section
 
 
 @dataclass(frozen=True)

@@ -24,10 +24,10 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from actrain.data.trajectories import actor_examples
 from actrain.errors import ActrainError
-from actrain.methods import RLInputs
 from actrain.prompts import ActorView, trl_prompts
 from actrain.rewards import make_action_metrics, make_action_reward
 from actrain.stages.common import grpo_args, lora_config, train_and_save
+from actrain.stages.inputs import RLInputs
 
 
 def rl_dataset(
@@ -58,7 +58,7 @@ def run_rl(
     out_dir.mkdir(parents=True, exist_ok=True)
     prefilled = not reasoning
     if rl.reward:  # the user's own, by import path
-        from actrain.plugins import load_reward
+        from actrain.config.plugins import load_reward
 
         reward = load_reward(rl.reward, "rl.reward")
     else:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from actrain.methods import ACTInputs, RLInputs, StageInputs
+from actrain.stages.inputs import ACTInputs, RLInputs, StageInputs
 
 
 def trl_args(inputs: StageInputs, stage: str, tmp: str) -> Any:

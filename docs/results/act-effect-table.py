@@ -1,0 +1,119 @@
+"""The agent table of docs/results/act-effect.md, from the run folders of configs/act-effect.yaml.
+
+Reads each run's critic results (hard set, own held-out pairs), every agent's per-state next
+actions, and the stage times; prints one row per method with its next-action accuracy per split
+(mean over seeds) and each gain over IL and over IL -> IL as a paired difference over the same
+held-out states and seeds, with its 95% bootstrap interval (`actrain.eval.intervals`).
+Usage: python docs/results/act-effect-table.py runs/act-effect runs/act-effect-usual ...
+The first folder holds IL and IL -> IL; every folder's ACT rows are compared with them.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+from pathlib import Path
+
+from actrain.eval.intervals import next_action_values, paired_difference
+
+SPLITS = ("id_test", "ood_test")
+
+
+def agents(run: Path) -> dict[str, dict[int, Path]]:
+    """{method: {seed: next-action file}}, methods spelled as checkpoint ids (il, il-il, ...)."""
+    out: dict[str, dict[int, Path]] = {}
+    for path in sorted((run / "agent").glob("seed*.next_action.jsonl")):
+        ident = path.name.removesuffix(".next_action.jsonl")
+        seed, _, method = ident.partition("-")
+        out.setdefault(method, {})[int(seed.removeprefix("seed"))] = path
+    return out
+
+
+def values(files: dict[int, Path]) -> dict[str, dict[int, dict]]:
+    """{split: {seed: {(task, step): 1.0 / 0.0}}}."""
+    table: dict[str, dict[int, dict]] = {}
+    for seed, path in files.items():
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        for split, units in next_action_values(rows).items():
+            table.setdefault(split, {})[seed] = units
+    return table
+
+
+def pct(x: float) -> str:
+    return f"{100 * x:.1f}"
+
+
+def gain(a: dict, b: dict, split: str) -> str:
+    result = paired_difference(a.get(split, {}), b.get(split, {}))
+    if result is None:
+        return "-"
+    cell = (f"{100 * result['diff']:+.1f} [{100 * result['low']:+.1f}, "
+            f"{100 * result['high']:+.1f}]")
+    inside = result["low"] > 0 or result["high"] < 0
+    return (f"**{cell}**" if inside else cell) + f" ({len(result['seeds'])}s)"
+
+
+def critic(run: Path, method: str, seeds: list[int]) -> str:
+    """Hard-set balanced accuracy of the method's critic, mean over seeds (its orders)."""
+    stage = method.partition("-il")[0] if method.startswith("act") else ""
+    if not stage:
+        return "-"
+    found = []
+    for seed in seeds:
+        path = run / "critic" / f"seed{seed}-{stage}.hard.json"
+        if path.exists():
+            found.append(json.loads(path.read_text()))
+    if not found:
+        return "-"
+    acc = statistics.fmean(m["balanced_accuracy"] for m in found)
+    first = statistics.fmean(m["accuracy_expert_first"] for m in found)
+    second = statistics.fmean(m["accuracy_expert_second"] for m in found)
+    return f"{pct(acc)} ({pct(first)} / {pct(second)})"
+
+
+def seconds(run: Path, method: str, seeds: list[int]) -> str:
+    """Training time of the method's stages, mean over seeds (stages shared with another method
+    count where they ran)."""
+    book = json.loads((run / "stages.json").read_text())
+    totals = []
+    for seed in seeds:
+        parts = method.split("-il")
+        names = [f"train seed{seed}-{method}"]
+        if method.startswith("act"):
+            names.append(f"train seed{seed}-{parts[0]}")
+        if method == "il-il":
+            names.append(f"train seed{seed}-il")
+        totals.append(sum(book[n]["seconds"] for n in names if n in book))
+    return f"{statistics.fmean(totals) / 60:.0f} min" if totals else "-"
+
+
+def main() -> None:
+    runs = [Path(p) for p in sys.argv[1:]]
+    base = agents(runs[0])
+    il = values(base.get("il", {}))
+    il_il = values(base.get("il-il", {}))
+    print("| row | run | seeds | hard-set critic (expert first / second) | "
+          + " | ".join(f"{s} next-action %" for s in SPLITS) + " | "
+          + " | ".join(f"gain over IL, {s}" for s in SPLITS) + " | "
+          + " | ".join(f"gain over IL -> IL, {s}" for s in SPLITS) + " | train time |")
+    print("|" + "---|" * (5 + 3 * len(SPLITS)))
+    for run in runs:
+        for method, files in agents(run).items():
+            if run != runs[0] and not method.startswith("act"):
+                continue  # a copied IL row
+            mine = values(files)
+            seeds = sorted(files)
+            acc = [pct(statistics.fmean(statistics.fmean(u.values())
+                                        for u in mine.get(s, {}).values()))
+                   if mine.get(s) else "-" for s in SPLITS]
+            over_il = [gain(mine, il, s) if method != "il" else "-" for s in SPLITS]
+            over_ilil = [gain(mine, il_il, s) if method.startswith("act") else "-"
+                         for s in SPLITS]
+            print(f"| {method} | {run.name} | {len(seeds)} | {critic(run, method, seeds)} | "
+                  + " | ".join(acc) + " | " + " | ".join(over_il) + " | "
+                  + " | ".join(over_ilil) + f" | {seconds(run, method, seeds)} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,2 @@
+"""The command line (`actrain ...`) and the public Python API (`cli/api.py`); nothing in the
+engine imports them."""

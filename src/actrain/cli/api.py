@@ -1,0 +1,115 @@
+"""The Python API: what `actrain run` does, a piece at a time, from a notebook or a script.
+
+    import actrain
+
+    config = actrain.load_config("configs/quickstart.yaml", ["act.max_steps=10"])
+    pairs = [actrain.pair("tidy up", "You see a shirt.", "take shirt", "inventory")]
+    checkpoint = actrain.train_act(config, pairs, out_dir="my-act")
+    print(actrain.evaluate_critic(config, checkpoint, pairs))
+
+Each function resolves the config's device and dtype as a run would, and turns on actrain's
+progress log if the program has not configured logging (docs/python-api.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from actrain.config.schema import RunConfig
+from actrain.runtime.logs import ensure_logging
+
+
+def _resolved(config: RunConfig) -> RunConfig:
+    from actrain.runtime.device import resolve_device, resolve_dtype
+
+    ensure_logging()
+    device = resolve_device(config.device)
+    return dataclasses.replace(config, device=device, dtype=resolve_dtype(config.dtype, device))
+
+
+def pair(
+    task_description: str,
+    observation: str,
+    expert_action: str,
+    alternative: str,
+    admissible: Sequence[str] = (),
+    history: Sequence[tuple[str, str]] = (),
+    expert_first: bool | None = None,
+    task: str = "custom:0",
+    step: int = 0,
+) -> dict[str, Any]:
+    """A judgment pair as `pairs/*.jsonl` holds it: a state, the expert's action and a worse
+    one. `expert_first` is the shown order (None: a coin flip, seeded by the content)."""
+    if expert_action == alternative:
+        raise ValueError("a pair needs two different actions")
+    if expert_first is None:
+        expert_first = random.Random(f"{task}:{step}:{alternative}").random() < 0.5
+    actions = [expert_action, alternative] if expert_first else [alternative, expert_action]
+    return {
+        "task": task, "step": step, "task_description": task_description,
+        "history": [list(h) for h in history], "observation": observation,
+        "admissible": list(admissible), "expert_action": expert_action,
+        "alternative": alternative, "alternative_source": "user", "actions": actions,
+        "expert_first": expert_first, "label": 0 if expert_first else 1,
+    }
+
+
+def train_act(
+    config: RunConfig,
+    train_pairs: Sequence[dict[str, Any]],
+    heldout_pairs: Sequence[dict[str, Any]] = (),
+    out_dir: str | Path = "act-checkpoint",
+    model: str | None = None,
+) -> Path:
+    """ACT (the `act` section: GRPO, or its SFT / DPO ablations) on your own pairs, from
+    `model` (default: `config.model`). Returns the checkpoint folder, `out_dir/checkpoint`.
+    `heldout_pairs` feed the held-out curve when `act.eval_every` > 0."""
+    from actrain.runtime.models import load_model
+    from actrain.runtime.release import release
+    from actrain.stages.act import run_act
+    from actrain.stages.inputs import stage_inputs
+
+    config = _resolved(config)
+    peft = config.peft
+    model_obj, tokenizer = load_model(model or config.model, config.dtype, config.device,
+                                      config.chat_template_kwargs,
+                                      peft.enabled and peft.load_in_4bit, for_training=True,
+                                      lora=peft.enabled)
+    try:
+        return run_act(model_obj, tokenizer, list(train_pairs), list(heldout_pairs),
+                       stage_inputs(config, "act"), Path(out_dir))
+    finally:  # a model the caller loads next (evaluate_critic) is whole again, and fits
+        del model_obj
+        release(after_training=True)
+
+
+def evaluate_critic(config: RunConfig, model: str | Path,
+                    pairs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Held-out critic accuracy of any model or checkpoint on `pairs`, under the config's
+    `critic` and `eval` sections: balanced accuracy, accuracy by shown order, format failures."""
+    from actrain.eval.critic import evaluate_critic as judge
+    from actrain.runtime.models import load_model
+
+    config = _resolved(config)
+    model_obj, tokenizer = load_model(str(model), config.dtype, config.device,
+                                      config.chat_template_kwargs)
+    metrics, _ = judge(model_obj, tokenizer, list(pairs), config.critic, config.eval,
+                       config.dtype, config.seed)
+    return metrics
+
+
+def evaluate_agent(config: RunConfig, model: str | Path) -> dict[str, Any]:
+    """Roll any model or checkpoint out as an agent under the config's `rollout` protocol:
+    success rate, score and invalid actions per split."""
+    from actrain.eval.rollouts import evaluate_agent as roll_out
+    from actrain.runtime.models import load_model
+
+    config = _resolved(config)
+    model_obj, tokenizer = load_model(str(model), config.dtype, config.device,
+                                      config.chat_template_kwargs)
+    summary, _ = roll_out(model_obj, tokenizer, config, config.seed)
+    return summary

@@ -1,0 +1,146 @@
+"""Critic evaluation: how often a checkpoint picks the expert's action on held-out pairs.
+
+Held-out pairs come in both shown orders, so we report accuracy with the expert shown first, shown
+second, and their mean, the *balanced accuracy*: a model that always names the same position
+scores exactly 50% on it, whatever the share of orders. Format failures count as wrong.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from typing import Any
+
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from actrain.config.schema import CriticConfig, EvalConfig
+from actrain.prompts import (
+    critic_prompts,
+    critic_stop,
+    opens_thinking,
+    parse_choice,
+    truncated_thinking,
+)
+from actrain.runtime.distributed import map_sharded
+from actrain.runtime.generation import generate
+
+
+def critic_metrics(pairs: Sequence[dict[str, Any]], picked: Sequence[int | None]) -> dict[str, Any]:
+    """Accuracy by shown order, balanced accuracy, format failures and position preference."""
+
+    def share(rows: list[tuple[dict[str, Any], int | None]]) -> float | None:
+        if not rows:
+            return None
+        return sum(p == pair["label"] for pair, p in rows) / len(rows)
+
+    rows = list(zip(pairs, picked, strict=True))
+    first = share([r for r in rows if r[0]["expert_first"]])
+    second = share([r for r in rows if not r[0]["expert_first"]])  # (K-way: any later position)
+    k = max([2, *(len(pair.get("actions", ())) for pair, _ in rows)])
+    by_position = [share([r for r in rows if r[0]["label"] == i]) for i in range(k)]
+    parts = [x for x in by_position if x is not None]
+    answered = [p for _, p in rows if p is not None]
+    return {
+        "pairs": len(rows),
+        "candidates": k,
+        "accuracy": share(rows),
+        "accuracy_expert_first": first,
+        "accuracy_expert_second": second,
+        "accuracy_by_position": by_position,  # the expert's action shown at position 1, 2, ...
+        "balanced_accuracy": sum(parts) / len(parts) if parts else None,
+        "format_failure_rate": sum(p is None for _, p in rows) / len(rows) if rows else None,
+        "picks_first_rate": (sum(p == 0 for p in answered) / len(answered)) if answered else None,
+    }
+
+
+def evaluate_critic(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    pairs: Sequence[dict[str, Any]],
+    critic: CriticConfig,
+    evaluation: EvalConfig,
+    dtype: str = "float32",
+    seed: int = 0,
+    synced: bool = False,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Ask the model to judge every pair; returns (metrics, per-pair predictions).
+
+    K-way (`critic.candidates` > 2): the pairs of each state are judged as one K-way item, in
+    all K positions of the expert's action (`data/kway.py`). `synced`: the model is split
+    across the processes (ZeRO-3, FSDP), so they generate in step (`generation.generate`).
+    Decoding is `evaluation`'s (temperature, top_p, top_k); with `evaluation.samples` > 1 the
+    pairs are judged that many times, seeded `seed`, `seed + 1`, ..., because one sampled run
+    of a few hundred pairs says little about a difference of a few points: the metrics are then
+    the runs' mean with their std (`mean_of_runs`), and the predictions of every run are kept,
+    each with its `sample`.
+    """
+    if critic.candidates > 2:
+        from actrain.data.kway import kway_items
+
+        pairs, _ = kway_items([p for p in pairs if p["expert_first"]], critic.candidates,
+                              all_positions=True)
+    if evaluation.max_pairs:
+        pairs = pairs[: evaluation.max_pairs]
+    prompts = critic_prompts(tokenizer, pairs, critic)
+    # A template may open the thinking block in the prompt (R1-style): then the completion
+    # starts inside it, and is parsed and counted as truncated from there.
+    think_open = [opens_thinking(p) for p in prompts]
+    runs: list[dict[str, Any]] = []
+    predictions: list[dict[str, Any]] = []
+    for sample in range(evaluation.samples):
+        def judge(shown: list[str], sample: int = sample) -> list[list[str]]:
+            return generate(
+                model, tokenizer, shown, max_new_tokens=critic.max_new_tokens,
+                temperature=evaluation.temperature, top_p=evaluation.top_p,
+                top_k=evaluation.top_k, batch_size=evaluation.batch_size,
+                stop=[critic_stop(critic.answer_format)],
+                autocast=dtype, seed=seed + sample, desc="critic eval", synced=synced,
+            )
+
+        # split over processes when launched as several
+        completions = map_sharded(judge, prompts, even=synced)
+        picked = [
+            parse_choice(c[0], p["actions"], critic.answer_format, prefilled=not critic.reasoning,
+                         think_open=opened)
+            for c, p, opened in zip(completions, pairs, think_open, strict=True)
+        ]
+        predictions += [
+            {"task": p["task"], "step": p["step"], "actions": p["actions"], "label": p["label"],
+             "expert_first": p["expert_first"], "picked": k, "completion": c[0],
+             **({"sample": sample} if evaluation.samples > 1 else {})}
+            for p, k, c in zip(pairs, picked, completions, strict=True)
+        ]
+        metrics = critic_metrics(pairs, picked)
+        # Cut off while thinking (counted in the format failures too): raise
+        # critic.max_new_tokens.
+        metrics["truncated_rate"] = (
+            sum(truncated_thinking(c[0], opened) for c, opened in
+                zip(completions, think_open, strict=True)) / len(completions)
+            if completions else None
+        )
+        runs.append(metrics)
+    return (runs[0] if len(runs) == 1 else mean_of_runs(runs)), predictions
+
+
+def mean_of_runs(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The metrics of several sampled evaluations of the same pairs: each number their mean,
+    with its std over the runs beside it (`<key>_std`), and every run's own metrics in `runs`.
+
+    Keys keep their single-run meaning, so reports and curves read either alike; the std says
+    how much of a difference between checkpoints sampling alone can make.
+    """
+    merged: dict[str, Any] = {"samples": len(runs)}
+    for key, first in runs[0].items():
+        values = [r.get(key) for r in runs]
+        if isinstance(first, bool) or not isinstance(first, (int, float, list)) or None in values:
+            merged[key] = first
+        elif isinstance(first, list):  # accuracy_by_position: position by position
+            columns = list(zip(*values, strict=True))
+            merged[key] = [None if None in col else statistics.fmean(col) for col in columns]
+        elif key in ("pairs", "candidates"):
+            merged[key] = first
+        else:
+            merged[key] = statistics.fmean(values)
+            merged[f"{key}_std"] = statistics.stdev(values)
+    merged["runs"] = list(runs)
+    return merged

@@ -1,0 +1,452 @@
+"""Agent evaluation: batched rollouts of a checkpoint in the environment.
+
+Many episodes run at once, each on its own environment instance. At every turn the agent prompts
+of all running episodes go through the model in one batched `generate`, each completion is parsed
+for its `<action>` tag, and each environment takes one step. A finished episode frees its
+environment for the next task in the queue, so the batch stays full.
+
+Bookkeeping per episode: won, score, steps, invalid actions (malformed output, an action outside
+the admissible list, or one the environment raised on or, where it says so in `info["rejected"]`,
+refused; each still costs a step, none crashes the rollout). An episode that reaches `max_steps`
+unfinished is a failure, not an error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import statistics
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from tqdm import tqdm
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from actrain.config.schema import RolloutConfig
+from actrain.data.trajectories import actor_examples
+from actrain.envs.base import TextEnv
+from actrain.prompts import (
+    ActorView,
+    State,
+    actor_prompt,
+    normalise_action,
+    opens_thinking,
+    parse_action,
+    render_state,
+    truncated_thinking,
+)
+from actrain.runtime.distributed import main_first, map_sharded
+from actrain.runtime.generation import generate
+
+log = logging.getLogger("actrain")
+
+
+@dataclass
+class AgentSettings:
+    """What every episode of a rollout depends on: the `rollout` section itself (step limits,
+    decoding, batching), how a state is shown (the `data` section's view, the same as in the
+    agent's training data), the compute dtype and the seed for sampled decoding."""
+
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    view: ActorView = field(default_factory=ActorView)
+    dtype: str = "float32"
+    seed: int = 0
+    # Encode the tokens a batch's prompts start with (system prompt, chat header, often the task)
+    # once and copy their KV cache to every row (`generate`'s `common_prefix`); False is the
+    # earlier path, kept for `benchmarks/rollout_throughput.py` to measure against.
+    prefix_cache: bool = True
+
+    def step_limit(self, task: str) -> int:
+        """`rollout.max_steps_by_task` keyed by the task id before its last ":" (ScienceWorld's
+        task name in "boil:21"), else `rollout.max_steps`."""
+        r = self.rollout
+        return r.max_steps_by_task.get(task.rpartition(":")[0], r.max_steps)
+
+
+@dataclass
+class Episode:
+    task: str
+    description: str
+    observation: str
+    admissible: list[str]
+    history: list[tuple[str, str]] = field(default_factory=list)
+    transcript: list[dict[str, Any]] = field(default_factory=list)
+    invalid_actions: int = 0
+    malformed: int = 0
+    won: bool = False
+    score: float = 0.0
+    score_raw: float = 0.0  # the environment's own, where it reports one below 0
+    done: bool = False
+
+    @property
+    def steps(self) -> int:
+        return len(self.transcript)
+
+    def record(self, hit_max_steps: bool) -> dict[str, Any]:
+        return {
+            "task": self.task,
+            "won": self.won,
+            "score": self.score,
+            "score_raw": self.score_raw,
+            "steps": self.steps,
+            "invalid_actions": self.invalid_actions,
+            "malformed": self.malformed,
+            "hit_max_steps": hit_max_steps,
+            "transcript": self.transcript,
+        }
+
+
+def _prompt(tokenizer: PreTrainedTokenizerBase, episode: Episode, s: AgentSettings) -> str:
+    view = s.view
+    window = episode.history[-view.history_len :] if view.history_len > 0 else []
+    state = State(episode.description, tuple(window), episode.observation,
+                  tuple(episode.admissible))
+    return actor_prompt(tokenizer, render_state(state, view.show_admissible), view.reasoning)
+
+
+def _start(env: TextEnv, task: str) -> Episode:
+    result = env.reset(task)
+    return Episode(task, result.info.get("task_description", ""), result.observation,
+                   env.admissible_actions())
+
+
+def _step(env: TextEnv, episode: Episode, completion: str, s: AgentSettings,
+          think_open: bool = False) -> None:
+    """Apply one model completion to an episode; never raises on a bad action.
+
+    `think_open`: the turn's prompt opened the thinking block (`prompts.opens_thinking`); the
+    transcript keeps it then, so the turn is read again (`summarise`) as it was parsed here.
+    """
+    action = parse_action(completion, prefilled=not s.view.reasoning, think_open=think_open)
+    entry: dict[str, Any] = {"completion": completion, "action": action}
+    if think_open:
+        entry["think_open"] = True
+    if action is None:
+        episode.malformed += 1
+        episode.invalid_actions += 1
+        entry.update(valid=False, observation="(no action: the output had no single action tag)")
+        episode.history.append((episode.observation, completion.strip()[:80]))
+    else:
+        allowed = {normalise_action(a) for a in episode.admissible}
+        valid = not allowed or normalise_action(action) in allowed
+        try:
+            result = env.step(action)
+        except Exception as exc:  # an adapter that raises on a rejected action costs a step
+            log.warning("%s: the environment raised on %r: %s", episode.task, action, exc)
+            valid = False
+            entry.update(valid=False, observation=f"(the environment rejected the action: {exc})")
+        else:
+            episode.history.append((episode.observation, action))
+            episode.observation = result.observation
+            episode.admissible = env.admissible_actions()
+            episode.won = bool(result.info.get("won", False))
+            episode.score = float(result.info.get("score", 0.0))
+            episode.score_raw = float(result.info.get("score_raw", episode.score))
+            episode.done = bool(result.done)
+            if "rejected" in result.info:
+                valid = not result.info["rejected"]
+            entry.update(valid=valid, observation=result.observation)
+        if not valid:
+            episode.invalid_actions += 1
+    episode.transcript.append(entry)
+
+
+def run_episodes(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    make_env: Callable[[], TextEnv],
+    tasks: Sequence[str],
+    settings: AgentSettings,
+    parallel_envs: int = 0,
+    desc: str = "rollouts",
+    step_workers: int = 1,
+) -> tuple[list[dict[str, Any]], dict[str, float]]:
+    """Play every task to the end or to `max_steps`; returns (episode records, timing stats).
+
+    `parallel_envs` environments are in play at once (0 = `batch_size`); with 1, episodes run
+    one at a time, which is the baseline the rollout benchmark compares against. `step_workers`
+    threads apply a turn's actions to their environments concurrently, which pays for slow,
+    JVM-backed environments (each episode owns its environment); environments that are not
+    `thread_safe` are stepped one after the other.
+    """
+    decoding = settings.rollout
+    slots = max(1, min(parallel_envs or decoding.batch_size, len(tasks)))
+    free: list[TextEnv] = []
+    pending = deque(enumerate(tasks))
+    active: list[tuple[int, TextEnv, Episode]] = []
+    records: list[dict[str, Any] | None] = [None] * len(tasks)
+    stats = {"turns": 0, "prompt_tokens": 0, "generated_tokens": 0, "generate_seconds": 0.0,
+             "env_seconds": 0.0}
+    bar = tqdm(total=len(tasks), desc=desc, unit="episode", leave=False)
+    pool = None
+    try:
+        free += [make_env() for _ in range(slots)]  # inside try: a failed start closes the rest
+        if step_workers > 1 and all(env.thread_safe for env in free):
+            pool = ThreadPoolExecutor(step_workers)
+        while pending or active:
+            while pending and free:
+                index, task = pending.popleft()
+                env = free.pop()
+                active.append((index, env, _start(env, task)))
+            prompts = [_prompt(tokenizer, ep, settings) for _, _, ep in active]
+            start = time.perf_counter()
+            completions = generate(
+                model, tokenizer, prompts, max_new_tokens=decoding.max_new_tokens,
+                temperature=decoding.temperature, top_p=decoding.top_p, top_k=decoding.top_k,
+                batch_size=decoding.batch_size, stop=["</action>"], autocast=settings.dtype,
+                seed=settings.seed + stats["turns"] if decoding.temperature > 0 else None,
+                progress=False, common_prefix=settings.prefix_cache,
+            )
+            stats["generate_seconds"] += time.perf_counter() - start
+            stats["turns"] += 1
+            texts = [completion for (completion,) in completions]
+            stats["prompt_tokens"] += _count_tokens(tokenizer, prompts, settings.prefix_cache,
+                                                    special=False)
+            stats["generated_tokens"] += _count_tokens(tokenizer, texts, settings.prefix_cache,
+                                                       special=True) + len(texts)
+            start = time.perf_counter()
+            jobs = [(env, ep, text, settings, opens_thinking(prompt))
+                    for (_, env, ep), text, prompt in zip(active, texts, prompts, strict=True)]
+            if pool is not None and len(jobs) > 1:
+                list(pool.map(lambda job: _step(*job), jobs))
+            else:
+                for job in jobs:
+                    _step(*job)
+            still: list[tuple[int, TextEnv, Episode]] = []
+            for index, env, episode in active:
+                if episode.done or episode.steps >= settings.step_limit(episode.task):
+                    records[index] = episode.record(hit_max_steps=not episode.done)
+                    free.append(env)
+                    bar.update(1)
+                else:
+                    still.append((index, env, episode))
+            active = still
+            stats["env_seconds"] += time.perf_counter() - start
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.shutdown()
+        for env in free + [env for _, env, _ in active]:
+            env.close()
+    return [r for r in records if r is not None], stats
+
+
+def _count_tokens(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], batched: bool,
+                  special: bool) -> int:
+    """Tokens of `texts` (for the throughput stats), in one tokenizer call when `batched`."""
+    if not texts:
+        return 0
+    if batched:
+        return sum(map(len, tokenizer(list(texts), add_special_tokens=special)["input_ids"]))
+    return sum(len(tokenizer(t, add_special_tokens=special)["input_ids"]) for t in texts)
+
+
+def summarise(episodes: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Success rate, mean score, steps and invalid-action rate over a split's episodes.
+
+    An episode's score counts from 0, as published ScienceWorld evaluations average it: a failed
+    task reports -100, which would pull the mean below what any progress earned.
+    `mean_score_raw` keeps the environment's own mean (records without `score_raw` give their
+    `score`)."""
+    n = len(episodes)
+    if not n:
+        return {"episodes": 0}
+    steps = sum(e["steps"] for e in episodes)
+    return {
+        "episodes": n,
+        "success_rate": sum(e["won"] for e in episodes) / n,
+        "mean_score": statistics.fmean(max(0.0, e["score"]) for e in episodes),
+        "mean_score_raw": statistics.fmean(e.get("score_raw", e["score"]) for e in episodes),
+        "mean_steps": steps / n,
+        "invalid_action_rate": sum(e["invalid_actions"] for e in episodes) / steps if steps else 0,
+        "malformed_rate": sum(e["malformed"] for e in episodes) / steps if steps else 0,
+        # turns cut off while thinking (counted in malformed too): raise rollout.max_new_tokens
+        "truncated_rate": sum(truncated_thinking(t["completion"], t.get("think_open", False))
+                              for e in episodes for t in e.get("transcript", ())) / steps
+        if steps else 0,
+        "hit_max_steps": sum(e["hit_max_steps"] for e in episodes),
+    }
+
+
+def next_action_records(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    trajectories: Mapping[str, Sequence[dict[str, Any]]],
+    settings: AgentSettings,
+) -> list[dict[str, Any]]:
+    """The agent's action at every held-out expert state of `trajectories` ({split: expert
+    trajectories}): one record a state with its split, task, step, the expert's action, the
+    agent's (`action`, None when malformed), whether they match after normalising case and
+    whitespace (`correct`), and whether the answer was cut off while thinking.
+
+    The agent sees each state as in its rollouts and decodes as there (greedy, or the rollout's
+    sampling, seeded by the run's seed). All splits' prompts go through one `generate` call, which
+    sorts them by length so that a batch pads little, and shares their common start."""
+    view = settings.view
+    examples = [{**example, "split": split}
+                for split, records in trajectories.items()
+                for example in actor_examples(tokenizer, list(records), view.history_len,
+                                              view.show_admissible, view.reasoning)]
+    if not examples:
+        return []
+    r = settings.rollout
+
+    def decode(prompts: list[str]) -> list[list[str]]:
+        return generate(
+            model, tokenizer, prompts, max_new_tokens=r.max_new_tokens,
+            temperature=r.temperature, top_p=r.top_p, top_k=r.top_k, batch_size=r.batch_size,
+            stop=["</action>"], autocast=settings.dtype,
+            seed=settings.seed if r.temperature > 0 else None, desc="next-action accuracy",
+            common_prefix=settings.prefix_cache,
+        )
+
+    # split over processes when launched as several
+    prompts = [e["prompt"] for e in examples]
+    completions = map_sharded(decode, prompts)
+    out = []
+    for example, (text,) in zip(examples, completions, strict=True):
+        opened = opens_thinking(example["prompt"])
+        action = parse_action(text, prefilled=not view.reasoning, think_open=opened)
+        expert = example["expert_action"]
+        out.append({
+            "split": example["split"], "task": example["task"], "step": example["step"],
+            "expert_action": expert, "action": action,
+            "correct": action is not None and normalise_action(action) == normalise_action(expert),
+            "malformed": action is None, "truncated": truncated_thinking(text, opened),
+            "completion": text,
+        })
+    return out
+
+
+def next_action_summary(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """States, accuracy, and the shares of malformed answers and of answers cut off while
+    thinking (both counted wrong) over per-state records (`next_action_records`)."""
+    n = len(records)
+    if not n:
+        return {"states": 0, "accuracy": None, "malformed_rate": None, "truncated_rate": None}
+    return {"states": n, "accuracy": sum(r["correct"] for r in records) / n,
+            "malformed_rate": sum(r["malformed"] for r in records) / n,
+            "truncated_rate": sum(r["truncated"] for r in records) / n}
+
+
+def next_action_by_split(records: Sequence[dict[str, Any]],
+                         splits: Sequence[str]) -> dict[str, Any]:
+    """`summary["next_action"]`: {split: its summary} for every split, beside the same figures
+    over all splits together at the top level (what readers of a single figure take)."""
+    return {**next_action_summary(records),
+            **{split: next_action_summary([r for r in records if r["split"] == split])
+               for split in splits}}
+
+
+def next_action_accuracy(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    trajectories: Sequence[dict[str, Any]],
+    settings: AgentSettings,
+) -> dict[str, Any]:
+    """Share of held-out expert states where the agent's action is the expert's (after
+    normalising case and whitespace): ScienceWorld's metric in the paper's v1, for any
+    environment. Malformed output counts wrong, and `truncated_rate` counts the answers cut off
+    while thinking (`next_action_records`)."""
+    return next_action_summary(next_action_records(model, tokenizer, {"heldout": trajectories},
+                                                   settings))
+
+
+def evaluate_agent(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    config: Any,  # RunConfig
+    seed: int,
+    thinking: bool | None = None,
+    heldout: Sequence[dict[str, Any]] | Mapping[str, Sequence[dict[str, Any]]] = (),
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Roll the agent out on the first `rollout.episodes` tasks of each split in the config;
+    `thinking` True prompts it to reason before its action, False to act at once, whatever
+    `data.actor_reasoning` says (None: as it says).
+    With `heldout` expert trajectories, also its next-action accuracy on their states; given as
+    {split: trajectories}, per split (`next_action_by_split`)."""
+    from actrain.envs import from_config
+
+    r = config.rollout
+    settings = agent_settings(config, seed, thinking)
+
+    def make_env() -> TextEnv:
+        return from_config(config.env)
+
+    summary: dict[str, Any] = {"protocol": protocol(config, thinking)}
+    episodes: list[dict[str, Any]] = []
+    with make_env() as env:
+        task_lists = {split: env.tasks(split)[: r.episodes] for split in r.splits}
+        everything = [task for tasks in task_lists.values() for task in tasks]
+        main_first(lambda: env.prepare(everything))  # generated games land in a shared cache
+    for split, tasks in task_lists.items():
+        stats: dict[str, float] = {}
+
+        def play(mine: list[str], split: str = split,
+                 stats: dict[str, float] = stats) -> list[dict[str, Any]]:
+            played, stats_here = run_episodes(model, tokenizer, make_env, mine, settings,
+                                              r.parallel_envs, desc=f"rollouts ({split})",
+                                              step_workers=r.step_workers)
+            stats.update(stats_here)
+            return played
+
+        records = map_sharded(play, tasks)  # split over processes when launched as several
+        for record in records:
+            record["split"] = split
+        episodes += records
+        summary[split] = {**summarise(records),
+                          "generate_seconds": stats.get("generate_seconds", 0.0)}
+    if isinstance(heldout, Mapping):
+        records = next_action_records(model, tokenizer, heldout, settings)
+        summary["next_action"] = next_action_by_split(records, list(heldout))
+    elif heldout:
+        summary["next_action"] = next_action_accuracy(model, tokenizer, heldout, settings)
+    return summary, episodes
+
+
+def agent_settings(config: Any, seed: int, thinking: bool | None = None) -> AgentSettings:
+    """A run config's agent: its rollout section and the state view it was trained on; with
+    `thinking` True, prompted to reason first and given `rollout.thinking_max_new_tokens`; with
+    False, prompted to write its action at once (the action tag prefilled)."""
+    view, rollout = ActorView.of(config.data), config.rollout
+    if thinking is not None:
+        view = dataclasses.replace(view, reasoning=thinking)
+    if thinking:
+        rollout = dataclasses.replace(rollout, max_new_tokens=rollout.thinking_max_new_tokens)
+    return AgentSettings(rollout=rollout, view=view, dtype=config.dtype, seed=seed)
+
+
+def protocol(config: Any, thinking: bool | None = None) -> dict[str, Any]:
+    """The evaluation protocol, pinned into every result file and report."""
+    r = config.rollout
+    return {
+        "env": config.env.id,
+        "env_kwargs": config.env.kwargs,
+        "splits": list(r.splits),
+        "episodes_per_split": r.episodes,
+        "max_steps": r.max_steps,
+        **({"max_steps_by_task": dict(r.max_steps_by_task)} if r.max_steps_by_task else {}),
+        "success": "info['won'] at the end of the episode",
+        "decoding": decoding_text(r.temperature, r.top_p, r.top_k),
+        "history_len": config.data.history_len,
+        "admissible_actions_shown": config.data.show_admissible,
+        "actor_reasoning": config.data.actor_reasoning if thinking is None else thinking,
+        "max_new_tokens": r.thinking_max_new_tokens if thinking else r.max_new_tokens,
+        "next_action_states": (f"at least {r.next_action_states} held-out expert states a split"
+                               if r.next_action_states > 0 else "the id_test expert states"),
+    }
+
+
+def decoding_text(temperature: float, top_p: float = 1.0, top_k: int = 0) -> str:
+    """How a section decodes, in words for protocols and reports ("greedy", or the sampling
+    settings that are on)."""
+    if temperature == 0:
+        return "greedy"
+    parts = [f"temperature {temperature}"]
+    parts += [f"top_p {top_p}"] if top_p < 1 else []
+    parts += [f"top_k {top_k}"] if top_k > 0 else []
+    return "sampling, " + ", ".join(parts)

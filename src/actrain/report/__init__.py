@@ -1,0 +1,1 @@
+"""What a run shows: `report.md`, its agent and critic tables, plots and model cards."""

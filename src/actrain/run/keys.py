@@ -1,0 +1,161 @@
+"""What each output of a run was made from: fingerprints, and the book that records them.
+
+Every step of a run writes its output atomically and records, in `stages.json`, a fingerprint
+of the config keys it reads chained with the fingerprints of its inputs. A step whose output
+exists with the same fingerprint is skipped; any change re-runs exactly what depends on it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from actrain.config.schema import RunConfig
+from actrain.prompts import ActorView
+from actrain.runtime.io import read_json, write_json
+from actrain.runtime.run_folder import RunFolder
+from actrain.stages.inputs import (
+    critic_key_settings,
+    data_of,
+    key_settings,
+    sampling_key_settings,
+    stage_inputs,
+)
+
+# The package version and prompt format that runs had before they were part of the keys.
+KEYS_BEFORE_FORMAT = ("0.1.0", 1)
+
+
+def fingerprint(*parts: Any) -> str:
+    blob = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+class StageBook:
+    """Which outputs are done, and from what inputs (`stages.json` in the run folder)."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = RunFolder(run_dir).stages_file
+        self.entries: dict[str, Any] = read_json(self.path) if self.path.exists() else {}
+
+    def done(self, stage: str, key: str, outputs: list[Path]) -> bool:
+        entry = self.entries.get(stage)
+        return bool(entry) and entry["fingerprint"] == key and all(p.exists() for p in outputs)
+
+    def record(self, stage: str, key: str, seconds: float) -> None:
+        self.entries[stage] = {"fingerprint": key, "seconds": round(seconds, 1)}
+        write_json(self.path, self.entries)
+
+
+class RunKeys:
+    """The fingerprint of each output of a run, from the config keys it reads."""
+
+    def __init__(self, config: RunConfig) -> None:
+        self.config = config
+
+    def data_key(self, which: str) -> str:
+        c = self.config
+        # The exploring policy draws from the seed; expert paths do not depend on it.
+        source = [] if c.data.source == "expert" else [c.data.source, c.data.explore, c.seed]
+        plugin = [c.env.entry_point] if c.env.entry_point else []  # (absent: older runs' keys)
+        collect = fingerprint("collect", c.env.id, c.env.kwargs, c.data.train_tasks,
+                              c.data.eval_tasks, *source, *plugin)
+        if which == "collect":
+            return collect
+        # Sampled alternatives come in batches of eval.batch_size (its padding shapes the samples);
+        # scoring the admissible actions does not batch by it.
+        batching = [c.eval.batch_size] if c.alternatives.mode == "sample" else []
+        if which == "outcomes":  # each pair's two actions played in the environment
+            return fingerprint("outcomes", self.data_key("pairs"))
+        if which == "rationales":  # greedy, in batches of eval.batch_size
+            return fingerprint("rationales", self.data_key("outcomes"), c.sr.teacher,
+                               c.sr.max_new_tokens, c.eval.batch_size, c.dtype, c.data.history_len,
+                               c.data.show_admissible, *self.template_key(), *self.engine_key())
+        if which == "hard":  # the hard critic set: the environment's, fixed seed
+            return fingerprint("hard", c.env.id, c.env.kwargs, *plugin, asdict(c.hard_set),
+                               c.data.history_len)
+        if which != "pairs":
+            raise ValueError(f"no data step {which!r}")
+        if c.alternatives.pairs_from:  # another run's pairs: what they are, not where
+            from actrain.data.reused_pairs import pairs_fingerprint
+
+            return fingerprint("pairs-from", collect,
+                               pairs_fingerprint(c.alternatives.pairs_from))
+        alternatives = asdict(c.alternatives)
+        if alternatives["rule"] == "first_valid":  # the rule runs had before it was a setting
+            alternatives.pop("rule")
+        if alternatives["top_k"] == 0:  # likewise top-k sampling, off
+            alternatives.pop("top_k")
+        if alternatives["kind"] == "any":  # likewise alternatives of any kind
+            alternatives.pop("kind")
+        return fingerprint("pairs", collect, c.model, c.seed, c.data.history_len,
+                           c.data.show_admissible, alternatives, c.dtype,
+                           *self.template_key(), *self.engine_key(), *batching)
+
+    def template_key(self) -> list[Any]:
+        """What changes every prompt: the package's prompt format and version, and chat template
+        switches. Each is left out while it has the value runs were made with before it entered
+        the keys, so those runs stay valid; any other value changes every key."""
+        from actrain import __version__
+        from actrain.prompts import PROMPT_FORMAT
+
+        key: list[Any] = []
+        if (__version__, PROMPT_FORMAT) != KEYS_BEFORE_FORMAT:
+            key.append({"actrain": __version__, "prompt_format": PROMPT_FORMAT})
+        if self.config.chat_template_kwargs:
+            key.append(self.config.chat_template_kwargs)
+        return key
+
+    def engine_key(self) -> list[Any]:
+        """Another generation engine changes sampled and greedy outputs a little (not training
+        itself); absent for the default one (older runs' keys)."""
+        generation = self.config.generation
+        return [asdict(generation)] if generation.backend != "hf" else []
+
+    def checkpoint_key(self, seed: int, prefix: tuple[str, ...]) -> str:
+        """Chained from the checkpoint it starts from, the data it reads and exactly the
+        settings the stage receives (`stages.inputs.stage_inputs`, less those that change no
+        result)."""
+        if not prefix:
+            return fingerprint("base", self.config.model, *self.template_key())
+        stage = prefix[-1]
+        data = self.data_key(data_of(stage))
+        inputs = key_settings(stage_inputs(self.config, stage, seed))
+        return fingerprint("train", self.checkpoint_key(seed, prefix[:-1]), stage, data, inputs)
+
+    def critic_key(self, seed: int, prefix: tuple[str, ...]) -> str:
+        c = self.config
+        return fingerprint("critic", self.checkpoint_key(seed, prefix), self.data_key("pairs"),
+                           critic_key_settings(asdict(c.critic)),
+                           sampling_key_settings(asdict(c.eval)),
+                           *self.engine_key())
+
+    def hard_critic_key(self, seed: int, prefix: tuple[str, ...]) -> str:
+        c = self.config
+        return fingerprint("critic-hard", self.checkpoint_key(seed, prefix), self.data_key("hard"),
+                           critic_key_settings(asdict(c.critic)),
+                           sampling_key_settings(asdict(c.eval)), *self.engine_key())
+
+    def agent_key(self, seed: int, prefix: tuple[str, ...], thinking: bool | None = None) -> str:
+        c = self.config
+        rollout = sampling_key_settings(asdict(c.rollout))
+        rollout.pop("step_workers")  # how many threads step the environments changes no result
+        # At its default, as runs keyed before it existed (their agents are measured again
+        # where their next-action file is missing: `Pipeline.evaluate_agent`).
+        if rollout.get("next_action_states") == type(c.rollout).next_action_states:
+            rollout.pop("next_action_states")
+        view = ActorView.of(c.data)
+        if thinking is not True:
+            rollout.pop("thinking_max_new_tokens")  # only `-cot` rollouts read it
+        if thinking is not None:
+            view = dataclasses.replace(view, reasoning=thinking)
+        # The held-out trajectories give the next-action accuracy beside the rollouts.
+        shown = asdict(view)
+        shown.pop("il_thinking")  # how IL targets were written: the checkpoint key has it
+        return fingerprint("agent", self.checkpoint_key(seed, prefix), self.data_key("collect"),
+                           c.env.id, c.env.kwargs, rollout, shown, c.dtype,
+                           seed if c.rollout.temperature else 0, *self.engine_key())
