@@ -47,7 +47,7 @@ for file in "$DEST"/wheels/*; do
 done | sort > "$DEST/requirements.txt"
 
 # The embedded model's config and tokenizer, from its converted folder (converted now if needed).
-MODEL=$("$PY" -c 'from actrain.models import resolve_model_path; print(resolve_model_path("smollm2-135m"))')
+MODEL=$("$PY" -c 'from actrain.runtime.models import resolve_model_path; print(resolve_model_path("smollm2-135m"))')
 for name in config.json generation_config.json tokenizer.json tokenizer_config.json \
             chat_template.jinja special_tokens_map.json; do
   [ -f "$MODEL/$name" ] && cp "$MODEL/$name" "$DEST/smollm2-135m/"
