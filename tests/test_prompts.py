@@ -247,3 +247,17 @@ def test_one_module_renders_every_prompt():
     rendering = [p.relative_to(src).as_posix() for p in src.rglob("*.py")
                  if "apply_chat_template(" in p.read_text()]
     assert rendering == ["prompts.py"]
+
+
+def test_training_and_rollouts_cut_the_same_history_window():
+    from actrain.data.trajectories import iter_states
+    from actrain.prompts import history_window
+
+    past = [(f"room {i}", f"go {i}") for i in range(5)]
+    assert history_window(past, 2) == (("room 3", "go 3"), ("room 4", "go 4"))
+    assert history_window(past, 0) == () and history_window(past[:1], 3) == (("room 0", "go 0"),)
+    trajectory = {"task": "t", "task_description": "d", "steps": [
+        {"observation": o, "expert_action": a, "admissible": []} for o, a in past]}
+    states = {i: s for i, s, _ in iter_states(trajectory, 2)}
+    assert states[4].history == history_window(past[:4], 2)
+    assert states[0].history == ()

@@ -70,6 +70,14 @@ class State:
     context: str = ""  # surroundings and inventory (`TextEnv.context()`), shown to the critic
 
 
+def history_window(past: Sequence[tuple[str, str]], history_len: int
+                   ) -> tuple[tuple[str, str], ...]:
+    """The (observation, action) steps a state shows: the last `history_len` of `past`, oldest
+    first (none at 0). Training data and rollouts both cut the history here, so an agent is
+    shown in play exactly the window it was trained on."""
+    return tuple(past[-history_len:]) if history_len > 0 else ()
+
+
 def normalise_action(text: str) -> str:
     """Case- and whitespace-insensitive form used to compare actions."""
     return " ".join(text.strip().lower().split()).rstrip(".")

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from actrain.envs.base import StepResult, TextEnv
 from actrain.errors import ActrainError
-from actrain.prompts import State, actor_prompt, render_state
+from actrain.prompts import State, actor_prompt, history_window, render_state
 from actrain.runtime.distributed import main_first, map_sharded
 from actrain.runtime.io import write_jsonl
 
@@ -178,14 +178,13 @@ def iter_states(
 ) -> Iterator[tuple[int, State, str]]:
     """Yield (step index, State, expert action) for each step of a trajectory."""
     steps = trajectory["steps"]
+    # The action actually taken: off-path records (`actrain.data.offpath`) may differ from the
+    # label `expert_action` where their behaviour policy explored.
+    past = [(s["observation"], s.get("action", s["expert_action"])) for s in steps]
     for index, step in enumerate(steps):
-        window = steps[max(0, index - history_len) : index] if history_len > 0 else []
-        # The action actually taken: off-path records (`actrain.data.offpath`) may differ from
-        # the label `expert_action` where their behaviour policy explored.
-        history = tuple((s["observation"], s.get("action", s["expert_action"])) for s in window)
         state = State(
             task=trajectory.get("task_description") or "",
-            history=history,
+            history=history_window(past[:index], history_len),
             observation=step["observation"],
             admissible=tuple(step.get("admissible", ())),
             context=step.get("context", ""),

@@ -33,6 +33,7 @@ from actrain.prompts import (
     ActorView,
     State,
     actor_prompt,
+    history_window,
     normalise_action,
     opens_thinking,
     parse_action,
@@ -102,9 +103,8 @@ class Episode:
 
 def _prompt(tokenizer: PreTrainedTokenizerBase, episode: Episode, s: AgentSettings) -> str:
     view = s.view
-    window = episode.history[-view.history_len :] if view.history_len > 0 else []
-    state = State(episode.description, tuple(window), episode.observation,
-                  tuple(episode.admissible))
+    state = State(episode.description, history_window(episode.history, view.history_len),
+                  episode.observation, tuple(episode.admissible))
     return actor_prompt(tokenizer, render_state(state, view.show_admissible), view.reasoning)
 
 
