@@ -22,8 +22,9 @@ import argparse
 import os
 import statistics
 import tempfile
-import time
 from pathlib import Path
+
+from step_clock import StepClock  # benchmarks/step_clock.py, beside this script
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
@@ -42,7 +43,6 @@ VARIANTS = {
 
 
 def step_times(variant: str, pairs: list[dict], args: argparse.Namespace) -> list[float]:
-    from transformers import TrainerCallback
 
     from actrain.config.schema import load_config
     from actrain.runtime.device import resolve_device, resolve_dtype
@@ -63,17 +63,11 @@ def step_times(variant: str, pairs: list[dict], args: argparse.Namespace) -> lis
     ])
     times: list[float] = []
 
-    class Clock(TrainerCallback):
-        def on_step_begin(self, *_, **__):  # noqa: ANN002, ANN003, ANN202
-            self.start = time.perf_counter()
-
-        def on_step_end(self, *_, **__):  # noqa: ANN002, ANN003, ANN202
-            times.append(time.perf_counter() - self.start)
-
     model, tokenizer = load_model(args.model, config.dtype, device)
     with tempfile.TemporaryDirectory() as tmp:
         build = grpo_trainer if args.objective == "grpo" else supervised_trainer
-        trainer = build(model, tokenizer, pairs, stage_inputs(config, "act"), Path(tmp), [Clock()])
+        trainer = build(model, tokenizer, pairs, stage_inputs(config, "act"), Path(tmp),
+                        [StepClock(times)])
         trainer.train()
     return times[1:]
 

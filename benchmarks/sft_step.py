@@ -16,8 +16,9 @@ import argparse
 import os
 import statistics
 import tempfile
-import time
 from pathlib import Path
+
+from step_clock import StepClock  # benchmarks/step_clock.py, beside this script
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -40,7 +41,6 @@ def expert_trajectories(path: str, rows: int) -> list[dict]:
 
 def run(variant: str, trajectories: list[dict], args: argparse.Namespace) -> tuple[list, float]:
     """(step times, first logged loss) of `args.steps` IL steps with `variant`'s trainer."""
-    from transformers import TrainerCallback
     from trl import SFTTrainer
 
     from actrain.config.schema import load_config
@@ -59,19 +59,13 @@ def run(variant: str, trajectories: list[dict], args: argparse.Namespace) -> tup
     inputs = stage_inputs(config, "il")
     times: list[float] = []
 
-    class Clock(TrainerCallback):
-        def on_step_begin(self, *_, **__):  # noqa: ANN002, ANN003, ANN202
-            self.start = time.perf_counter()
-
-        def on_step_end(self, *_, **__):  # noqa: ANN002, ANN003, ANN202
-            times.append(time.perf_counter() - self.start)
-
     model, tokenizer = load_model(args.model, config.dtype, device, for_training=True)
     dataset = il_dataset(tokenizer, trajectories, inputs.view)
     cls = PlainHeadSFTTrainer if variant == "plain-head" else SFTTrainer
     with tempfile.TemporaryDirectory() as tmp:
         trainer = cls(model=model, args=sft_config(inputs, Path(tmp), 1024),
-                      train_dataset=dataset, processing_class=tokenizer, callbacks=[Clock()])
+                      train_dataset=dataset, processing_class=tokenizer,
+                      callbacks=[StepClock(times)])
         trainer.args.disable_tqdm = True
         trainer.train()
     loss = next(row["loss"] for row in trainer.state.log_history if "loss" in row)

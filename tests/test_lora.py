@@ -6,6 +6,7 @@ import json
 import pytest
 import torch
 from helpers.pairs import make_pair
+from helpers.trajectories import SHIRT_TRAJECTORIES
 
 from actrain.config.schema import load_config
 from actrain.errors import ActrainError
@@ -15,15 +16,6 @@ from actrain.stages.act import run_act
 from actrain.stages.il import run_il
 from actrain.stages.inputs import stage_inputs
 from actrain.stages.rl import run_rl
-
-TRAJECTORIES = [
-    {"task": f"train:{i}", "task_description": "Put the shirt away.", "won": True, "score": 1.0,
-     "steps": [{"observation": "You are in the bedroom. You see a shirt.",
-                "admissible": ["inventory", "take shirt"], "expert_action": "take shirt"},
-               {"observation": "You take the shirt.",
-                "admissible": ["inventory", "open wardrobe"], "expert_action": "open wardrobe"}]}
-    for i in range(3)
-]
 
 LORA = ["model=tiny-random", "dtype=float32", "peft.enabled=true", "peft.r=4", "peft.alpha=8"]
 PAIRS = [make_pair(i, i % 2 == 0) for i in range(4)]
@@ -74,7 +66,7 @@ def test_il_after_act_trains_a_new_adapter_on_the_act_weights(act_adapter, tmp_p
     act_weight = _weight(model)
     config = load_config(None, [*LORA, "il.max_steps=2", "il.batch_size=2",
                                 "il.learning_rate=1e-2"])
-    checkpoint = run_il(model, tokenizer, TRAJECTORIES, stage_inputs(config, "il"), tmp_path)
+    checkpoint = run_il(model, tokenizer, SHIRT_TRAJECTORIES, stage_inputs(config, "il"), tmp_path)
     adapter = json.loads((checkpoint / "adapter_config.json").read_text())
     assert adapter["base_model_name_or_path"] == str(act_adapter.resolve())
     chained, _ = load_model(str(checkpoint))  # base -> ACT adapter -> IL adapter
@@ -89,7 +81,7 @@ def test_rl_with_merge_saves_full_weights_and_the_adapter(tmp_path):
     config = load_config(None, [*LORA, "peft.merge=true", "rl.max_steps=2",
                                 "rl.num_generations=2", "rl.prompts_per_step=2",
                                 "rl.max_new_tokens=4", "rl.learning_rate=1e-2"])
-    checkpoint = run_rl(model, tokenizer, TRAJECTORIES, stage_inputs(config, "rl"), tmp_path)
+    checkpoint = run_rl(model, tokenizer, SHIRT_TRAJECTORIES, stage_inputs(config, "rl"), tmp_path)
     assert (checkpoint / "config.json").exists() and list(checkpoint.glob("*.safetensors"))
     assert (checkpoint / "adapter" / "adapter_config.json").exists()
     merged, _ = load_model(str(checkpoint))
@@ -124,7 +116,7 @@ def test_merge_reads_the_saved_adapter_not_the_sharded_model_in_memory(tmp_path,
     config = load_config(None, [*LORA, "peft.merge=true", "rl.max_steps=1",
                                 "rl.num_generations=2", "rl.prompts_per_step=2",
                                 "rl.max_new_tokens=4", "rl.learning_rate=1e-2"])
-    checkpoint = run_rl(model, tokenizer, TRAJECTORIES, stage_inputs(config, "rl"), tmp_path)
+    checkpoint = run_rl(model, tokenizer, SHIRT_TRAJECTORIES, stage_inputs(config, "rl"), tmp_path)
     merged, _ = load_model(str(checkpoint))
     from_adapter, _ = load_model(str(checkpoint / "adapter"))
     assert _weight(merged).shape == (64, 64)

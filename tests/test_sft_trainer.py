@@ -3,21 +3,13 @@ instead of TRL's torch-folded fused head (stages/sft_trainer.py)."""
 
 import pytest
 import torch
+from helpers.trajectories import SHIRT_TRAJECTORIES
 from trl import SFTTrainer
 
 from actrain.config.schema import load_config
 from actrain.stages.il import il_dataset, sft_config
 from actrain.stages.inputs import stage_inputs
 from actrain.stages.sft_trainer import PlainHeadSFTTrainer, fused_head_has_kernel
-
-TRAJECTORIES = [
-    {"task": f"train:{i}", "task_description": "Put the shirt away.", "won": True, "score": 1.0,
-     "steps": [{"observation": "You are in the bedroom. You see a shirt.",
-                "admissible": ["inventory", "take shirt"], "expert_action": "take shirt"},
-               {"observation": "You take the shirt.",
-                "admissible": ["inventory", "open wardrobe"], "expert_action": "open wardrobe"}]}
-    for i in range(3)
-]
 
 
 def _trainer(cls, tmp_path):
@@ -27,7 +19,7 @@ def _trainer(cls, tmp_path):
     model, tokenizer = load_model("tiny-random")
     config = load_config(None, ["model=tiny-random", "dtype=float32", "il.batch_size=6"])
     inputs = stage_inputs(config, "il")
-    dataset = il_dataset(tokenizer, TRAJECTORIES, inputs.view)
+    dataset = il_dataset(tokenizer, SHIRT_TRAJECTORIES, inputs.view)
     trainer = cls(model=model, args=sft_config(inputs, tmp_path, 1024), train_dataset=dataset,
                   processing_class=tokenizer)
     batch = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
