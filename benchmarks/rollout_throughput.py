@@ -51,7 +51,9 @@ def main() -> None:
     from actrain.config.schema import RolloutConfig
     from actrain.data.trajectories import collect_expert_trajectory
     from actrain.envs import make
-    from actrain.eval.rollouts import AgentSettings, next_action_records, run_episodes
+    from actrain.eval.agent_settings import AgentSettings
+    from actrain.eval.next_action import next_action_records
+    from actrain.eval.rollouts import run_episodes
     from actrain.runtime.device import resolve_device, resolve_dtype
     from actrain.runtime.models import load_model
 

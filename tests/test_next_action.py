@@ -6,7 +6,8 @@ import torch
 
 from actrain.config.schema import load_config
 from actrain.errors import ActrainError
-from actrain.eval.rollouts import AgentSettings, next_action_by_split, next_action_records
+from actrain.eval.agent_settings import AgentSettings
+from actrain.eval.next_action import next_action_by_split, next_action_records
 from actrain.runtime.io import read_json, read_jsonl, write_json, write_jsonl
 
 
@@ -17,7 +18,7 @@ def _trajectory(task: str, actions: list[str]) -> dict:
 
 
 def test_every_state_is_kept_with_its_split_task_step_and_verdict(tokenizer, monkeypatch):
-    import actrain.eval.rollouts as rollouts
+    import actrain.eval.next_action as next_action
 
     answers = {"room 0": "take shirt</action>", "room 1": "inventory</action>",
                "room 2": "take\nit"}
@@ -28,7 +29,7 @@ def test_every_state_is_kept_with_its_split_task_step_and_verdict(tokenizer, mon
         return [[next(a for room, a in answers.items() if f"observation: {room}\n" in p)]
                 for p in prompts]
 
-    monkeypatch.setattr(rollouts, "generate", fake_generate)
+    monkeypatch.setattr(next_action, "generate", fake_generate)
     states = {"id_test": [_trajectory("id_test:0", ["take shirt", "take shirt"])],
               "ood_test": [_trajectory("ood_test:4", ["Take  Shirt", "inventory", "look"])]}
     records = next_action_records(None, tokenizer, states, AgentSettings())
@@ -205,6 +206,7 @@ def test_results_pair_the_methods_over_the_same_states_and_tasks(tmp_path):
 
 
 def test_eval_agent_takes_held_out_states_by_split(tokenizer, monkeypatch, tmp_path):
+    import actrain.eval.next_action as next_action
     import actrain.eval.rollouts as rollouts
 
     def played(model, tok, make_env, tasks, *args, **kwargs):
@@ -212,7 +214,7 @@ def test_eval_agent_takes_held_out_states_by_split(tokenizer, monkeypatch, tmp_p
                  "malformed": 0, "hit_max_steps": True, "transcript": []} for t in tasks], {}
 
     monkeypatch.setattr(rollouts, "run_episodes", played)
-    monkeypatch.setattr(rollouts, "generate",
+    monkeypatch.setattr(next_action, "generate",
                         lambda model, tok, prompts, **k: [["take shirt</action>"] for _ in prompts])
     config = _config(tmp_path, "rollout.splits=[id_test]", "rollout.episodes=1")
     summary, _ = rollouts.evaluate_agent(

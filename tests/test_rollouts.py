@@ -6,7 +6,8 @@ from actrain.config.schema import RolloutConfig
 from actrain.envs import make
 from actrain.envs.base import StepResult
 from actrain.envs.textworld_express import TextWorldExpressTextEnv
-from actrain.eval.rollouts import AgentSettings, Episode, _start, _step, run_episodes, summarise
+from actrain.eval.agent_settings import AgentSettings
+from actrain.eval.rollouts import Episode, _start, _step, run_episodes, summarise
 
 TASK = "id_test:0"
 
@@ -94,8 +95,8 @@ def test_per_task_step_limits_and_threaded_stepping(tiny_model):
 
 
 def test_next_action_accuracy_counts_greedy_actions_equal_to_the_experts(tokenizer, monkeypatch):
-    import actrain.eval.rollouts as rollouts
-    from actrain.eval.rollouts import next_action_accuracy
+    import actrain.eval.next_action as next_action
+    from actrain.eval.next_action import next_action_accuracy
 
     trajectory = {"task": "t:0", "task_description": "tidy up", "steps": [
         {"observation": f"room {i}", "admissible": ["take shirt", "inventory"],
@@ -107,7 +108,7 @@ def test_next_action_accuracy_counts_greedy_actions_equal_to_the_experts(tokeniz
         seen.update(kwargs, prompts=prompts)
         return [[next(answers)] for _ in prompts]
 
-    monkeypatch.setattr(rollouts, "generate", fake_generate)
+    monkeypatch.setattr(next_action, "generate", fake_generate)
     result = next_action_accuracy(None, tokenizer, [trajectory], AgentSettings())
     assert result == {"states": 4, "accuracy": 0.5, "malformed_rate": 0.25, "truncated_rate": 0.0}
     assert seen["temperature"] == 0.0 and all(p.endswith("<action>") for p in seen["prompts"])
@@ -116,7 +117,7 @@ def test_next_action_accuracy_counts_greedy_actions_equal_to_the_experts(tokeniz
 
 def test_cot_methods_roll_out_thinking_with_their_own_token_budget(tmp_path):
     from actrain.config.schema import load_config
-    from actrain.eval.rollouts import agent_settings, protocol
+    from actrain.eval.agent_settings import agent_settings, protocol
     from actrain.run.pipeline import Pipeline
     from actrain.stages.inputs import method_stages, rollout_reasoning
 
@@ -140,8 +141,8 @@ def test_cot_methods_roll_out_thinking_with_their_own_token_budget(tmp_path):
 
 
 def test_next_action_accuracy_decodes_only_this_processs_states(tokenizer, monkeypatch):
-    import actrain.eval.rollouts as rollouts
-    from actrain.eval.rollouts import next_action_accuracy
+    import actrain.eval.next_action as next_action
+    from actrain.eval.next_action import next_action_accuracy
     from actrain.runtime import distributed
 
     trajectory = {"task": "t:0", "task_description": "tidy up", "steps": [
@@ -153,7 +154,7 @@ def test_next_action_accuracy_decodes_only_this_processs_states(tokenizer, monke
         decoded.extend(prompts)
         return [["take shirt</action>"] for _ in prompts]
 
-    monkeypatch.setattr(rollouts, "generate", fake_generate)
+    monkeypatch.setattr(next_action, "generate", fake_generate)
     everything = next_action_accuracy(None, tokenizer, [trajectory], AgentSettings())
     prompts = list(decoded)
     assert len(prompts) == 5 and everything["accuracy"] == 1.0
@@ -204,7 +205,7 @@ def test_an_episode_record_keeps_the_raw_score_beside_the_clipped_one():
 def test_direct_methods_act_at_once_where_the_run_reasons(tmp_path):
     """`prompt-direct` is the paper's "prompt w/o CoT" row in a run whose agent reasons."""
     from actrain.config.schema import load_config
-    from actrain.eval.rollouts import agent_settings, protocol
+    from actrain.eval.agent_settings import agent_settings, protocol
     from actrain.run.pipeline import Pipeline
 
     config = load_config(None, [f"runs_dir={tmp_path}", "model=tiny-random", "dtype=float32",

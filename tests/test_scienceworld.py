@@ -172,7 +172,8 @@ def test_doors_are_named_and_refusals_are_reported(sw_env):
 
 
 def test_rollouts_trust_the_games_refusal_over_the_admissible_list(sw_env):
-    from actrain.eval.rollouts import AgentSettings, _start, _step
+    from actrain.eval.agent_settings import AgentSettings
+    from actrain.eval.rollouts import _start, _step
 
     episode = _start(sw_env, "find-animal:0")
     _step(sw_env, episode, "open door to art studio</action>", AgentSettings())

@@ -181,6 +181,7 @@ def test_sampling_reaches_every_generation_call_and_cut_off_thinking_is_reported
     tiny_model, qwen3_tokenizer, monkeypatch, tmp_path
 ):
     import actrain.eval.critic as evaluate
+    import actrain.eval.next_action as next_action
     import actrain.eval.reasoning as reasoning_eval
     import actrain.eval.rollouts as rollouts
     import actrain.eval.studies as studies
@@ -214,6 +215,7 @@ def test_sampling_reaches_every_generation_call_and_cut_off_thinking_is_reported
 
     rollout_fake, rollout_calls = _recorder(lambda p: "<think>I should go")
     monkeypatch.setattr(rollouts, "generate", rollout_fake)
+    monkeypatch.setattr(next_action, "generate", rollout_fake)
     trajectory = {"task": "t:0", "task_description": "tidy up", "steps": [
         {"observation": "room", "admissible": ["take shirt"], "expert_action": "take shirt"}]}
     summary, _ = rollouts.evaluate_agent(model, qwen3_tokenizer, config, 0, thinking=True,
@@ -294,15 +296,18 @@ def test_critic_evaluation_reads_an_r1_completion_from_inside_thinking(tiny_mode
 
 def test_rollouts_and_next_action_read_an_r1_turn_from_inside_thinking(r1_tokenizer,
                                                                         monkeypatch):
+    import actrain.eval.next_action as next_action
     import actrain.eval.rollouts as rollouts
-    from actrain.eval.rollouts import AgentSettings, next_action_accuracy, summarise
+    from actrain.eval.agent_settings import AgentSettings
+    from actrain.eval.next_action import next_action_accuracy
+    from actrain.eval.rollouts import summarise
     from actrain.prompts import ActorView
 
     cut = "Take the shirt: <action>take shirt</action> or"
     trajectory = {"task": "t:0", "task_description": "tidy up", "steps": [
         {"observation": "room", "admissible": ["take shirt"], "expert_action": "take shirt"}]}
     fake, _ = _recorder(lambda p: cut)
-    monkeypatch.setattr(rollouts, "generate", fake)
+    monkeypatch.setattr(next_action, "generate", fake)
     settings = AgentSettings(view=ActorView(reasoning=True))
     result = next_action_accuracy(None, r1_tokenizer, [trajectory], settings)
     assert result["accuracy"] == 0.0 and result["truncated_rate"] == 1.0

@@ -13,7 +13,6 @@ unfinished is a failure, not an error.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import statistics
 import time
@@ -26,11 +25,14 @@ from typing import Any
 from tqdm import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from actrain.config.schema import RolloutConfig
-from actrain.data.trajectories import actor_examples
 from actrain.envs.base import TextEnv
+from actrain.eval.agent_settings import AgentSettings, agent_settings, protocol
+from actrain.eval.next_action import (
+    next_action_accuracy,
+    next_action_by_split,
+    next_action_records,
+)
 from actrain.prompts import (
-    ActorView,
     State,
     actor_prompt,
     history_window,
@@ -44,28 +46,6 @@ from actrain.runtime.distributed import main_first, map_sharded
 from actrain.runtime.generation import generate
 
 log = logging.getLogger("actrain")
-
-
-@dataclass
-class AgentSettings:
-    """What every episode of a rollout depends on: the `rollout` section itself (step limits,
-    decoding, batching), how a state is shown (the `data` section's view, the same as in the
-    agent's training data), the compute dtype and the seed for sampled decoding."""
-
-    rollout: RolloutConfig = field(default_factory=RolloutConfig)
-    view: ActorView = field(default_factory=ActorView)
-    dtype: str = "float32"
-    seed: int = 0
-    # Encode the tokens a batch's prompts start with (system prompt, chat header, often the task)
-    # once and copy their KV cache to every row (`generate`'s `common_prefix`); False is the
-    # earlier path, kept for `benchmarks/rollout_throughput.py` to measure against.
-    prefix_cache: bool = True
-
-    def step_limit(self, task: str) -> int:
-        """`rollout.max_steps_by_task` keyed by the task id before its last ":" (ScienceWorld's
-        task name in "boil:21"), else `rollout.max_steps`."""
-        r = self.rollout
-        return r.max_steps_by_task.get(task.rpartition(":")[0], r.max_steps)
 
 
 @dataclass
@@ -272,90 +252,6 @@ def summarise(episodes: Sequence[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def next_action_records(
-    model: PreTrainedModel,
-    tokenizer: PreTrainedTokenizerBase,
-    trajectories: Mapping[str, Sequence[dict[str, Any]]],
-    settings: AgentSettings,
-) -> list[dict[str, Any]]:
-    """The agent's action at every held-out expert state of `trajectories` ({split: expert
-    trajectories}): one record a state with its split, task, step, the expert's action, the
-    agent's (`action`, None when malformed), whether they match after normalising case and
-    whitespace (`correct`), and whether the answer was cut off while thinking.
-
-    The agent sees each state as in its rollouts and decodes as there (greedy, or the rollout's
-    sampling, seeded by the run's seed). All splits' prompts go through one `generate` call, which
-    sorts them by length so that a batch pads little, and shares their common start."""
-    view = settings.view
-    examples = [{**example, "split": split}
-                for split, records in trajectories.items()
-                for example in actor_examples(tokenizer, list(records), view.history_len,
-                                              view.show_admissible, view.reasoning)]
-    if not examples:
-        return []
-    r = settings.rollout
-
-    def decode(prompts: list[str]) -> list[list[str]]:
-        return generate(
-            model, tokenizer, prompts, max_new_tokens=r.max_new_tokens,
-            temperature=r.temperature, top_p=r.top_p, top_k=r.top_k, batch_size=r.batch_size,
-            stop=["</action>"], autocast=settings.dtype,
-            seed=settings.seed if r.temperature > 0 else None, desc="next-action accuracy",
-            common_prefix=settings.prefix_cache,
-        )
-
-    # split over processes when launched as several
-    prompts = [e["prompt"] for e in examples]
-    completions = map_sharded(decode, prompts)
-    out = []
-    for example, (text,) in zip(examples, completions, strict=True):
-        opened = opens_thinking(example["prompt"])
-        action = parse_action(text, prefilled=not view.reasoning, think_open=opened)
-        expert = example["expert_action"]
-        out.append({
-            "split": example["split"], "task": example["task"], "step": example["step"],
-            "expert_action": expert, "action": action,
-            "correct": action is not None and normalise_action(action) == normalise_action(expert),
-            "malformed": action is None, "truncated": truncated_thinking(text, opened),
-            "completion": text,
-        })
-    return out
-
-
-def next_action_summary(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """States, accuracy, and the shares of malformed answers and of answers cut off while
-    thinking (both counted wrong) over per-state records (`next_action_records`)."""
-    n = len(records)
-    if not n:
-        return {"states": 0, "accuracy": None, "malformed_rate": None, "truncated_rate": None}
-    return {"states": n, "accuracy": sum(r["correct"] for r in records) / n,
-            "malformed_rate": sum(r["malformed"] for r in records) / n,
-            "truncated_rate": sum(r["truncated"] for r in records) / n}
-
-
-def next_action_by_split(records: Sequence[dict[str, Any]],
-                         splits: Sequence[str]) -> dict[str, Any]:
-    """`summary["next_action"]`: {split: its summary} for every split, beside the same figures
-    over all splits together at the top level (what readers of a single figure take)."""
-    return {**next_action_summary(records),
-            **{split: next_action_summary([r for r in records if r["split"] == split])
-               for split in splits}}
-
-
-def next_action_accuracy(
-    model: PreTrainedModel,
-    tokenizer: PreTrainedTokenizerBase,
-    trajectories: Sequence[dict[str, Any]],
-    settings: AgentSettings,
-) -> dict[str, Any]:
-    """Share of held-out expert states where the agent's action is the expert's (after
-    normalising case and whitespace): ScienceWorld's metric in the paper's v1, for any
-    environment. Malformed output counts wrong, and `truncated_rate` counts the answers cut off
-    while thinking (`next_action_records`)."""
-    return next_action_summary(next_action_records(model, tokenizer, {"heldout": trajectories},
-                                                   settings))
-
-
 def evaluate_agent(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -406,47 +302,3 @@ def evaluate_agent(
     elif heldout:
         summary["next_action"] = next_action_accuracy(model, tokenizer, heldout, settings)
     return summary, episodes
-
-
-def agent_settings(config: Any, seed: int, thinking: bool | None = None) -> AgentSettings:
-    """A run config's agent: its rollout section and the state view it was trained on; with
-    `thinking` True, prompted to reason first and given `rollout.thinking_max_new_tokens`; with
-    False, prompted to write its action at once (the action tag prefilled)."""
-    view, rollout = ActorView.of(config.data), config.rollout
-    if thinking is not None:
-        view = dataclasses.replace(view, reasoning=thinking)
-    if thinking:
-        rollout = dataclasses.replace(rollout, max_new_tokens=rollout.thinking_max_new_tokens)
-    return AgentSettings(rollout=rollout, view=view, dtype=config.dtype, seed=seed)
-
-
-def protocol(config: Any, thinking: bool | None = None) -> dict[str, Any]:
-    """The evaluation protocol, pinned into every result file and report."""
-    r = config.rollout
-    return {
-        "env": config.env.id,
-        "env_kwargs": config.env.kwargs,
-        "splits": list(r.splits),
-        "episodes_per_split": r.episodes,
-        "max_steps": r.max_steps,
-        **({"max_steps_by_task": dict(r.max_steps_by_task)} if r.max_steps_by_task else {}),
-        "success": "info['won'] at the end of the episode",
-        "decoding": decoding_text(r.temperature, r.top_p, r.top_k),
-        "history_len": config.data.history_len,
-        "admissible_actions_shown": config.data.show_admissible,
-        "actor_reasoning": config.data.actor_reasoning if thinking is None else thinking,
-        "max_new_tokens": r.thinking_max_new_tokens if thinking else r.max_new_tokens,
-        "next_action_states": (f"at least {r.next_action_states} held-out expert states a split"
-                               if r.next_action_states > 0 else "the id_test expert states"),
-    }
-
-
-def decoding_text(temperature: float, top_p: float = 1.0, top_k: int = 0) -> str:
-    """How a section decodes, in words for protocols and reports ("greedy", or the sampling
-    settings that are on)."""
-    if temperature == 0:
-        return "greedy"
-    parts = [f"temperature {temperature}"]
-    parts += [f"top_p {top_p}"] if top_p < 1 else []
-    parts += [f"top_k {top_k}"] if top_k > 0 else []
-    return "sampling, " + ", ".join(parts)

@@ -194,13 +194,13 @@ class Pipeline(DataSteps):
         per_split = c.rollout.next_action_states > 0
 
         def work() -> None:
-            from actrain.eval.rollouts import (
-                agent_settings,
-                evaluate_agent,
+            from actrain.eval.agent_settings import agent_settings
+            from actrain.eval.next_action import (
                 next_action_by_split,
                 next_action_records,
                 next_action_summary,
             )
+            from actrain.eval.rollouts import evaluate_agent
 
             if per_split:
                 missing = [str(self.next_action_traj(split)) for split in c.rollout.splits

@@ -15,7 +15,7 @@ def gather_results(layout: RunLayout, methods: list[str], seeds: list[int],
                    stages: dict[str, Any]) -> dict[str, Any]:
     """By method and seed: agent summaries, critic metrics, training logs; `stages` is the
     run's book of fingerprints and timings."""
-    from actrain.eval.rollouts import protocol
+    from actrain.eval.agent_settings import protocol
 
     config = layout.config
     agent: dict[str, dict[str, Any]] = {}
