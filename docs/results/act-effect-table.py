@@ -30,11 +30,13 @@ def agents(run: Path) -> dict[str, dict[int, Path]]:
     return out
 
 
-def values(files: dict[int, Path]) -> dict[str, dict[int, dict]]:
-    """{split: {seed: {(task, step): 1.0 / 0.0}}}."""
+def values(files: dict[int, Path], verb: str = "") -> dict[str, dict[int, dict]]:
+    """{split: {seed: {(task, step): 1.0 / 0.0}}}; with `verb`, only the states whose expert
+    action starts with it."""
     table: dict[str, dict[int, dict]] = {}
     for seed, path in files.items():
         rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        rows = [r for r in rows if not verb or r["expert_action"].split()[0] == verb]
         for split, units in next_action_values(rows).items():
             table.setdefault(split, {})[seed] = units
     return table
@@ -113,6 +115,18 @@ def main() -> None:
             print(f"| {method} | {run.name} | {len(seeds)} | {critic(run, method, seeds)} | "
                   + " | ".join(acc) + " | " + " | ".join(over_il) + " | "
                   + " | ".join(over_ilil) + f" | {seconds(run, method, seeds)} |")
+    print("\nGain over IL by the kind of the expert's action (its first word):\n")
+    print("| row | run | kind | " + " | ".join(f"{s} states, gain over IL" for s in SPLITS) + " |")
+    print("|" + "---|" * (3 + len(SPLITS)))
+    for run in runs:
+        for method, files in agents(run).items():
+            if not method.startswith("act"):
+                continue
+            for verb in ("put", "take", "open", "move"):
+                mine, base_verb = values(files, verb), values(base.get("il", {}), verb)
+                cells = [f"{len(next(iter(mine[s].values())))}: {gain(mine, base_verb, s)}"
+                         if mine.get(s) else "-" for s in SPLITS]
+                print(f"| {method} | {run.name} | `{verb}` | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
