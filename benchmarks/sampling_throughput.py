@@ -22,7 +22,7 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=16)
     args = parser.parse_args()
 
-    from actrain.data.alternatives import expert_states
+    from actrain.data.pairs import expert_states
     from actrain.data.trajectories import collect_expert_trajectory
     from actrain.envs import make
     from actrain.prompts import actor_prompt, render_state

@@ -1,7 +1,7 @@
 from collections import Counter
 
 from actrain.config.schema import AlternativeConfig
-from actrain.data.alternatives import (
+from actrain.data.pairs import (
     StateRecord,
     build_pairs,
     filter_candidates,

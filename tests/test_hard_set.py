@@ -125,7 +125,7 @@ def test_same_kind_training_alternatives_and_their_share(monkeypatch):
     """`alternatives.kind: same` draws only the expert's kind of action (a state without one
     gets no pair), `prefer_same` falls back to any kind there; the pairs' stats say the share."""
     from actrain.config.schema import load_config
-    from actrain.data import pairs as pairs_module
+    from actrain.data import alternatives as pairs_module
 
     trajectories = [{"task": "t", "task_description": "", "steps": [
         {"observation": "o", "admissible": ["look", "take cup", "take apple"],

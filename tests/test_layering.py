@@ -128,8 +128,8 @@ def test_the_wings_import_one_way():
 
 
 def test_an_upward_import_is_found():
-    graph = {"actrain.data.pairs": {"actrain.eval.rule_critics", "actrain.prompts"},
+    graph = {"actrain.data.alternatives": {"actrain.eval.rule_critics", "actrain.prompts"},
              "actrain.cli.main": {"actrain.gpu_check.cli", "actrain.run.pipeline"},
-             "actrain.run.pipeline": {"actrain.data.pairs"}}
+             "actrain.run.pipeline": {"actrain.data.alternatives"}}
     assert _upward(graph) == ["actrain.cli.main -> actrain.gpu_check.cli",
-                              "actrain.data.pairs -> actrain.eval.rule_critics"]
+                              "actrain.data.alternatives -> actrain.eval.rule_critics"]

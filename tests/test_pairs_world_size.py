@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-import actrain.data.pairs as pairs_module
+import actrain.data.alternatives as pairs_module
 from actrain.config.schema import load_config
-from actrain.data.pairs import make_pairs, sample_alternatives
+from actrain.data.alternatives import make_pairs, sample_alternatives
 from actrain.runtime import distributed
 
 ADMISSIBLE = ["inventory", "look", "take shirt", "open wardrobe", "put shirt in wardrobe"]

@@ -246,7 +246,7 @@ def test_act_trains_on_the_first_pairs_of_a_state_while_early_experience_sees_al
     `act.pairs_per_state: 1` keeps ACT at the paper's one pair a state."""
     from helpers.pairs import make_pair
 
-    from actrain.data.pairs import first_pairs_per_state
+    from actrain.data.alternatives import first_pairs_per_state
     from actrain.run.pipeline import Pipeline
     from actrain.runtime.io import write_jsonl
     from actrain.stages import act

@@ -13,11 +13,11 @@ import pytest
 pytest.importorskip("textworld", reason="TextWorld is optional: pip install 'actrain[textworld]'")
 
 from actrain.config.schema import AlternativeConfig  # noqa: E402
-from actrain.data.alternatives import build_pairs, expert_states  # noqa: E402
 from actrain.data.offpath import (  # noqa: E402
     collect_oracle_trajectories,
     collect_oracle_trajectory,
 )
+from actrain.data.pairs import build_pairs, expert_states  # noqa: E402
 from actrain.data.trajectories import collect_expert_trajectory, load_trajectories  # noqa: E402
 from actrain.envs import make  # noqa: E402
 from actrain.envs.base import StepResult, TextEnv  # noqa: E402

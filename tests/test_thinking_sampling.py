@@ -364,7 +364,7 @@ def test_reasoning_benchmarks_count_an_r1_response_cut_off_while_thinking(r1_tok
 
 def test_alternatives_are_sampled_with_the_sections_top_k(tiny_model, monkeypatch):
     """The alternatives sampler passes `alternatives.top_k` on, as every other sampler does."""
-    from actrain.data import pairs
+    from actrain.data import alternatives as pairs
 
     model, tokenizer = tiny_model
     seen = []

@@ -161,7 +161,7 @@ def test_closing_an_engine_shuts_it_down_and_frees_vllm_s_state(fake_vllm, tiny_
 
 def test_admissible_actions_of_all_states_are_scored_in_one_call(fake_vllm, tiny_path,
                                                                  tokenizer):
-    from actrain.data.pairs import draw_admissible_alternatives
+    from actrain.data.alternatives import draw_admissible_alternatives
     from actrain.prompts import actor_prompt, render_state
     from actrain.runtime.vllm_engine import VLLMEngine
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from actrain.data.alternatives import expert_states, pair_record
+from actrain.data.pairs import expert_states, pair_record
 from actrain.data.verify import alternative_is_worse, has_oracle, trajectory_prefixes
 from actrain.envs.base import TextEnv
 from actrain.prompts import first_word, normalise_action

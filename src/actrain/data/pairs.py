@@ -1,184 +1,186 @@
-"""Alternatives from the initial policy (sampled, or drawn from its scores of the admissible
-actions) at every expert state, and the critic pairs built from them.
+"""Critic pairs: the expert states, the filtering of each state's candidate alternatives, and the
+pair records built from them (no model here; `data/alternatives.py` asks the policy).
 
-The pairs of a config are the same whatever the number of processes: sampling runs in fixed
-chunks of the states, each seeded by where it starts, and the chunks (not the states) are split
-over the processes; drawing and ordering happen once, on the gathered results.
+At every expert state the initial policy (the model prompted as the agent) proposes alternatives:
+with `mode: sample` it writes K candidate actions, batched across states; with `mode: admissible`
+it is shown the admissible actions and one is drawn from its own probabilities of writing each
+(the policy's distribution restricted to valid actions, so alternatives are its plausible mistakes
+rather than random fallbacks). Candidates equal to the expert action (after normalising) are
+dropped, non-admissible ones optionally too, duplicates merged, and up to `per_state` kept. When
+none survive, a random admissible non-expert action is used only if the config allows it, and
+every such fallback is counted. Each kept (state, expert, alternative) triple becomes a pair with
+a seeded random shown order; evaluation pairs are written in both orders.
+
+Which states get a pair is the `alternatives.rule`: `first_valid` keeps a state unless none of
+its K samples is usable, so a state where the policy writes the expert's action with probability
+p is kept with probability 1 - p^K; `paper` draws one sample and drops the state when it equals
+the expert's action (kept with probability 1 - p), which leaves fewer easy states. The share of
+states kept is in the stats under either rule, so the two distributions can be compared.
 """
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from tqdm import tqdm
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
-
-from actrain.data.alternatives import build_pairs, expert_states
-from actrain.data.hard_pairs import same_kind
-from actrain.prompts import actor_prompt, first_word, normalise_action, render_state
-from actrain.runtime.distributed import map_sharded, world
-from actrain.runtime.generation import generate, score_continuations
+from actrain.config.schema import AlternativeConfig
+from actrain.data.trajectories import iter_states
+from actrain.prompts import State, normalise_action, parse_action
 
 
-def sample_alternatives(
-    model: PreTrainedModel,
-    tokenizer: PreTrainedTokenizerBase,
-    trajectories: Sequence[dict[str, Any]],
-    config: Any,  # RunConfig; typed loosely to keep this module free of the config import cycle
-    seed: int,
-) -> tuple[list[Any], list[list[str]]]:
-    """K completions of the actor prompt at every expert state (one for `rule: paper`).
+@dataclass
+class StateRecord:
+    """One expert state, flattened for batched sampling."""
 
-    Batched sampling draws one random stream per batch, so a state's samples depend on which
-    states share its batch and on the seed of the call. Both are fixed here independently of
-    the processes: the states are sorted by prompt length once, cut into chunks of one
-    generation batch (`eval.batch_size` samples), and the chunk starting at sorted position
-    `start` is generated alone with seed `seed + start * K`. vLLM seeds request `j` of a call
-    with `seed + j * K`, so there every state gets its own seed and one chunk per process keeps
-    its batching.
-    """
-    alt = config.alternatives
-    samples = 1 if alt.rule == "paper" else alt.samples_per_state
-    states = expert_states(trajectories, config.data.history_len)
-    prompts = [
-        actor_prompt(tokenizer, render_state(s.state, config.data.show_admissible), alt.reasoning)
-        for s in states
+    task: str
+    step: int
+    state: State
+    expert_action: str
+
+
+def expert_states(trajectories: Sequence[dict[str, Any]], history_len: int) -> list[StateRecord]:
+    return [
+        StateRecord(traj["task"], step, state, expert)
+        for traj in trajectories
+        for step, state, expert in iter_states(traj, history_len)
     ]
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
-    if hasattr(model, "llm"):  # a VLLMEngine: per-request seeds, one large call per process
-        size = max(1, -(-len(order) // world()))
-    else:  # exactly one batch of `generation.generate`
-        size = max(1, config.eval.batch_size // max(1, samples))
-    chunks = [(start, order[start : start + size]) for start in range(0, len(order), size)]
-
-    def sample(mine: list[tuple[int, list[int]]]) -> list[list[list[str]]]:
-        return [
-            generate(
-                model, tokenizer, [prompts[i] for i in chunk], num_samples=samples,
-                max_new_tokens=alt.max_new_tokens, temperature=alt.temperature, top_p=alt.top_p,
-                top_k=alt.top_k, batch_size=config.eval.batch_size, stop=["</action>"],
-                autocast=config.dtype,
-                seed=seed + start * samples, desc="sampling alternatives", progress=False,
-            )
-            for start, chunk in tqdm(mine, desc="sampling alternatives", unit="batch",
-                                     leave=False)
-        ]
-
-    sampled: list[list[str]] = [[] for _ in prompts]
-    for (_, chunk), done in zip(chunks, map_sharded(sample, chunks), strict=True):
-        for index, completions in zip(chunk, done, strict=True):
-            sampled[index] = completions
-    return states, sampled
 
 
-def draw_admissible_alternatives(
-    model: PreTrainedModel,
-    tokenizer: PreTrainedTokenizerBase,
-    trajectories: Sequence[dict[str, Any]],
-    config: Any,
-    seed: int,
-) -> tuple[list[Any], list[list[str]]]:
-    """At every expert state, draw `per_state` non-expert admissible actions from the policy.
+def filter_candidates(
+    candidates: Sequence[str | None],
+    expert_action: str,
+    admissible: Sequence[str],
+    admissible_only: bool,
+    keep: int,
+) -> tuple[list[str], dict[str, int]]:
+    """Drop malformed, expert-equal, duplicate and (optionally) non-admissible candidates.
 
-    The policy is shown the admissible actions (as the agent always is) and each one is scored by
-    the log-probability of the policy writing it, closing tag included; alternatives are drawn
-    without replacement with probability proportional to exp(logp / temperature).
+    Returns the kept alternatives (in sampling order) and counts of why the others were dropped.
+    Admissible candidates are returned in the environment's own spelling.
     """
-    alt = config.alternatives
-    rng = random.Random(seed)
-    states = expert_states(trajectories, config.data.history_len)
-
-    def others(record: Any) -> list[str]:
-        expert = normalise_action(record.expert_action)
-        every = [a for a in record.state.admissible if normalise_action(a) != expert]
-        if alt.kind == "any":
-            return every
-        same = same_kind(record.expert_action, record.state.admissible)
-        return same if same or alt.kind == "same" else every
-
-    def score(mine: list[Any]) -> list[list[float]]:
-        opening = "<action>" if alt.reasoning else ""
-        return score_continuations(
-            model, tokenizer,
-            [actor_prompt(tokenizer, render_state(r.state, True), alt.reasoning) for r in mine],
-            [[f"{opening}{a}</action>" for a in others(r)] for r in mine], config.dtype,
-            desc="scoring admissible actions",
-        )
-
-    # The scoring is split over processes when launched as several; the draws are made from
-    # the gathered scores in one order, so they are the same whatever the number of processes.
-    all_scores = map_sharded(score, states)
-    drawn: list[list[str]] = []
-    for record, scores in zip(states, all_scores, strict=True):
-        options = others(record)
-        weights = [s / max(alt.temperature, 1e-6) for s in scores]
-        picked: list[str] = []
-        while options and len(picked) < alt.per_state:
-            top = max(weights)
-            index = rng.choices(range(len(options)), [math.exp(w - top) for w in weights])[0]
-            picked.append(options.pop(index))
-            weights.pop(index)
-        drawn.append(picked)
-    return states, drawn
+    expert_key = normalise_action(expert_action)
+    admissible_by_key = {normalise_action(a): a for a in admissible}
+    kept: list[str] = []
+    seen: set[str] = set()
+    dropped = {"malformed": 0, "equals_expert": 0, "not_admissible": 0, "duplicate": 0}
+    for candidate in candidates:
+        if candidate is None:
+            dropped["malformed"] += 1
+            continue
+        key = normalise_action(candidate)
+        if key == expert_key:
+            dropped["equals_expert"] += 1
+        elif key in seen:
+            dropped["duplicate"] += 1
+        elif admissible_only and key not in admissible_by_key:
+            dropped["not_admissible"] += 1
+        else:
+            seen.add(key)
+            kept.append(admissible_by_key.get(key, candidate.strip()))
+    return kept[:keep], dropped
 
 
-def make_pairs(
-    model: PreTrainedModel,
-    tokenizer: PreTrainedTokenizerBase,
-    trajectories: Sequence[dict[str, Any]],
-    config: Any,
+def random_alternative(
+    expert_action: str, admissible: Sequence[str], rng: random.Random
+) -> str | None:
+    expert_key = normalise_action(expert_action)
+    options = [a for a in admissible if normalise_action(a) != expert_key]
+    return rng.choice(options) if options else None
+
+
+def pair_record(
+    record: StateRecord, alternative: str, source: str, expert_first: bool
+) -> dict[str, Any]:
+    """One line of a pairs file: the state, both actions in their shown order, and the label
+    (the position of the expert's action). `source` says where the alternative came from."""
+    actions = ([record.expert_action, alternative] if expert_first
+               else [alternative, record.expert_action])
+    return {
+        "task": record.task,
+        "step": record.step,
+        "task_description": record.state.task,
+        "history": [list(h) for h in record.state.history],
+        "observation": record.state.observation,
+        "context": record.state.context,
+        "admissible": list(record.state.admissible),
+        "expert_action": record.expert_action,
+        "alternative": alternative,
+        "alternative_source": source,
+        "actions": actions,
+        "expert_first": expert_first,
+        "label": 0 if expert_first else 1,
+    }
+
+
+def build_pairs(
+    states: Sequence[StateRecord],
+    sampled: Sequence[Sequence[str]],
+    config: AlternativeConfig,
+    seed: int,
     both_orders: bool,
-    seed: int,
+    parsed: bool = False,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Alternatives at every state of `trajectories`, as labelled pairs, and their counts.
+    """Turn sampled completions into labelled pairs; deterministic for a given seed.
 
-    With `alternatives.verify`, only the pairs the environment's oracle finds worse stay.
+    With `parsed`, `sampled` holds candidate actions rather than completions to parse. Under
+    `rule: paper` only the first completion of a state is read, and a state whose sample equals
+    the expert's action gets no pair (no random fallback either: that would undo the rule).
+
+    `both_orders` writes every pair twice (expert first, expert second), which evaluation uses
+    so that a constant-position answer scores exactly 50%; otherwise the order is a seeded coin.
     """
-    if config.alternatives.mode == "admissible":
-        states, drawn = draw_admissible_alternatives(model, tokenizer, trajectories, config, seed)
-        pairs, stats = build_pairs(states, drawn, config.alternatives, seed, both_orders,
-                                   parsed=True)
-        stats["drawn_from_admissible"] = stats["from_policy"]
-    else:
-        states, sampled = sample_alternatives(model, tokenizer, trajectories, config, seed)
-        pairs, stats = build_pairs(states, sampled, config.alternatives, seed, both_orders)
-    if config.alternatives.verify:
-        from actrain.data.verify import keep_verified_worse
-        from actrain.envs import from_config
-
-        with from_config(config.env) as env:
-            pairs, checked = keep_verified_worse(env, pairs, trajectories)
-        stats.update(checked)
-    stats["kinds"] = kind_shares(pairs)
+    rng = random.Random(seed)
+    pairs: list[dict[str, Any]] = []
+    paper = config.rule == "paper"
+    stats: dict[str, Any] = {
+        "rule": config.rule,
+        "states": len(states),
+        "candidates": 0,
+        "malformed": 0,
+        "equals_expert": 0,
+        "not_admissible": 0,
+        "duplicate": 0,
+        "from_policy": 0,
+        "random_fallback": 0,
+        "states_without_alternative": 0,
+        "states_dropped_equal_expert": 0,  # rule paper: the one sample was the expert's action
+        "states_kept": 0,
+    }
+    for record, completions in zip(states, sampled, strict=True):
+        candidates = (
+            list(completions) if parsed
+            else [parse_action(c, prefilled=not config.reasoning) for c in completions]
+        )
+        if paper:
+            candidates = candidates[:1]
+        stats["candidates"] += len(candidates)
+        kept, dropped = filter_candidates(
+            candidates,
+            record.expert_action,
+            record.state.admissible,
+            config.admissible_only,
+            config.per_state,
+        )
+        for reason, count in dropped.items():
+            stats[reason] += count
+        sources = ["policy"] * len(kept)
+        equal_expert = paper and dropped["equals_expert"] > 0
+        if not kept and config.random_fallback and not equal_expert:
+            fallback = random_alternative(record.expert_action, record.state.admissible, rng)
+            if fallback is not None:
+                kept, sources = [fallback], ["random"]
+        if equal_expert:
+            stats["states_dropped_equal_expert"] += 1
+        elif not kept:
+            stats["states_without_alternative"] += 1
+        if kept:
+            stats["states_kept"] += 1
+        for alternative, source in zip(kept, sources, strict=True):
+            stats["from_policy" if source == "policy" else "random_fallback"] += 1
+            orders = [True, False] if both_orders else [rng.random() < 0.5]
+            for expert_first in orders:
+                pairs.append(pair_record(record, alternative, source, expert_first))
+    stats["states_kept_share"] = round(stats["states_kept"] / len(states), 4) if states else 0.0
     return pairs, stats
-
-
-def kind_shares(pairs: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """How many (state, alternative) pairs are of each kind: the alternative the same kind of
-    action as the expert's (its first word) or another, and drawn from the policy or at random;
-    with the share of the same kind, which surface rules cannot judge."""
-    seen = {(p["task"], p["step"], p["alternative"]): p for p in pairs}
-    same = sum(first_word(p["alternative"]) == first_word(p["expert_action"])
-               for p in seen.values())
-    random_ = sum(p.get("alternative_source") == "random" for p in seen.values())
-    return {"pairs": len(seen), "same_kind": same, "other_kind": len(seen) - same,
-            "random": random_, "same_kind_share": round(same / len(seen), 4) if seen else 0.0}
-
-
-def first_pairs_per_state(pairs: Sequence[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
-    """The first `limit` pairs of every state (`act.pairs_per_state`; 0 keeps all), in order:
-    the pairs step may draw several alternatives a state for Early Experience's reflections
-    while ACT trains on one pair a state, as the paper does."""
-    if limit <= 0:
-        return list(pairs)
-    seen: dict[tuple[Any, Any], int] = {}
-    kept = []
-    for pair in pairs:
-        state = (pair["task"], pair["step"])
-        seen[state] = seen.get(state, 0) + 1
-        if seen[state] <= limit:
-            kept.append(pair)
-    return kept

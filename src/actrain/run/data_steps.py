@@ -110,7 +110,7 @@ class DataSteps(RunSteps):
             return
 
         def work() -> None:
-            from actrain.data.pairs import make_pairs
+            from actrain.data.alternatives import make_pairs
 
             if self.config.alternatives.pairs_from:
                 from actrain.data.reused_pairs import reuse_pairs

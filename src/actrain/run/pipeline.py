@@ -120,7 +120,7 @@ class Pipeline(DataSteps):
     def _train_stage(self, model: Any, tokenizer: Any, inputs: Any, out: Path) -> None:
         """The stage `inputs` are for, on the data it reads."""
         if isinstance(inputs, ACTInputs):
-            from actrain.data.pairs import first_pairs_per_state
+            from actrain.data.alternatives import first_pairs_per_state
             from actrain.stages.act import run_act
 
             train = first_pairs_per_state(read_pairs(self.train_pairs),
