@@ -73,10 +73,10 @@ def _heldout_states(config: Any) -> Any:
     """The run folder's held-out expert states for next-action accuracy: the per-split states
     `actrain run` / `compare` gather (`trajectories/next_action_<split>.jsonl`) where every
     rollout split has them, else its `id_test` trajectories, else none."""
-    from actrain.run.layout import RunLayout
     from actrain.runtime.io import read_trajectories
+    from actrain.runtime.run_folder import RunFolder
 
-    layout = RunLayout(config)
+    layout = RunFolder(config.run_dir)
     per_split = {split: layout.next_action_traj(split) for split in config.rollout.splits}
     if config.rollout.next_action_states > 0 and all(p.exists() for p in per_split.values()):
         return {split: read_trajectories(path) for split, path in per_split.items()}
