@@ -1,2 +1,2 @@
-"""The run config: its dataclasses (`schema.py`), YAML and override loading, the key
+"""The run config: its dataclasses (`schema/`), YAML and override loading, the key
 docs `actrain config` prints, and plugins named by import path."""

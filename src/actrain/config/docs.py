@@ -1,7 +1,7 @@
 """Every config key with its value, default and a one-line doc (`actrain config`), and the
 "did you mean" for a mistyped key.
 
-A key's doc is the comment beside its field in `config/schema.py`, or the comment lines just
+A key's doc is the comment beside its field in `config/schema/`, or the comment lines just
 above it: what a key means has one home, read from the source instead of a table that would
 drift from it.
 """

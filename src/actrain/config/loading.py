@@ -1,6 +1,6 @@
 """Loading a config: YAML and `key.sub=value` overrides into typed dataclasses.
 
-Generic over the dataclasses of `config/schema.py`: unknown keys are refused with the nearest
+Generic over the dataclasses of `config/schema/`: unknown keys are refused with the nearest
 known one (`config.docs.did_you_mean`), scalars take their default's type (YAML reads `2e-6`
 as a string), and every mistake is one ActrainError naming the key.
 """
