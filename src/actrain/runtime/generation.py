@@ -1,9 +1,11 @@
-"""Batched text generation shared by alternative sampling and critic evaluation, and the scoring
-of given continuations (how likely the policy is to write each admissible action).
+"""Batched text generation shared by alternative sampling, critic evaluation and rollouts, and
+the KV-cache sharing that makes it cheap (a prompt encoded once for its samples, a batch's common
+start encoded once for its rows).
 
 Prompts are sorted by length and cut into batches, so padding stays small; results come back in
 the input order. Inputs go to the model's device; `autocast` is the run's compute dtype
-(`actrain.runtime.device`).
+(`actrain.runtime.device`). The stop rule is `stopping.StopOnText`; the scoring of given
+continuations is `scoring.py` (both importable from here too).
 """
 
 from __future__ import annotations
@@ -12,91 +14,14 @@ from collections.abc import Sequence
 
 import torch
 from tqdm import tqdm
-from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase, StoppingCriteria
+from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
 
-from actrain.prompts import THINK_CLOSE, THINK_OPEN, opens_thinking
+from actrain.prompts import opens_thinking
 from actrain.runtime.device import autocast as autocast_on
+from actrain.runtime.scoring import continuation_logprobs, score_continuations
+from actrain.runtime.stopping import StopOnText
 
-
-class StopOnText(StoppingCriteria):
-    """Stop each row at the first of `stops` written after its thinking block, if it has one.
-
-    The same rule as the parsers' (`prompts.answer_region`): a tag closed while the model is still
-    thinking ("<answer>1</answer> or <answer>2</answer>?" inside `<think>`) does not stop it.
-    Rows whose prompt already opened the block (`think_open`) start inside it. Decoding only the
-    last few tokens of each row is much cheaper than transformers' `stop_strings`, which
-    preprocesses the whole vocabulary on every `generate` call; and only rows whose newest token
-    could complete a stop or the thinking block are decoded at all (each token's text is decoded
-    once and remembered), since `generate` calls this after every token.
-    """
-
-    def __init__(
-        self, tokenizer: PreTrainedTokenizerBase, stops: Sequence[str], prompt_len: int,
-        window: int = 8, think_open: Sequence[bool] = (),
-    ) -> None:
-        self.tokenizer, self.stops, self.prompt_len, self.window = (
-            tokenizer, [s.lower() for s in stops], prompt_len, window,
-        )
-        self.phase = ["thinking" if t else "start" for t in think_open]
-        self.done: list[bool] = []
-        watched = [*self.stops, THINK_CLOSE]
-        # A text a step completes ends in the newest token, so that token shows its last
-        # character (in either case; decoding may drop spaces, so those always count).
-        last = {s[-1] if s else " " for s in watched}  # an empty stop is met anywhere
-        self.ends = None if any(c.isspace() for c in last) else last | {c.upper() for c in last}
-        self.can_end: dict[int, bool] = {}
-
-    def _advance(self, row: int, text: str, written: int) -> str:
-        """Update the row's phase from its latest text; return where a stop may be read."""
-        phase = self.phase[row]
-        if phase == "start":
-            head = text.lstrip()
-            if written > self.window or (head and not THINK_OPEN.startswith(head[:7])):
-                phase = "answering"
-            elif head.startswith(THINK_OPEN):
-                phase = "thinking"
-        if phase == "thinking" and THINK_CLOSE in text:
-            phase = "answering"
-        self.phase[row] = phase
-        if phase != "answering":
-            return ""
-        return text.rpartition(THINK_CLOSE)[2]
-
-    def _may_end(self, token: int) -> bool:
-        """Whether `token` may complete a stop or the thinking block (a part of a character
-        may complete one with the tokens before it)."""
-        if self.ends is None:
-            return True
-        known = self.can_end.get(token)
-        if known is None:
-            piece = self.tokenizer.decode([token], skip_special_tokens=True)
-            text = piece + piece.lower()
-            known = "\ufffd" in piece or any(c in text for c in self.ends)
-            self.can_end[token] = known
-        return known
-
-    def __call__(
-        self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **_: object
-    ) -> torch.BoolTensor:
-        rows = input_ids.shape[0]
-        if len(self.phase) != rows:
-            self.phase = ["start"] * rows
-        if len(self.done) != rows:
-            self.done = [False] * rows
-        written = input_ids.shape[1] - self.prompt_len
-        windows = input_ids[:, self.prompt_len :][:, -self.window :]
-        # A stopped row stays stopped in `generate`; a row past its start phase can only change
-        # when its newest token may complete something.
-        check = [r for r, token in enumerate(windows[:, -1].tolist()) if not self.done[r] and (
-            self.phase[r] == "start" or self._may_end(token))]
-        if check:
-            texts = self.tokenizer.batch_decode(
-                windows if len(check) == rows else windows[check], skip_special_tokens=True
-            )
-            for row, text in zip(check, texts, strict=True):
-                region = self._advance(row, text.lower(), written)
-                self.done[row] = any(s in region for s in self.stops)
-        return torch.tensor(self.done, device=input_ids.device)
+__all__ = ["StopOnText", "continuation_logprobs", "generate", "score_continuations"]
 
 
 @torch.no_grad()
@@ -331,76 +256,3 @@ def _shared_prefix_inputs(
         "attention_mask": mask.repeat_interleave(copies, dim=0),
         "past_key_values": cache,
     }
-
-
-@torch.no_grad()
-def continuation_logprobs(
-    model: PreTrainedModel,
-    tokenizer: PreTrainedTokenizerBase,
-    prompt: str,
-    continuations: Sequence[str],
-    autocast: str = "float32",
-) -> list[float]:
-    """Total log-probability of each continuation after `prompt`, the prompt encoded once.
-
-    The prompt's KV cache is copied for the continuations, which are scored in one right-padded
-    batch: one pass over the prompt however many continuations there are.
-    """
-    if hasattr(model, "llm"):  # a VLLMEngine
-        return model.continuation_logprobs(tokenizer, prompt, continuations)
-    return _continuation_logprobs_hf(model, tokenizer, prompt, continuations, autocast)
-
-
-def score_continuations(
-    model: PreTrainedModel,
-    tokenizer: PreTrainedTokenizerBase,
-    prompts: Sequence[str],
-    continuations: Sequence[Sequence[str]],
-    autocast: str = "float32",
-    desc: str = "scoring",
-    progress: bool = True,
-) -> list[list[float]]:
-    """`continuation_logprobs` of each prompt's own continuations.
-
-    A `VLLMEngine` takes many prompts a call, so its scheduler batches them; the HF model
-    scores one prompt at a time, its prompt encoded once for all its continuations.
-    """
-    if hasattr(model, "llm"):  # a VLLMEngine
-        return model.score_continuations(tokenizer, prompts, continuations)
-    pairs = zip(prompts, continuations, strict=True)
-    return [_continuation_logprobs_hf(model, tokenizer, prompt, conts, autocast)
-            for prompt, conts in tqdm(pairs, total=len(prompts), desc=desc, unit="prompt",
-                                      leave=False, disable=not progress)]
-
-
-@torch.no_grad()
-def _continuation_logprobs_hf(
-    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompt: str,
-    continuations: Sequence[str], autocast: str,
-) -> list[float]:
-    if not continuations:
-        return []
-    model.eval()
-    device = next(model.parameters()).device
-    prompt_ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)["input_ids"]
-    conts = [tokenizer(c, add_special_tokens=False)["input_ids"] for c in continuations]
-    width = max(len(c) for c in conts)
-    ids = torch.full((len(conts), width), tokenizer.pad_token_id, dtype=torch.long)
-    valid = torch.zeros((len(conts), width), dtype=torch.bool)
-    for i, c in enumerate(conts):
-        ids[i, : len(c)] = torch.tensor(c, dtype=torch.long)
-        valid[i, : len(c)] = True
-    cache = DynamicCache(config=model.config)
-    with autocast_on(autocast, device):
-        first = model(input_ids=prompt_ids.to(device), past_key_values=cache, use_cache=True,
-                      logits_to_keep=1).logits[:, -1, :]
-        cache.batch_repeat_interleave(len(conts))
-        length = prompt_ids.shape[1]
-        mask = torch.cat([torch.ones(len(conts), length, dtype=torch.long), valid.long()], dim=1)
-        positions = torch.arange(length, length + width).expand(len(conts), -1)
-        rest = model(input_ids=ids.to(device), attention_mask=mask.to(device),
-                     position_ids=positions.to(device), past_key_values=cache,
-                     use_cache=True).logits
-    logits = torch.cat([first.expand(len(conts), -1).unsqueeze(1), rest[:, :-1]], dim=1)
-    logp = torch.log_softmax(logits.float(), dim=-1).gather(-1, ids.to(device).unsqueeze(-1))
-    return (logp.squeeze(-1) * valid.to(device)).sum(-1).tolist()
