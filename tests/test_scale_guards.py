@@ -189,7 +189,7 @@ def test_an_fp32_checkpoint_is_rewritten_in_bf16_at_half_the_size(tmp_path):
 ])
 def test_the_one_pass_sampler_runs_only_when_nothing_else_shapes_sampling(setting, plain):
     """A sampling setting the one-token sampler cannot honour sends generation to TRL."""
-    from actrain.stages.choice_grpo import _plain_sampling
+    from actrain.stages.one_prompt_pass import _plain_sampling
 
     args = types.SimpleNamespace(generation_kwargs=setting.get("generation_kwargs"))
     trainer = types.SimpleNamespace(
