@@ -285,6 +285,29 @@ def run_act(
     return train_and_save(trainer, tokenizer, out_dir, inputs.trainer.peft.merge)
 
 
+def grpo_rewards(inputs: ACTInputs) -> tuple[list[Any], list[float]]:
+    """The GRPO stage's trained rewards and their weights: the choice reward (or the user's own,
+    `act.reward`), then J1's both-orders bonus with `act.consistency_reward` (pair groups only).
+    Kept out of `grpo_trainer`, which sets up how they are sampled: this is what is optimised."""
+    act, critic = inputs.act, inputs.critic
+    prefilled = not critic.reasoning
+    fmt = critic.answer_format
+    if act.reward:  # the user's own, by import path
+        from actrain.config.plugins import load_reward
+
+        reward_funcs = [load_reward(act.reward, "act.reward")]
+    else:
+        reward_funcs = [make_choice_reward(fmt, prefilled, act.correct_reward, act.wrong_reward,
+                                           act.malformed_reward)]
+    weights = [1.0]
+    if act.consistency_reward:
+        if act.advantage_group != "pair":
+            raise ActrainError("act.consistency_reward needs act.advantage_group: pair")
+        reward_funcs.append(make_consistency_reward(fmt, prefilled))
+        weights.append(act.consistency_reward)
+    return reward_funcs, weights
+
+
 def grpo_trainer(  # noqa: ANN201 - a trl.GRPOTrainer
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -298,21 +321,9 @@ def grpo_trainer(  # noqa: ANN201 - a trl.GRPOTrainer
     act, critic = inputs.act, inputs.critic
     prefilled = not critic.reasoning
     fmt = critic.answer_format
-    if act.reward:  # the user's own, by import path
-        from actrain.config.plugins import load_reward
-
-        reward_funcs = [load_reward(act.reward, "act.reward")]
-    else:
-        reward_funcs = [make_choice_reward(fmt, prefilled, act.correct_reward, act.wrong_reward,
-                                           act.malformed_reward)]
-    weights = [1.0]
+    reward_funcs, weights = grpo_rewards(inputs)
     pair_groups = act.advantage_group == "pair"
     resample = act.zero_variance == "resample" and pair_groups  # prompt groups: kept as they are
-    if act.consistency_reward:
-        if not pair_groups:
-            raise ActrainError("act.consistency_reward needs act.advantage_group: pair")
-        reward_funcs.append(make_consistency_reward(fmt, prefilled))
-        weights.append(act.consistency_reward)
     metrics = make_accuracy_metrics(fmt, prefilled)
     # The one-token sampler and the shared prompt pass need the whole answer in one token: a
     # prefilled index answer of `critic.max_new_tokens: 1`. Off otherwise (action answers are
