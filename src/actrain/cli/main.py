@@ -119,9 +119,8 @@ def _envs(args: argparse.Namespace) -> None:
                                        "needs " + "; ".join(lacks)))
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="actrain", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+def _add_run_commands(sub: argparse._SubParsersAction) -> None:
+    """`run`, `compare` and `report`: the commands that fill a run folder and report on it."""
     run = sub.add_parser("run", help="run the ACT pipeline of a config into runs/<name>/")
     run.add_argument("config", help="YAML config file")
     run.add_argument("overrides", nargs="*", help="config overrides, e.g. act.max_steps=5")
@@ -139,6 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("overrides", nargs="*", help="config overrides")
     report.add_argument("--compare", action="store_true", help="the run is an `actrain compare`")
     report.set_defaults(func=_report)
+
+
+def _add_checkpoint_evals(sub: argparse._SubParsersAction) -> None:
+    """`eval-critic` and `eval-agent`: any checkpoint measured on a run's data and protocol."""
     crit = sub.add_parser("eval-critic", help="held-out critic accuracy of any checkpoint")
     crit.add_argument("config", help="the run's YAML config (its pairs are used)")
     crit.add_argument("overrides", nargs="*", help="config overrides")
@@ -151,6 +154,10 @@ def build_parser() -> argparse.ArgumentParser:
     agent.add_argument("--model", required=True, help="checkpoint folder, embedded id or hub id")
     agent.add_argument("--out", help="write the summary to this JSON file (episodes beside it)")
     agent.set_defaults(func=evaluations.eval_agent)
+
+
+def _add_plan(sub: argparse._SubParsersAction) -> None:
+    """`plan`: what a run will cost, before it runs."""
     planner = sub.add_parser("plan", help="batches, TRL configs, GPU-hours and memory of a run")
     planner.add_argument("config", help="YAML config file")
     planner.add_argument("overrides", nargs="*", help="config overrides")
@@ -165,6 +172,10 @@ def build_parser() -> argparse.ArgumentParser:
     planner.add_argument("--prompt-tokens", type=float, default=None,
                          help="tokens a prompt (default: 300 + 120 a history step)")
     planner.set_defaults(func=_plan)
+
+
+def _add_reasoning_and_study(sub: argparse._SubParsersAction) -> None:
+    """`eval-reasoning` and `study`: measurements outside the run's own metrics."""
     reason = sub.add_parser("eval-reasoning",
                             help="MATH-500 / GPQA-Diamond accuracy of any checkpoint (CoT)")
     reason.add_argument("--model", required=True, help="checkpoint folder, embedded id or hub id")
@@ -198,6 +209,10 @@ def build_parser() -> argparse.ArgumentParser:
                             "critic.max_new_tokens); sampling follows the config's eval section")
     study.add_argument("--out", help="also write the results to this JSON file")
     study.set_defaults(func=evaluations.study)
+
+
+def _add_tools(sub: argparse._SubParsersAction) -> None:
+    """`config`, `export-pairs`, `push` and `envs`: looking at and moving what a run is made of."""
     shown = sub.add_parser("config", help="print the resolved config: every key, default and doc")
     shown.add_argument("config", nargs="?", help="YAML config file (none: the defaults)")
     shown.add_argument("overrides", nargs="*", help="config overrides, e.g. act.max_steps=5")
@@ -224,6 +239,15 @@ def build_parser() -> argparse.ArgumentParser:
     envs.add_argument("config", nargs="?", help="a config whose env.entry_point to include")
     envs.add_argument("overrides", nargs="*", help="config overrides")
     envs.set_defaults(func=_envs)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="actrain", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    # in the order `actrain --help` lists the commands
+    for add in (_add_run_commands, _add_checkpoint_evals, _add_plan, _add_reasoning_and_study,
+                _add_tools):
+        add(sub)
     for command in sub.choices.values():
         command.add_argument("--debug", action="store_true",
                              help="show an error's full traceback instead of one line")
