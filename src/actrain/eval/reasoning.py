@@ -202,6 +202,23 @@ def _score(answer_text: str | None, gold: str, kind: str) -> dict[str, Any]:
             "format_failure": extracted is None}
 
 
+def _seed_prompts(
+    tokenizer: Any, items: list[dict[str, Any]], kind: str, seed: int
+) -> tuple[list[str], list[str]]:
+    """The gold answers and the prompts of a benchmark under one seed: MATH's never change,
+    GPQA's options come in the seed's order (and so does the gold letter)."""
+    golds, prompts = [], []
+    for index, item in enumerate(items):
+        if kind == "math":
+            golds.append(item["answer"])
+            prompts.append(math_prompt(tokenizer, item))
+        else:
+            options, letter = shuffled_options(item, seed, index)
+            golds.append(letter)
+            prompts.append(gpqa_prompt(tokenizer, item, options))
+    return golds, prompts
+
+
 def evaluate_reasoning(
     model: Any, tokenizer: Any, benchmarks: dict[str, list[dict[str, Any]]], *,
     seeds: Sequence[int] = (0,), max_new_tokens: int = 2048, temperature: float = 0.0,
@@ -225,15 +242,7 @@ def evaluate_reasoning(
         per_seed, failures, truncated, predictions = {}, {}, {}, {}
         distinct: set[tuple[str, ...]] = set()
         for seed in seeds:
-            golds, prompts = [], []
-            for index, item in enumerate(items):
-                if kind == "math":
-                    golds.append(item["answer"])
-                    prompts.append(math_prompt(tokenizer, item))
-                else:
-                    options, letter = shuffled_options(item, seed, index)
-                    golds.append(letter)
-                    prompts.append(gpqa_prompt(tokenizer, item, options))
+            golds, prompts = _seed_prompts(tokenizer, items, kind, seed)
             distinct.add(tuple(prompts))
             texts = _complete(model, tokenizer, prompts, cache, seed, f"{name} seed {seed}",
                               max_new_tokens=max_new_tokens, temperature=temperature,
