@@ -114,11 +114,40 @@ def test_a_lost_expert_path_is_replayed_only_where_the_env_is_not_deterministic(
     from types import SimpleNamespace
 
     from actrain.data import trajectories
+    from actrain.records import Trajectory
 
-    outcomes = iter([{"won": False, "score": -100.0}, {"won": True, "score": 100.0}])
+    outcomes = iter([Trajectory(task="t:0", task_description="", steps=[], won=won, score=score)
+                     for won, score in ((False, -100.0), (True, 100.0))])
     played = []
     monkeypatch.setattr(trajectories, "_expert_episode",
                         lambda env, task: played.append(task) or next(outcomes))
     record = collect_expert_trajectory(SimpleNamespace(deterministic=deterministic), "t:0")
     assert len(played) == episodes
-    assert record["won"] is (episodes == 2)
+    assert record.won is (episodes == 2)
+
+
+def test_environments_add_no_instructions_unless_they_say_so(monkeypatch):
+    """`TextEnv.instructions` is read from the class a registered factory makes, without
+    starting it: "" by default (the prompts stay as they are), an adapter's own where it
+    overrides it, whether it registered its class or a function annotated with it."""
+    from types import SimpleNamespace
+
+    from actrain.envs import TextEnv, instructions_of
+    from actrain.envs.base import _REGISTRY
+
+    class Syntax(TextEnv):
+        @classmethod
+        def instructions(cls) -> str:
+            return "Actions are go[n]."
+
+    def build() -> Syntax:
+        raise AssertionError("not started")
+
+    for env_id in ("twx/twc", "scienceworld/tasks", "alfworld/text", "textworld/cooking"):
+        assert instructions_of(SimpleNamespace(id=env_id, entry_point="")) == ""
+    monkeypatch.setitem(_REGISTRY, "test/class", Syntax)
+    monkeypatch.setitem(_REGISTRY, "test/function", build)
+    monkeypatch.setitem(_REGISTRY, "test/bare", lambda: None)
+    for env_id, want in (("test/class", "Actions are go[n]."),
+                         ("test/function", "Actions are go[n]."), ("test/bare", "")):
+        assert instructions_of(SimpleNamespace(id=env_id, entry_point="")) == want

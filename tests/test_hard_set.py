@@ -126,6 +126,7 @@ def test_same_kind_training_alternatives_and_their_share(monkeypatch):
     gets no pair), `prefer_same` falls back to any kind there; the pairs' stats say the share."""
     from actrain.config.schema import load_config
     from actrain.data import alternatives as pairs_module
+    from actrain.prompts import ActorView
 
     trajectories = [{"task": "t", "task_description": "", "steps": [
         {"observation": "o", "admissible": ["look", "take cup", "take apple"],
@@ -136,7 +137,7 @@ def test_same_kind_training_alternatives_and_their_share(monkeypatch):
     monkeypatch.setattr(pairs_module, "score_continuations",
                         lambda model, tok, prompts, options, dtype, desc: [[0.0] * len(o)
                                                                           for o in options])
-    monkeypatch.setattr(pairs_module, "actor_prompt", lambda *args: "prompt")
+    monkeypatch.setattr(ActorView, "prompt", lambda *args: "prompt")
     for kind, want in (("same", {"take cup", "put apple in floor"}),
                        ("prefer_same", {"take cup", "put apple in floor", "look"})):
         config = load_config(None, ["alternatives.mode=admissible", f"alternatives.kind={kind}",

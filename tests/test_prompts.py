@@ -242,22 +242,95 @@ def test_one_module_renders_every_prompt():
     from actrain.data import trajectories
 
     assert il.actor_examples is rl.actor_examples is trajectories.actor_examples
-    assert trajectories.actor_prompt is prompts.actor_prompt
-    src = Path(inspect.getfile(prompts)).parent
+    assert trajectories.ActorView is prompts.ActorView  # one view renders them all
+    src = Path(inspect.getfile(prompts)).parents[1]  # the actrain package
     rendering = [p.relative_to(src).as_posix() for p in src.rglob("*.py")
                  if "apply_chat_template(" in p.read_text()]
-    assert rendering == ["prompts.py"]
+    assert rendering == ["prompts/chat.py"]
 
 
 def test_training_and_rollouts_cut_the_same_history_window():
     from actrain.data.trajectories import iter_states
     from actrain.prompts import history_window
+    from actrain.records import Trajectory
 
     past = [(f"room {i}", f"go {i}") for i in range(5)]
     assert history_window(past, 2) == (("room 3", "go 3"), ("room 4", "go 4"))
     assert history_window(past, 0) == () and history_window(past[:1], 3) == (("room 0", "go 0"),)
     trajectory = {"task": "t", "task_description": "d", "steps": [
         {"observation": o, "expert_action": a, "admissible": []} for o, a in past]}
-    states = {i: s for i, s, _ in iter_states(trajectory, 2)}
+    states = {i: s for i, s, _ in iter_states(Trajectory.from_json(trajectory), 2)}
     assert states[4].history == history_window(past[:4], 2)
     assert states[0].history == ()
+
+
+
+SHIRT_TRAJECTORY = {"task": "t:0", "task_description": "put the shirt in the drawer", "steps": [
+    {"observation": f"room {i}", "expert_action": f"go {i}", "admissible": [f"go {i}", "look"]}
+    for i in range(5)]}
+
+
+def test_training_data_and_rollouts_show_a_state_in_the_same_prompt(tokenizer):
+    """One view, one history window: the IL row of a state and the rollout prompt at that state
+    are the very same string (instructions included)."""
+    from actrain.eval.agent_settings import AgentSettings
+    from actrain.eval.rollouts import Episode, _prompt
+    from actrain.prompts import ActorView, trl_prompts
+    from actrain.stages.il import il_dataset
+
+    view = ActorView(history_len=2, instructions="Actions are go[n].")
+    trained = il_dataset(tokenizer, [SHIRT_TRAJECTORY], view)["prompt"]
+    steps, played = SHIRT_TRAJECTORY["steps"], []
+    for index, step in enumerate(steps):
+        past = [(s["observation"], s["expert_action"]) for s in steps[:index]]
+        episode = Episode("t:0", SHIRT_TRAJECTORY["task_description"], step["observation"],
+                          step["admissible"], past)
+        played.append(_prompt(tokenizer, episode, AgentSettings(view=view)))
+    assert trained == trl_prompts(tokenizer, played, "IL") and len(trained) == 5
+    assert "Actions are go[n]." in played[4] and "room 2" in played[4]
+    assert "room 1" not in played[4]  # cut to the last two steps, in both
+
+
+def _config(*overrides: str):  # noqa: ANN202 - a RunConfig
+    from actrain.config.schema import load_config
+
+    return load_config(None, list(overrides))
+
+
+def test_webshop_instructions_reach_the_agent_and_the_judge(tokenizer):
+    from actrain.eval.agent_settings import agent_settings
+    from actrain.prompts import ACTOR_SYSTEM, ActorView
+    from actrain.stages.inputs import stage_inputs
+
+    webshop = _config("env.id=webshop/text")
+    view = agent_settings(webshop, 0).view
+    assert view == stage_inputs(webshop, "il").view  # rollouts and training: one view
+    state = State("buy a blue shirt", (), "WebShop [SEP] Search", ())
+    prompt = view.prompt(tokenizer, state)
+    assert "search[" in prompt and "click[" in prompt
+    judged = stage_inputs(webshop, "act").critic_view.prompt(tokenizer, state, ACTIONS)
+    assert "search[" in judged and "click[" in judged
+    twc = agent_settings(_config(), 0).view  # TextWorld Commonsense: nothing added
+    assert twc.instructions == "" and twc.messages(state)[0][0]["content"] == ACTOR_SYSTEM
+    assert twc.prompt(tokenizer, state) == ActorView().prompt(tokenizer, state)
+
+
+def _keys(config) -> list[str]:  # noqa: ANN001 - a RunConfig
+    from actrain.run.keys import RunKeys
+
+    keys = RunKeys(config)
+    return [keys.data_key("pairs"), keys.checkpoint_key(0, ("il",)),
+            keys.checkpoint_key(0, ("act",)), keys.critic_key(0, ()), keys.agent_key(0, ("il",))]
+
+
+def test_webshop_keys_carry_its_instructions_and_other_environments_keep_theirs(monkeypatch):
+    from actrain.envs.webshop import WebShopTextEnv
+
+    # A default (TextWorld Commonsense) run's keys as they were before views carried an
+    # environment's instructions: such runs stay valid.
+    assert _keys(_config()) == ["8b8e136b51c110d2", "390588a13cab1d29", "140e7072d622bf53",
+                                "0dbaeb965f204177", "dbf3824d6cd82289"]
+    with_instructions = _keys(_config("env.id=webshop/text"))
+    monkeypatch.setattr(WebShopTextEnv, "instructions", classmethod(lambda cls: ""))
+    without = _keys(_config("env.id=webshop/text"))
+    assert all(a != b for a, b in zip(with_instructions, without, strict=True))

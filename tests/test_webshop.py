@@ -147,3 +147,14 @@ def test_held_out_collection_takes_the_demonstrated_goals_only(tmp_path):
     assert len(env.tasks("id_test")) == 500 and env.expert_tasks("id_test") == ["goal:3", "goal:7"]
     stats = collect_trajectories(env, "id_test", 10, tmp_path / "id_test.jsonl")
     assert stats == {"tasks": 2, "kept": 2, "expert_not_won": 0}
+
+
+def test_the_model_is_told_the_action_syntax_without_starting_webshop():
+    """`search[...]` is never admissible (its keywords are free text), so the agent's and the
+    judge's prompts carry WebShop's action syntax; reading it needs no WebShop install."""
+    from actrain.config.schema import load_config
+    from actrain.envs import instructions_of
+
+    text = WebShopTextEnv.instructions()
+    assert "search[" in text and "click[" in text
+    assert instructions_of(load_config(None, ["env.id=webshop/text"]).env) == text

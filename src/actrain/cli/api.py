@@ -91,6 +91,7 @@ def evaluate_critic(config: RunConfig, model: str | Path,
                     pairs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Held-out critic accuracy of any model or checkpoint on `pairs`, under the config's
     `critic` and `eval` sections: balanced accuracy, accuracy by shown order, format failures."""
+    from actrain.envs import instructions_of
     from actrain.eval.critic import evaluate_critic as judge
     from actrain.runtime.models import load_model
 
@@ -98,7 +99,7 @@ def evaluate_critic(config: RunConfig, model: str | Path,
     model_obj, tokenizer = load_model(str(model), config.dtype, config.device,
                                       config.chat_template_kwargs)
     metrics, _ = judge(model_obj, tokenizer, list(pairs), config.critic, config.eval,
-                       config.dtype, config.seed)
+                       config.dtype, config.seed, instructions=instructions_of(config.env))
     return metrics
 
 

@@ -28,6 +28,7 @@ def eval_critic(args: argparse.Namespace) -> None:
     import json
 
     from actrain.config.schema import load_config
+    from actrain.envs import instructions_of
     from actrain.eval.critic import evaluate_critic
     from actrain.runtime.device import resolve_device, resolve_dtype
     from actrain.runtime.io import read_pairs, write_json
@@ -39,7 +40,8 @@ def eval_critic(args: argparse.Namespace) -> None:
     dtype = resolve_dtype(config.dtype, device)
     model, tokenizer = load_model(args.model, dtype, device, config.chat_template_kwargs)
     metrics, _ = evaluate_critic(
-        model, tokenizer, read_pairs(pairs_file), config.critic, config.eval, dtype, config.seed
+        model, tokenizer, read_pairs(pairs_file), config.critic, config.eval, dtype, config.seed,
+        instructions=instructions_of(config.env),
     )
     if args.out:
         write_json(args.out, {"model": args.model, **metrics})
@@ -121,6 +123,7 @@ def eval_reasoning(args: argparse.Namespace) -> None:
 def study(args: argparse.Namespace) -> None:
     """`study rationale`: the rationale intervention study on a run's held-out pairs."""
     from actrain.config.schema import load_config
+    from actrain.envs import instructions_of
     from actrain.eval.studies import format_study, rationale_study
     from actrain.runtime.device import resolve_device, resolve_dtype
     from actrain.runtime.io import read_pairs, write_json
@@ -138,7 +141,8 @@ def study(args: argparse.Namespace) -> None:
         model, tokenizer = load_model(name, dtype, device, config.chat_template_kwargs)
         results[name] = rationale_study(model, tokenizer, pairs, config.critic,
                                         args.max_new_tokens, config.eval.batch_size, dtype,
-                                        evaluation=config.eval, seed=config.seed)
+                                        evaluation=config.eval, seed=config.seed,
+                                        instructions=instructions_of(config.env))
     if args.out:
         budget = args.max_new_tokens or config.critic.max_new_tokens
         write_json(args.out, {"pairs_file": str(pairs_file), "max_new_tokens": budget,

@@ -8,6 +8,7 @@ over the processes; drawing and ordering happen once, on the gathered results.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 from collections.abc import Sequence
@@ -18,9 +19,17 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from actrain.data.hard_pairs import same_kind
 from actrain.data.pairs import build_pairs, expert_states
-from actrain.prompts import actor_prompt, first_word, normalise_action, render_state
+from actrain.envs import instructions_of
+from actrain.prompts import ActorView, first_word, normalise_action
 from actrain.runtime.distributed import map_sharded, world
 from actrain.runtime.generation import generate, score_continuations
+
+
+def policy_view(config: Any) -> ActorView:
+    """How the policy is shown a state when it proposes alternatives: as the agent, with the
+    environment's instructions, reasoning first where `alternatives.reasoning` says."""
+    view = ActorView.of(config.data, instructions_of(config.env))
+    return dataclasses.replace(view, reasoning=config.alternatives.reasoning)
 
 
 def sample_alternatives(
@@ -43,10 +52,8 @@ def sample_alternatives(
     alt = config.alternatives
     samples = 1 if alt.rule == "paper" else alt.samples_per_state
     states = expert_states(trajectories, config.data.history_len)
-    prompts = [
-        actor_prompt(tokenizer, render_state(s.state, config.data.show_admissible), alt.reasoning)
-        for s in states
-    ]
+    view = policy_view(config)
+    prompts = [view.prompt(tokenizer, s.state) for s in states]
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     if hasattr(model, "llm"):  # a VLLMEngine: per-request seeds, one large call per process
         size = max(1, -(-len(order) // world()))
@@ -99,11 +106,12 @@ def draw_admissible_alternatives(
         same = same_kind(record.expert_action, record.state.admissible)
         return same if same or alt.kind == "same" else every
 
+    shown = dataclasses.replace(policy_view(config), show_admissible=True)
+
     def score(mine: list[Any]) -> list[list[float]]:
         opening = "<action>" if alt.reasoning else ""
         return score_continuations(
-            model, tokenizer,
-            [actor_prompt(tokenizer, render_state(r.state, True), alt.reasoning) for r in mine],
+            model, tokenizer, [shown.prompt(tokenizer, r.state) for r in mine],
             [[f"{opening}{a}</action>" for a in others(r)] for r in mine], config.dtype,
             desc="scoring admissible actions",
         )

@@ -12,14 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from actrain.envs import instructions_of
 from actrain.errors import ActrainError
-from actrain.prompts import (
-    actor_messages,
-    critic_messages,
-    critic_tag,
-    pair_state,
-    render_state,
-)
+from actrain.prompts import ActorView, CriticView, critic_tag, pair_state
 
 ROLES = ("actor", "critic")
 
@@ -33,6 +28,9 @@ def preference_rows(pairs: Sequence[dict[str, Any]], config: Any, role: str = "a
     """One preference row per pair (`actor`) or per pair and shown order (`critic`)."""
     if role not in ROLES:
         raise ActrainError(f"--as must be one of {', '.join(ROLES)}, got {role!r}")
+    instructions = instructions_of(config.env)
+    actor = ActorView.of(config.data, instructions)
+    critic = CriticView.of(config.critic, instructions)
     rows, seen = [], set()
     for pair in pairs:
         state = pair_state(pair)
@@ -42,20 +40,17 @@ def preference_rows(pairs: Sequence[dict[str, Any]], config: Any, role: str = "a
             if key in seen:  # held-out pairs come in both orders: one actor row
                 continue
             seen.add(key)
-            messages, _ = actor_messages(render_state(state, config.data.show_admissible),
-                                         config.data.actor_reasoning)
+            messages, _ = actor.messages(state)
             rows.append({"prompt": messages, "chosen": _reply(f"<action>{pair['expert_action']}"
                                                               f"</action>"),
                          "rejected": _reply(f"<action>{pair['alternative']}</action>"), **meta})
             continue
-        critic = config.critic
-        shown = render_state(state, critic.show_admissible, critic.show_context)
         for actions in (pair["actions"], list(reversed(pair["actions"]))):  # once each order
             key = (pair["task"], pair["step"], tuple(actions))
             if key in seen:
                 continue
             seen.add(key)
-            messages, _ = critic_messages(shown, actions, critic.reasoning, critic.answer_format)
+            messages, _ = critic.messages(state, actions)
             expert = actions.index(pair["expert_action"])
             rows.append({"prompt": messages,
                          "chosen": _reply(_answer(expert, actions, critic.answer_format)),

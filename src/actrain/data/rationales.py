@@ -33,7 +33,6 @@ from actrain.prompts import (
     pair_state,
     rationale_prompt,
     render_chat,
-    render_state,
 )
 from actrain.runtime.distributed import map_sharded
 from actrain.runtime.generation import generate
@@ -78,7 +77,7 @@ def rationale_prompts(
     sees it, the expert's action and every alternative, and what the game said after each."""
     return [
         reflection_prompt(
-            tokenizer, render_state(pair_state(g[0]), view.show_admissible),
+            tokenizer, view.text(pair_state(g[0])),
             g[0]["expert_action"], g[0]["expert_outcome"],
             [(o["alternative"], o["alternative_outcome"]) for o in g],
         )

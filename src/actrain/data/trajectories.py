@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from actrain.envs.base import StepResult, TextEnv
 from actrain.errors import ActrainError
-from actrain.prompts import State, actor_prompt, history_window, render_state
+from actrain.prompts import ActorView, State, history_window
 from actrain.runtime.distributed import main_first, map_sharded
 from actrain.runtime.io import write_jsonl
 
@@ -201,20 +201,18 @@ def describe(path: Path) -> str:
 def actor_examples(
     tokenizer: PreTrainedTokenizerBase,
     trajectories: Sequence[dict[str, Any]],
-    history_len: int,
-    show_admissible: bool,
-    reasoning: bool,
+    view: ActorView,
 ) -> list[dict[str, Any]]:
-    """Every expert state as an agent prompt with its expert action: the IL and RL data, in
-    the very format rollouts prompt the agent with."""
+    """Every expert state as an agent prompt with its expert action: the IL and RL data, shown
+    through the very view (and history window) rollouts prompt the agent with."""
     return [
         {
-            "prompt": actor_prompt(tokenizer, render_state(state, show_admissible), reasoning),
+            "prompt": view.prompt(tokenizer, state),
             "expert_action": action,
             "admissible_actions": list(state.admissible),
             "task": trajectory["task"],
             "step": index,
         }
         for trajectory in trajectories
-        for index, state, action in iter_states(trajectory, history_len)
+        for index, state, action in iter_states(trajectory, view.history_len)
     ]

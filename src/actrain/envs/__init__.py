@@ -5,10 +5,11 @@ from actrain.envs.base import (
     StepResult,
     TextEnv,
     from_config,
+    instructions_of,
     make,
     register,
     registered_ids,
 )
 
-__all__ = ["SPLITS", "StepResult", "TextEnv", "from_config", "make", "register",
+__all__ = ["SPLITS", "StepResult", "TextEnv", "from_config", "instructions_of", "make", "register",
            "registered_ids"]

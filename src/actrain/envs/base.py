@@ -11,6 +11,7 @@ import importlib
 import importlib.util
 import inspect
 import shutil
+import typing
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -86,6 +87,16 @@ class TextEnv(ABC):
 
     def prepare(self, tasks: list[str]) -> None:  # noqa: B027 - optional hook
         """Get `tasks` ready in one batch before they are played (e.g. generate their games)."""
+
+    @classmethod
+    def instructions(cls) -> str:
+        """What the model must be told about this environment's actions that the admissible
+        list does not show (their syntax), added to the agent's and the judge's system prompts;
+        "" (the default) adds nothing, and the prompts stay as they are.
+
+        A class method: prompts and fingerprints read it from a run's config
+        (`instructions_of`), without starting the environment."""
+        return ""
 
     def context(self) -> str:
         """What the agent could look up at the current state without acting (its surroundings,
@@ -220,6 +231,26 @@ def use_entry_point(env: Any) -> None:
                                f"subclass (actrain.envs.TextEnv) or a function making one")
         _REGISTRY[env.id] = factory
     check_id(env.id)
+
+
+def env_class(factory: Callable[..., TextEnv]) -> type[TextEnv] | None:
+    """The `TextEnv` class a registered factory makes: the factory itself, or the class its
+    return annotation names; None where neither says."""
+    if inspect.isclass(factory):
+        return factory if issubclass(factory, TextEnv) else None
+    try:
+        made = typing.get_type_hints(factory).get("return")
+    except Exception:  # an annotation that does not resolve names no class
+        return None
+    return made if inspect.isclass(made) and issubclass(made, TextEnv) else None
+
+
+def instructions_of(env: Any) -> str:
+    """The instructions (`TextEnv.instructions`) of a config's `env` section (EnvConfig), read
+    from its class without starting it; "" for a factory that names no class."""
+    use_entry_point(env)
+    cls = env_class(_REGISTRY[env.id])
+    return cls.instructions() if cls is not None else ""
 
 
 def from_config(env: Any) -> TextEnv:

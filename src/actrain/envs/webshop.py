@@ -35,6 +35,13 @@ INSTALL = (
 )
 
 
+# What the model is told of WebShop's actions (`TextEnv.instructions`): the two forms, with
+# where each applies, in as few words as will do (prompt length is time on a CPU).
+INSTRUCTIONS = ("Actions are search[keywords] on a page with a search box, or click[item] to "
+                "click a button, product or option shown on the page, e.g. search[blue cotton "
+                "shirt] or click[buy now].")
+
+
 _SERVERS: dict[tuple[int | None, bool], Any] = {}
 
 
@@ -88,6 +95,12 @@ class WebShopTextEnv(TextEnv):
         if not isinstance(data, dict) or not all(isinstance(v, list) for v in data.values()):
             raise ActrainError(f"WebShop expert file {file} must map task ids to action lists")
         return {k if k.startswith("goal:") else f"goal:{k}": v for k, v in data.items()}
+
+    @classmethod
+    def instructions(cls) -> str:
+        """WebShop's action syntax: the admissible list shows the page's clicks, but never
+        `search[...]` (its keywords are free text), so a model could not guess either form."""
+        return INSTRUCTIONS
 
     def tasks(self, split: str) -> list[str]:
         if split not in SPLITS:

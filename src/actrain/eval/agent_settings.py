@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from actrain.config.schema import RolloutConfig
+from actrain.envs import instructions_of
 from actrain.prompts import ActorView
 
 
@@ -34,10 +35,11 @@ class AgentSettings:
 
 
 def agent_settings(config: Any, seed: int, thinking: bool | None = None) -> AgentSettings:
-    """A run config's agent: its rollout section and the state view it was trained on; with
-    `thinking` True, prompted to reason first and given `rollout.thinking_max_new_tokens`; with
-    False, prompted to write its action at once (the action tag prefilled)."""
-    view, rollout = ActorView.of(config.data), config.rollout
+    """A run config's agent: its rollout section and the state view it was trained on (with
+    its environment's instructions); with `thinking` True, prompted to reason first and given
+    `rollout.thinking_max_new_tokens`; with False, prompted to write its action at once (the
+    action tag prefilled)."""
+    view, rollout = ActorView.of(config.data, instructions_of(config.env)), config.rollout
     if thinking is not None:
         view = dataclasses.replace(view, reasoning=thinking)
     if thinking:

@@ -15,6 +15,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from actrain.config.schema import CriticConfig, EvalConfig
 from actrain.prompts import (
+    CriticView,
     critic_prompts,
     critic_stop,
     opens_thinking,
@@ -62,6 +63,7 @@ def evaluate_critic(
     dtype: str = "float32",
     seed: int = 0,
     synced: bool = False,
+    instructions: str = "",
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Ask the model to judge every pair; returns (metrics, per-pair predictions).
 
@@ -72,7 +74,8 @@ def evaluate_critic(
     pairs are judged that many times, seeded `seed`, `seed + 1`, ..., because one sampled run
     of a few hundred pairs says little about a difference of a few points: the metrics are then
     the runs' mean with their std (`mean_of_runs`), and the predictions of every run are kept,
-    each with its `sample`.
+    each with its `sample`. `instructions`: the environment's (`TextEnv.instructions`), shown
+    to the judge as in training.
     """
     if critic.candidates > 2:
         from actrain.data.kway import kway_items
@@ -81,7 +84,7 @@ def evaluate_critic(
                               all_positions=True)
     if evaluation.max_pairs:
         pairs = pairs[: evaluation.max_pairs]
-    prompts = critic_prompts(tokenizer, pairs, critic)
+    prompts = critic_prompts(tokenizer, pairs, CriticView.of(critic, instructions))
     # A template may open the thinking block in the prompt (R1-style): then the completion
     # starts inside it, and is parsed and counted as truncated from there.
     think_open = [opens_thinking(p) for p in prompts]

@@ -33,8 +33,7 @@ def next_action_records(
     view = settings.view
     examples = [{**example, "split": split}
                 for split, records in trajectories.items()
-                for example in actor_examples(tokenizer, list(records), view.history_len,
-                                              view.show_admissible, view.reasoning)]
+                for example in actor_examples(tokenizer, list(records), view)]
     if not examples:
         return []
     r = settings.rollout

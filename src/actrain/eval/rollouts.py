@@ -33,13 +33,9 @@ from actrain.eval.next_action import (
     next_action_records,
 )
 from actrain.prompts import (
-    State,
-    actor_prompt,
-    history_window,
     normalise_action,
     opens_thinking,
     parse_action,
-    render_state,
     truncated_thinking,
 )
 from actrain.runtime.distributed import main_first, map_sharded
@@ -82,10 +78,10 @@ class Episode:
 
 
 def _prompt(tokenizer: PreTrainedTokenizerBase, episode: Episode, s: AgentSettings) -> str:
-    view = s.view
-    state = State(episode.description, history_window(episode.history, view.history_len),
-                  episode.observation, tuple(episode.admissible))
-    return actor_prompt(tokenizer, render_state(state, view.show_admissible), view.reasoning)
+    """The agent's prompt at the episode's current state, through its view (as in training)."""
+    state = s.view.state(episode.description, episode.history, episode.observation,
+                         episode.admissible)
+    return s.view.prompt(tokenizer, state)
 
 
 def _start(env: TextEnv, task: str) -> Episode:

@@ -17,6 +17,7 @@ paper's ACT model: 86.50% own, 80.75% removed, 50.75% injected; untrained: 2.25%
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,14 +28,13 @@ from actrain.eval.critic import critic_metrics
 from actrain.prompts import (
     THINK_CLOSE,
     TRUNCATION_WARNING,
-    critic_prompt,
+    CriticView,
     critic_stop,
     critic_tag,
     injected_rationale,
     opens_thinking,
     pair_state,
     parse_choice,
-    render_state,
     thinking_prefix,
     truncated_thinking,
 )
@@ -65,20 +65,19 @@ def forced_thinking(tokenizer: PreTrainedTokenizerBase, prompt: str, forced: str
 
 
 def intervention_prompts(
-    tokenizer: PreTrainedTokenizerBase, pair: dict[str, Any], critic: CriticConfig
+    tokenizer: PreTrainedTokenizerBase, pair: dict[str, Any], critic: CriticConfig,
+    instructions: str = "",
 ) -> dict[str, str]:
     """The three prompts of one held-out pair (in its shown order); the forced answers open the
     answer format's own tag (`<answer>`, or the agent's `<action>`).
 
     For a thinking model the forced answers come after a thinking block (`forced_thinking`): an
     empty one when the rationale is removed, the wrong rationale when it is injected; an answer
-    inside the block would not be one.
+    inside the block would not be one. `instructions`: the environment's, as in evaluation.
     """
     actions, label = pair["actions"], pair["label"]
-    reasoning = critic_prompt(
-        tokenizer, render_state(pair_state(pair), critic.show_admissible, critic.show_context),
-        actions, reasoning=True, answer_format=critic.answer_format,
-    )
+    view = dataclasses.replace(CriticView.of(critic, instructions), reasoning=True)
+    reasoning = view.prompt(tokenizer, pair_state(pair), actions)
     argued = next(i for i in range(len(actions)) if i != label)
     injected = injected_rationale(actions, argued)
     opening = f"<{critic_tag(critic.answer_format)}>"
@@ -97,6 +96,7 @@ def rationale_study(
     dtype: str = "float32",
     evaluation: EvalConfig | None = None,
     seed: int = 0,
+    instructions: str = "",
 ) -> dict[str, Any]:
     """Choices under the three conditions; metrics per condition (see module doc).
 
@@ -108,7 +108,7 @@ def rationale_study(
     """
     evaluation = evaluation or EvalConfig()
     own_tokens = critic.max_new_tokens if max_new_tokens is None else max_new_tokens
-    prompts = [intervention_prompts(tokenizer, p, critic) for p in pairs]
+    prompts = [intervention_prompts(tokenizer, p, critic, instructions) for p in pairs]
     result: dict[str, Any] = {"pairs": len(pairs)}
     # A forced index answer is the digit right after "<answer>": one token, read as a one-token
     # critic's answer is (a small critic trained on direct choices writes "1: take key" there).

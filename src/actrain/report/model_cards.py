@@ -38,7 +38,8 @@ def checkpoint_record(config: Any, seed: int, prefix: tuple[str, ...], command: 
                       stage_settings: dict[str, Any]) -> dict[str, Any]:
     """What a checkpoint of `prefix` (its training stages in order) was made from."""
     from actrain import __version__
-    from actrain.prompts import PROMPT_FORMAT, ActorView
+    from actrain.envs import instructions_of
+    from actrain.prompts import PROMPT_FORMAT, ActorView, view_key
 
     return {
         "actrain_version": __version__,
@@ -50,7 +51,8 @@ def checkpoint_record(config: Any, seed: int, prefix: tuple[str, ...], command: 
                         "train_tasks": config.data.train_tasks},
         "prompt_format": {
             "version": PROMPT_FORMAT,
-            "actor": dataclasses.asdict(ActorView.of(config.data)),
+            "actor": view_key(dataclasses.asdict(ActorView.of(config.data,
+                                                              instructions_of(config.env)))),
             "critic": dataclasses.asdict(config.critic),
             "chat_template_kwargs": config.chat_template_kwargs,
         },

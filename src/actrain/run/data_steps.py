@@ -168,13 +168,15 @@ class DataSteps(RunSteps):
 
         def work() -> None:
             from actrain.data.rationales import write_rationales
+            from actrain.envs import instructions_of
             from actrain.prompts import ActorView
 
             c = self.config
             teacher = c.sr.teacher
             model, tokenizer = self.base_model() if teacher == "base" else self.generator(teacher)
             records, stats = write_rationales(
-                model, tokenizer, read_jsonl(self.train_outcomes), ActorView.of(c.data),
+                model, tokenizer, read_jsonl(self.train_outcomes),
+                ActorView.of(c.data, instructions_of(c.env)),
                 c.sr.max_new_tokens, c.eval.batch_size, c.dtype,
             )
             if distributed.is_main():

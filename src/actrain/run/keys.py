@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from actrain.config.schema import RunConfig
-from actrain.prompts import ActorView
+from actrain.envs import instructions_of
+from actrain.prompts import ActorView, view_key
 from actrain.runtime.io import read_json, write_json
 from actrain.runtime.run_folder import RunFolder
 from actrain.stages.inputs import (
@@ -97,9 +98,11 @@ class RunKeys:
                            *self.template_key(), *self.engine_key(), *batching)
 
     def template_key(self) -> list[Any]:
-        """What changes every prompt: the package's prompt format and version, and chat template
-        switches. Each is left out while it has the value runs were made with before it entered
-        the keys, so those runs stay valid; any other value changes every key."""
+        """What changes every prompt: the package's prompt format and version, chat template
+        switches and the environment's instructions (`TextEnv.instructions`). Each is left out
+        while it has the value runs were made with before it entered the keys (no instructions:
+        every environment but WebShop), so those runs stay valid; any other value changes every
+        key."""
         from actrain import __version__
         from actrain.prompts import PROMPT_FORMAT
 
@@ -108,6 +111,9 @@ class RunKeys:
             key.append({"actrain": __version__, "prompt_format": PROMPT_FORMAT})
         if self.config.chat_template_kwargs:
             key.append(self.config.chat_template_kwargs)
+        instructions = instructions_of(self.config.env)
+        if instructions:  # the environment's own, in the agent's and the judge's prompts
+            key.append({"instructions": instructions})
         return key
 
     def engine_key(self) -> list[Any]:
@@ -148,13 +154,13 @@ class RunKeys:
         # where their next-action file is missing: `Pipeline.evaluate_agent`).
         if rollout.get("next_action_states") == type(c.rollout).next_action_states:
             rollout.pop("next_action_states")
-        view = ActorView.of(c.data)
+        view = ActorView.of(c.data, instructions_of(c.env))
         if thinking is not True:
             rollout.pop("thinking_max_new_tokens")  # only `-cot` rollouts read it
         if thinking is not None:
             view = dataclasses.replace(view, reasoning=thinking)
         # The held-out trajectories give the next-action accuracy beside the rollouts.
-        shown = asdict(view)
+        shown = view_key(asdict(view))
         shown.pop("il_thinking")  # how IL targets were written: the checkpoint key has it
         return fingerprint("agent", self.checkpoint_key(seed, prefix), self.data_key("collect"),
                            c.env.id, c.env.kwargs, rollout, shown, c.dtype,

@@ -163,12 +163,14 @@ class Pipeline(DataSteps):
         ckpt = self.checkpoint_id(seed, prefix)
 
         def work() -> None:
+            from actrain.envs import instructions_of
             from actrain.eval.critic import evaluate_critic
 
             with self.loaded(seed, prefix) as (model, tokenizer):
                 metrics, predictions = evaluate_critic(
                     model, tokenizer, read_pairs(pairs), self.config.critic, evaluation,
                     self.config.dtype, self.config.seed,
+                    instructions=instructions_of(self.config.env),
                 )
                 del model  # the block's end can then free it
             write_jsonl(self.predictions_file(out), predictions)

@@ -31,7 +31,7 @@ from actrain.config.schema import CriticConfig
 from actrain.data.kway import kway_items, rotation, training_rows
 from actrain.errors import ActrainError
 from actrain.eval.critic import evaluate_critic
-from actrain.prompts import critic_prompts, critic_stop, critic_tag, trl_prompts
+from actrain.prompts import CriticView, critic_prompts, critic_stop, critic_tag, trl_prompts
 from actrain.rewards import (
     choices,
     make_accuracy_metrics,
@@ -55,7 +55,7 @@ def act_dataset(
     act = inputs.act
     seed = inputs.trainer.seed if act.order_paired else None
     rows = training_rows(pairs, act.both_orders, seed=seed)
-    prompts = critic_prompts(tokenizer, rows, inputs.critic)
+    prompts = critic_prompts(tokenizer, rows, inputs.critic_view)
     return Dataset.from_dict(
         {
             "prompt": trl_prompts(tokenizer, prompts, "ACT"),
@@ -97,7 +97,8 @@ def check_answer_room(
 
 
 def pair_group_dataset(
-    tokenizer: PreTrainedTokenizerBase, pairs: Sequence[dict[str, Any]], critic: CriticConfig
+    tokenizer: PreTrainedTokenizerBase, pairs: Sequence[dict[str, Any]],
+    critic: CriticConfig | CriticView,
 ) -> tuple[Dataset, dict[str, dict[str, Any]]]:
     """One row per pair (its expert-first prompt) and the pair's renderings, by that prompt:
     its two orders, or a K-way item's K rotations (the expert's action at each position).
@@ -230,6 +231,7 @@ class CriticCurveCallback(TrainerCallback):
                 metrics, _ = evaluate_critic(
                     generator, self.tokenizer, self.pairs, inputs.critic, inputs.eval,
                     inputs.trainer.dtype, inputs.trainer.seed, synced=synced,
+                    instructions=inputs.instructions,
                 )
             model.train(was_training)
             # A resumed run evaluates its steps again: the new row replaces the old one.
@@ -331,7 +333,7 @@ def grpo_trainer(  # noqa: ANN201 - a trl.GRPOTrainer
     one_token = prefilled and fmt == "index" and critic.max_new_tokens == 1
     rollout = None
     if pair_groups:
-        dataset, by_prompt = pair_group_dataset(tokenizer, train_pairs, critic)
+        dataset, by_prompt = pair_group_dataset(tokenizer, train_pairs, inputs.critic_view)
 
         def correct(texts: list[str], actions: list[list[str]], labels: list[int]) -> list[bool]:
             picked = choices(texts, actions, fmt, prefilled)

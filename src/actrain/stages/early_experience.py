@@ -19,6 +19,7 @@ state) and both are SFT through TRL's `SFTTrainer` (`stages.il.run_sft`):
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -30,9 +31,7 @@ from actrain.errors import ActrainError
 from actrain.prompts import (
     THINK_CLOSE,
     ActorView,
-    actor_prompt,
     pair_state,
-    render_state,
     thinking_prefix,
     world_model_prompt,
 )
@@ -68,11 +67,11 @@ def sr_rows(
     A rationale covers all of its state's alternatives, so a state is one row however many it has.
     """
     rows = []
+    thinking = dataclasses.replace(view, reasoning=True)
     for r in rationales:
         if not r.get("rationale"):
             continue
-        prompt = actor_prompt(tokenizer, render_state(pair_state(r), view.show_admissible),
-                              reasoning=True)
+        prompt = thinking.prompt(tokenizer, pair_state(r))
         rows.append({"prompt": prompt,
                      "completion": sr_target(tokenizer, prompt, r["rationale"],
                                              r["expert_action"])})
@@ -105,7 +104,7 @@ def iwm_dataset(
     the alternative."""
     prompts, completions = [], []
     for o in outcomes:
-        state_text = render_state(pair_state(o), view.show_admissible)
+        state_text = view.text(pair_state(o))
         for action, outcome in ((o["expert_action"], o["expert_outcome"]),
                                 (o["alternative"], o["alternative_outcome"])):
             prompts.append(world_model_prompt(tokenizer, state_text, action))

@@ -97,9 +97,7 @@ def il_dataset(
     empty thinking block where its prompt can think (`prompts.actor_target`), so that IL does
     not teach it to drop the block its template frames every answer with."""
     reasoning = view.reasoning
-    rows = actor_examples(
-        tokenizer, list(trajectories), view.history_len, view.show_admissible, reasoning
-    )
+    rows = actor_examples(tokenizer, list(trajectories), view)
     if not rows:
         raise ActrainError("the IL stage has no expert states to train on")
     return Dataset.from_dict(

@@ -26,8 +26,9 @@ from actrain.config.schema import (
     RunConfig,
     SRConfig,
 )
+from actrain.envs import instructions_of
 from actrain.errors import ActrainError
-from actrain.prompts import ActorView
+from actrain.prompts import ActorView, CriticView, view_key
 
 TRAINING_STAGES = ("act", "act-grpo", "act-sft", "act-dpo", "il", "rl", "sr", "iwm")
 # The data file each training stage reads besides the expert trajectories ("collect").
@@ -66,6 +67,12 @@ class ACTInputs:
     critic: CriticConfig
     eval: EvalConfig
     trainer: TrainerSettings
+    instructions: str = ""  # the environment's (`TextEnv.instructions`), in the judge's prompt
+
+    @property
+    def critic_view(self) -> CriticView:
+        """How the judge is shown a pair: the critic section's view with the instructions."""
+        return CriticView.of(self.critic, self.instructions)
 
 
 @dataclass(frozen=True)
@@ -118,8 +125,9 @@ def stage_inputs(config: RunConfig, stage: str, seed: int | None = None) -> Stag
                               config.device, config.peft, tuple(config.report_to),
                               config.tracking_name)
     if is_act(stage):
-        return ACTInputs(stage_config(config, stage), config.critic, config.eval, trainer)
-    view = ActorView.of(config.data)
+        return ACTInputs(stage_config(config, stage), config.critic, config.eval, trainer,
+                         instructions_of(config.env))
+    view = ActorView.of(config.data, instructions_of(config.env))
     if stage == "il":
         return ILInputs(config.il, view, trainer)
     if stage == "rl":
@@ -152,6 +160,8 @@ def key_settings(inputs: StageInputs) -> dict[str, Any]:
     stage = dataclasses.fields(inputs)[0].name
     if view is not None and not (view["reasoning"] and stage in ("il", "sr")):
         view.pop("il_thinking")  # only reasoning IL targets (IL, SR's IL rows) read it
+    # An empty `instructions` (the view's, or ACT's beside its sections) keys as before.
+    view_key(view if view is not None else settings)
     return settings
 
 

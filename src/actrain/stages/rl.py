@@ -33,9 +33,7 @@ from actrain.stages.inputs import RLInputs
 def rl_dataset(
     tokenizer: PreTrainedTokenizerBase, trajectories: Sequence[dict[str, Any]], view: ActorView
 ) -> Dataset:
-    rows = actor_examples(
-        tokenizer, list(trajectories), view.history_len, view.show_admissible, view.reasoning
-    )
+    rows = actor_examples(tokenizer, list(trajectories), view)
     if not rows:
         raise ActrainError("the RL stage has no expert states to train on")
     columns = {key: [r[key] for r in rows] for key in ("expert_action", "admissible_actions")}
