@@ -8,8 +8,9 @@ from actrain.data.branches import branch_outcomes, outcome_text
 from actrain.envs.base import StepResult
 from actrain.errors import ActrainError
 from actrain.prompts import clean_rationale, rationale_prompt
+from actrain.records import Outcome, Pair, Rationale
 from actrain.run.pipeline import Pipeline
-from actrain.runtime.io import read_json, read_jsonl
+from actrain.runtime.io import read_json, read_jsonl, read_trajectories
 from actrain.stages.early_experience import iwm_dataset, sr_dataset, sr_rows
 from actrain.stages.inputs import method_stages, stage_inputs
 
@@ -19,9 +20,12 @@ def _config(tmp_path, *extra):
                               *extra])
 
 
-def _outcome(i: int, rationale: str = "Taking the shirt moves the tidying on.") -> dict:
-    return {**make_pair(i), "expert_outcome": "You take the shirt.",
-            "alternative_outcome": "You carry nothing.", "rationale": rationale}
+def _outcome(i: int) -> Outcome:
+    return Outcome.of(Pair.from_json(make_pair(i)), "You take the shirt.", "You carry nothing.")
+
+
+def _rationale(i: int, rationale: str = "Taking the shirt moves the tidying on.") -> Rationale:
+    return Rationale.of([_outcome(i)], rationale, rationale)
 
 
 def test_branching_plays_both_actions_from_the_pairs_state_in_the_real_game(twc_env):
@@ -32,30 +36,30 @@ def test_branching_plays_both_actions_from_the_pairs_state_in_the_real_game(twc_
 
     with tempfile.TemporaryDirectory() as tmp:
         collect_trajectories(twc_env, "train", 2, Path(tmp) / "t.jsonl")
-        trajectories = read_jsonl(Path(tmp) / "t.jsonl")
+        trajectories = read_trajectories(Path(tmp) / "t.jsonl")
     pairs = []
     for t in trajectories:
-        for step, s in enumerate(t["steps"][:-1]):
-            other = next(a for a in s["admissible"] if a != s["expert_action"])
+        for step, s in enumerate(t.steps[:-1]):
+            other = next(a for a in s.admissible if a != s.expert_action)
             for first in (True, False):  # both orders of a pair: branched once
-                pairs.append({"task": t["task"], "step": step,
-                              "task_description": t["task_description"], "history": [],
-                              "observation": s["observation"], "admissible": s["admissible"],
-                              "expert_action": s["expert_action"], "alternative": other,
-                              "expert_first": first})
+                pairs.append(Pair.make(
+                    task=t.task, step=step, task_description=t.task_description, history=[],
+                    observation=s.observation, context=s.context, admissible=s.admissible,
+                    expert_action=s.expert_action, alternative=other, alternative_source="test",
+                    expert_first=first))
     records = branch_outcomes(twc_env, pairs, trajectories)
     assert len(records) == len(pairs) // 2
-    by_task = {t["task"]: t for t in trajectories}
+    by_task = {t.task: t for t in trajectories}
     for r in records:
         # the expert's branch reaches exactly the state the trajectory recorded next
-        assert r["expert_outcome"] == by_task[r["task"]]["steps"][r["step"] + 1]["observation"]
-        assert r["alternative_outcome"] and "expert_first" not in r
-    assert any(r["alternative_outcome"] != r["expert_outcome"] for r in records)
+        assert r.expert_outcome == by_task[r.task].steps[r.step + 1].observation
+        assert r.alternative_outcome and "expert_first" not in r.to_json()
+    assert any(r.alternative_outcome != r.expert_outcome for r in records)
 
 
 def test_branching_refuses_pairs_that_do_not_match_the_trajectories(twc_env):
     with pytest.raises(ActrainError, match="pairs and trajectories disagree"):
-        branch_outcomes(twc_env, [make_pair(0)], [])
+        branch_outcomes(twc_env, [Pair.from_json(make_pair(0))], [])
 
 
 def test_an_outcome_that_ends_the_game_says_so():
@@ -77,7 +81,7 @@ def test_rationale_prompt_shows_both_outcomes_and_clean_rationale_strips_tags(to
 
 def test_sr_rows_teach_rationale_then_the_expert_action_mixed_with_il(tmp_path, tokenizer):
     config = _config(tmp_path)
-    rows = sr_rows(tokenizer, [_outcome(0), _outcome(1, rationale="")],
+    rows = sr_rows(tokenizer, [_rationale(0), _rationale(1, rationale="")],
                    stage_inputs(config, "sr").view)
     assert len(rows) == 1  # an empty rationale is not trained on
     assert rows[0]["completion"] == ("Taking the shirt moves the tidying on.\n"
@@ -85,13 +89,13 @@ def test_sr_rows_teach_rationale_then_the_expert_action_mixed_with_il(tmp_path, 
     assert not rows[0]["prompt"].endswith("<action>")  # the thinking prompt
     trajectories = [{"task": "train:0", "task_description": "tidy up", "steps": [
         {"observation": "o", "admissible": ["take shirt"], "expert_action": "take shirt"}]}]
-    mixed = sr_dataset(tokenizer, [_outcome(0)], trajectories, stage_inputs(config, "sr"))
+    mixed = sr_dataset(tokenizer, [_rationale(0)], trajectories, stage_inputs(config, "sr"))
     assert mixed["completion"] == [rows[0]["completion"], "take shirt</action>"]
-    alone = sr_dataset(tokenizer, [_outcome(0)], trajectories,
+    alone = sr_dataset(tokenizer, [_rationale(0)], trajectories,
                        stage_inputs(_config(tmp_path, "sr.mix_il=false"), "sr"))
     assert len(alone) == 1
     with pytest.raises(ActrainError, match="no usable rationales"):
-        sr_dataset(tokenizer, [_outcome(0, rationale="")], trajectories,
+        sr_dataset(tokenizer, [_rationale(0, rationale="")], trajectories,
                    stage_inputs(config, "sr"))
 
 
@@ -135,22 +139,22 @@ def test_sr_and_iwm_run_end_to_end_on_a_real_environment(tmp_path, monkeypatch):
     monkeypatch.setattr(rationales_module, "generate", teacher)
     p = Pipeline(_ee_config(tmp_path), ["sr", "iwm_il"], [0])
     p.run()
-    outcomes = read_jsonl(p.train_outcomes)
-    rationales = read_jsonl(p.train_rationales)
+    outcomes = read_jsonl(p.layout.train_outcomes)
+    rationales = read_jsonl(p.layout.train_rationales)
     assert outcomes and len(rationales) == len(outcomes) == len(seen)
     assert all(r["rationale"] == "Because it helps." for r in rationales)
     assert all(o["expert_outcome"] in prompt for o, prompt in zip(outcomes, seen, strict=True))
-    stats = read_json(p.dir / "rationales" / "stats.json")
+    stats = read_json(p.layout.dir / "rationales" / "stats.json")
     assert stats == {"outcomes": len(outcomes), "rationales": len(outcomes), "empty": 0,
                      "teacher": "tiny-random"}
     for prefix in (("sr",), ("iwm",), ("iwm", "il")):
-        assert (p.stage_dir(0, prefix) / "checkpoint" / "config.json").exists()
-    iwm = read_json(p.stage_dir(0, ("iwm",)) / "length.json")
+        assert (p.layout.stage_dir(0, prefix) / "checkpoint" / "config.json").exists()
+    iwm = read_json(p.layout.stage_dir(0, ("iwm",)) / "length.json")
     assert iwm["steps"] == 1 and iwm["dataset_rows"] == 2 * len(outcomes)
-    sr = read_json(p.stage_dir(0, ("sr",)) / "length.json")
-    states = sum(len(t["steps"]) for t in read_jsonl(p.train_traj))
+    sr = read_json(p.layout.stage_dir(0, ("sr",)) / "length.json")
+    states = sum(len(t["steps"]) for t in read_jsonl(p.layout.train_traj))
     assert sr["dataset_rows"] == len(outcomes) + states  # rationales mixed with IL
-    report = (p.dir / "report.md").read_text()
+    report = (p.layout.dir / "report.md").read_text()
     assert "Early Experience IWM" in report and "Stage lengths" in report
     assert "usable rationales from `tiny-random`" in report
 
@@ -160,7 +164,7 @@ def test_a_teacher_that_writes_nothing_usable_stops_sr_with_one_clear_error(tmp_
     p = Pipeline(_ee_config(tmp_path), ["sr"], [0])
     with pytest.raises(ActrainError, match="no usable rationales"):
         p.run()
-    assert read_json(p.dir / "rationales" / "stats.json")["rationales"] == 0
+    assert read_json(p.layout.dir / "rationales" / "stats.json")["rationales"] == 0
 
 
 def _teacher_writes(monkeypatch, outputs: list[str]) -> list[str]:
@@ -189,8 +193,8 @@ def test_a_thinking_teachers_rationale_is_its_answer_never_its_thinking(monkeypa
     ])
     outcomes = [_outcome(0), _outcome(1)]
     records, stats = write_rationales(None, tokenizer, outcomes, ActorView(), 16, 2, "float32")
-    assert [r["rationale"] for r in records] == ["Taking the shirt is the tidying step.", ""]
-    assert records[1]["teacher_output"].startswith("<think>")  # kept for inspection
+    assert [r.rationale for r in records] == ["Taking the shirt is the tidying step.", ""]
+    assert records[1].teacher_output.startswith("<think>")  # kept for inspection
     assert stats == {"outcomes": 2, "rationales": 1, "empty": 1, "thinking_cut": 1}
 
 
@@ -202,15 +206,15 @@ def test_one_reflection_compares_the_expert_action_with_all_of_its_states_altern
     from actrain.prompts import ActorView, pair_state, render_state
 
     seen = _teacher_writes(monkeypatch, ["Only the shirt tidies up.", "It helps."])
-    look = {**_outcome(0), "alternative": "look", "alternative_outcome": "A bedroom."}
+    look = _outcome(0).replace(alternative="look", alternative_outcome="A bedroom.")
     outcomes = [_outcome(0), look, _outcome(1)]  # state 0 has two alternatives, state 1 one
     records, stats = write_rationales(None, tokenizer, outcomes, ActorView(), 16, 2, "float32")
     assert len(seen) == len(records) == 2
     assert all(s in seen[0] for s in ("inventory", "You carry nothing.", "look", "A bedroom.",
                                       "You take the shirt."))
-    assert records[0]["alternatives"] == ["inventory", "look"]
-    assert records[0]["alternative_outcomes"] == ["You carry nothing.", "A bedroom."]
-    assert records[1]["alternatives"] == ["inventory"]
+    assert records[0].alternatives == ["inventory", "look"]
+    assert records[0].alternative_outcomes == ["You carry nothing.", "A bedroom."]
+    assert records[1].alternatives == ["inventory"]
     # K = 1 keeps the one-alternative prompt word for word
     state = render_state(pair_state(_outcome(1)), ActorView().show_admissible)
     assert seen[1] == rationale_prompt(tokenizer, state, "take shirt", "inventory",
@@ -230,6 +234,6 @@ def test_a_thinking_agent_learns_the_rationale_as_its_thinking(tmp_path, tokeniz
         "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% if enable_thinking "
         "is defined and enable_thinking is false %}<think>\n\n</think>\n\n{% endif %}{% endif %}"
     )
-    rows = sr_rows(thinking, [_outcome(0)], stage_inputs(_config(tmp_path), "sr").view)
+    rows = sr_rows(thinking, [_rationale(0)], stage_inputs(_config(tmp_path), "sr").view)
     assert rows[0]["completion"] == ("<think>\nTaking the shirt moves the tidying on.\n</think>"
                                      "\n\n<action>take shirt</action>")

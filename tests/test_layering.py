@@ -103,7 +103,7 @@ def test_only_the_run_folder_spells_out_paths_inside_a_run_folder():
 # evaluations measured; data steps call the runtime (models, generation, files) on the
 # environments; prompts and rewards render and score text; the config and errors are the floor.
 WINGS = ("cli", "gpu_check", "run", "report", "stages", "eval", "data", "runtime", "envs",
-         "rewards", "prompts", "config", "errors")
+         "rewards", "prompts", "records", "config", "errors")
 TOP = {"cli", "gpu_check"}  # entry points: neither imports the other
 
 

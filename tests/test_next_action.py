@@ -8,6 +8,7 @@ from actrain.config.schema import load_config
 from actrain.errors import ActrainError
 from actrain.eval.agent_settings import AgentSettings
 from actrain.eval.next_action import next_action_by_split, next_action_records
+from actrain.records import EpisodeRecord
 from actrain.runtime.io import read_json, read_jsonl, write_json, write_jsonl
 
 
@@ -34,12 +35,12 @@ def test_every_state_is_kept_with_its_split_task_step_and_verdict(tokenizer, mon
               "ood_test": [_trajectory("ood_test:4", ["Take  Shirt", "inventory", "look"])]}
     records = next_action_records(None, tokenizer, states, AgentSettings())
     assert len(calls) == 1 and calls[0]["common_prefix"] is True  # one call for all splits
-    assert [(r["split"], r["task"], r["step"]) for r in records] == [
+    assert [(r.split, r.task, r.step) for r in records] == [
         ("id_test", "id_test:0", 0), ("id_test", "id_test:0", 1), ("ood_test", "ood_test:4", 0),
         ("ood_test", "ood_test:4", 1), ("ood_test", "ood_test:4", 2)]
-    assert [r["correct"] for r in records] == [True, False, True, True, False]
-    assert records[1]["action"] == "inventory" and records[1]["expert_action"] == "take shirt"
-    assert records[4]["action"] is None and records[4]["malformed"]
+    assert [r.correct for r in records] == [True, False, True, True, False]
+    assert records[1].action == "inventory" and records[1].expert_action == "take shirt"
+    assert records[4].action is None and records[4].malformed
     summary = next_action_by_split(records, ["id_test", "ood_test"])
     assert summary["id_test"] == {"states": 2, "accuracy": 0.5, "malformed_rate": 0.0,
                                   "truncated_rate": 0.0}
@@ -110,12 +111,12 @@ def test_collect_gathers_at_least_the_asked_states_of_each_split_in_task_order(t
 
     pipeline = Pipeline(_config(tmp_path, "rollout.next_action_states=20"), ["il"])
     pipeline.collect()
-    assert not pipeline.next_action_traj("id_test").exists()  # a step of its own
+    assert not pipeline.layout.next_action_traj("id_test").exists()  # a step of its own
     pipeline.next_action_states()
     with from_config(pipeline.config.env) as env:
         order = {split: env.expert_tasks(split) for split in ("id_test", "ood_test")}
     for split in ("id_test", "ood_test"):
-        records = read_jsonl(pipeline.next_action_traj(split))
+        records = read_jsonl(pipeline.layout.next_action_traj(split))
         steps = [len(r["steps"]) for r in records]
         assert sum(steps) >= 20 and sum(steps[:-1]) < 20  # stops as soon as it has enough
         assert [r["task"] for r in records] == order[split][: len(records)]  # the split's order
@@ -131,7 +132,7 @@ def test_collect_gathers_at_least_the_asked_states_of_each_split_in_task_order(t
     off = Pipeline(_config(tmp_path / "off", "rollout.next_action_states=0"), ["il"])
     off.collect()
     off.next_action_states()
-    assert not off.next_action_traj("id_test").exists()
+    assert not off.layout.next_action_traj("id_test").exists()
 
 
 def test_the_agent_key_keeps_earlier_runs_at_the_default_and_follows_any_other_count(tmp_path):
@@ -155,22 +156,22 @@ def test_an_agent_is_measured_state_by_state_on_every_split(tmp_path, caplog):
         pipeline.evaluate_agent(0, ())
     pipeline.next_action_states()
     pipeline.evaluate_agent(0, ())
-    agent = pipeline.agent_id(0, ())
-    summary = read_json(pipeline.agent_file(agent))
-    records = read_jsonl(pipeline.next_action_file(agent))
+    agent = pipeline.layout.agent_id(0, ())
+    summary = read_json(pipeline.layout.agent_file(agent))
+    records = read_jsonl(pipeline.layout.next_action_file(agent))
     for split in ("id_test", "ood_test"):
         mine = [r for r in records if r["split"] == split]
-        states = sum(len(t["steps"]) for t in read_jsonl(pipeline.next_action_traj(split)))
+        states = sum(len(t["steps"]) for t in read_jsonl(pipeline.layout.next_action_traj(split)))
         assert len(mine) == states >= 3
         assert summary["next_action"][split]["states"] == states
         assert summary["next_action"][split]["accuracy"] == sum(r["correct"] for r in mine) / states
     assert set(records[0]) >= {"split", "task", "step", "expert_action", "action", "correct"}
     assert summary["next_action"]["states"] == len(records)
     # an agent measured before the per-state file existed is measured again
-    pipeline.next_action_file(agent).unlink()
+    pipeline.layout.next_action_file(agent).unlink()
     with caplog.at_level("INFO", logger="actrain"):
         pipeline.evaluate_agent(0, ())
-    assert pipeline.next_action_file(agent).exists()
+    assert pipeline.layout.next_action_file(agent).exists()
     assert not any("skipped" in m for m in caplog.messages)
 
 
@@ -193,10 +194,10 @@ def test_results_pair_the_methods_over_the_same_states_and_tasks(tmp_path):
              "invalid_action_rate": 0.0, "malformed_rate": 0.0, "hit_max_steps": 0}
     for prefix, right in ((("il",), 10), (("act", "il"), 30)):
         for seed in (0, 1):
-            agent = pipeline.agent_id(seed, prefix)
-            write_json(pipeline.agent_file(agent), {"id_test": split, "ood_test": split})
-            write_jsonl(pipeline.next_action_file(agent), states(right + seed))
-            write_jsonl(pipeline.dir / "agent" / f"{agent}.episodes.jsonl", plays(2))
+            agent = pipeline.layout.agent_id(seed, prefix)
+            write_json(pipeline.layout.agent_file(agent), {"id_test": split, "ood_test": split})
+            write_jsonl(pipeline.layout.next_action_file(agent), states(right + seed))
+            write_jsonl(pipeline.layout.dir / "agent" / f"{agent}.episodes.jsonl", plays(2))
     results = pipeline.results()
     rows = {row["split"]: row for row in results["paired"]}
     assert set(rows) == {"id_test", "ood_test"} and rows["id_test"]["label"] == "ACT->IL over IL"
@@ -210,8 +211,9 @@ def test_eval_agent_takes_held_out_states_by_split(tokenizer, monkeypatch, tmp_p
     import actrain.eval.rollouts as rollouts
 
     def played(model, tok, make_env, tasks, *args, **kwargs):
-        return [{"task": t, "won": False, "score": 0.0, "steps": 1, "invalid_actions": 0,
-                 "malformed": 0, "hit_max_steps": True, "transcript": []} for t in tasks], {}
+        return [EpisodeRecord(task=t, won=False, score=0.0, steps=1, invalid_actions=0,
+                              malformed=0, hit_max_steps=True, transcript=[])
+                for t in tasks], {}
 
     monkeypatch.setattr(rollouts, "run_episodes", played)
     monkeypatch.setattr(next_action, "generate",
@@ -236,10 +238,10 @@ def test_an_agent_can_be_measured_on_next_actions_alone(tmp_path, caplog):
     pipeline.next_action_states()
     with caplog.at_level("INFO", logger="actrain"):
         pipeline.evaluate_agent(0, ())
-    summary = read_json(pipeline.agent_file(pipeline.agent_id(0, ())))
+    summary = read_json(pipeline.layout.agent_file(pipeline.layout.agent_id(0, ())))
     assert summary["id_test"]["episodes"] == 0 and "success_rate" not in summary["id_test"]
     assert summary["next_action"]["ood_test"]["states"] >= 3
     assert any("id_test next action" in m for m in caplog.messages)
-    report = pipeline.dir / "report.md"
+    report = pipeline.layout.dir / "report.md"
     pipeline.report()
     assert "next-action" in report.read_text()

@@ -35,13 +35,13 @@ def test_run_mode_adds_the_untrained_model_as_reference(tmp_path):
 
 def test_methods_sharing_a_prefix_share_its_checkpoint_and_key(tmp_path):
     p = _pipeline(tmp_path, methods=["il", "il_rl", "act_il"], seeds=[0, 1])
-    assert p.checkpoint(0, ("il",)).endswith("seed0/il/checkpoint")
-    assert p.stage_dir(0, ("il", "rl")).parent == p.stage_dir(0, ("il",)).parent
+    assert p.layout.checkpoint(0, ("il",)).endswith("seed0/il/checkpoint")
+    assert p.layout.stage_dir(0, ("il", "rl")).parent == p.layout.stage_dir(0, ("il",)).parent
     again = _pipeline(tmp_path, methods=["il"], seeds=[0])  # another process, the same key
     assert p.keys.checkpoint_key(0, ("il",)) == again.keys.checkpoint_key(0, ("il",))
     assert p.keys.checkpoint_key(0, ("il",)) != p.keys.checkpoint_key(1, ("il",))  # seeds differ
     assert p.keys.checkpoint_key(0, ("il",)) != p.keys.checkpoint_key(0, ("act", "il"))  # parents differ
-    assert p.checkpoint(0, ()) == "tiny-random"
+    assert p.layout.checkpoint(0, ()) == "tiny-random"
 
 
 def test_a_stage_key_depends_on_its_own_config_and_upstream_only(tmp_path):
@@ -80,10 +80,10 @@ def test_dpo_scope_is_in_the_dpo_stage_key_only(tmp_path):
 
 def test_greedy_base_rollouts_are_evaluated_once_for_all_seeds(tmp_path):
     greedy = _pipeline(tmp_path, seeds=[0, 1])
-    assert greedy.agent_id(0, ()) == greedy.agent_id(1, ()) == "base"
+    assert greedy.layout.agent_id(0, ()) == greedy.layout.agent_id(1, ()) == "base"
     sampled = _pipeline(tmp_path, "rollout.temperature=0.7", seeds=[0, 1])
-    assert sampled.agent_id(0, ()) != sampled.agent_id(1, ())
-    assert greedy.agent_id(1, ("act", "il")) == "seed1-act-il"
+    assert sampled.layout.agent_id(0, ()) != sampled.layout.agent_id(1, ())
+    assert greedy.layout.agent_id(1, ("act", "il")) == "seed1-act-il"
 
 
 def test_until_must_name_a_stage(tmp_path):
@@ -101,7 +101,7 @@ def test_oracle_source_collects_off_path_states_and_changes_the_data_key(tmp_pat
                        "name=oracle")
     assert expert.keys.data_key("collect") != oracle.keys.data_key("collect")
     oracle.collect()
-    records = load_trajectories(oracle.train_traj)
+    records = load_trajectories(oracle.layout.train_traj)
     steps = [s for r in records for s in r["steps"]]
     assert len(records) == 3 and any(s["off_path"] for s in steps)
     # The history shows the action actually taken, the label is the oracle's.
@@ -170,7 +170,7 @@ def test_a_run_that_would_fail_is_refused_before_it_writes_anything(tmp_path, ov
     pipeline = _pipeline(tmp_path, "pipeline=act_il", "env.id=twx/twc", override)
     with pytest.raises(ActrainError, match=message):
         pipeline.run()
-    assert not pipeline.dir.exists()  # no config.json describing a run that never ran
+    assert not pipeline.layout.dir.exists()  # no config.json describing a run that never ran
 
 
 def test_keys_change_with_the_prompt_format_the_version_and_sampling_batches(tmp_path,

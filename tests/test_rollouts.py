@@ -8,6 +8,7 @@ from actrain.envs.base import StepResult
 from actrain.envs.textworld_express import TextWorldExpressTextEnv
 from actrain.eval.agent_settings import AgentSettings
 from actrain.eval.rollouts import Episode, _start, _step, run_episodes, summarise
+from actrain.records import EpisodeRecord
 
 TASK = "id_test:0"
 
@@ -26,7 +27,7 @@ def test_expert_completions_win_and_are_all_valid(twc_env):
     assert episode.done and episode.won and episode.score > 0
     assert episode.steps == len(expert) and episode.invalid_actions == 0
     record = episode.record(hit_max_steps=False)
-    assert [t["action"] for t in record["transcript"]] == expert
+    assert [t.action for t in record.transcript] == expert
     assert summarise([record])["success_rate"] == 1.0
 
 
@@ -40,7 +41,7 @@ def test_malformed_and_rejected_actions_cost_a_step_and_count(twc_env):
     _step(twc_env, episode, _tag("fly to the moon"), settings)
     assert episode.malformed == 1 and episode.invalid_actions == 2 and episode.steps == 2
     assert not episode.done and not episode.won
-    assert episode.transcript[1]["valid"] is False
+    assert episode.transcript[1].valid is False
 
 
 class RaisingEnv(TextWorldExpressTextEnv):
@@ -58,7 +59,7 @@ def test_an_adapter_that_raises_costs_an_invalid_step_not_a_crash():
         episode = _start(env, TASK)
         _step(env, episode, _tag("explode"), AgentSettings())
         assert episode.invalid_actions == 1 and episode.steps == 1
-        assert "rejected" in episode.transcript[0]["observation"]
+        assert "rejected" in episode.transcript[0].observation
     finally:
         env.close()
 
@@ -70,9 +71,9 @@ def test_run_episodes_with_tiny_model_hits_max_steps_as_failures(tiny_model, par
     settings = AgentSettings(RolloutConfig(max_steps=2, max_new_tokens=4, batch_size=3))
     records, stats = run_episodes(model, tokenizer, lambda: make("twx/twc"), tasks, settings,
                                   parallel_envs=parallel)
-    assert [r["task"] for r in records] == tasks  # input order, whatever finished first
+    assert [r.task for r in records] == tasks  # input order, whatever finished first
     for record in records:
-        assert record["steps"] == 2 and record["hit_max_steps"] and not record["won"]
+        assert record.steps == 2 and record.hit_max_steps and not record.won
         assert record["invalid_actions"] == 2  # a random model writes no valid action
     summary = summarise(records)
     assert summary["episodes"] == 4 and summary["success_rate"] == 0.0
@@ -89,8 +90,8 @@ def test_per_task_step_limits_and_threaded_stepping(tiny_model):
     serial, _ = run_episodes(model, tokenizer, lambda: make("twx/twc"), tasks, settings)
     threaded, _ = run_episodes(model, tokenizer, lambda: make("twx/twc"), tasks, settings,
                                step_workers=3)
-    assert [r["steps"] for r in serial] == [2, 2, 3]
-    strip = lambda records: [(r["task"], r["steps"], [t["action"] for t in r["transcript"]]) for r in records]  # noqa: E731
+    assert [r.steps for r in serial] == [2, 2, 3]
+    strip = lambda records: [(r.task, r.steps, [t.action for t in r.transcript]) for r in records]  # noqa: E731
     assert strip(threaded) == strip(serial)
 
 
@@ -131,7 +132,7 @@ def test_cot_methods_roll_out_thinking_with_their_own_token_budget(tmp_path):
     assert not agent_settings(config, 0).view.reasoning
     assert protocol(config, thinking=True)["actor_reasoning"] is True
     p = Pipeline(config, ["prompt", "prompt-cot"], [0])
-    assert p.agent_id(0, (), True) == "base-cot" and p.agent_id(0, ()) == "base"
+    assert p.layout.agent_id(0, (), True) == "base-cot" and p.layout.agent_id(0, ()) == "base"
     assert p.keys.agent_key(0, (), True) != p.keys.agent_key(0, ())
     # the thinking budget changes only the rollouts that think
     other = Pipeline(load_config(None, [f"runs_dir={tmp_path}", "model=tiny-random",
@@ -168,9 +169,9 @@ def test_next_action_accuracy_decodes_only_this_processs_states(tokenizer, monke
         assert decoded == prompts[rank::2]
 
 
-def _record(score: float, **extra: float) -> dict:
-    return {"task": "t", "won": score >= 100, "score": score, "steps": 4, "invalid_actions": 0,
-            "malformed": 0, "hit_max_steps": False, **extra}
+def _record(score: float, **extra: float) -> EpisodeRecord:
+    return EpisodeRecord(task="t", won=score >= 100, score=score, steps=4, invalid_actions=0,
+                         malformed=0, hit_max_steps=False, **extra)
 
 
 def test_the_mean_score_counts_each_episode_from_0_and_keeps_the_raw_mean():
@@ -198,7 +199,7 @@ def test_an_episode_record_keeps_the_raw_score_beside_the_clipped_one():
     episode = Episode("sw:0", "Find an animal.", "You are in the kitchen.", [])
     _step(_FailingTask(), episode, _tag("focus on picture"), AgentSettings())
     record = episode.record(hit_max_steps=False)
-    assert record["score"] == 0.0 and record["score_raw"] == -100.0
+    assert record.score == 0.0 and record.score_raw == -100.0
     assert summarise([record])["mean_score_raw"] == -100.0
 
 
@@ -216,5 +217,5 @@ def test_direct_methods_act_at_once_where_the_run_reasons(tmp_path):
     assert direct.rollout.max_new_tokens == config.rollout.max_new_tokens
     assert protocol(config, thinking=False)["actor_reasoning"] is False
     p = Pipeline(config, ["prompt", "prompt-direct"], [0])
-    assert p.agent_id(0, (), False) == "base-direct" and p.agent_id(0, ()) == "base"
+    assert p.layout.agent_id(0, (), False) == "base-direct" and p.layout.agent_id(0, ()) == "base"
     assert p.keys.agent_key(0, (), False) != p.keys.agent_key(0, ())

@@ -247,22 +247,24 @@ def test_act_trains_on_the_first_pairs_of_a_state_while_early_experience_sees_al
     from helpers.pairs import make_pair
 
     from actrain.data.alternatives import first_pairs_per_state
+    from actrain.records import Pair
     from actrain.run.pipeline import Pipeline
     from actrain.runtime.io import write_jsonl
     from actrain.stages import act
     from actrain.stages.inputs import stage_inputs
 
-    pairs = [{**make_pair(i % 2, True), "alternative": f"alt {i}"} for i in range(6)]
-    assert [p["alternative"] for p in first_pairs_per_state(pairs, 1)] == ["alt 0", "alt 1"]
+    pairs = [Pair.from_json({**make_pair(i % 2, True), "alternative": f"alt {i}"})
+             for i in range(6)]
+    assert [p.alternative for p in first_pairs_per_state(pairs, 1)] == ["alt 0", "alt 1"]
     assert first_pairs_per_state(pairs, 0) == pairs and len(first_pairs_per_state(pairs, 2)) == 4
     config = load_config(None, [f"runs_dir={tmp_path}", "name=r", "model=tiny-random",
                                 "dtype=float32", "device=cpu", "act.pairs_per_state=1"])
     pipeline = Pipeline(config, ["act"])
-    write_jsonl(pipeline.train_pairs, pairs)
-    write_jsonl(pipeline.eval_pairs, pairs)
+    write_jsonl(pipeline.layout.train_pairs, pairs)
+    write_jsonl(pipeline.layout.eval_pairs, pairs)
     seen = {}
     monkeypatch.setattr(act, "run_act", lambda model, tok, train, heldout, inputs, out:
                         seen.update(train=train, heldout=heldout))
     pipeline._train_stage(None, None, stage_inputs(config, "act"), tmp_path)
-    assert [p["alternative"] for p in seen["train"]] == ["alt 0", "alt 1"]
+    assert [p.alternative for p in seen["train"]] == ["alt 0", "alt 1"]
     assert len(seen["heldout"]) == 6  # the critic is measured on every held-out pair

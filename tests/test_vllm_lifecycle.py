@@ -223,11 +223,11 @@ def test_the_pipeline_closes_every_engine_before_training_and_after_evaluating(
     pipeline.train(0, ("act",))
     assert fake_vllm.events[1:] == [("close", base), ("train", "0")]
     pipeline.evaluate(0, "act")
-    checkpoint = resolve_model_path(pipeline.checkpoint(0, ("act",)))
+    checkpoint = resolve_model_path(pipeline.layout.checkpoint(0, ("act",)))
     assert fake_vllm.events[3:] == [("start", base), ("close", base), ("start", checkpoint),
                                     ("close", checkpoint)]
     assert fake_vllm.open_engines() == []
-    assert (pipeline.dir / "critic").is_dir()
+    assert (pipeline.layout.dir / "critic").is_dir()
 
 
 def test_each_prompt_samples_from_its_own_seeds_and_greedy_asks_once(fake_vllm, tiny_path,

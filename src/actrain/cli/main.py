@@ -33,7 +33,7 @@ def _run(args: argparse.Namespace) -> None:
     """`run`: the config's pipeline (and the untrained model); `compare`: methods x seeds."""
     pipeline = _pipeline(args)
     pipeline.run(until=args.until)
-    report = pipeline.report_file
+    report = pipeline.layout.report_file
     if report.exists():
         print(f"report: {report}")
 
@@ -42,8 +42,9 @@ def _report(args: argparse.Namespace) -> None:
     """Rebuild report.md from whatever a run (or a comparison) has measured so far."""
     args.command = "compare" if args.compare else "run"
     pipeline = _pipeline(args)
-    if not pipeline.stages_file.exists():
-        raise ActrainError(f"{pipeline.dir} holds no run yet: run `actrain run {args.config}`")
+    if not pipeline.layout.stages_file.exists():
+        raise ActrainError(f"{pipeline.layout.dir} holds no run yet: run "
+                           f"`actrain run {args.config}`")
     print(f"report: {pipeline.report()}")
 
 

@@ -120,9 +120,9 @@ def worker_act(stage: str, work: Path, cpu: bool) -> dict[str, Any]:
         except Exception as exc:  # noqa: BLE001 - the exact refusal is the finding
             details["torch_fully_shard_on_cpu"] = {"ok": False,
                                                    "error": f"{type(exc).__name__}: {exc}"[:1000]}
-    checkpoint = Path(pipeline.checkpoint(0, ("act",)))
+    checkpoint = Path(pipeline.layout.checkpoint(0, ("act",)))
     details["moved"] = moved(chooser, checkpoint)
-    details.update(training_log(pipeline.stage_dir(0, ("act",))))
+    details.update(training_log(pipeline.layout.stage_dir(0, ("act",))))
     details["config_dtype_saved"] = json.loads((checkpoint / "config.json").read_text()).get(
         "dtype")
     reloaded, _ = load_model(str(checkpoint), "float32", "cpu")

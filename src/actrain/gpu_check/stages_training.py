@@ -25,13 +25,13 @@ from actrain.gpu_check.weights import moved
 
 @contextlib.contextmanager
 def step_memory(cuda: bool, steps: list[dict[str, Any]]) -> Iterator[None]:
-    """Record each pipeline step's seconds and memory (`RunSteps._run` wrapped for the time
+    """Record each pipeline step's seconds and memory (`RunContext.run_step` wrapped for the time
     of the stage): what a cached base model or a retained trainer holds shows here."""
     import torch
 
-    from actrain.run.base import RunSteps
+    from actrain.run.context import RunContext
 
-    real = RunSteps._run
+    real = RunContext.run_step
 
     def run(self: Any, step: str, key: str, outputs: list[Path], work: Callable[[], None]) -> None:
         start = time.time()
@@ -46,7 +46,7 @@ def step_memory(cuda: bool, steps: list[dict[str, Any]]) -> Iterator[None]:
             row["peak_rss_mib"] = peak_memory(False)["peak_memory_mib"]
         steps.append(row)
 
-    with patch.object(RunSteps, "_run", run):
+    with patch.object(RunContext, "run_step", run):
         yield
 
 
@@ -62,7 +62,7 @@ def stage_pipeline(check: Check) -> dict[str, Any]:
                                                   check.dtype, "act_il_rl", 2))
     pipeline = Pipeline(config, methods=["act_il_rl"])
     steps: list[dict[str, Any]] = []
-    details: dict[str, Any] = {"run": str(pipeline.dir), "steps": steps}
+    details: dict[str, Any] = {"run": str(pipeline.layout.dir), "steps": steps}
     plots = importlib.util.find_spec("matplotlib") is not None
     with step_memory(check.cuda, steps):
         if plots:
@@ -74,16 +74,16 @@ def stage_pipeline(check: Check) -> dict[str, Any]:
     stuck = []
     for prefix in (("act",), ("act", "il"), ("act", "il", "rl")):
         stage = prefix[-1]
-        checkpoint = Path(pipeline.checkpoint(0, prefix))
+        checkpoint = Path(pipeline.layout.checkpoint(0, prefix))
         details[stage] = {"moved": moved(previous, checkpoint),
-                          **training_log(pipeline.stage_dir(0, prefix))}
+                          **training_log(pipeline.layout.stage_dir(0, prefix))}
         if not details[stage]["moved"]["tensors_changed"]:
             stuck.append(stage)
         previous = checkpoint
-    critic = pipeline.critic_file("base").parent
+    critic = pipeline.layout.critic_file("base").parent
     details["critic"] = {p.stem: json.loads(p.read_text()).get("balanced_accuracy")
                          for p in sorted(critic.glob("*.json"))}
-    details["report"] = (pipeline.report_file.exists() if plots
+    details["report"] = (pipeline.layout.report_file.exists() if plots
                          else "not written: matplotlib is not installed (the report's plots)")
     require(not stuck, f"the weights did not move in {stuck}")
     require(details["report"] is not False, "the pipeline wrote no report.md")

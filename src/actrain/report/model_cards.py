@@ -16,8 +16,10 @@ from typing import Any
 
 import yaml
 
+from actrain.config.schema import RunConfig
 from actrain.errors import ActrainError
 from actrain.runtime.io import read_json, write_json
+from actrain.runtime.run_folder import RunFolder
 
 PAPER = "https://arxiv.org/abs/2603.08706"
 RECORD = "actrain.json"
@@ -206,18 +208,20 @@ def push(checkpoint: str | Path, repo_id: str, private: bool = False,
     return files
 
 
-def write_checkpoint_card(run: Any, seed: int, prefix: tuple[str, ...], command: str) -> None:
-    """A run's checkpoint card (`run`: a `Pipeline`), with what the run measured of it."""
+def write_checkpoint_card(run: RunFolder, config: RunConfig, seed: int,
+                          prefix: tuple[str, ...], command: str) -> None:
+    """The card of a run's checkpoint of `prefix` (in the run folder `run`, made by `config`),
+    with what the run measured of it."""
     from actrain.stages.inputs import key_settings, stage_inputs
 
-    folder = Path(run.checkpoint(seed, prefix))
+    folder = run.stage_dir(seed, prefix) / "checkpoint"
     if not folder.is_dir():
         return
-    settings = {stage: key_settings(stage_inputs(run.config, stage, seed))
+    settings = {stage: key_settings(stage_inputs(config, stage, seed))
                 for stage in dict.fromkeys(prefix)}
     if (folder / RECORD).exists():  # the command that trained it, not a later `actrain report`
         command = read_json(folder / RECORD).get("command", command)
-    record = checkpoint_record(run.config, seed, prefix, command, settings)
+    record = checkpoint_record(config, seed, prefix, command, settings)
     ckpt = run.checkpoint_id(seed, prefix)
     metrics = {}
     if run.critic_file(ckpt).exists():

@@ -8,8 +8,6 @@ exists with the same fingerprint is skipped; any change re-runs exactly what dep
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,8 @@ from typing import Any
 from actrain.config.schema import RunConfig
 from actrain.envs import instructions_of
 from actrain.prompts import ActorView, view_key
+from actrain.run.fingerprint import fingerprint
+from actrain.run.step_table import data_key
 from actrain.runtime.io import read_json, write_json
 from actrain.runtime.run_folder import RunFolder
 from actrain.stages.inputs import (
@@ -29,11 +29,6 @@ from actrain.stages.inputs import (
 
 # The package version and prompt format that runs had before they were part of the keys.
 KEYS_BEFORE_FORMAT = ("0.1.0", 1)
-
-
-def fingerprint(*parts: Any) -> str:
-    blob = json.dumps(parts, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 class StageBook:
@@ -59,43 +54,8 @@ class RunKeys:
         self.config = config
 
     def data_key(self, which: str) -> str:
-        c = self.config
-        # The exploring policy draws from the seed; expert paths do not depend on it.
-        source = [] if c.data.source == "expert" else [c.data.source, c.data.explore, c.seed]
-        plugin = [c.env.entry_point] if c.env.entry_point else []  # (absent: older runs' keys)
-        collect = fingerprint("collect", c.env.id, c.env.kwargs, c.data.train_tasks,
-                              c.data.eval_tasks, *source, *plugin)
-        if which == "collect":
-            return collect
-        # Sampled alternatives come in batches of eval.batch_size (its padding shapes the samples);
-        # scoring the admissible actions does not batch by it.
-        batching = [c.eval.batch_size] if c.alternatives.mode == "sample" else []
-        if which == "outcomes":  # each pair's two actions played in the environment
-            return fingerprint("outcomes", self.data_key("pairs"))
-        if which == "rationales":  # greedy, in batches of eval.batch_size
-            return fingerprint("rationales", self.data_key("outcomes"), c.sr.teacher,
-                               c.sr.max_new_tokens, c.eval.batch_size, c.dtype, c.data.history_len,
-                               c.data.show_admissible, *self.template_key(), *self.engine_key())
-        if which == "hard":  # the hard critic set: the environment's, fixed seed
-            return fingerprint("hard", c.env.id, c.env.kwargs, *plugin, asdict(c.hard_set),
-                               c.data.history_len)
-        if which != "pairs":
-            raise ValueError(f"no data step {which!r}")
-        if c.alternatives.pairs_from:  # another run's pairs: what they are, not where
-            from actrain.data.reused_pairs import pairs_fingerprint
-
-            return fingerprint("pairs-from", collect,
-                               pairs_fingerprint(c.alternatives.pairs_from))
-        alternatives = asdict(c.alternatives)
-        if alternatives["rule"] == "first_valid":  # the rule runs had before it was a setting
-            alternatives.pop("rule")
-        if alternatives["top_k"] == 0:  # likewise top-k sampling, off
-            alternatives.pop("top_k")
-        if alternatives["kind"] == "any":  # likewise alternatives of any kind
-            alternatives.pop("kind")
-        return fingerprint("pairs", collect, c.model, c.seed, c.data.history_len,
-                           c.data.show_admissible, alternatives, c.dtype,
-                           *self.template_key(), *self.engine_key(), *batching)
+        """The fingerprint of a data step's output (`run/step_table.py`)."""
+        return data_key(self.config, which, self)
 
     def template_key(self) -> list[Any]:
         """What changes every prompt: the package's prompt format and version, chat template

@@ -63,8 +63,10 @@ from actrain.run.plan_costs import (
     vllm_share,
 )
 from actrain.runtime.run_folder import RunFolder
+from actrain.stages import registry
 from actrain.stages.common import grpo_steps
-from actrain.stages.inputs import is_act, method_stages, stage_config, stage_inputs
+from actrain.stages.inputs import is_act, method_stages, stage_inputs
+from actrain.stages.registry import PlanWork
 from actrain.stages.trl_args import trl_args
 
 
@@ -101,12 +103,12 @@ class StagePlan:
 
 def _states(config: RunConfig, steps_per_task: float) -> tuple[float, str]:
     """Training expert states: counted in the run folder if collected, else assumed."""
-    from actrain.runtime.io import read_jsonl
+    from actrain.runtime.io import read_trajectories
 
     path = RunFolder(config.run_dir).train_traj
     if path.exists():
         try:
-            return float(sum(len(t["steps"]) for t in read_jsonl(path))), f"counted in {path}"
+            return float(sum(len(t.steps) for t in read_trajectories(path))), f"counted in {path}"
         except (KeyError, TypeError, ValueError, ActrainError):
             pass
     return config.data.train_tasks * steps_per_task, f"assumed {steps_per_task:g} a task"
@@ -168,49 +170,46 @@ def _resample_rounds(groups: float, tries: int, gpus: int,
 
 def plan_stage(stage: str, config: RunConfig, args: Any, shape: ModelShape, gpu: Gpu,
                gpus: int, sharded: bool, prompt_tokens: float, states: float) -> StagePlan:
-    per_device = f"{args.per_device_train_batch_size} x {args.gradient_accumulation_steps} acc."
-    per_state = config.alternatives.per_state
-    # ACT trains on its first act.pairs_per_state pairs of a state (0: all of them)
-    act_per_state = min(per_state, config.act.pairs_per_state or per_state)
-    sft_examples = {  # SFT stages: examples in their data (one alternative a state per pair)
-        "il": states,
-        "sr": states + (states if config.sr.mix_il else 0),  # one reflection a state
-        "iwm": 2 * states * per_state,
-    }
-    if stage in sft_examples:
-        settings: Any = getattr(config, stage)
-    else:
-        settings = stage_config(config, stage) if is_act(stage) else config.rl
-    grpo = not (stage in sft_examples or (is_act(stage) and settings.objective != "grpo"))
-    flops, parts = train_flops(args, grpo)
+    """A stage's row, from what its module says it trains on (`Stage.plan`)."""
+    work = registry.get(stage).plan(config, stage, states)
+    flops, parts = train_flops(args, work.grpo)
     details = {"training": f"{flops:g} x params FLOPs a token: {', '.join(parts)}"}
-    seconds: dict[str, float] = {}
-    if not grpo:
-        batch = settings.batch_size  # IL, SR, IWM, and ACT's SFT / DPO: examples a step
-        examples = sft_examples.get(stage, 2 * states * act_per_state)
-        steps = settings.max_steps or math.ceil(settings.epochs * examples / batch)
-        # an action; a rationale and an action; an observation
-        completion = {"sr": config.sr.max_new_tokens + 16, "iwm": 64}.get(stage, 16)
-        pairs_per_example = 2 if is_act(stage) and settings.objective == "dpo" else 1
-        trained = steps * batch * (prompt_tokens + completion) * pairs_per_example
-        micro = args.per_device_train_batch_size * (prompt_tokens + completion)
-        curve = (_critic_curve(config, steps, args, shape, gpu, gpus, sharded, prompt_tokens)
-                 if is_act(stage) else (0.0, 0.0, ""))
-        if curve[0]:
-            seconds["critic curve"] = curve[0]
-            details["critic curve"] = f"{curve[2]}, HF generate"
-        memory, params = memory_gib(shape, config, micro * pairs_per_example, args, gpus,
-                                     sharded, curve[1])
-        return StagePlan(stage, steps, f"{batch} examples", per_device, trained, params, memory,
-                         flops_per_token=flops, seconds=seconds, details=details)
-    completion = config.critic.max_new_tokens if is_act(stage) else config.rl.max_new_tokens
+    per_device = f"{args.per_device_train_batch_size} x {args.gradient_accumulation_steps} acc."
+    if not work.grpo:
+        return _supervised_row(stage, config, args, shape, gpu, gpus, sharded, prompt_tokens,
+                               work, flops, details, per_device)
+    return _grpo_row(stage, config, args, shape, gpu, gpus, sharded, prompt_tokens, work,
+                     flops, details, per_device)
+
+
+def _supervised_row(stage: str, config: RunConfig, args: Any, shape: ModelShape, gpu: Gpu,
+                    gpus: int, sharded: bool, prompt_tokens: float, work: PlanWork,
+                    flops: float, details: dict[str, str], per_device: str) -> StagePlan:
+    """IL, SR, IWM, and ACT's SFT / DPO: `work.rows` examples, `batch_size` a step."""
+    settings, seconds = work.settings, {}
+    batch = settings.batch_size
+    steps = settings.max_steps or math.ceil(settings.epochs * work.rows / batch)
+    trained = steps * batch * (prompt_tokens + work.completion) * work.pairs_per_example
+    micro = args.per_device_train_batch_size * (prompt_tokens + work.completion)
+    curve = (_critic_curve(config, steps, args, shape, gpu, gpus, sharded, prompt_tokens)
+             if work.critic_curve else (0.0, 0.0, ""))
+    if curve[0]:
+        seconds["critic curve"] = curve[0]
+        details["critic curve"] = f"{curve[2]}, HF generate"
+    memory, params = memory_gib(shape, config, micro * work.pairs_per_example, args, gpus,
+                                sharded, curve[1])
+    return StagePlan(stage, steps, f"{batch} examples", per_device, trained, params, memory,
+                     flops_per_token=flops, seconds=seconds, details=details)
+
+
+def _grpo_row(stage: str, config: RunConfig, args: Any, shape: ModelShape, gpu: Gpu,
+              gpus: int, sharded: bool, prompt_tokens: float, work: PlanWork, flops: float,
+              details: dict[str, str], per_device: str) -> StagePlan:
+    """ACT's GRPO and RL: `num_generations` samples of `work.rows` prompts, generated in calls
+    of `steps_per_generation` micro-batches."""
+    settings, completion, seconds = work.settings, work.completion, {}
     rows = settings.prompts_per_step * settings.num_generations
-    if is_act(stage):  # a dataset row: a pair (pair groups), or a shown order of one
-        twice = settings.advantage_group == "prompt" and settings.both_orders
-        data_rows = states * act_per_state * (2 if twice else 1)
-    else:
-        data_rows = states
-    steps = grpo_steps(settings, math.ceil(data_rows))
+    steps = grpo_steps(settings, math.ceil(work.rows))
     trained = steps * rows * (prompt_tokens + completion)
     micro = args.per_device_train_batch_size * (prompt_tokens + completion)
     # TRL generates once every steps_per_generation x num_iterations micro-batches, for
@@ -228,8 +227,7 @@ def plan_stage(stage: str, config: RunConfig, args: Any, shape: ModelShape, gpu:
         syncs = min(calls, steps)  # at most once an optimizer step
         seconds["weight sync"] = syncs * 2 * shape.params / SYNC_BYTES_PER_S
         details["weight sync"] = f"{syncs:.0f} x {2 * shape.params / SYNC_BYTES_PER_S:.1f} s"
-    if (is_act(stage) and settings.advantage_group == "pair"
-            and settings.zero_variance == "resample" and settings.resample_tries):
+    if work.pair_groups:
         groups = batch * gpus / settings.num_generations
         tries = _resample_rounds(groups, settings.resample_tries, gpus)
         seconds["resampling"] = calls * sum(
@@ -242,7 +240,7 @@ def plan_stage(stage: str, config: RunConfig, args: Any, shape: ModelShape, gpu:
                                  f"generation calls a step: {FLAT_GROUP_SHARE:.0%} of "
                                  f"{groups:.0f} groups flat, {settings.resample_tries} tries")
     curve = (_critic_curve(config, steps, args, shape, gpu, gpus, sharded, prompt_tokens)
-             if is_act(stage) else (0.0, 0.0, ""))
+             if work.critic_curve else (0.0, 0.0, ""))
     if curve[0]:
         seconds["critic curve"] = curve[0]
         details["critic curve"] = f"{curve[2]}, HF generate"

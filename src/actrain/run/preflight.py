@@ -10,22 +10,24 @@ from typing import Any
 from actrain.config.plugins import load_reward
 from actrain.envs.base import use_entry_point
 from actrain.errors import ActrainError
+from actrain.run.context import RunContext
+from actrain.run.step_table import STEP, wanted
 from actrain.runtime.tracking import check_trackers
-from actrain.stages.inputs import method_stages, stage_inputs
+from actrain.stages.inputs import stage_inputs
 
 
-def check_run(pipeline: Any) -> None:
+def check_run(ctx: RunContext) -> None:
     """An unknown environment or entry point, a tracker that is not installed, a model that
     cannot be found, a reward that cannot be imported, a training section TRL would reject."""
     from actrain.runtime.models import resolve_model_path
     from actrain.stages.trl_args import trl_args
 
-    c = pipeline.config
+    c = ctx.config
     use_entry_point(c.env)
     check_trackers(c.report_to)
     resolve_model_path(c.model)
     k = c.critic.candidates
-    if k > 2 and pipeline.uses_act and c.alternatives.per_state < k - 1:
+    if k > 2 and ctx.uses_act and c.alternatives.per_state < k - 1:
         raise ActrainError(f"critic.candidates {k} needs alternatives.per_state >= {k - 1} "
                            f"(the K - 1 alternatives of a state), got "
                            f"{c.alternatives.per_state}")
@@ -33,10 +35,10 @@ def check_run(pipeline: Any) -> None:
         from actrain.data.reused_pairs import pairs_folder
 
         pairs_folder(c.alternatives.pairs_from)
-    elif pipeline.needs("pairs") and c.alternatives.policy != "base":
+    elif wanted(STEP["pairs"], c, ctx.stages()) and c.alternatives.policy != "base":
         resolve_model_path(c.alternatives.policy)
-    stages = {stage for method in pipeline.methods for stage in method_stages(method)}
-    for section, used in (("act", pipeline.uses_act), ("rl", "rl" in stages)):
+    stages = ctx.stages()
+    for section, used in (("act", ctx.uses_act), ("rl", "rl" in stages)):
         path = getattr(c, section).reward
         if used and path:  # a user's reward that would fail at its stage fails now
             load_reward(path, f"{section}.reward")

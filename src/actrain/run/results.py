@@ -6,8 +6,16 @@ from pathlib import Path
 from typing import Any
 
 from actrain.config.schema import to_dict
+from actrain.records import EpisodeRecord, NextActionRecord
 from actrain.run.layout import RunLayout
-from actrain.runtime.io import read_json, read_jsonl
+from actrain.runtime.io import (
+    read_episodes,
+    read_json,
+    read_jsonl,
+    read_next_action_records,
+    read_pairs,
+    read_trajectories,
+)
 from actrain.stages.inputs import method_stages, rollout_reasoning
 
 
@@ -79,9 +87,9 @@ def rule_results(layout: RunLayout) -> dict[str, Any]:
     if not (layout.train_pairs.exists() and layout.train_traj.exists()):
         return {}
     k = layout.config.critic.candidates
-    train, trajectories = read_jsonl(layout.train_pairs), read_jsonl(layout.train_traj)
+    train, trajectories = read_pairs(layout.train_pairs), read_trajectories(layout.train_traj)
     sets = {"heldout": layout.eval_pairs, "hard": layout.hard_pairs}
-    return {name: rule_accuracies(train, trajectories, read_jsonl(path), k if name ==
+    return {name: rule_accuracies(train, trajectories, read_pairs(path), k if name ==
                                   "heldout" else 2)
             for name, path in sets.items() if path.exists()}
 
@@ -96,18 +104,18 @@ def paired_results(layout: RunLayout, agent_ids: dict[str, dict[str, str]],
 
     compared = gains(agent_ids)
     wanted = {m for first, second, _ in compared for m in (first, second)}
-    next_action: dict[str, dict[str, list[dict[str, Any]]]] = {}
-    episodes: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    next_action: dict[str, dict[str, list[NextActionRecord]]] = {}
+    episodes: dict[str, dict[str, list[EpisodeRecord]]] = {}
     for method, by_seed in agent_ids.items():
         if method not in wanted:
             continue
         for seed, agent_id in by_seed.items():
             states = layout.next_action_file(agent_id)
             if states.exists():
-                next_action.setdefault(method, {})[seed] = read_jsonl(states)
+                next_action.setdefault(method, {})[seed] = read_next_action_records(states)
             played = layout.episodes_file(agent_id)
             if played.exists():
-                episodes.setdefault(method, {})[seed] = read_jsonl(played)
+                episodes.setdefault(method, {})[seed] = read_episodes(played)
     return paired_comparisons(next_action, episodes, compared, splits)
 
 

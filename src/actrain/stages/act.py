@@ -27,11 +27,13 @@ from typing import Any
 from datasets import Dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
 
-from actrain.config.schema import CriticConfig
+from actrain.config.schema import CriticConfig, RunConfig
 from actrain.data.kway import kway_items, rotation, training_rows
+from actrain.envs import instructions_of
 from actrain.errors import ActrainError
 from actrain.eval.critic import evaluate_critic
 from actrain.prompts import CriticView, critic_prompts, critic_stop, critic_tag, trl_prompts
+from actrain.records import Pair
 from actrain.rewards import (
     choices,
     make_accuracy_metrics,
@@ -46,7 +48,8 @@ from actrain.stages.common import (
     lora_config,
     train_and_save,
 )
-from actrain.stages.inputs import ACTInputs
+from actrain.stages.inputs import ACTInputs, TrainerSettings, stage_config
+from actrain.stages.registry import PlanWork, Stage, StageData
 
 
 def act_dataset(
@@ -59,16 +62,16 @@ def act_dataset(
     return Dataset.from_dict(
         {
             "prompt": trl_prompts(tokenizer, prompts, "ACT"),
-            "actions": [r["actions"] for r in rows],
-            "label": [r["label"] for r in rows],
-            "expert_first": [r["expert_first"] for r in rows],
+            "actions": [r.actions for r in rows],
+            "label": [r.label for r in rows],
+            "expert_first": [r.expert_first for r in rows],
         }
     )
 
 
-def expert_first(pair: dict[str, Any]) -> list[str]:
+def expert_first(pair: Pair) -> list[str]:
     """A pair's (or K-way item's) actions with the expert's shown first."""
-    return [pair["expert_action"], *pair.get("alternatives", [pair["alternative"]])]
+    return pair.candidates
 
 
 def check_answer_room(
@@ -80,7 +83,7 @@ def check_answer_room(
     if critic.answer_format != "action":
         return
     opening = f"<{critic_tag(critic.answer_format)}>" if critic.reasoning else ""
-    actions = sorted({a for p in pairs for a in p["actions"]})
+    actions = sorted({a for p in Pair.coerce_all(pairs) for a in p.actions})
     if not actions:
         return
     answers = [f"{opening}{a}{critic_stop(critic.answer_format)}" for a in actions]
@@ -105,10 +108,11 @@ def pair_group_dataset(
 
     The rollout of `choice_grpo.PairGroupRollout` looks a row's prompt up to show them all.
     """
+    pairs = Pair.coerce_all(pairs)
     actions = [expert_first(pair) for pair in pairs]
     k = len(actions[0]) if actions else 2
     shown = [
-        critic_prompts(tokenizer, [{**p, "actions": rotation(a, r)}
+        critic_prompts(tokenizer, [p.shown(rotation(a, r), r)
                                    for p, a in zip(pairs, actions, strict=True)], critic)
         for r in range(k)
     ]
@@ -254,6 +258,7 @@ def run_act(
     TRL checkpoints in `out_dir/trainer` (when `act.save_steps` > 0) let an interrupted run resume.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
+    train_pairs, eval_pairs = Pair.coerce_all(train_pairs), Pair.coerce_all(eval_pairs)
     act, k = inputs.act, inputs.critic.candidates
     if k > 2:  # K-way items from the pairs of each state, each in one random rotation
         if act.objective == "dpo" or act.consistency_reward:
@@ -363,3 +368,47 @@ def grpo_trainer(  # noqa: ANN201 - a trl.GRPOTrainer
         peft_config=lora_config(inputs.trainer.peft),
         filter_zero_variance=act.zero_variance == "filter",
     )
+
+
+def _inputs(config: RunConfig, name: str, trainer: TrainerSettings) -> ACTInputs:
+    return ACTInputs(stage_config(config, name), config.critic, config.eval, trainer,
+                     instructions_of(config.env))
+
+
+def _trl_args(inputs: ACTInputs, out: Path) -> Any:
+    if inputs.act.objective == "grpo":
+        return grpo_config(inputs, out)
+    from actrain.stages.act_supervised import dpo_choice_config, sft_choice_config
+
+    build = sft_choice_config if inputs.act.objective == "sft" else dpo_choice_config
+    return build(inputs, out)
+
+
+def _train(model: Any, tokenizer: Any, inputs: ACTInputs, data: StageData, out: Path) -> Path:
+    """On the first `act.pairs_per_state` training pairs of each state."""
+    from actrain.data.alternatives import first_pairs_per_state
+
+    train = first_pairs_per_state(data.train_pairs(), inputs.act.pairs_per_state)
+    return run_act(model, tokenizer, train, data.eval_pairs(), inputs, out)
+
+
+def _plan(config: RunConfig, name: str, states: float) -> PlanWork:
+    """GRPO samples a dataset row (a pair with pair groups, a shown order of one with prompt
+    groups); SFT and DPO train each pair in both orders (DPO: chosen and rejected)."""
+    act = stage_config(config, name)
+    per_state = config.alternatives.per_state
+    act_per_state = min(per_state, act.pairs_per_state or per_state)
+    if act.objective != "grpo":
+        return PlanWork(grpo=False, settings=act, rows=2 * states * act_per_state,
+                        completion=16, pairs_per_example=2 if act.objective == "dpo" else 1,
+                        critic_curve=True)
+    twice = act.advantage_group == "prompt" and act.both_orders
+    return PlanWork(grpo=True, settings=act, rows=states * act_per_state * (2 if twice else 1),
+                    completion=config.critic.max_new_tokens, critic_curve=True,
+                    pair_groups=(act.advantage_group == "pair"
+                                 and act.zero_variance == "resample"
+                                 and bool(act.resample_tries)))
+
+
+STAGE = Stage("act", "act", _inputs, "pairs", _trl_args, _train, _plan,
+              variants=("grpo", "sft", "dpo"))

@@ -27,6 +27,7 @@ from typing import Any
 from datasets import Dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from actrain.config.schema import RunConfig
 from actrain.errors import ActrainError
 from actrain.prompts import (
     THINK_CLOSE,
@@ -35,8 +36,10 @@ from actrain.prompts import (
     thinking_prefix,
     world_model_prompt,
 )
-from actrain.stages.il import il_dataset, run_sft
-from actrain.stages.inputs import IWMInputs, SRInputs
+from actrain.records import Outcome, Rationale, Trajectory
+from actrain.stages.il import il_dataset, run_sft, sft_config
+from actrain.stages.inputs import IWMInputs, SRInputs, TrainerSettings, actor_view
+from actrain.stages.registry import PlanWork, Stage, StageData
 
 
 def sr_target(tokenizer: PreTrainedTokenizerBase, prompt: str, rationale: str, action: str) -> str:
@@ -59,7 +62,7 @@ def sr_target(tokenizer: PreTrainedTokenizerBase, prompt: str, rationale: str, a
 
 
 def sr_rows(
-    tokenizer: PreTrainedTokenizerBase, rationales: Sequence[dict[str, Any]], view: ActorView
+    tokenizer: PreTrainedTokenizerBase, rationales: Sequence[Rationale], view: ActorView
 ) -> list[dict[str, str]]:
     """One row per usable rationale: the thinking agent prompt, then rationale + expert action
     (`sr_target`).
@@ -68,20 +71,19 @@ def sr_rows(
     """
     rows = []
     thinking = dataclasses.replace(view, reasoning=True)
-    for r in rationales:
-        if not r.get("rationale"):
+    for r in Rationale.coerce_all(rationales):
+        if not r.rationale:
             continue
         prompt = thinking.prompt(tokenizer, pair_state(r))
         rows.append({"prompt": prompt,
-                     "completion": sr_target(tokenizer, prompt, r["rationale"],
-                                             r["expert_action"])})
+                     "completion": sr_target(tokenizer, prompt, r.rationale, r.expert_action)})
     return rows
 
 
 def sr_dataset(
     tokenizer: PreTrainedTokenizerBase,
-    rationales: Sequence[dict[str, Any]],
-    trajectories: Sequence[dict[str, Any]],
+    rationales: Sequence[Rationale],
+    trajectories: Sequence[Trajectory],
     inputs: SRInputs,
 ) -> Dataset:
     rows = sr_rows(tokenizer, rationales, inputs.view)
@@ -98,15 +100,15 @@ def sr_dataset(
 
 
 def iwm_dataset(
-    tokenizer: PreTrainedTokenizerBase, outcomes: Sequence[dict[str, Any]], view: ActorView
+    tokenizer: PreTrainedTokenizerBase, outcomes: Sequence[Outcome], view: ActorView
 ) -> Dataset:
     """Two rows per branched pair: the next observation after the expert's action and after
     the alternative."""
     prompts, completions = [], []
-    for o in outcomes:
+    for o in Outcome.coerce_all(outcomes):
         state_text = view.text(pair_state(o))
-        for action, outcome in ((o["expert_action"], o["expert_outcome"]),
-                                (o["alternative"], o["alternative_outcome"])):
+        for action, outcome in ((o.expert_action, o.expert_outcome),
+                                (o.alternative, o.alternative_outcome)):
             prompts.append(world_model_prompt(tokenizer, state_text, action))
             completions.append(outcome.strip())
     if not prompts:
@@ -117,8 +119,8 @@ def iwm_dataset(
 def run_sr(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
-    rationales: Sequence[dict[str, Any]],
-    trajectories: Sequence[dict[str, Any]],
+    rationales: Sequence[Rationale],
+    trajectories: Sequence[Trajectory],
     inputs: SRInputs,
     out_dir: Path,
 ) -> Path:
@@ -130,10 +132,45 @@ def run_sr(
 def run_iwm(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
-    outcomes: Sequence[dict[str, Any]],
+    outcomes: Sequence[Outcome],
     inputs: IWMInputs,
     out_dir: Path,
 ) -> Path:
     """SFT on next-observation prediction; returns `out_dir/checkpoint`."""
     return run_sft(model, tokenizer, iwm_dataset(tokenizer, outcomes, inputs.view), inputs,
                    out_dir)
+
+
+def _sr_inputs(config: RunConfig, name: str, trainer: TrainerSettings) -> SRInputs:
+    return SRInputs(config.sr, actor_view(config), trainer)
+
+
+def _iwm_inputs(config: RunConfig, name: str, trainer: TrainerSettings) -> IWMInputs:
+    return IWMInputs(config.iwm, actor_view(config), trainer)
+
+
+def _train_sr(model: Any, tokenizer: Any, inputs: SRInputs, data: StageData,
+              out: Path) -> Path:
+    return run_sr(model, tokenizer, data.rationales(), data.trajectories(), inputs, out)
+
+
+def _train_iwm(model: Any, tokenizer: Any, inputs: IWMInputs, data: StageData,
+               out: Path) -> Path:
+    return run_iwm(model, tokenizer, data.outcomes(), inputs, out)
+
+
+def _plan_sr(config: RunConfig, name: str, states: float) -> PlanWork:
+    """One reflection a state (plus the IL rows with `sr.mix_il`): a rationale and an action."""
+    return PlanWork(grpo=False, settings=config.sr,
+                    rows=states + (states if config.sr.mix_il else 0),
+                    completion=config.sr.max_new_tokens + 16)
+
+
+def _plan_iwm(config: RunConfig, name: str, states: float) -> PlanWork:
+    """Two observations a pair: after the expert's action and after the alternative."""
+    return PlanWork(grpo=False, settings=config.iwm,
+                    rows=2 * states * config.alternatives.per_state, completion=64)
+
+
+STAGES = (Stage("sr", "sr", _sr_inputs, "rationales", sft_config, _train_sr, _plan_sr),
+          Stage("iwm", "iwm", _iwm_inputs, "outcomes", sft_config, _train_iwm, _plan_iwm))

@@ -20,6 +20,7 @@ from typing import Any
 from datasets import Dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from actrain.config.schema import RunConfig
 from actrain.data.trajectories import actor_examples
 from actrain.errors import ActrainError
 from actrain.prompts import ActorView, actor_target, trl_prompts
@@ -31,7 +32,14 @@ from actrain.stages.common import (
     train_and_save,
     trainer_defaults,
 )
-from actrain.stages.inputs import ILInputs, SFTInputs, sft_section
+from actrain.stages.inputs import (
+    ILInputs,
+    SFTInputs,
+    TrainerSettings,
+    actor_view,
+    sft_section,
+)
+from actrain.stages.registry import PlanWork, Stage, StageData
 
 
 @dataclass(frozen=True)
@@ -102,8 +110,8 @@ def il_dataset(
         raise ActrainError("the IL stage has no expert states to train on")
     return Dataset.from_dict(
         {
-            "prompt": trl_prompts(tokenizer, [r["prompt"] for r in rows], "IL"),
-            "completion": [actor_target(tokenizer, r["prompt"], r["expert_action"], reasoning,
+            "prompt": trl_prompts(tokenizer, [r.prompt for r in rows], "IL"),
+            "completion": [actor_target(tokenizer, r.prompt, r.expert_action, reasoning,
                                         view.il_thinking) for r in rows],
         }
     )
@@ -181,3 +189,18 @@ def run_sft(
     )
     trainer.sequence_lengths = lengths_record(lengths, trainer.args.max_length)
     return train_and_save(trainer, tokenizer, out_dir, peft.merge)
+
+
+def _inputs(config: RunConfig, name: str, trainer: TrainerSettings) -> ILInputs:
+    return ILInputs(config.il, actor_view(config), trainer)
+
+
+def _train(model: Any, tokenizer: Any, inputs: ILInputs, data: StageData, out: Path) -> Path:
+    return run_il(model, tokenizer, data.trajectories(), inputs, out)
+
+
+def _plan(config: RunConfig, name: str, states: float) -> PlanWork:
+    return PlanWork(grpo=False, settings=config.il, rows=states, completion=16)  # an action
+
+
+STAGE = Stage("il", "il", _inputs, "collect", sft_config, _train, _plan)

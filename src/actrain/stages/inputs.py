@@ -30,21 +30,26 @@ from actrain.envs import instructions_of
 from actrain.errors import ActrainError
 from actrain.prompts import ActorView, CriticView, view_key
 
-TRAINING_STAGES = ("act", "act-grpo", "act-sft", "act-dpo", "il", "rl", "sr", "iwm")
-# The data file each training stage reads besides the expert trajectories ("collect").
-STAGE_DATA = {"sr": "rationales", "iwm": "outcomes"}
-
 
 def is_act(stage: str) -> bool:
     return stage == "act" or stage.startswith("act-")
 
 
 def stage_config(config: RunConfig, stage: str) -> Any:
-    """The settings a training stage reads: `act-sft` is the `act` section with objective sft."""
+    """The settings a training stage reads: its section (`stages/registry.py`); `act-sft` is
+    the `act` section with objective sft."""
+    from actrain.stages import registry
+
+    section = getattr(config, registry.get(stage).section)
     if is_act(stage):
-        objective = stage.partition("-")[2] or config.act.objective
-        return dataclasses.replace(config.act, objective=objective)
-    return getattr(config, stage)
+        return dataclasses.replace(section, objective=registry.variant(stage)
+                                   or section.objective)
+    return section
+
+
+def actor_view(config: RunConfig) -> ActorView:
+    """How the actor stages of a run see a state, with its environment's instructions."""
+    return ActorView.of(config.data, instructions_of(config.env))
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,7 @@ class TrainerSettings:
     peft: PeftConfig = dataclasses.field(default_factory=PeftConfig)
     report_to: tuple[str, ...] = ()  # trackers (runtime/tracking.py); they change no result
     run_name: str = ""  # the stage's name in them
+    stage: str = ""  # which stage these inputs are for (`stages/registry.py`)
 
 
 @dataclass(frozen=True)
@@ -116,33 +122,26 @@ def sft_section(inputs: SFTInputs) -> tuple[str, ILConfig]:
 def data_of(stage: str) -> str:
     """Which data step's output a training stage reads: pairs (ACT), outcomes (IWM),
     rationales (SR) or the expert trajectories alone (IL, RL)."""
-    return "pairs" if is_act(stage) else STAGE_DATA.get(stage, "collect")
+    from actrain.stages import registry
+
+    return registry.get(stage).data
 
 
 def stage_inputs(config: RunConfig, stage: str, seed: int | None = None) -> StageInputs:
     """Everything training `stage` reads, with `seed` in place of the run's."""
+    from actrain.stages import registry
+
     trainer = TrainerSettings(config.seed if seed is None else seed, config.dtype,
                               config.device, config.peft, tuple(config.report_to),
-                              config.tracking_name)
-    if is_act(stage):
-        return ACTInputs(stage_config(config, stage), config.critic, config.eval, trainer,
-                         instructions_of(config.env))
-    view = ActorView.of(config.data, instructions_of(config.env))
-    if stage == "il":
-        return ILInputs(config.il, view, trainer)
-    if stage == "rl":
-        return RLInputs(config.rl, view, trainer)
-    if stage == "sr":
-        return SRInputs(config.sr, view, trainer)
-    if stage == "iwm":
-        return IWMInputs(config.iwm, view, trainer)
-    raise ActrainError(f"unknown training stage {stage!r}; known: {', '.join(TRAINING_STAGES)}")
+                              config.tracking_name, stage)
+    return registry.get(stage).inputs(config, stage, trainer)
 
 
 def key_settings(inputs: StageInputs) -> dict[str, Any]:
     """`inputs` as a stage's fingerprint takes them: settings that change no result are out."""
     settings = dataclasses.asdict(inputs)
-    for where in ("device", "report_to", "run_name"):  # where it runs and what watches it
+    # where it runs, what watches it and which stage it is (the key names the stage itself)
+    for where in ("device", "report_to", "run_name", "stage"):
         settings["trainer"].pop(where)  # (numerics aside) are not what it learns
     section = settings[dataclasses.fields(inputs)[0].name]
     section.pop("micro_batch")  # how a step is cut into micro-batches changes no result
@@ -216,11 +215,13 @@ def method_stages(method: str) -> tuple[str, ...]:
     method = method.removesuffix(COT_SUFFIX).removesuffix(DIRECT_SUFFIX)
     if method == "prompt":
         return ()
+    from actrain.stages.registry import names
+
     parts = tuple(method.split("_"))
-    if not method or any(p not in TRAINING_STAGES for p in parts):
+    if not method or any(p not in names() for p in parts):
         raise ActrainError(
             f"unknown method {method!r}: use 'prompt' or training stages "
-            f"{', '.join(TRAINING_STAGES)} joined by '_' (e.g. act_il_rl, il_rl_rl), "
+            f"{', '.join(names())} joined by '_' (e.g. act_il_rl, il_rl_rl), "
             f"optionally ending in '{COT_SUFFIX}' (rollouts that reason first) or "
             f"'{DIRECT_SUFFIX}' (rollouts that act at once)"
         )

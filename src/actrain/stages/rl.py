@@ -22,12 +22,14 @@ from typing import Any
 from datasets import Dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from actrain.config.schema import RunConfig
 from actrain.data.trajectories import actor_examples
 from actrain.errors import ActrainError
 from actrain.prompts import ActorView, trl_prompts
 from actrain.rewards import make_action_metrics, make_action_reward
 from actrain.stages.common import grpo_args, lora_config, train_and_save
-from actrain.stages.inputs import RLInputs
+from actrain.stages.inputs import RLInputs, TrainerSettings, actor_view
+from actrain.stages.registry import PlanWork, Stage, StageData
 
 
 def rl_dataset(
@@ -36,10 +38,11 @@ def rl_dataset(
     rows = actor_examples(tokenizer, list(trajectories), view)
     if not rows:
         raise ActrainError("the RL stage has no expert states to train on")
-    columns = {key: [r[key] for r in rows] for key in ("expert_action", "admissible_actions")}
-    return Dataset.from_dict(
-        {"prompt": trl_prompts(tokenizer, [r["prompt"] for r in rows]), **columns}
-    )
+    return Dataset.from_dict({
+        "prompt": trl_prompts(tokenizer, [r.prompt for r in rows]),
+        "expert_action": [r.expert_action for r in rows],
+        "admissible_actions": [r.admissible_actions for r in rows],
+    })
 
 
 def run_rl(
@@ -79,3 +82,23 @@ def run_rl(
         peft_config=lora_config(peft),
     )
     return train_and_save(trainer, tokenizer, out_dir, peft.merge)
+
+
+def _inputs(config: RunConfig, name: str, trainer: TrainerSettings) -> RLInputs:
+    return RLInputs(config.rl, actor_view(config), trainer)
+
+
+def _trl_args(inputs: RLInputs, out: Path) -> Any:
+    return grpo_args(inputs.rl, "rl", out, inputs.trainer, inputs.rl.max_new_tokens)
+
+
+def _train(model: Any, tokenizer: Any, inputs: RLInputs, data: StageData, out: Path) -> Path:
+    return run_rl(model, tokenizer, data.trajectories(), inputs, out)
+
+
+def _plan(config: RunConfig, name: str, states: float) -> PlanWork:
+    return PlanWork(grpo=True, settings=config.rl, rows=states,
+                    completion=config.rl.max_new_tokens)
+
+
+STAGE = Stage("rl", "rl", _inputs, "collect", _trl_args, _train, _plan)
