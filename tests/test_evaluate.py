@@ -1,9 +1,11 @@
+import actrain
 from actrain.eval.critic import critic_metrics
+from actrain.records import Pair
 
 
-def _pairs(n_first: int, n_second: int) -> list[dict]:
-    return [{"expert_first": True, "label": 0}] * n_first + [
-        {"expert_first": False, "label": 1}
+def _pairs(n_first: int, n_second: int) -> list[Pair]:
+    return [actrain.pair("t", "o", "take apple", "look", expert_first=True)] * n_first + [
+        actrain.pair("t", "o", "take apple", "look", expert_first=False)
     ] * n_second
 
 
@@ -30,8 +32,8 @@ def test_perfect_critic():
 def test_verb_prior_baseline_learns_which_kinds_of_action_experts_take():
     from actrain.eval.rule_critics import verb_prior_accuracy
 
-    def pair(expert: str, other: str) -> dict:
-        return {"expert_action": expert, "alternative": other}
+    def pair(expert: str, other: str) -> Pair:
+        return actrain.pair("t", "o", expert, other)
 
     train = [pair("take apple", "inventory"), pair("take pear", "look"), pair("open door", "take key")]
     # "take" was the expert's 2 times in 3, "inventory" never, "open" once in once

@@ -2,7 +2,9 @@
 chance, and the no-model rules every critic figure stands beside."""
 
 import pytest
+from helpers.trajectories import expert_path
 
+import actrain
 from actrain.data.hard_pairs import hard_pairs, same_kind
 from actrain.data.verify import keep_verified_worse, worse_by_outcome
 from actrain.envs.base import StepResult, TextEnv
@@ -56,11 +58,11 @@ def test_a_wrong_place_is_worse_and_a_swapped_order_is_not():
 
 
 def test_verify_without_an_oracle_uses_the_outcome_check():
-    trajectories = [{"task": "t", "steps": [{"expert_action": a} for a in EXPERT]}]
-    pairs = [{"task": "t", "step": 1, "expert_action": EXPERT[1], "alternative": alt,
-              "expert_first": True} for alt in ("put apple in floor", "look")]
+    trajectories = [expert_path("t", EXPERT)]
+    pairs = [actrain.pair("", "o", EXPERT[1], alt, task="t", step=1, expert_first=True)
+             for alt in ("put apple in floor", "look")]
     kept, counts = keep_verified_worse(Tidy(), pairs, trajectories)
-    assert [p["alternative"] for p in kept] == ["put apple in floor"]
+    assert [p.alternative for p in kept] == ["put apple in floor"]
     assert counts == {"verified_worse": 1, "as_good_as_expert": 1, "check": "outcome"}
 
 
@@ -73,18 +75,18 @@ def _trajectory(env):
 def test_the_hard_set_holds_same_kind_alternatives_verified_worse_in_both_orders():
     env = Tidy()
     pairs, stats = hard_pairs(env, [_trajectory(env)], history_len=0, per_state=5)
-    alternatives = {(p["step"], p["alternative"]) for p in pairs}
+    alternatives = {(p.step, p.alternative) for p in pairs}
     # `take cup` at step 0 is the same kind but only swaps the order: not worse, not kept;
     # `take apple` at step 2 takes it out of its place, which the expert's plan never undoes.
     assert alternatives == {(1, "put apple in floor"), (1, "put apple in shelf"),
                             (2, "take apple"), (3, "put cup in basket"), (3, "put cup in floor")}
-    assert all(p["expert_action"].split()[0] == p["alternative"].split()[0] for p in pairs)
-    assert sorted(p["expert_first"] for p in pairs) == [False] * 5 + [True] * 5
-    assert all(p["actions"][p["label"]] == p["expert_action"] for p in pairs)
+    assert all(p.expert_action.split()[0] == p.alternative.split()[0] for p in pairs)
+    assert sorted(p.expert_first for p in pairs) == [False] * 5 + [True] * 5
+    assert all(p.actions[p.label] == p.expert_action for p in pairs)
     assert stats["pairs"] == 5 and stats["by_verb"] == {"put": 4, "take": 1}
     assert stats["check"] == "outcome" and stats["states_with_same_kind"] == 4
     # The first-word rule cannot tell such pairs apart: exactly chance.
-    train = [{"expert_action": "put a in b", "alternative": "look"}]
+    train = [actrain.pair("", "o", "put a in b", "look")]
     assert verb_prior_accuracy(train, pairs) == 0.5
 
 
@@ -102,9 +104,9 @@ def test_same_kind_is_the_expert_verb_and_never_the_expert_action():
 
 
 def test_the_whole_action_rule_knows_where_training_experts_put_things():
-    trajectories = [{"steps": [{"expert_action": "put apple in basket"}] * 2}]
-    heldout = [{"expert_action": "put apple in basket", "alternative": "put apple in floor"},
-               {"expert_action": "put pear in box", "alternative": "put pear in floor"}]
+    trajectories = [expert_path("t", ["put apple in basket"] * 2)]
+    heldout = [actrain.pair("", "o", "put apple in basket", "put apple in floor"),
+               actrain.pair("", "o", "put pear in box", "put pear in floor")]
     assert action_prior_accuracy(trajectories, heldout) == (1 + 0.5) / 2
     rules = rule_accuracies([], trajectories, heldout)
     assert rules["first_word"] == 0.5 and rules["best"] == rules["whole_action"] == 0.75
@@ -143,7 +145,7 @@ def test_same_kind_training_alternatives_and_their_share(monkeypatch):
         config = load_config(None, ["alternatives.mode=admissible", f"alternatives.kind={kind}",
                                     "alternatives.random_fallback=false"])
         pairs, stats = pairs_module.make_pairs(None, None, trajectories, config, False, 0)
-        assert {p["alternative"] for p in pairs} == want
+        assert {p.alternative for p in pairs} == want
         assert stats["kinds"]["same_kind"] == 2
         assert stats["kinds"]["pairs"] == len(want)
 

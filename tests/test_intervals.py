@@ -11,6 +11,7 @@ from actrain.eval.intervals import (
     paired_difference,
     success_values,
 )
+from actrain.records import EpisodeRecord, NextActionRecord
 
 
 def _values(per_seed: dict[int, list[float]]) -> dict:
@@ -94,26 +95,32 @@ def test_the_bootstrap_resamples_seeds_and_states_jointly():
     assert low == pytest.approx(ref_low, abs=0.03) and high == pytest.approx(ref_high, abs=0.03)
 
 
+def _state(split: str, task: str, step: int, correct: bool) -> NextActionRecord:
+    return NextActionRecord(split=split, task=task, step=step, expert_action="look",
+                            action="look" if correct else "wait", correct=correct)
+
+
+def _play(split: str, task: str, won: bool) -> EpisodeRecord:
+    return EpisodeRecord(task=task, won=won, steps=1, split=split)
+
+
 def test_records_become_values_keyed_by_state_and_by_play():
     states = next_action_values([
-        {"split": "id_test", "task": "a", "step": 0, "correct": True},
-        {"split": "id_test", "task": "a", "step": 1, "correct": False},
-        {"split": "ood_test", "task": "b", "step": 0, "correct": True},
+        _state("id_test", "a", 0, True), _state("id_test", "a", 1, False),
+        _state("ood_test", "b", 0, True),
     ])
     assert states == {"id_test": {("a", 0): 1.0, ("a", 1): 0.0}, "ood_test": {("b", 0): 1.0}}
-    plays = success_values([{"split": "id_test", "task": "a", "won": True},
-                            {"split": "id_test", "task": "a", "won": False},
-                            {"split": "id_test", "task": "b", "won": False}])
+    plays = success_values([_play("id_test", "a", True), _play("id_test", "a", False),
+                            _play("id_test", "b", False)])
     assert plays == {"id_test": {("a", 0): 1.0, ("a", 1): 0.0, ("b", 0): 0.0}}
 
 
 def test_paired_comparisons_per_gain_and_split():
-    def states(correct: list[bool], split: str = "id_test") -> list[dict]:
-        return [{"split": split, "task": f"t{i // 2}", "step": i % 2, "correct": c}
-                for i, c in enumerate(correct)]
+    def states(correct: list[bool], split: str = "id_test") -> list[NextActionRecord]:
+        return [_state(split, f"t{i // 2}", i % 2, c) for i, c in enumerate(correct)]
 
-    def plays(won: list[bool]) -> list[dict]:
-        return [{"split": "id_test", "task": f"t{i}", "won": w} for i, w in enumerate(won)]
+    def plays(won: list[bool]) -> list[EpisodeRecord]:
+        return [_play("id_test", f"t{i}", w) for i, w in enumerate(won)]
 
     next_action = {"act_il": {"0": states([True] * 8), "1": states([True] * 8)},
                    "il": {"0": states([False] * 8), "1": states([True, False] * 4)}}

@@ -8,14 +8,15 @@ from actrain.data.kway import canonical, kway_items, rotation, training_rows
 from actrain.errors import ActrainError
 from actrain.eval.critic import critic_metrics, evaluate_critic
 from actrain.prompts import critic_prompt, parse_choice
+from actrain.records import Pair
 from actrain.stages.act import pair_group_dataset
 from actrain.stages.choice_grpo import PairGroupRollout, answer_token_ids
 from actrain.stages.inputs import stage_inputs
 
 
-def _pairs(step: int, alternatives: list[str]) -> list[dict]:
-    return [{**make_pair(0), "step": step, "alternative": a,
-             "actions": ["take shirt", a], "label": 0} for a in alternatives]
+def _pairs(step: int, alternatives: list[str]) -> list[Pair]:
+    return [Pair.from_json({**make_pair(0), "step": step, "alternative": a,
+                            "actions": ["take shirt", a], "label": 0}) for a in alternatives]
 
 
 def test_rotations_put_the_expert_at_every_position_and_turn_back():
@@ -23,16 +24,17 @@ def test_rotations_put_the_expert_at_every_position_and_turn_back():
     shown = [rotation(candidates, r) for r in range(3)]
     assert shown == [["e", "a", "b"], ["b", "e", "a"], ["a", "b", "e"]]
     assert all(s[r] == "e" for r, s in enumerate(shown))
-    assert all(canonical({"actions": s, "label": r}) == candidates for r, s in enumerate(shown))
+    pair = _pairs(0, ["a"])[0]
+    assert all(canonical(pair.shown(s, r)) == candidates for r, s in enumerate(shown))
 
 
 def test_items_join_a_states_pairs_and_skip_states_with_too_few_alternatives():
     pairs = _pairs(0, ["inventory", "look", "Inventory "]) + _pairs(1, ["inventory"])
     items, short = kway_items(pairs, 3, all_positions=True)
     assert short == 1 and len(items) == 3  # one state, all three positions
-    assert [i["label"] for i in items] == [0, 1, 2]
-    assert all(i["actions"][i["label"]] == "take shirt" for i in items)
-    assert items[0]["alternatives"] == ["inventory", "look"]  # distinct after normalising
+    assert [i.label for i in items] == [0, 1, 2]
+    assert all(i.actions[i.label] == "take shirt" for i in items)
+    assert items[0].alternatives == ["inventory", "look"]  # distinct after normalising
     one, _ = kway_items(pairs, 3, all_positions=False, seed=1)
     assert len(one) == 1
 
@@ -45,7 +47,7 @@ def test_prompts_parse_and_metrics_speak_k_positions(tokenizer):
     assert "<answer>1</answer> or <answer>2</answer>" in two  # pairs: unchanged text
     assert parse_choice("3</answer>", ["a", "b", "c"], prefilled=True) == 2
     assert parse_choice("3</answer>", ["a", "b"], prefilled=True) is None
-    rows = [{"actions": ["x"] * 3, "label": r, "expert_first": r == 0} for r in range(3)]
+    rows = [_pairs(0, ["a"])[0].shown(["x"] * 3, r) for r in range(3)]
     metrics = critic_metrics(rows, [0, 0, 0])  # always position 1
     assert metrics["accuracy_by_position"] == [1.0, 0.0, 0.0]
     assert metrics["balanced_accuracy"] == pytest.approx(1 / 3) and metrics["candidates"] == 3
@@ -55,8 +57,8 @@ def test_training_rows_and_pair_groups_cover_every_rotation(tokenizer):
     critic = load_config(None, ["critic.candidates=3"]).critic
     items, _ = kway_items(_pairs(0, ["inventory", "look"]), 3, all_positions=False, seed=0)
     rows = training_rows(items, both_orders=True)
-    assert sorted(r["label"] for r in rows) == [0, 1, 2]
-    assert all(r["actions"][r["label"]] == "take shirt" for r in rows)
+    assert sorted(r.label for r in rows) == [0, 1, 2]
+    assert all(r.actions[r.label] == "take shirt" for r in rows)
     dataset, by_prompt = pair_group_dataset(tokenizer, items, critic)
     group = by_prompt[dataset[0]["prompt"]]
     assert len(group["prompts"]) == 3 and group["actions"] == ["take shirt", "inventory", "look"]
@@ -76,7 +78,7 @@ def test_held_out_evaluation_judges_each_state_in_all_k_positions(tiny_model, to
     model, _ = tiny_model
     metrics, predictions = evaluate_critic(model, tokenizer, pairs, config.critic, config.eval)
     assert metrics["pairs"] == 6 and len(metrics["accuracy_by_position"]) == 3
-    assert sorted(p["label"] for p in predictions) == [0, 0, 1, 1, 2, 2]
+    assert sorted(p.label for p in predictions) == [0, 0, 1, 1, 2, 2]
 
 
 def test_k_way_grpo_trains_on_the_tiny_model_and_refuses_what_it_cannot(tmp_path):

@@ -27,7 +27,7 @@ def test_notebook_session_trains_act_on_own_pairs_and_evaluates(tmp_path):
     pairs = [actrain.pair("tidy up", f"You are in room {i}. You see a shirt.", "take shirt",
                           "inventory", admissible=["inventory", "take shirt"], task=f"t:{i}")
              for i in range(4)]
-    assert {p["expert_first"] for p in pairs} == {True, False}  # both shown orders
+    assert {p.expert_first for p in pairs} == {True, False}  # both shown orders
     checkpoint = actrain.train_act(config, pairs, out_dir=tmp_path / "act")
     assert (checkpoint / "config.json").exists()
     metrics = actrain.evaluate_critic(config, checkpoint, pairs)

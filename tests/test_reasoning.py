@@ -5,9 +5,11 @@ import copy
 
 import pytest
 
+import actrain
 from actrain.config.schema import load_config
 from actrain.eval.critic import evaluate_critic
 from actrain.prompts import critic_prompt, set_chat_template_kwargs
+from actrain.records import EpisodeRecord, Turn
 from actrain.stages.inputs import stage_inputs
 
 # Qwen3's switch, reduced to its effect: thinking off puts an empty block in the prompt.
@@ -17,11 +19,8 @@ QWEN3_STYLE = (
     "{% if enable_thinking is defined and enable_thinking is false %}<think>\n\n</think>\n\n"
     "{% endif %}{% endif %}"
 )
-PAIRS = [
-    {"task": "t", "task_description": "t", "step": 0, "observation": "o", "history": [], "admissible": [],
-     "actions": a, "label": label, "expert_first": label == 0}
-    for a, label in ((["take apple", "open fridge"], 0), (["open fridge", "take apple"], 1))
-]
+PAIRS = [actrain.pair("t", "o", "take apple", "open fridge", expert_first=first, task="t")
+         for first in (True, False)]
 
 
 @pytest.fixture()
@@ -70,7 +69,7 @@ def test_critic_evaluation_reads_after_thinking_and_counts_truncation(
     config = load_config(None, ["critic.reasoning=true", "critic.max_new_tokens=64"])
     metrics, predictions = evaluate_critic(model, qwen3_tokenizer, PAIRS, config.critic,
                                            config.eval)
-    assert [p["picked"] for p in predictions] == [0, None]
+    assert [p.picked for p in predictions] == [0, None]
     assert metrics["accuracy_expert_first"] == 1.0
     assert metrics["accuracy_expert_second"] == 0.0
     assert metrics["truncated_rate"] == 0.5 and metrics["format_failure_rate"] == 0.5
@@ -89,11 +88,11 @@ def test_grpo_masks_truncated_completions_only_when_the_model_reasons(tmp_path):
 def test_rollout_summaries_count_turns_cut_off_while_thinking():
     from actrain.eval.rollouts import summarise
 
-    turns = [{"completion": "<think>go north? <action>go north</action>"},  # cut off
-             {"completion": "<think>ok</think><action>go north</action>"},
-             {"completion": "<action>look</action>"}]
-    episode = {"won": False, "score": 0.0, "steps": 3, "invalid_actions": 1, "malformed": 1,
-               "hit_max_steps": True, "transcript": turns}
+    turns = [Turn(completion=c, action="go north", valid=True, observation="o")
+             for c in ("<think>go north? <action>go north</action>",  # cut off
+                       "<think>ok</think><action>go north</action>", "<action>look</action>")]
+    episode = EpisodeRecord(task="t", won=False, score=0.0, steps=3, invalid_actions=1,
+                            malformed=1, hit_max_steps=True, transcript=turns)
     assert summarise([episode])["truncated_rate"] == pytest.approx(1 / 3)
 
 

@@ -2,6 +2,9 @@
 
 import json
 
+from helpers.trajectories import expert_path
+
+import actrain
 from actrain.config.schema import load_config, to_dict
 from actrain.report.agent import act_gains, agent_table, aggregate
 from actrain.report.markdown import write_report
@@ -125,13 +128,14 @@ def test_gathered_results_hold_the_rules_on_both_sets(tmp_path):
     from actrain.run.results import rule_results
 
     layout = RunLayout(load_config(None, [f"runs_dir={tmp_path}", "name=r"]))
-    pair = {"expert_action": "take apple", "alternative": "inventory"}
+    pair = actrain.pair("", "o", "take apple", "inventory")
+    pear = actrain.pair("", "o", "take apple", "take pear")
     write_jsonl(layout.train_pairs, [pair] * 3)
-    write_jsonl(layout.train_traj, [{"task": "t", "steps": [{"expert_action": "take apple"}]}])
-    write_jsonl(layout.eval_pairs, [pair, {**pair, "alternative": "take pear"}])
+    write_jsonl(layout.train_traj, [expert_path("t", ["take apple"])])
+    write_jsonl(layout.eval_pairs, [pair, pear])
     assert rule_results(layout) == {"heldout": {"first_word": 0.75, "whole_action": 1.0,
                                                 "best": 1.0}}
-    write_jsonl(layout.hard_pairs, [{**pair, "alternative": "take pear"}])
+    write_jsonl(layout.hard_pairs, [pear])
     assert rule_results(layout)["hard"] == {"first_word": 0.5, "whole_action": 1.0, "best": 1.0}
 
 

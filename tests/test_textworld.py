@@ -22,6 +22,7 @@ from actrain.data.trajectories import collect_expert_trajectory, load_trajectori
 from actrain.envs import make  # noqa: E402
 from actrain.envs.base import StepResult, TextEnv  # noqa: E402
 from actrain.errors import ActrainError  # noqa: E402
+from actrain.records import Pair  # noqa: E402
 
 TRAIN, TRAIN_OTHER, ID_TEST, OOD = "train:0", "train:1", "id_test:100000", "ood_test:200000"
 
@@ -113,14 +114,14 @@ def test_splits_differ_and_ood_is_harder(env):
 @pytest.mark.parametrize("task", [TRAIN, ID_TEST, OOD])
 def test_expert_walkthrough_wins(env, task):
     record = collect_expert_trajectory(env, task)
-    assert record["won"] and record["score"] == 1.0, (task, record["score"])
-    assert record["task_description"].startswith("You are hungry!")
-    first = record["steps"][0]
-    assert first["observation"].startswith("You are hungry!") and "$$" not in first["observation"]
-    assert "\n-= " in first["observation"]  # the room header; the trailing status line is gone
-    assert not record["steps"][1]["observation"].rstrip().endswith(tuple("0123456789"))
-    assert first["admissible"] == sorted(first["admissible"])
-    assert all(step["expert_action"] in step["admissible"] for step in record["steps"])
+    assert record.won and record.score == 1.0, (task, record.score)
+    assert record.task_description.startswith("You are hungry!")
+    first = record.steps[0]
+    assert first.observation.startswith("You are hungry!") and "$$" not in first.observation
+    assert "\n-= " in first.observation  # the room header; the trailing status line is gone
+    assert not record.steps[1].observation.rstrip().endswith(tuple("0123456789"))
+    assert first.admissible == sorted(first.admissible)
+    assert all(step.expert_action in step.admissible for step in record.steps)
 
 
 def test_oracle_agrees_with_walkthrough_where_it_can(env):
@@ -157,23 +158,23 @@ def test_offpath_states_make_labelled_pairs(env, tmp_path):
     record = collect_oracle_trajectory(env, TRAIN, explore=0.5, rng=random.Random(0))
     again = collect_oracle_trajectory(env, TRAIN, explore=0.5, rng=random.Random(0))
     assert record == again
-    steps = record["steps"]
-    off = [s for s in steps if s["off_path"]]
-    assert off and not steps[0]["off_path"]
-    assert any(s["action"] != s["expert_action"] for s in steps)
-    assert all(s["expert_action"] in s["admissible"] for s in steps)
+    steps = record.steps
+    off = [s for s in steps if s.off_path]
+    assert off and not steps[0].off_path
+    assert any(s.action != s.expert_action for s in steps)
+    assert all(s.expert_action in s.admissible for s in steps)
 
     states = expert_states([record], history_len=1)
     pairs, stats = build_pairs(states, [[]] * len(states), AlternativeConfig(), 0, False)
     assert len(pairs) == len(states) == len(steps) and stats["random_fallback"] == len(pairs)
-    off_steps = {i for i, s in enumerate(steps) if s["off_path"]}
-    off_pairs = [p for p in pairs if p["step"] in off_steps]
-    assert off_pairs and all(p["alternative"] != p["expert_action"] for p in off_pairs)
-    assert {p["label"] for p in pairs} <= {0, 1}
+    off_steps = {i for i, s in enumerate(steps) if s.off_path}
+    off_pairs = [p for p in pairs if p.step in off_steps]
+    assert off_pairs and all(p.alternative != p.expert_action for p in off_pairs)
+    assert {p.label for p in pairs} <= {0, 1}
 
     path = tmp_path / "offpath.jsonl"
     counts = collect_oracle_trajectories(env, "train", 1, path, explore=0.5, seed=0)
-    assert counts["tasks"] == 1 and counts["states"] == len(load_trajectories(path)[0]["steps"])
+    assert counts["tasks"] == 1 and counts["states"] == len(load_trajectories(path)[0].steps)
 
 
 def test_env_without_oracle_is_a_clear_error():
@@ -221,8 +222,11 @@ def test_oracle_verifies_alternatives_on_real_games(env):
 
     record = collect_expert_trajectory(env, TRAIN)
     pairs = [
-        {"task": TRAIN, "step": i, "expert_action": s["expert_action"], "alternative": "inventory"}
-        for i, s in enumerate(record["steps"])
+        Pair.make(task=TRAIN, step=i, task_description=record.task_description, history=[],
+                  observation=s.observation, context=s.context, admissible=s.admissible or [],
+                  expert_action=s.expert_action, alternative="inventory",
+                  alternative_source="test", expert_first=True)
+        for i, s in enumerate(record.steps)
     ]
     kept, counts = keep_verified_worse(env, pairs, [record])
     assert counts["verified_worse"] + counts["as_good_as_expert"] == len(pairs)

@@ -325,8 +325,8 @@ def test_rollouts_and_next_action_read_an_r1_turn_from_inside_thinking(r1_tokeni
     episode = rollouts._start(OneRoom(), "t:0")
     prompt = rollouts._prompt(r1_tokenizer, episode, settings)
     rollouts._step(OneRoom(), episode, cut, settings, think_open=True)
-    assert episode.malformed == 1 and episode.transcript[0]["think_open"] is True
-    record = {**episode.record(hit_max_steps=True)}
+    assert episode.malformed == 1 and episode.transcript[0].think_open is True
+    record = episode.record(hit_max_steps=True)
     assert summarise([record])["truncated_rate"] == 1.0
     assert prompt.endswith("<think>\n")
 

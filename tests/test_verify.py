@@ -1,7 +1,9 @@
 """Oracle-verified alternatives: a pair stays only when its alternative is really worse."""
 
 import pytest
+from helpers.trajectories import expert_path
 
+import actrain
 from actrain.data.verify import keep_verified_worse, plan_length_after
 from actrain.envs.base import StepResult, TextEnv
 from actrain.errors import ActrainError
@@ -36,13 +38,13 @@ class Corridor(TextEnv):
 
 
 def _pair(step, alternative, expert_first=True):
-    return {"task": "t", "step": step, "expert_action": "east", "alternative": alternative,
-            "expert_first": expert_first}
+    return actrain.pair("", "o", "east", alternative, expert_first=expert_first, task="t",
+                        step=step)
 
 
 def test_only_alternatives_the_oracle_finds_worse_are_kept():
     env = Corridor()
-    trajectories = [{"task": "t", "steps": [{"expert_action": "east"}] * 3}]
+    trajectories = [expert_path("t", ["east"] * 3)]
     pairs = [_pair(1, "west"), _pair(1, "west", False), _pair(0, "wait"), _pair(2, "jump")]
     kept, counts = keep_verified_worse(env, pairs, trajectories)
     assert kept == pairs  # west and wait leave a longer plan; jump loses the game
@@ -56,9 +58,9 @@ def test_an_alternative_as_good_as_the_expert_is_dropped_and_counted():
 
     kept, counts = keep_verified_worse(
         TwoWays(), [_pair(0, "run"), _pair(0, "look")],
-        [{"task": "t", "steps": [{"expert_action": "east"}] * 3}],
+        [expert_path("t", ["east"] * 3)],
     )
-    assert [p["alternative"] for p in kept] == ["look"]
+    assert [p.alternative for p in kept] == ["look"]
     assert counts == {"verified_worse": 1, "as_good_as_expert": 1, "check": "oracle"}
 
 

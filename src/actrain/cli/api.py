@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from actrain.config.schema import RunConfig
+from actrain.records import Pair
 from actrain.runtime.logs import ensure_logging
 
 
@@ -41,33 +42,31 @@ def pair(
     expert_first: bool | None = None,
     task: str = "custom:0",
     step: int = 0,
-) -> dict[str, Any]:
-    """A judgment pair as `pairs/*.jsonl` holds it: a state, the expert's action and a worse
-    one. `expert_first` is the shown order (None: a coin flip, seeded by the content)."""
+) -> Pair:
+    """A judgment pair as `pairs/*.jsonl` holds it (`pair.to_json()`): a state, the expert's
+    action and a worse one, built as the pairs step builds its own (`Pair.make`).
+    `expert_first` is the shown order (None: a coin flip, seeded by the content)."""
     if expert_action == alternative:
         raise ValueError("a pair needs two different actions")
     if expert_first is None:
         expert_first = random.Random(f"{task}:{step}:{alternative}").random() < 0.5
-    actions = [expert_action, alternative] if expert_first else [alternative, expert_action]
-    return {
-        "task": task, "step": step, "task_description": task_description,
-        "history": [list(h) for h in history], "observation": observation,
-        "admissible": list(admissible), "expert_action": expert_action,
-        "alternative": alternative, "alternative_source": "user", "actions": actions,
-        "expert_first": expert_first, "label": 0 if expert_first else 1,
-    }
+    return Pair.make(task=task, step=step, task_description=task_description, history=history,
+                     observation=observation, context=None, admissible=admissible,
+                     expert_action=expert_action, alternative=alternative,
+                     alternative_source="user", expert_first=expert_first)
 
 
 def train_act(
     config: RunConfig,
-    train_pairs: Sequence[dict[str, Any]],
-    heldout_pairs: Sequence[dict[str, Any]] = (),
+    train_pairs: Sequence[Pair | dict[str, Any]],
+    heldout_pairs: Sequence[Pair | dict[str, Any]] = (),
     out_dir: str | Path = "act-checkpoint",
     model: str | None = None,
 ) -> Path:
     """ACT (the `act` section: GRPO, or its SFT / DPO ablations) on your own pairs, from
     `model` (default: `config.model`). Returns the checkpoint folder, `out_dir/checkpoint`.
-    `heldout_pairs` feed the held-out curve when `act.eval_every` > 0."""
+    `heldout_pairs` feed the held-out curve when `act.eval_every` > 0. Pairs are `actrain.pair`
+    records, or dicts as `pairs/*.jsonl` holds them."""
     from actrain.runtime.models import load_model
     from actrain.runtime.release import release
     from actrain.stages.act import run_act
@@ -80,7 +79,8 @@ def train_act(
                                       peft.enabled and peft.load_in_4bit, for_training=True,
                                       lora=peft.enabled)
     try:
-        return run_act(model_obj, tokenizer, list(train_pairs), list(heldout_pairs),
+        return run_act(model_obj, tokenizer, Pair.coerce_all(train_pairs),
+                       Pair.coerce_all(heldout_pairs),
                        stage_inputs(config, "act"), Path(out_dir))
     finally:  # a model the caller loads next (evaluate_critic) is whole again, and fits
         del model_obj
@@ -88,7 +88,7 @@ def train_act(
 
 
 def evaluate_critic(config: RunConfig, model: str | Path,
-                    pairs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+                    pairs: Sequence[Pair | dict[str, Any]]) -> dict[str, Any]:
     """Held-out critic accuracy of any model or checkpoint on `pairs`, under the config's
     `critic` and `eval` sections: balanced accuracy, accuracy by shown order, format failures."""
     from actrain.envs import instructions_of
@@ -98,7 +98,7 @@ def evaluate_critic(config: RunConfig, model: str | Path,
     config = _resolved(config)
     model_obj, tokenizer = load_model(str(model), config.dtype, config.device,
                                       config.chat_template_kwargs)
-    metrics, _ = judge(model_obj, tokenizer, list(pairs), config.critic, config.eval,
+    metrics, _ = judge(model_obj, tokenizer, Pair.coerce_all(pairs), config.critic, config.eval,
                        config.dtype, config.seed, instructions=instructions_of(config.env))
     return metrics
 

@@ -21,6 +21,7 @@ from actrain.data.hard_pairs import same_kind
 from actrain.data.pairs import build_pairs, expert_states
 from actrain.envs import instructions_of
 from actrain.prompts import ActorView, first_word, normalise_action
+from actrain.records import Pair, Trajectory
 from actrain.runtime.distributed import map_sharded, world
 from actrain.runtime.generation import generate, score_continuations
 
@@ -35,7 +36,7 @@ def policy_view(config: Any) -> ActorView:
 def sample_alternatives(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
-    trajectories: Sequence[dict[str, Any]],
+    trajectories: Sequence[Trajectory],
     config: Any,  # RunConfig; typed loosely to keep this module free of the config import cycle
     seed: int,
 ) -> tuple[list[Any], list[list[str]]]:
@@ -84,7 +85,7 @@ def sample_alternatives(
 def draw_admissible_alternatives(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
-    trajectories: Sequence[dict[str, Any]],
+    trajectories: Sequence[Trajectory],
     config: Any,
     seed: int,
 ) -> tuple[list[Any], list[list[str]]]:
@@ -136,11 +137,11 @@ def draw_admissible_alternatives(
 def make_pairs(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
-    trajectories: Sequence[dict[str, Any]],
+    trajectories: Sequence[Trajectory],
     config: Any,
     both_orders: bool,
     seed: int,
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+) -> tuple[list[Pair], dict[str, Any]]:
     """Alternatives at every state of `trajectories`, as labelled pairs, and their counts.
 
     With `alternatives.verify`, only the pairs the environment's oracle finds worse stay.
@@ -164,28 +165,28 @@ def make_pairs(
     return pairs, stats
 
 
-def kind_shares(pairs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def kind_shares(pairs: Sequence[Pair]) -> dict[str, Any]:
     """How many (state, alternative) pairs are of each kind: the alternative the same kind of
     action as the expert's (its first word) or another, and drawn from the policy or at random;
     with the share of the same kind, which surface rules cannot judge."""
-    seen = {(p["task"], p["step"], p["alternative"]): p for p in pairs}
-    same = sum(first_word(p["alternative"]) == first_word(p["expert_action"])
-               for p in seen.values())
-    random_ = sum(p.get("alternative_source") == "random" for p in seen.values())
+    seen = {p.key: p for p in pairs}
+    same = sum(first_word(p.alternative) == first_word(p.expert_action) for p in seen.values())
+    random_ = sum(p.alternative_source == "random" for p in seen.values())
     return {"pairs": len(seen), "same_kind": same, "other_kind": len(seen) - same,
             "random": random_, "same_kind_share": round(same / len(seen), 4) if seen else 0.0}
 
 
-def first_pairs_per_state(pairs: Sequence[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+def first_pairs_per_state(pairs: Sequence[Pair], limit: int) -> list[Pair]:
     """The first `limit` pairs of every state (`act.pairs_per_state`; 0 keeps all), in order:
     the pairs step may draw several alternatives a state for Early Experience's reflections
     while ACT trains on one pair a state, as the paper does."""
+    pairs = Pair.coerce_all(pairs)
     if limit <= 0:
-        return list(pairs)
+        return pairs
     seen: dict[tuple[Any, Any], int] = {}
     kept = []
     for pair in pairs:
-        state = (pair["task"], pair["step"])
+        state = pair.state_key
         seen[state] = seen.get(state, 0) + 1
         if seen[state] <= limit:
             kept.append(pair)

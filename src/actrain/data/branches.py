@@ -12,16 +12,13 @@ train on this file.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from tqdm import tqdm
 
 from actrain.data.verify import trajectory_prefixes
 from actrain.envs.base import StepResult, TextEnv
 from actrain.errors import ActrainError
-
-STATE_FIELDS = ("task", "step", "task_description", "history", "observation", "context",
-                "admissible", "expert_action", "alternative")
+from actrain.records import Outcome, Pair, Trajectory
 
 
 def outcome_text(result: StepResult) -> str:
@@ -33,8 +30,8 @@ def outcome_text(result: StepResult) -> str:
 
 
 def branch_outcomes(
-    env: TextEnv, pairs: Sequence[dict[str, Any]], trajectories: Sequence[dict[str, Any]]
-) -> list[dict[str, Any]]:
+    env: TextEnv, pairs: Sequence[Pair], trajectories: Sequence[Trajectory]
+) -> list[Outcome]:
     """Both actions of each distinct (task, step, alternative) of `pairs`, played from its state.
 
     A pair whose task has no trajectory, or whose step lies past its end, is an error: the pairs
@@ -42,21 +39,19 @@ def branch_outcomes(
     """
     prefixes = trajectory_prefixes(trajectories)
     seen: set[tuple[str, int, str]] = set()
-    records: list[dict[str, Any]] = []
+    records: list[Outcome] = []
     for pair in tqdm(pairs, desc="branching pairs", unit="pair", leave=False):
-        key = (pair["task"], pair["step"], pair["alternative"])
-        if key in seen:
+        if pair.key in seen:
             continue
-        seen.add(key)
-        path = prefixes.get(pair["task"])
-        if path is None or pair["step"] >= len(path):
-            raise ActrainError(f"pair of task {pair['task']!r} step {pair['step']} has no "
+        seen.add(pair.key)
+        path = prefixes.get(pair.task)
+        if path is None or pair.step >= len(path):
+            raise ActrainError(f"pair of task {pair.task!r} step {pair.step} has no "
                                "matching trajectory state: pairs and trajectories disagree")
-        prefix = path[: pair["step"]]
+        prefix = path[: pair.step]
         outcomes = []
-        for action in (pair["expert_action"], pair["alternative"]):
-            env.replay(pair["task"], prefix)
+        for action in (pair.expert_action, pair.alternative):
+            env.replay(pair.task, prefix)
             outcomes.append(outcome_text(env.step(action)))
-        records.append({**{k: pair[k] for k in STATE_FIELDS if k in pair},
-                        "expert_outcome": outcomes[0], "alternative_outcome": outcomes[1]})
+        records.append(Outcome.of(pair, outcomes[0], outcomes[1]))
     return records

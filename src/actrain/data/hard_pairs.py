@@ -25,6 +25,7 @@ from actrain.data.pairs import expert_states, pair_record
 from actrain.data.verify import alternative_is_worse, has_oracle, trajectory_prefixes
 from actrain.envs.base import TextEnv
 from actrain.prompts import first_word, normalise_action
+from actrain.records import Pair, Trajectory
 
 HARD_SOURCE = "same_kind_verified"
 
@@ -37,18 +38,18 @@ def same_kind(expert: str, admissible: Sequence[str]) -> list[str]:
 
 def hard_pairs(
     env: TextEnv,
-    trajectories: Sequence[dict[str, Any]],
+    trajectories: Sequence[Trajectory],
     history_len: int,
     per_state: int = 1,
     seed: int = 0,
     max_checks: int = 8,
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+) -> tuple[list[Pair], dict[str, Any]]:
     """The hard set of `trajectories` (both orders), and counts of how it was made."""
     rng = random.Random(seed)
     states = expert_states(trajectories, history_len)
     taken = trajectory_prefixes(trajectories)
     oracle = bool(states) and has_oracle(env, states[0].task)
-    pairs: list[dict[str, Any]] = []
+    pairs: list[Pair] = []
     stats: Counter[str] = Counter()
     verbs: Counter[str] = Counter()
     for record in tqdm(states, desc="hard critic set", unit="state", leave=False):

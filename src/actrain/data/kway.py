@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from typing import Any
 
 from actrain.prompts import normalise_action
+from actrain.records import Pair
 
 
 def rotation(candidates: Sequence[str], r: int) -> list[str]:
@@ -25,64 +25,57 @@ def rotation(candidates: Sequence[str], r: int) -> list[str]:
     return items[-r:] + items[:-r] if r else items
 
 
-def canonical(row: dict[str, Any]) -> list[str]:
+def canonical(row: Pair) -> list[str]:
     """A shown row's candidates turned back so the expert's action is first."""
-    actions, label = list(row["actions"]), row["label"]
+    actions, label = list(row.actions), row.label
     return actions[label:] + actions[:label]
 
 
 def kway_items(
-    pairs: Sequence[dict[str, Any]], k: int, all_positions: bool, seed: int = 0
-) -> tuple[list[dict[str, Any]], int]:
+    pairs: Sequence[Pair], k: int, all_positions: bool, seed: int = 0
+) -> tuple[list[Pair], int]:
     """K-way items from the pairs of each state, and the number of states with too few
     distinct alternatives (left out). `all_positions`: every rotation of an item (held-out);
     else one drawn with `seed`."""
     rng = random.Random(seed)
-    by_state: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    by_state: dict[tuple[str, int], list[Pair]] = {}
     for pair in pairs:
-        by_state.setdefault((pair["task"], pair["step"]), []).append(pair)
-    items: list[dict[str, Any]] = []
+        by_state.setdefault(pair.state_key, []).append(pair)
+    items: list[Pair] = []
     short = 0
     for group in by_state.values():
         alternatives: list[str] = []
         for pair in group:
-            if normalise_action(pair["alternative"]) not in map(normalise_action, alternatives):
-                alternatives.append(pair["alternative"])
+            if normalise_action(pair.alternative) not in map(normalise_action, alternatives):
+                alternatives.append(pair.alternative)
         if len(alternatives) < k - 1:
             short += 1
             continue
-        candidates = [group[0]["expert_action"], *alternatives[: k - 1]]
+        candidates = [group[0].expert_action, *alternatives[: k - 1]]
         positions = range(k) if all_positions else [rng.randrange(k)]
-        base = {key: v for key, v in group[0].items() if key not in ("actions", "label")}
-        for r in positions:
-            items.append({**base, "alternatives": candidates[1:],
-                          "actions": rotation(candidates, r), "label": r, "expert_first": r == 0})
+        item = group[0].replace(alternatives=candidates[1:])
+        items += [item.shown(rotation(candidates, r), r) for r in positions]
     return items, short
 
 
 def training_rows(
-    pairs: Sequence[dict[str, Any]], both_orders: bool, seed: int | None = None
-) -> list[dict[str, Any]]:
+    pairs: Sequence[Pair], both_orders: bool, seed: int | None = None
+) -> list[Pair]:
     """Pairs as training rows; with `both_orders` each pair is added in its other order too.
 
     With a `seed`, pairs are shuffled first and each pair's two orders stay adjacent, so that an
     unshuffled sampler puts them in the same step.
     """
-    pairs = list(pairs)
+    pairs = Pair.coerce_all(pairs)
     if seed is not None:
         random.Random(seed).shuffle(pairs)
     rows = []
     for pair in pairs:
         rows.append(pair)
-        if both_orders and len(pair["actions"]) == 2:
-            flipped = dict(pair)
-            flipped["actions"] = list(reversed(pair["actions"]))
-            flipped["expert_first"] = not pair["expert_first"]
-            flipped["label"] = 1 - pair["label"]
-            rows.append(flipped)
+        if both_orders and len(pair.actions) == 2:
+            rows.append(pair.shown(list(reversed(pair.actions)), 1 - pair.label))
         elif both_orders:  # a K-way item: its other rotations
             candidates = canonical(pair)
-            rows += [{**pair, "actions": rotation(candidates, r), "label": r,
-                      "expert_first": r == 0}
-                     for r in range(len(candidates)) if r != pair["label"]]
+            rows += [pair.shown(rotation(candidates, r), r)
+                     for r in range(len(candidates)) if r != pair.label]
     return rows

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
-from typing import Any
 
 from tqdm import tqdm
 
@@ -25,6 +24,7 @@ from actrain.data.trajectories import first_tasks, trajectory_record
 from actrain.envs.base import TextEnv
 from actrain.errors import ActrainError
 from actrain.prompts import normalise_action
+from actrain.records import Step, Trajectory
 from actrain.runtime.io import write_jsonl
 
 
@@ -44,7 +44,7 @@ def collect_oracle_trajectory(
     explore: float,
     rng: random.Random,
     max_steps: int = 100,
-) -> dict[str, Any]:
+) -> Trajectory:
     """Run the exploring oracle policy on `task` and record every state it visits.
 
     A state where the oracle has no plan (the game is won, lost or over) ends the trajectory,
@@ -54,7 +54,7 @@ def collect_oracle_trajectory(
         raise ActrainError(f"explore must be a probability in [0, 1], got {explore}")
     result = env.reset(task)
     description = result.info.get("task_description", "")
-    steps: list[dict[str, Any]] = []
+    steps: list[Step] = []
     off_path = False
     for _ in range(max_steps):
         plan = _oracle_plan(env)
@@ -67,21 +67,14 @@ def collect_oracle_trajectory(
         # Draw every step, so the coin sequence does not depend on how many options there are.
         explores = rng.random() < explore
         action = rng.choice(others) if explores and others else best
-        steps.append(
-            {
-                "observation": result.observation,
-                "context": env.context(),
-                "admissible": admissible,
-                "expert_action": best,
-                "off_path": off_path,
-                "action": action,
-            }
-        )
+        steps.append(Step.explored(observation=result.observation, context=env.context(),
+                                   admissible=admissible, expert_action=best,
+                                   off_path=off_path, action=action))
         result = env.step(action)
         off_path = off_path or action != best
         if result.done:
             break
-    return {**trajectory_record(task, description, steps, result), "explore": explore}
+    return trajectory_record(task, description, steps, result, explore=explore)
 
 
 def collect_oracle_trajectories(
@@ -105,10 +98,10 @@ def collect_oracle_trajectories(
         rng = random.Random(f"{seed}:{task}")
         records.append(collect_oracle_trajectory(env, task, explore, rng, max_steps))
     write_jsonl(path, records)
-    steps = [step for record in records for step in record["steps"]]
+    steps = [step for record in records for step in record.steps]
     return {
         "tasks": len(tasks),
-        "won": sum(record["won"] for record in records),
+        "won": sum(bool(record.won) for record in records),
         "states": len(steps),
-        "off_path_states": sum(step["off_path"] for step in steps),
+        "off_path_states": sum(bool(step.off_path) for step in steps),
     }

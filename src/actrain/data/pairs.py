@@ -28,6 +28,9 @@ from typing import Any
 from actrain.config.schema import AlternativeConfig
 from actrain.data.trajectories import iter_states
 from actrain.prompts import State, normalise_action, parse_action
+from actrain.records import Pair, Trajectory
+
+DROP_REASONS = ("malformed", "equals_expert", "not_admissible", "duplicate")
 
 
 @dataclass
@@ -40,10 +43,10 @@ class StateRecord:
     expert_action: str
 
 
-def expert_states(trajectories: Sequence[dict[str, Any]], history_len: int) -> list[StateRecord]:
+def expert_states(trajectories: Sequence[Trajectory], history_len: int) -> list[StateRecord]:
     return [
-        StateRecord(traj["task"], step, state, expert)
-        for traj in trajectories
+        StateRecord(traj.task, step, state, expert)
+        for traj in Trajectory.coerce_all(trajectories)
         for step, state, expert in iter_states(traj, history_len)
     ]
 
@@ -64,7 +67,7 @@ def filter_candidates(
     admissible_by_key = {normalise_action(a): a for a in admissible}
     kept: list[str] = []
     seen: set[str] = set()
-    dropped = {"malformed": 0, "equals_expert": 0, "not_admissible": 0, "duplicate": 0}
+    dropped = dict.fromkeys(DROP_REASONS, 0)
     for candidate in candidates:
         if candidate is None:
             dropped["malformed"] += 1
@@ -92,26 +95,72 @@ def random_alternative(
 
 def pair_record(
     record: StateRecord, alternative: str, source: str, expert_first: bool
-) -> dict[str, Any]:
+) -> Pair:
     """One line of a pairs file: the state, both actions in their shown order, and the label
     (the position of the expert's action). `source` says where the alternative came from."""
-    actions = ([record.expert_action, alternative] if expert_first
-               else [alternative, record.expert_action])
+    return Pair.make(
+        task=record.task, step=record.step, task_description=record.state.task,
+        history=record.state.history, observation=record.state.observation,
+        context=record.state.context, admissible=record.state.admissible,
+        expert_action=record.expert_action, alternative=alternative,
+        alternative_source=source, expert_first=expert_first,
+    )
+
+
+def _new_stats(rule: str, states: int) -> dict[str, Any]:
     return {
-        "task": record.task,
-        "step": record.step,
-        "task_description": record.state.task,
-        "history": [list(h) for h in record.state.history],
-        "observation": record.state.observation,
-        "context": record.state.context,
-        "admissible": list(record.state.admissible),
-        "expert_action": record.expert_action,
-        "alternative": alternative,
-        "alternative_source": source,
-        "actions": actions,
-        "expert_first": expert_first,
-        "label": 0 if expert_first else 1,
+        "rule": rule,
+        "states": states,
+        "candidates": 0,
+        **dict.fromkeys(DROP_REASONS, 0),
+        "from_policy": 0,
+        "random_fallback": 0,
+        "states_without_alternative": 0,
+        "states_dropped_equal_expert": 0,  # rule paper: the one sample was the expert's action
+        "states_kept": 0,
     }
+
+
+def _state_alternatives(
+    record: StateRecord,
+    completions: Sequence[str],
+    config: AlternativeConfig,
+    parsed: bool,
+    rng: random.Random,
+    stats: dict[str, Any],
+) -> list[tuple[str, str]]:
+    """The (alternative, source) pairs of one state, counted into `stats`: the policy's usable
+    candidates, or a random admissible fallback where the config allows one."""
+    paper = config.rule == "paper"
+    candidates = (
+        list(completions) if parsed
+        else [parse_action(c, prefilled=not config.reasoning) for c in completions]
+    )
+    if paper:
+        candidates = candidates[:1]
+    stats["candidates"] += len(candidates)
+    kept, dropped = filter_candidates(
+        candidates,
+        record.expert_action,
+        record.state.admissible,
+        config.admissible_only,
+        config.per_state,
+    )
+    for reason, count in dropped.items():
+        stats[reason] += count
+    sources = ["policy"] * len(kept)
+    equal_expert = paper and dropped["equals_expert"] > 0
+    if not kept and config.random_fallback and not equal_expert:
+        fallback = random_alternative(record.expert_action, record.state.admissible, rng)
+        if fallback is not None:
+            kept, sources = [fallback], ["random"]
+    if equal_expert:
+        stats["states_dropped_equal_expert"] += 1
+    elif not kept:
+        stats["states_without_alternative"] += 1
+    if kept:
+        stats["states_kept"] += 1
+    return list(zip(kept, sources, strict=True))
 
 
 def build_pairs(
@@ -121,7 +170,7 @@ def build_pairs(
     seed: int,
     both_orders: bool,
     parsed: bool = False,
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+) -> tuple[list[Pair], dict[str, Any]]:
     """Turn sampled completions into labelled pairs; deterministic for a given seed.
 
     With `parsed`, `sampled` holds candidate actions rather than completions to parse. Under
@@ -132,52 +181,11 @@ def build_pairs(
     so that a constant-position answer scores exactly 50%; otherwise the order is a seeded coin.
     """
     rng = random.Random(seed)
-    pairs: list[dict[str, Any]] = []
-    paper = config.rule == "paper"
-    stats: dict[str, Any] = {
-        "rule": config.rule,
-        "states": len(states),
-        "candidates": 0,
-        "malformed": 0,
-        "equals_expert": 0,
-        "not_admissible": 0,
-        "duplicate": 0,
-        "from_policy": 0,
-        "random_fallback": 0,
-        "states_without_alternative": 0,
-        "states_dropped_equal_expert": 0,  # rule paper: the one sample was the expert's action
-        "states_kept": 0,
-    }
+    pairs: list[Pair] = []
+    stats = _new_stats(config.rule, len(states))
     for record, completions in zip(states, sampled, strict=True):
-        candidates = (
-            list(completions) if parsed
-            else [parse_action(c, prefilled=not config.reasoning) for c in completions]
-        )
-        if paper:
-            candidates = candidates[:1]
-        stats["candidates"] += len(candidates)
-        kept, dropped = filter_candidates(
-            candidates,
-            record.expert_action,
-            record.state.admissible,
-            config.admissible_only,
-            config.per_state,
-        )
-        for reason, count in dropped.items():
-            stats[reason] += count
-        sources = ["policy"] * len(kept)
-        equal_expert = paper and dropped["equals_expert"] > 0
-        if not kept and config.random_fallback and not equal_expert:
-            fallback = random_alternative(record.expert_action, record.state.admissible, rng)
-            if fallback is not None:
-                kept, sources = [fallback], ["random"]
-        if equal_expert:
-            stats["states_dropped_equal_expert"] += 1
-        elif not kept:
-            stats["states_without_alternative"] += 1
-        if kept:
-            stats["states_kept"] += 1
-        for alternative, source in zip(kept, sources, strict=True):
+        for alternative, source in _state_alternatives(record, completions, config, parsed,
+                                                       rng, stats):
             stats["from_policy" if source == "policy" else "random_fallback"] += 1
             orders = [True, False] if both_orders else [rng.random() < 0.5]
             for expert_first in orders:

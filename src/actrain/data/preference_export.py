@@ -15,6 +15,7 @@ from typing import Any
 from actrain.envs import instructions_of
 from actrain.errors import ActrainError
 from actrain.prompts import ActorView, CriticView, critic_tag, pair_state
+from actrain.records import Pair
 
 ROLES = ("actor", "critic")
 
@@ -23,7 +24,7 @@ def _reply(text: str) -> list[dict[str, str]]:
     return [{"role": "assistant", "content": text}]
 
 
-def preference_rows(pairs: Sequence[dict[str, Any]], config: Any, role: str = "actor"
+def preference_rows(pairs: Sequence[Pair], config: Any, role: str = "actor"
                     ) -> list[dict[str, Any]]:
     """One preference row per pair (`actor`) or per pair and shown order (`critic`)."""
     if role not in ROLES:
@@ -34,24 +35,23 @@ def preference_rows(pairs: Sequence[dict[str, Any]], config: Any, role: str = "a
     rows, seen = [], set()
     for pair in pairs:
         state = pair_state(pair)
-        meta = {"task": pair["task"], "step": pair["step"]}
+        meta = {"task": pair.task, "step": pair.step}
         if role == "actor":
-            key = (pair["task"], pair["step"], pair["alternative"])
-            if key in seen:  # held-out pairs come in both orders: one actor row
+            if pair.key in seen:  # held-out pairs come in both orders: one actor row
                 continue
-            seen.add(key)
+            seen.add(pair.key)
             messages, _ = actor.messages(state)
-            rows.append({"prompt": messages, "chosen": _reply(f"<action>{pair['expert_action']}"
-                                                              f"</action>"),
-                         "rejected": _reply(f"<action>{pair['alternative']}</action>"), **meta})
+            rows.append({"prompt": messages,
+                         "chosen": _reply(f"<action>{pair.expert_action}</action>"),
+                         "rejected": _reply(f"<action>{pair.alternative}</action>"), **meta})
             continue
-        for actions in (pair["actions"], list(reversed(pair["actions"]))):  # once each order
-            key = (pair["task"], pair["step"], tuple(actions))
+        for actions in (pair.actions, list(reversed(pair.actions))):  # once each order
+            key = (pair.task, pair.step, tuple(actions))
             if key in seen:
                 continue
             seen.add(key)
             messages, _ = critic.messages(state, actions)
-            expert = actions.index(pair["expert_action"])
+            expert = actions.index(pair.expert_action)
             rows.append({"prompt": messages,
                          "chosen": _reply(_answer(expert, actions, critic.answer_format)),
                          "rejected": _reply(_answer(1 - expert, actions, critic.answer_format)),

@@ -20,7 +20,6 @@ skips it; `thinking_cut` in the stats says how many, so a too small `sr.max_new_
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
@@ -34,16 +33,17 @@ from actrain.prompts import (
     rationale_prompt,
     render_chat,
 )
+from actrain.records import Outcome, Rationale
 from actrain.runtime.distributed import map_sharded
 from actrain.runtime.generation import generate
 
 
-def reflection_groups(outcomes: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+def reflection_groups(outcomes: Sequence[Outcome]) -> list[list[Outcome]]:
     """The outcome records of each expert state (task, step), in order of first appearance: one
     reflection each, over all of the state's alternatives."""
-    groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
-    for o in outcomes:
-        groups.setdefault((o["task"], o["step"]), []).append(o)
+    groups: dict[tuple[str, int], list[Outcome]] = {}
+    for o in Outcome.coerce_all(outcomes):
+        groups.setdefault(o.state_key, []).append(o)
     return list(groups.values())
 
 
@@ -70,7 +70,7 @@ def reflection_prompt(
 
 
 def rationale_prompts(
-    tokenizer: PreTrainedTokenizerBase, groups: Sequence[Sequence[dict[str, Any]]],
+    tokenizer: PreTrainedTokenizerBase, groups: Sequence[Sequence[Outcome]],
     view: ActorView,
 ) -> list[str]:
     """The teacher's prompt for each state's group of outcome records: the state as the agent
@@ -78,8 +78,8 @@ def rationale_prompts(
     return [
         reflection_prompt(
             tokenizer, view.text(pair_state(g[0])),
-            g[0]["expert_action"], g[0]["expert_outcome"],
-            [(o["alternative"], o["alternative_outcome"]) for o in g],
+            g[0].expert_action, g[0].expert_outcome,
+            [(o.alternative, o.alternative_outcome) for o in g],
         )
         for g in groups
     ]
@@ -95,12 +95,12 @@ def teacher_rationale(text: str, prompt: str) -> str | None:
 def write_rationales(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
-    outcomes: Sequence[dict[str, Any]],
+    outcomes: Sequence[Outcome],
     view: ActorView,
     max_new_tokens: int,
     batch_size: int,
     dtype: str,
-) -> tuple[list[dict[str, Any]], dict[str, int]]:
+) -> tuple[list[Rationale], dict[str, int]]:
     """A rationale for every expert state of `outcomes` (greedy), and counts of usable and empty
     ones."""
     groups = reflection_groups(outcomes)
@@ -111,14 +111,13 @@ def write_rationales(
                         batch_size=batch_size, autocast=dtype, desc="writing rationales")
 
     written = map_sharded(write, prompts)  # split over processes when launched as several
-    records, cut = [], 0
+    records: list[Rationale] = []
+    cut = 0
     for group, prompt, (text,) in zip(groups, prompts, written, strict=True):
         rationale = teacher_rationale(text, prompt)
         cut += rationale is None
-        records.append({**group[0], "alternatives": [o["alternative"] for o in group],
-                        "alternative_outcomes": [o["alternative_outcome"] for o in group],
-                        "rationale": rationale or "", "teacher_output": text})
-    usable = sum(bool(r["rationale"]) for r in records)
+        records.append(Rationale.of(group, rationale or "", text))
+    usable = sum(bool(r.rationale) for r in records)
     stats = {"outcomes": len(outcomes), "rationales": usable, "empty": len(records) - usable}
     if cut:  # only a thinking teacher can be cut off mid-thought
         stats["thinking_cut"] = cut

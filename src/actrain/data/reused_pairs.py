@@ -16,6 +16,7 @@ from typing import Any
 
 from actrain.data.verify import trajectory_prefixes
 from actrain.errors import ActrainError
+from actrain.records import Pair, Trajectory
 from actrain.runtime.io import read_json, read_pairs
 
 
@@ -51,23 +52,22 @@ def source_model(folder: Path) -> str:
     return data.get("model", "unknown") if policy == "base" else policy
 
 
-def check_pairs_match(pairs: Sequence[dict[str, Any]], trajectories: Sequence[dict[str, Any]],
+def check_pairs_match(pairs: Sequence[Pair], trajectories: Sequence[Trajectory],
                       where: str) -> None:
     """Every pair's task, step and expert action must be a state of `trajectories`."""
     actions = trajectory_prefixes(trajectories)
     for pair in pairs:
-        path = actions.get(pair.get("task"))
-        step = pair.get("step")
-        if path is None or not isinstance(step, int) or step >= len(path) \
-                or path[step] != pair.get("expert_action"):
+        path = actions.get(pair.task)
+        if path is None or not 0 <= pair.step < len(path) \
+                or path[pair.step] != pair.expert_action:
             raise ActrainError(
-                f"alternatives.pairs_from: {where} has a pair (task {pair.get('task')!r}, step "
-                f"{step}) that is not a state of this run's expert trajectories: reuse pairs "
-                "collected with the same env and data settings")
+                f"alternatives.pairs_from: {where} has a pair (task {pair.task!r}, step "
+                f"{pair.step}) that is not a state of this run's expert trajectories: reuse "
+                "pairs collected with the same env and data settings")
 
 
-def reuse_pairs(source: str, train_traj: Sequence[dict[str, Any]],
-                eval_traj: Sequence[dict[str, Any]]) -> tuple[dict[str, list], dict[str, Any]]:
+def reuse_pairs(source: str, train_traj: Sequence[Trajectory],
+                eval_traj: Sequence[Trajectory]) -> tuple[dict[str, list[Pair]], dict[str, Any]]:
     """The source's pairs by split, checked against this run's trajectories, and their stats
     (the source's own, plus where they came from and which model sampled them)."""
     folder = pairs_folder(source)

@@ -12,16 +12,18 @@ import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
 from actrain.envs.base import StepResult, TextEnv
 from actrain.errors import ActrainError
 from actrain.prompts import ActorView, State, history_window
+from actrain.records import Step, Trajectory
 from actrain.runtime.distributed import main_first, map_sharded
-from actrain.runtime.io import write_jsonl
+from actrain.runtime.io import read_trajectories, write_jsonl
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -33,7 +35,7 @@ log = logging.getLogger("actrain")
 EXPERT_RETRIES = 2
 
 
-def collect_expert_trajectory(env: TextEnv, task: str) -> dict[str, Any]:
+def collect_expert_trajectory(env: TextEnv, task: str) -> Trajectory:
     """Replay the expert's actions on `task`, recording observation and admissible actions.
 
     Where the environment is not `deterministic`, a path that does not win is played again (up
@@ -41,28 +43,22 @@ def collect_expert_trajectory(env: TextEnv, task: str) -> dict[str, Any]:
     """
     record = _expert_episode(env, task)
     for attempt in range(EXPERT_RETRIES if not env.deterministic else 0):
-        if record["won"]:
+        if record.won:
             break
         log.warning("expert path of %s ended without a win (score %s); playing it again (%d/%d)",
-                    task, record["score"], attempt + 1, EXPERT_RETRIES)
+                    task, record.score, attempt + 1, EXPERT_RETRIES)
         record = _expert_episode(env, task)
     return record
 
 
-def _expert_episode(env: TextEnv, task: str) -> dict[str, Any]:
+def _expert_episode(env: TextEnv, task: str) -> Trajectory:
     expert = env.expert_actions(task)
     result = env.reset(task)
     description = result.info.get("task_description", "")
     steps = []
     for action in expert:
-        steps.append(
-            {
-                "observation": result.observation,
-                "admissible": env.admissible_actions(),
-                "expert_action": action,
-                "context": env.context(),
-            }
-        )
+        steps.append(Step(observation=result.observation, admissible=env.admissible_actions(),
+                          expert_action=action, context=env.context()))
         result = env.step(action)
         if result.done:
             break
@@ -70,21 +66,19 @@ def _expert_episode(env: TextEnv, task: str) -> dict[str, Any]:
 
 
 def trajectory_record(
-    task: str, description: str, steps: list[dict[str, Any]], last: StepResult
-) -> dict[str, Any]:
-    """One line of a trajectories file; `last` is the result of the final step."""
-    return {
-        "task": task,
-        "task_description": description,
-        "steps": steps,
-        "won": bool(last.info.get("won", False)),
-        "score": float(last.info.get("score", 0.0)),
-    }
+    task: str, description: str, steps: list[Step], last: StepResult,
+    explore: float | None = None,
+) -> Trajectory:
+    """One line of a trajectories file; `last` is the result of the final step. `explore`: an
+    exploring oracle's probability (`data/offpath.py`)."""
+    return Trajectory(task=task, task_description=description, steps=steps,
+                      won=bool(last.info.get("won", False)),
+                      score=float(last.info.get("score", 0.0)), explore=explore)
 
 
 def collect_many(
     make_env: Callable[[], TextEnv], tasks: Sequence[str], workers: int = 1, desc: str = ""
-) -> list[dict[str, Any]]:
+) -> list[Trajectory]:
     """Expert trajectories of `tasks`, in order, with `workers` environments stepping at once.
 
     Each running task holds one environment, which the next task reuses. Java-backed
@@ -101,7 +95,7 @@ def collect_many(
                     type(first).__name__)
         workers = 1
 
-    def run(task: str) -> dict[str, Any]:
+    def run(task: str) -> Trajectory:
         # At most `workers` tasks run at once, so at most `workers` environments are made.
         try:
             env = idle.get_nowait()
@@ -150,69 +144,74 @@ def collect_trajectories(
     tasks = first_tasks(env, split, num_tasks)
     desc = f"expert trajectories ({split})"
 
-    def collect(mine: list[str]) -> list[dict[str, Any]]:
+    def collect(mine: list[str]) -> list[Trajectory]:
         if make_env is not None and workers > 1:
             return collect_many(make_env, mine, workers, desc)
         return [collect_expert_trajectory(env, task) for task in tqdm(mine, desc=desc,
                                                                        unit="task")]
 
     all_records = map_sharded(collect, tasks)  # split over processes when launched as several
-    records = [r for r in all_records if r["won"] or not only_won]
+    records = [r for r in all_records if r.won or not only_won]
     write_jsonl(path, records)
     lost = len(all_records) - len(records)
     return {"tasks": len(tasks), "kept": len(records), "expert_not_won": lost}
 
 
-def load_trajectories(path: Path) -> list[dict[str, Any]]:
-    from actrain.runtime.io import read_jsonl
-
-    records = read_jsonl(path)
-    for i, record in enumerate(records):
-        if not isinstance(record, dict) or "steps" not in record or "task" not in record:
-            raise ActrainError(f"{path}: line {i + 1} is not a trajectory (needs task and steps)")
-    return records
+def load_trajectories(path: Path) -> list[Trajectory]:
+    """The trajectories of a file; a line that is not one is an error naming the line."""
+    return read_trajectories(path)
 
 
 def iter_states(
-    trajectory: dict[str, Any], history_len: int
+    trajectory: Trajectory, history_len: int
 ) -> Iterator[tuple[int, State, str]]:
     """Yield (step index, State, expert action) for each step of a trajectory."""
-    steps = trajectory["steps"]
+    trajectory = Trajectory.coerce(trajectory)
+    steps = trajectory.steps
     # The action actually taken: off-path records (`actrain.data.offpath`) may differ from the
     # label `expert_action` where their behaviour policy explored.
-    past = [(s["observation"], s.get("action", s["expert_action"])) for s in steps]
+    past = [(s.observation, s.taken) for s in steps]
     for index, step in enumerate(steps):
         state = State(
-            task=trajectory.get("task_description") or "",
+            task=trajectory.task_description,
             history=history_window(past[:index], history_len),
-            observation=step["observation"],
-            admissible=tuple(step.get("admissible", ())),
-            context=step.get("context", ""),
+            observation=step.observation,
+            admissible=tuple(step.admissible or ()),
+            context=step.context or "",
         )
-        yield index, state, step["expert_action"]
+        yield index, state, step.expert_action
 
 
 def describe(path: Path) -> str:
     records = load_trajectories(path)
-    n_steps = sum(len(r["steps"]) for r in records)
+    n_steps = sum(len(r.steps) for r in records)
     return json.dumps({"trajectories": len(records), "steps": n_steps})
 
 
+@dataclass(frozen=True)
+class ActorExample:
+    """One expert state as the agent is prompted with it, and the expert's action there."""
+
+    prompt: str
+    expert_action: str
+    admissible_actions: list[str]
+    task: str
+    step: int
+
+
 def actor_examples(
-    tokenizer: PreTrainedTokenizerBase,
-    trajectories: Sequence[dict[str, Any]],
-    view: ActorView,
-) -> list[dict[str, Any]]:
+    tokenizer: PreTrainedTokenizerBase, trajectories: Sequence[Trajectory], view: ActorView
+) -> list[ActorExample]:
     """Every expert state as an agent prompt with its expert action: the IL and RL data, shown
     through the very view (and history window) rollouts prompt the agent with."""
     return [
-        {
-            "prompt": view.prompt(tokenizer, state),
-            "expert_action": action,
-            "admissible_actions": list(state.admissible),
-            "task": trajectory["task"],
-            "step": index,
-        }
-        for trajectory in trajectories
+        ActorExample(
+            prompt=view.prompt(tokenizer, state),
+            expert_action=action,
+            admissible_actions=list(state.admissible),
+            task=trajectory.task,
+            step=index,
+        )
+        for trajectory in Trajectory.coerce_all(trajectories)
         for index, state, action in iter_states(trajectory, view.history_len)
     ]

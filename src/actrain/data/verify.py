@@ -28,6 +28,7 @@ from tqdm import tqdm
 from actrain.envs.base import StepResult, TextEnv
 from actrain.errors import ActrainError
 from actrain.prompts import normalise_action
+from actrain.records import Pair, Trajectory
 
 LOST = float("inf")
 
@@ -95,33 +96,30 @@ def alternative_is_worse(
     return worse_by_outcome(env, task, prefix, expert, alternative, rest)
 
 
-def trajectory_prefixes(trajectories: Sequence[dict[str, Any]]) -> dict[str, list[str]]:
+def trajectory_prefixes(trajectories: Sequence[Trajectory]) -> dict[str, list[str]]:
     """Per task, the actions actually taken, in order (the expert's, or an explorer's)."""
-    return {
-        t["task"]: [s.get("action", s["expert_action"]) for s in t["steps"]] for t in trajectories
-    }
+    return {t.task: t.taken_actions() for t in Trajectory.coerce_all(trajectories)}
 
 
 def keep_verified_worse(
     env: TextEnv,
-    pairs: Sequence[dict[str, Any]],
-    trajectories: Sequence[dict[str, Any]],
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    pairs: Sequence[Pair],
+    trajectories: Sequence[Trajectory],
+) -> tuple[list[Pair], dict[str, Any]]:
     """The pairs whose alternative the environment shows worse than the expert's action, and
     counts (with `check`: oracle or outcome). Pairs written in both orders are checked once per
     state and alternative."""
     prefixes = trajectory_prefixes(trajectories)
-    oracle = bool(pairs) and has_oracle(env, pairs[0]["task"])
+    oracle = bool(pairs) and has_oracle(env, pairs[0].task)
     verdicts: dict[tuple[str, int, str], bool] = {}
     for pair in tqdm(pairs, desc="verifying alternatives", unit="pair", leave=False):
-        key = (pair["task"], pair["step"], pair["alternative"])
-        if key in verdicts:
+        if pair.key in verdicts:
             continue
-        taken = prefixes[pair["task"]]
-        verdicts[key] = alternative_is_worse(
-            env, pair["task"], taken[: pair["step"]], pair["expert_action"], pair["alternative"],
-            taken[pair["step"] + 1:], oracle)
-    kept = [p for p in pairs if verdicts[(p["task"], p["step"], p["alternative"])]]
+        taken = prefixes[pair.task]
+        verdicts[pair.key] = alternative_is_worse(
+            env, pair.task, taken[: pair.step], pair.expert_action, pair.alternative,
+            taken[pair.step + 1:], oracle)
+    kept = [p for p in pairs if verdicts[p.key]]
     worse = sum(verdicts.values())
     return kept, {"verified_worse": worse, "as_good_as_expert": len(verdicts) - worse,
                   "check": "oracle" if oracle else "outcome"}

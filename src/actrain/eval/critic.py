@@ -22,23 +22,24 @@ from actrain.prompts import (
     parse_choice,
     truncated_thinking,
 )
+from actrain.records import CriticPrediction, Pair
 from actrain.runtime.distributed import map_sharded
 from actrain.runtime.generation import generate
 
 
-def critic_metrics(pairs: Sequence[dict[str, Any]], picked: Sequence[int | None]) -> dict[str, Any]:
+def critic_metrics(pairs: Sequence[Pair], picked: Sequence[int | None]) -> dict[str, Any]:
     """Accuracy by shown order, balanced accuracy, format failures and position preference."""
 
-    def share(rows: list[tuple[dict[str, Any], int | None]]) -> float | None:
+    def share(rows: list[tuple[Pair, int | None]]) -> float | None:
         if not rows:
             return None
-        return sum(p == pair["label"] for pair, p in rows) / len(rows)
+        return sum(p == pair.label for pair, p in rows) / len(rows)
 
     rows = list(zip(pairs, picked, strict=True))
-    first = share([r for r in rows if r[0]["expert_first"]])
-    second = share([r for r in rows if not r[0]["expert_first"]])  # (K-way: any later position)
-    k = max([2, *(len(pair.get("actions", ())) for pair, _ in rows)])
-    by_position = [share([r for r in rows if r[0]["label"] == i]) for i in range(k)]
+    first = share([r for r in rows if r[0].expert_first])
+    second = share([r for r in rows if not r[0].expert_first])  # (K-way: any later position)
+    k = max([2, *(len(pair.actions) for pair, _ in rows)])
+    by_position = [share([r for r in rows if r[0].label == i]) for i in range(k)]
     parts = [x for x in by_position if x is not None]
     answered = [p for _, p in rows if p is not None]
     return {
@@ -57,14 +58,14 @@ def critic_metrics(pairs: Sequence[dict[str, Any]], picked: Sequence[int | None]
 def evaluate_critic(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
-    pairs: Sequence[dict[str, Any]],
+    pairs: Sequence[Pair],
     critic: CriticConfig,
     evaluation: EvalConfig,
     dtype: str = "float32",
     seed: int = 0,
     synced: bool = False,
     instructions: str = "",
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+) -> tuple[dict[str, Any], list[CriticPrediction]]:
     """Ask the model to judge every pair; returns (metrics, per-pair predictions).
 
     K-way (`critic.candidates` > 2): the pairs of each state are judged as one K-way item, in
@@ -77,52 +78,71 @@ def evaluate_critic(
     each with its `sample`. `instructions`: the environment's (`TextEnv.instructions`), shown
     to the judge as in training.
     """
-    if critic.candidates > 2:
-        from actrain.data.kway import kway_items
-
-        pairs, _ = kway_items([p for p in pairs if p["expert_first"]], critic.candidates,
-                              all_positions=True)
-    if evaluation.max_pairs:
-        pairs = pairs[: evaluation.max_pairs]
+    pairs = judged_items(Pair.coerce_all(pairs), critic, evaluation)
     prompts = critic_prompts(tokenizer, pairs, CriticView.of(critic, instructions))
     # A template may open the thinking block in the prompt (R1-style): then the completion
     # starts inside it, and is parsed and counted as truncated from there.
     think_open = [opens_thinking(p) for p in prompts]
     runs: list[dict[str, Any]] = []
-    predictions: list[dict[str, Any]] = []
+    predictions: list[CriticPrediction] = []
     for sample in range(evaluation.samples):
-        def judge(shown: list[str], sample: int = sample) -> list[list[str]]:
-            return generate(
-                model, tokenizer, shown, max_new_tokens=critic.max_new_tokens,
-                temperature=evaluation.temperature, top_p=evaluation.top_p,
-                top_k=evaluation.top_k, batch_size=evaluation.batch_size,
-                stop=[critic_stop(critic.answer_format)],
-                autocast=dtype, seed=seed + sample, desc="critic eval", synced=synced,
-            )
-
-        # split over processes when launched as several
-        completions = map_sharded(judge, prompts, even=synced)
+        texts = _judge(model, tokenizer, prompts, critic, evaluation, dtype, seed + sample,
+                       synced)
         picked = [
-            parse_choice(c[0], p["actions"], critic.answer_format, prefilled=not critic.reasoning,
+            parse_choice(text, p.actions, critic.answer_format, prefilled=not critic.reasoning,
                          think_open=opened)
-            for c, p, opened in zip(completions, pairs, think_open, strict=True)
+            for text, p, opened in zip(texts, pairs, think_open, strict=True)
         ]
         predictions += [
-            {"task": p["task"], "step": p["step"], "actions": p["actions"], "label": p["label"],
-             "expert_first": p["expert_first"], "picked": k, "completion": c[0],
-             **({"sample": sample} if evaluation.samples > 1 else {})}
-            for p, k, c in zip(pairs, picked, completions, strict=True)
+            CriticPrediction.of(p, k, text, sample if evaluation.samples > 1 else None)
+            for p, k, text in zip(pairs, picked, texts, strict=True)
         ]
-        metrics = critic_metrics(pairs, picked)
-        # Cut off while thinking (counted in the format failures too): raise
-        # critic.max_new_tokens.
-        metrics["truncated_rate"] = (
-            sum(truncated_thinking(c[0], opened) for c, opened in
-                zip(completions, think_open, strict=True)) / len(completions)
-            if completions else None
-        )
-        runs.append(metrics)
+        runs.append(_run_metrics(pairs, picked, texts, think_open))
     return (runs[0] if len(runs) == 1 else mean_of_runs(runs)), predictions
+
+
+def judged_items(pairs: list[Pair], critic: CriticConfig, evaluation: EvalConfig) -> list[Pair]:
+    """What the critic is shown: the pairs, or (`critic.candidates` > 2) the K-way items of
+    their states in every position; the first `evaluation.max_pairs` of them (0: all)."""
+    if critic.candidates > 2:
+        from actrain.data.kway import kway_items
+
+        pairs, _ = kway_items([p for p in pairs if p.expert_first], critic.candidates,
+                              all_positions=True)
+    if evaluation.max_pairs:
+        pairs = pairs[: evaluation.max_pairs]
+    return pairs
+
+
+def _judge(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompts: list[str],
+    critic: CriticConfig, evaluation: EvalConfig, dtype: str, seed: int, synced: bool,
+) -> list[str]:
+    """One completion a prompt, decoded as `evaluation` says and seeded `seed`."""
+    def judge(shown: list[str]) -> list[list[str]]:
+        return generate(
+            model, tokenizer, shown, max_new_tokens=critic.max_new_tokens,
+            temperature=evaluation.temperature, top_p=evaluation.top_p,
+            top_k=evaluation.top_k, batch_size=evaluation.batch_size,
+            stop=[critic_stop(critic.answer_format)],
+            autocast=dtype, seed=seed, desc="critic eval", synced=synced,
+        )
+
+    # split over processes when launched as several
+    return [c[0] for c in map_sharded(judge, prompts, even=synced)]
+
+
+def _run_metrics(pairs: Sequence[Pair], picked: Sequence[int | None], texts: Sequence[str],
+                 think_open: Sequence[bool]) -> dict[str, Any]:
+    """One evaluation's metrics, with the share of answers cut off while thinking (counted in
+    the format failures too: raise critic.max_new_tokens)."""
+    metrics = critic_metrics(pairs, picked)
+    metrics["truncated_rate"] = (
+        sum(truncated_thinking(text, opened) for text, opened in
+            zip(texts, think_open, strict=True)) / len(texts)
+        if texts else None
+    )
+    return metrics
 
 
 def mean_of_runs(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from actrain.records import EpisodeRecord, NextActionRecord
+
 RESAMPLES = 2000
 LEVEL = 0.95
 
@@ -66,28 +68,28 @@ def excludes_zero(result: Mapping[str, Any] | None) -> bool:
     return bool(result) and (result["low"] > 0 or result["high"] < 0)
 
 
-def next_action_values(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[Hashable, float]]:
+def next_action_values(records: Iterable[NextActionRecord]) -> dict[str, dict[Hashable, float]]:
     """{split: {(task, step): 1.0 right / 0.0 wrong}} from per-state next-action records."""
     out: dict[str, dict[Hashable, float]] = {}
     for r in records:
-        out.setdefault(r["split"], {})[(r["task"], r["step"])] = float(bool(r["correct"]))
+        out.setdefault(r.split, {})[r.state_key] = float(bool(r.correct))
     return out
 
 
-def success_values(episodes: Iterable[Mapping[str, Any]]) -> dict[str, dict[Hashable, float]]:
+def success_values(episodes: Iterable[EpisodeRecord]) -> dict[str, dict[Hashable, float]]:
     """{split: {(task, n): 1.0 won / 0.0 not}} from episode records; `n` numbers the plays of
     a task within its split (0 for the first), so a task played twice pairs play by play."""
     out: dict[str, dict[Hashable, float]] = {}
     for e in episodes:
-        split = out.setdefault(e.get("split", ""), {})
-        n = sum(1 for task, _ in split if task == e["task"])
-        split[(e["task"], n)] = float(bool(e["won"]))
+        split = out.setdefault(e.split or "", {})
+        n = sum(1 for task, _ in split if task == e.task)
+        split[(e.task, n)] = float(bool(e.won))
     return out
 
 
 def paired_comparisons(
-    next_action: Mapping[str, Mapping[Any, Sequence[Mapping[str, Any]]]],
-    episodes: Mapping[str, Mapping[Any, Sequence[Mapping[str, Any]]]],
+    next_action: Mapping[str, Mapping[Any, Sequence[NextActionRecord]]],
+    episodes: Mapping[str, Mapping[Any, Sequence[EpisodeRecord]]],
     pairs: Iterable[tuple[str, str, str]],
     splits: Sequence[str],
     resamples: int = RESAMPLES,
@@ -100,7 +102,7 @@ def paired_comparisons(
     `next_action` and `episodes` are {method: {seed: records}} (`agent/<id>.next_action.jsonl`
     and `agent/<id>.episodes.jsonl`). Differences are fractions (0.05 = 5 points).
     """
-    def by_split(source: Mapping[Any, Sequence[Mapping[str, Any]]], values: Any
+    def by_split(source: Mapping[Any, Sequence[Any]], values: Any
                  ) -> dict[str, dict[Any, dict[Hashable, float]]]:
         table: dict[str, dict[Any, dict[Hashable, float]]] = {}
         for run_seed, records in source.items():

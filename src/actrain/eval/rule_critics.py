@@ -16,24 +16,24 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from actrain.prompts import first_word, normalise_action
+from actrain.records import Pair, Trajectory
 
 
-def _pairwise(heldout: Sequence[dict[str, Any]], score: Callable[[str], float]) -> float | None:
+def _pairwise(heldout: Sequence[Pair], score: Callable[[str], float]) -> float | None:
     """Accuracy of picking the higher-scoring action of each pair (a tie counts half)."""
     if not heldout:
         return None
     right = 0.0
     for pair in heldout:
-        expert, other = score(pair["expert_action"]), score(pair["alternative"])
+        expert, other = score(pair.expert_action), score(pair.alternative)
         right += 1.0 if expert > other else 0.5 if expert == other else 0.0
     return right / len(heldout)
 
 
 def verb_prior_accuracy(
-    train_pairs: Sequence[dict[str, Any]], heldout_pairs: Sequence[dict[str, Any]], k: int = 2
+    train_pairs: Sequence[Pair], heldout_pairs: Sequence[Pair], k: int = 2
 ) -> float | None:
     """The first-word rule: from the training pairs, how often each first word belongs to the
     expert's action; on a held-out pair, the action whose first word scores higher wins (a tie
@@ -43,7 +43,7 @@ def verb_prior_accuracy(
     wins: Counter[str] = Counter()
     seen: Counter[str] = Counter()
     for pair in train_pairs:
-        expert, other = first_word(pair["expert_action"]), first_word(pair["alternative"])
+        expert, other = first_word(pair.expert_action), first_word(pair.alternative)
         wins[expert] += 1
         seen.update((expert, other))
 
@@ -53,32 +53,32 @@ def verb_prior_accuracy(
     if k > 2:  # K-way: the candidate whose first word scores highest (ties shared)
         from actrain.data.kway import kway_items
 
-        items, _ = kway_items([p for p in heldout_pairs if p["expert_first"]], k, True)
+        items, _ = kway_items([p for p in heldout_pairs if p.expert_first], k, True)
         if not items:
             return None
         right = 0.0
         for item in items:
-            scores = [score(first_word(a)) for a in item["actions"]]
+            scores = [score(first_word(a)) for a in item.actions]
             top = [i for i, v in enumerate(scores) if v == max(scores)]
-            right += 1 / len(top) if item["label"] in top else 0.0
+            right += 1 / len(top) if item.label in top else 0.0
         return right / len(items)
     return _pairwise(heldout_pairs, lambda action: score(first_word(action)))
 
 
 def action_prior_accuracy(
-    train_trajectories: Sequence[dict[str, Any]], heldout_pairs: Sequence[dict[str, Any]]
+    train_trajectories: Sequence[Trajectory], heldout_pairs: Sequence[Pair]
 ) -> float | None:
     """The whole-action rule: the action the experts of the training trajectories wrote more
     often (after normalising) wins; actions they never wrote score 0 (a tie counts half)."""
-    written = Counter(normalise_action(step["expert_action"])
-                      for trajectory in train_trajectories for step in trajectory["steps"])
+    written = Counter(normalise_action(step.expert_action)
+                      for trajectory in train_trajectories for step in trajectory.steps)
     return _pairwise(heldout_pairs, lambda action: written[normalise_action(action)])
 
 
 def rule_accuracies(
-    train_pairs: Sequence[dict[str, Any]],
-    train_trajectories: Sequence[dict[str, Any]],
-    heldout_pairs: Sequence[dict[str, Any]],
+    train_pairs: Sequence[Pair],
+    train_trajectories: Sequence[Trajectory],
+    heldout_pairs: Sequence[Pair],
     k: int = 2,
 ) -> dict[str, float | None]:
     """Both rules on one set of held-out pairs, and the better of them (`best`)."""

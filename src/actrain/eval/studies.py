@@ -38,6 +38,7 @@ from actrain.prompts import (
     thinking_prefix,
     truncated_thinking,
 )
+from actrain.records import Pair
 from actrain.runtime.generation import generate
 
 CONDITIONS = ("own", "removed", "injected")
@@ -65,8 +66,7 @@ def forced_thinking(tokenizer: PreTrainedTokenizerBase, prompt: str, forced: str
 
 
 def intervention_prompts(
-    tokenizer: PreTrainedTokenizerBase, pair: dict[str, Any], critic: CriticConfig,
-    instructions: str = "",
+    tokenizer: PreTrainedTokenizerBase, pair: Pair, critic: CriticConfig, instructions: str = ""
 ) -> dict[str, str]:
     """The three prompts of one held-out pair (in its shown order); the forced answers open the
     answer format's own tag (`<answer>`, or the agent's `<action>`).
@@ -75,7 +75,8 @@ def intervention_prompts(
     empty one when the rationale is removed, the wrong rationale when it is injected; an answer
     inside the block would not be one. `instructions`: the environment's, as in evaluation.
     """
-    actions, label = pair["actions"], pair["label"]
+    pair = Pair.coerce(pair)
+    actions, label = pair.actions, pair.label
     view = dataclasses.replace(CriticView.of(critic, instructions), reasoning=True)
     reasoning = view.prompt(tokenizer, pair_state(pair), actions)
     argued = next(i for i in range(len(actions)) if i != label)
@@ -89,7 +90,7 @@ def intervention_prompts(
 def rationale_study(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
-    pairs: Sequence[dict[str, Any]],
+    pairs: Sequence[Pair],
     critic: CriticConfig,
     max_new_tokens: int | None = None,
     batch_size: int = 16,
@@ -107,6 +108,7 @@ def rationale_study(
     reasoning cut off while thinking.
     """
     evaluation = evaluation or EvalConfig()
+    pairs = Pair.coerce_all(pairs)
     own_tokens = critic.max_new_tokens if max_new_tokens is None else max_new_tokens
     prompts = [intervention_prompts(tokenizer, p, critic, instructions) for p in pairs]
     result: dict[str, Any] = {"pairs": len(pairs)}
@@ -125,7 +127,7 @@ def rationale_study(
             desc=f"rationale study ({condition})",
         )
         opened = [opens_thinking(prompt) for prompt in shown]
-        picked = [parse_choice(text, p["actions"], critic.answer_format, prefilled=forced,
+        picked = [parse_choice(text, p.actions, critic.answer_format, prefilled=forced,
                                think_open=o)
                   for (text,), p, o in zip(texts, pairs, opened, strict=True)]
         metrics = critic_metrics(pairs, picked)
@@ -134,7 +136,7 @@ def rationale_study(
                                              zip(texts, opened, strict=True)) / len(pairs)
                                          if pairs else None)
         if condition == "injected":
-            argued = [next(i for i in range(len(p["actions"])) if i != p["label"]) for p in pairs]
+            argued = [next(i for i in range(len(p.actions)) if i != p.label) for p in pairs]
             metrics["follow_rate"] = (sum(k == a for k, a in zip(picked, argued, strict=True))
                                       / len(pairs)) if pairs else None
         result[condition] = metrics

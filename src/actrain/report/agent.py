@@ -167,19 +167,9 @@ def agent_table(results: dict[str, Any]) -> str:
     paper's layout: success % and mean score, mean ± std over seeds, and the next-action
     accuracy of each split."""
     splits = results["protocol"]["splits"]
-    success = agent_values(results, "success_rate")
-    score = agent_values(results, "mean_score")
-    raw = agent_values(results, "mean_score_raw")
     next_action = _next_action_per_seed(results, "accuracy")
     places = list(dict.fromkeys(where for by_place in next_action.values() for where in by_place))
-    next_cut = {  # {method: [next-action answers cut off while thinking, per seed]}
-        method: [statistics.fmean(f["truncated_rate"] for f in next_action_parts(s).values()
-                                  if f.get("truncated_rate") is not None)
-                 for s in by_seed.values()
-                 if any(f.get("truncated_rate") is not None
-                        for f in next_action_parts(s).values())]
-        for method, by_seed in results["agent"].items()
-    }
+    next_cut = _next_action_cut_per_seed(results)
     cut = _truncated_per_seed(results)
     with_cut = any(cut.values())
     with_next_cut = bool(places) and any(next_cut.values())
@@ -194,36 +184,63 @@ def agent_table(results: dict[str, Any]) -> str:
               + (" next-action cut off % |" if with_next_cut else ""))
     columns = 2 + 2 * len(splits) + 1 + with_cut + len(places) + with_next_cut
     lines = [header, "|" + "---|" * columns]
+    success = agent_values(results, "success_rate")
     for method in results["methods"]:
         if method not in success:
             continue
-        seeds = len(results["agent"][method])
-        cells = [_mean_std(success[method].get(s, [])) for s in splits]
-        cells += [_score_cell(score.get(method, {}).get(s, []), raw.get(method, {}).get(s, []))
-                  for s in splits]
-        # One value per seed (the mean over splits), so the ± is a spread over seeds only.
-        per_seed = [
-            statistics.fmean(summary[s]["invalid_action_rate"] for s in splits if s in summary)
-            for summary in results["agent"][method].values()
-            if any(s in summary for s in splits)
-        ]
-        cells.append(_mean_std(per_seed))
+        cells = _rollout_cells(results, method)
         if with_cut:
             cells.append(_mean_std(cut.get(method, [])))
         cells += [_mean_std(next_action.get(method, {}).get(p, [])) for p in places]
         if with_next_cut:
             cells.append(_mean_std(next_cut.get(method, [])))
-        lines.append(f"| {method} | {seeds} | " + " | ".join(cells) + " |")
+        lines.append(f"| {method} | {len(results['agent'][method])} | " + " | ".join(cells)
+                     + " |")
     episodes = _episodes_a_split(results)
     label = (f"Success and score by method: each split's figures rest on {episodes} episodes "
              f"a seed, mean ± std over seeds." if episodes else "Success and score by method.")
+    return "\n".join([*_paired_lead(results), label, "", *lines])
+
+
+def _next_action_cut_per_seed(results: dict[str, Any]) -> dict[str, list[float]]:
+    """{method: [next-action answers cut off while thinking, per seed]}."""
+    return {
+        method: [statistics.fmean(f["truncated_rate"] for f in next_action_parts(s).values()
+                                  if f.get("truncated_rate") is not None)
+                 for s in by_seed.values()
+                 if any(f.get("truncated_rate") is not None
+                        for f in next_action_parts(s).values())]
+        for method, by_seed in results["agent"].items()
+    }
+
+
+def _rollout_cells(results: dict[str, Any], method: str) -> list[str]:
+    """A method's success and score on each split, then its invalid-action rate."""
+    splits = results["protocol"]["splits"]
+    success = agent_values(results, "success_rate")[method]
+    score = agent_values(results, "mean_score").get(method, {})
+    raw = agent_values(results, "mean_score_raw").get(method, {})
+    cells = [_mean_std(success.get(s, [])) for s in splits]
+    cells += [_score_cell(score.get(s, []), raw.get(s, [])) for s in splits]
+    # One value per seed (the mean over splits), so the ± is a spread over seeds only.
+    per_seed = [
+        statistics.fmean(summary[s]["invalid_action_rate"] for s in splits if s in summary)
+        for summary in results["agent"][method].values()
+        if any(s in summary for s in splits)
+    ]
+    return [*cells, _mean_std(per_seed)]
+
+
+def _paired_lead(results: dict[str, Any]) -> list[str]:
+    """The paired comparison with its explanation, or nothing without paired results."""
     paired = paired_table(results)
-    lead = ["Paired comparison (the primary agent measure): next-action accuracy on the same "
+    if not paired:
+        return []
+    return ["Paired comparison (the primary agent measure): next-action accuracy on the same "
             "held-out expert states, and episode success on the same tasks, method A minus "
             "method B in points, with 95% bootstrap intervals resampling seeds and states (or "
             "tasks) together; states and episodes are a seed's, every seed measured on all of "
-            "them. Bold: the interval excludes 0.", "", paired, ""] if paired else []
-    return "\n".join([*lead, label, "", *lines])
+            "them. Bold: the interval excludes 0.", "", paired, ""]
 
 
 def _truncated_per_seed(results: dict[str, Any]) -> dict[str, list[float]]:

@@ -11,7 +11,7 @@ from typing import Any
 from actrain.prompts import first_word
 from actrain.report.agent import pct
 from actrain.report.plots import plot_critic
-from actrain.runtime.io import read_jsonl
+from actrain.runtime.io import read_predictions
 from actrain.runtime.run_folder import RunFolder
 
 _METRICS = (
@@ -140,14 +140,12 @@ def by_alternative_verb(run_dir: Path, checkpoints: list[str], top: int = 6) -> 
         path = RunFolder(run_dir).critic_predictions(name)
         if not path.exists():
             continue
-        for row in read_jsonl(path):
-            if len(row["actions"]) != 2:  # K-way items have no one alternative
+        for row in read_predictions(path):
+            if len(row.actions) != 2:  # K-way items have no one alternative
                 continue
-            other = row["actions"][1 - row["label"]]
-            verb = first_word(other)
-            tables.setdefault(verb, {}).setdefault(name, []).append(
-                (row["expert_first"], row["picked"] == row["label"])
-            )
+            verb = first_word(row.actions[1 - row.label])
+            tables.setdefault(verb, {}).setdefault(name, []).append((row.expert_first,
+                                                                     row.correct))
     if not tables:
         return ""
     names = [n for n in checkpoints if any(n in t for t in tables.values())]

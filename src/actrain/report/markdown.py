@@ -21,7 +21,7 @@ from actrain.report.agent import (
 from actrain.report.critic import critic_section, headline
 from actrain.report.model_cards import PAPER
 from actrain.report.plots import plot_success, plot_training
-from actrain.runtime.io import read_jsonl, write_atomic
+from actrain.runtime.io import read_episodes, write_atomic
 from actrain.runtime.run_folder import RunFolder
 from actrain.stages.inputs import method_stages
 
@@ -88,17 +88,17 @@ def transcript(run_dir: Path, agent_id: str, split: str, max_steps: int = 12) ->
     path = RunFolder(run_dir).episodes_file(agent_id)
     if not path.exists():
         return []
-    episodes = [e for e in read_jsonl(path) if e.get("split") == split]
+    episodes = [e for e in read_episodes(path) if e.split == split]
     if not episodes:
         return []
     episode = episodes[0]
-    lines = [f"Task `{episode['task']}` ({split}), agent `{agent_id}`: "
-             f"{'won' if episode['won'] else 'not won'} in {episode['steps']} steps.", "", "```"]
-    for turn in episode["transcript"][:max_steps]:
-        action = turn["action"] if turn["action"] is not None else "(malformed)"
-        mark = "" if turn.get("valid") else "   [invalid]"
+    lines = [f"Task `{episode.task}` ({split}), agent `{agent_id}`: "
+             f"{'won' if episode.won else 'not won'} in {episode.steps} steps.", "", "```"]
+    for turn in (episode.transcript or [])[:max_steps]:
+        action = turn.action if turn.action is not None else "(malformed)"
+        mark = "" if turn.valid else "   [invalid]"
         lines.append(f"> {action}{mark}")
-        lines.append(f"  {turn['observation'][:160]}")
+        lines.append(f"  {turn.observation[:160]}")
     lines += ["```", ""]
     return lines
 
@@ -215,50 +215,18 @@ def _chance_reward(config: dict[str, Any]) -> float | None:
 
 def write_report(run_dir: Path, results: dict[str, Any]) -> Path:
     """Write `report.md` (and its PNGs) for a run from its results."""
-    config = results["config"]
-    protocol = results["protocol"]
     lines = [f"# actrain `{results['name']}`", "",
              f"Agentic Critical Training ([Liu et al., arXiv 2603.08706]({PAPER})): the model "
              "learns to judge which of two actions is better, rewarded by whether it is right, "
              "then learns to act.", "", "## Verdict", ""]
-    judged = [*headline(results), *verdict(results)]
-    if not any("**" in line for line in judged):
-        judged.append("- no agent comparison with and without ACT in this run (it needs "
-                      "`il` and `act_il`, or `il_rl` and `act_il_rl`, among the methods)")
-    judged += truncation_warnings(results)
-    lines += [*judged, "", "## Setup", ""]
-    lines += _config_lines(config, results["methods"], results["seeds"])
+    lines += [*_verdict_lines(results), "", "## Setup", ""]
+    lines += _config_lines(results["config"], results["methods"], results["seeds"])
     lines += ["", "## Evaluation protocol", ""]
-    lines += [f"- {k.replace('_', ' ')}: {v}" for k, v in protocol.items()]
-    lines += ["", "## Agent results", ""]
-    if results["agent"]:
-        lines += [
-            "Success rate and mean episode score on each split; mean ± std over seeds. "
-            "An episode scores from 0, as published ScienceWorld evaluations count it (a "
-            "failed task reports -100); where that changed the mean, the environment's own "
-            "mean follows as raw. "
-            "Invalid actions: malformed output or an action outside the admissible list, "
-            "as a share of all steps.", "", agent_table(results), "",
-        ]
-        gains = act_gains(results)
-        if gains:
-            lines += ["ACT gain (success rate points):", "", *gains, ""]
-        if plot_success(agent_values(results, "success_rate"), protocol["splits"],
-                        RunFolder(run_dir).plot("agent_success"), _episodes(results)):
-            lines += ["![agent success](plots/agent_success.png)", ""]
-    else:
-        lines += ["_no agent evaluation yet_", ""]
+    lines += [f"- {k.replace('_', ' ')}: {v}" for k, v in results["protocol"].items()]
+    lines += ["", "## Agent results", "", *_agent_lines(run_dir, results)]
     if results["critic"]:
         lines += critic_section(run_dir, results)
-    if plot_training(results["training"], RunFolder(run_dir).plot("training"),
-                     _chance_reward(config)):
-        lines += ["## Training curves", "", "![training curves](plots/training.png)", ""]
-        for name, run in results["training"].items():
-            is_act = run["stage"].startswith("act")
-            summary = training_summary(run["log_history"]) if is_act else ""
-            if summary:
-                lines.append(f"- `{name}`, last 10 GRPO steps: {summary}")
-        lines.append("")
+    lines += _training_lines(run_dir, results)
     lengths = length_table(results)
     if lengths:
         lines += ["## Stage lengths", "",
@@ -266,33 +234,91 @@ def write_report(run_dir: Path, results: dict[str, Any]) -> Path:
                   "steps; RL: the expert states; SR: rationales and expert steps; IWM: both "
                   "actions' next observations), counted from the steps the stage ran; a method's "
                   "total is what matched-length controls match.", "", *lengths, ""]
-    last = results["methods"][-1]
-    if last in results["agent"]:
-        seed = next(iter(results["agent"][last]))
-        agent_id = results.get("agent_ids", {}).get(last, {}).get(seed) or (
-            "base" if last == "prompt" else f"seed{seed}-{last.replace('_', '-')}")
-        example = transcript(run_dir, agent_id, protocol["splits"][0])
-        if example:
-            lines += ["## Example episode", "", *example]
-    data = results.get("data", {})
-    if data.get("trajectories") or data.get("pairs"):
-        lines += ["## Data", ""]
-        for split, s in data.get("trajectories", {}).items():
-            lines.append(trajectory_line(split, s))
-        for split, s in data.get("pairs", {}).items():
-            lines.append(pair_line(split, s))
-        r = data.get("rationales")
-        if r:
-            lines.append(f"- rationales (self-reflection): {r['outcomes']} branched training "
-                         f"pairs, {r['rationales']} usable rationales from `{r['teacher']}`, "
-                         f"{r['empty']} empty after cleaning (not trained on)")
-        lines.append("")
-    stages = results.get("stages", {})
-    if stages:
-        total = sum(v.get("seconds", 0) for v in stages.values())
-        lines += ["## Timings", "", "| step | seconds |", "|---|---|"]
-        lines += [f"| {k} | {v.get('seconds')} |" for k, v in stages.items()]
-        lines += [f"| total | {total:.0f} |", ""]
+    lines += _example_lines(run_dir, results)
+    lines += _data_lines(results.get("data", {}))
+    lines += _timing_lines(results.get("stages", {}))
     path = RunFolder(run_dir).report_file
     write_atomic(path, "\n".join(lines))
     return path
+
+
+def _verdict_lines(results: dict[str, Any]) -> list[str]:
+    """The critic headline, each ACT gain, and warnings of answers cut off while thinking."""
+    judged = [*headline(results), *verdict(results)]
+    if not any("**" in line for line in judged):
+        judged.append("- no agent comparison with and without ACT in this run (it needs "
+                      "`il` and `act_il`, or `il_rl` and `act_il_rl`, among the methods)")
+    return judged + truncation_warnings(results)
+
+
+def _agent_lines(run_dir: Path, results: dict[str, Any]) -> list[str]:
+    """The agent table, the ACT gains and the success plot."""
+    if not results["agent"]:
+        return ["_no agent evaluation yet_", ""]
+    lines = [
+        "Success rate and mean episode score on each split; mean ± std over seeds. "
+        "An episode scores from 0, as published ScienceWorld evaluations count it (a "
+        "failed task reports -100); where that changed the mean, the environment's own "
+        "mean follows as raw. "
+        "Invalid actions: malformed output or an action outside the admissible list, "
+        "as a share of all steps.", "", agent_table(results), "",
+    ]
+    gains = act_gains(results)
+    if gains:
+        lines += ["ACT gain (success rate points):", "", *gains, ""]
+    if plot_success(agent_values(results, "success_rate"), results["protocol"]["splits"],
+                    RunFolder(run_dir).plot("agent_success"), _episodes(results)):
+        lines += ["![agent success](plots/agent_success.png)", ""]
+    return lines
+
+
+def _training_lines(run_dir: Path, results: dict[str, Any]) -> list[str]:
+    """The training curves plot, with the last GRPO steps of each ACT stage in words."""
+    if not plot_training(results["training"], RunFolder(run_dir).plot("training"),
+                         _chance_reward(results["config"])):
+        return []
+    lines = ["## Training curves", "", "![training curves](plots/training.png)", ""]
+    for name, run in results["training"].items():
+        is_act = run["stage"].startswith("act")
+        summary = training_summary(run["log_history"]) if is_act else ""
+        if summary:
+            lines.append(f"- `{name}`, last 10 GRPO steps: {summary}")
+    return [*lines, ""]
+
+
+def _example_lines(run_dir: Path, results: dict[str, Any]) -> list[str]:
+    """One episode of the last method's agent, turn by turn, where its episodes were kept."""
+    last = results["methods"][-1]
+    if last not in results["agent"]:
+        return []
+    seed = next(iter(results["agent"][last]))
+    agent_id = results.get("agent_ids", {}).get(last, {}).get(seed) or (
+        "base" if last == "prompt" else f"seed{seed}-{last.replace('_', '-')}")
+    example = transcript(run_dir, agent_id, results["protocol"]["splits"][0])
+    return ["## Example episode", "", *example] if example else []
+
+
+def _data_lines(data: dict[str, Any]) -> list[str]:
+    """What the data steps made: trajectories, pairs and rationales."""
+    if not (data.get("trajectories") or data.get("pairs")):
+        return []
+    lines = ["## Data", ""]
+    for split, s in data.get("trajectories", {}).items():
+        lines.append(trajectory_line(split, s))
+    for split, s in data.get("pairs", {}).items():
+        lines.append(pair_line(split, s))
+    r = data.get("rationales")
+    if r:
+        lines.append(f"- rationales (self-reflection): {r['outcomes']} branched training "
+                     f"pairs, {r['rationales']} usable rationales from `{r['teacher']}`, "
+                     f"{r['empty']} empty after cleaning (not trained on)")
+    return [*lines, ""]
+
+
+def _timing_lines(stages: dict[str, Any]) -> list[str]:
+    if not stages:
+        return []
+    total = sum(v.get("seconds", 0) for v in stages.values())
+    return ["## Timings", "", "| step | seconds |", "|---|---|",
+            *(f"| {k} | {v.get('seconds')} |" for k, v in stages.items()),
+            f"| total | {total:.0f} |", ""]

@@ -58,8 +58,8 @@ def choice_examples(
     rows = training_rows(pairs, inputs.act.both_orders, seed=inputs.trainer.seed)
     return {
         "prompt": critic_prompts(tokenizer, rows, inputs.critic_view),
-        "chosen": [answer_text(r["label"], r["actions"], critic) for r in rows],
-        "rejected": [answer_text(1 - r["label"], r["actions"], critic) for r in rows],
+        "chosen": [answer_text(r.label, r.actions, critic) for r in rows],
+        "rejected": [answer_text(1 - r.label, r.actions, critic) for r in rows],
     }
 
 
