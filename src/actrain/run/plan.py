@@ -255,28 +255,16 @@ def _grpo_row(stage: str, config: RunConfig, args: Any, shape: ModelShape, gpu: 
                      note, flops, seconds, details)
 
 
-def plan(config: RunConfig, methods: list[str], seeds: list[int], gpu_name: str, gpus: int,
-         sharded: bool, steps_per_task: float, prompt_tokens: float | None) -> str:
-    """The plan as text: assumptions, one row per training stage, evaluation, totals."""
-    import tempfile
-
-    from actrain.stages import common
-
-    if gpu_name not in GPUS:
-        raise ActrainError(f"unknown GPU {gpu_name!r}: use {', '.join(GPUS)}")
-    if gpus < 1:
-        raise ActrainError(f"--gpus must be >= 1, got {gpus}")
-    gpu = GPUS[gpu_name]
-    shape = model_shape(config.model)
-    history = config.data.history_len
-    prompt = prompt_tokens or 300 + 120 * history
-    states, counted = _states(config, steps_per_task)
-    lines = [
+def _assumptions(config: RunConfig, methods: list[str], seeds: list[int], gpu: Gpu, gpus: int,
+                 sharded: bool, shape: ModelShape, prompt: float, prompt_given: bool,
+                 states: float, counted: str) -> list[str]:
+    """The plan's first lines: what it counts, and every assumption behind its figures."""
+    return [
         f"plan for {config.name}: model {config.model} ({shape.params / 1e9:.2f}B parameters), "
         f"{gpus} x {gpu.name}{', ZeRO-3/FSDP sharded' if sharded else ''}",
         f"methods {', '.join(methods)}; seeds {', '.join(map(str, seeds))}",
         f"{states:.0f} training expert states ({counted}); assumed {prompt:.0f} tokens a "
-        f"prompt{' (given)' if prompt_tokens else ' (300 + 120 a history step)'}, "
+        f"prompt{' (given)' if prompt_given else ' (300 + 120 a history step)'}, "
         "completions at their max_new_tokens",
         f"training at {TRAIN_MFU:.0%} MFU: 6 x params FLOPs a token, +2 with gradient "
         "checkpointing, +2 for each forward GRPO adds (old policy under vLLM importance "
@@ -298,6 +286,26 @@ def plan(config: RunConfig, methods: list[str], seeds: list[int], gpu_name: str,
         "| GPU-hours a seed | memory a GPU (GiB) | |",
         "|---|---|---|---|---|---|---|---|",
     ]
+
+
+def plan(config: RunConfig, methods: list[str], seeds: list[int], gpu_name: str, gpus: int,
+         sharded: bool, steps_per_task: float, prompt_tokens: float | None) -> str:
+    """The plan as text: assumptions, one row per training stage, evaluation, totals."""
+    import tempfile
+
+    from actrain.stages import common
+
+    if gpu_name not in GPUS:
+        raise ActrainError(f"unknown GPU {gpu_name!r}: use {', '.join(GPUS)}")
+    if gpus < 1:
+        raise ActrainError(f"--gpus must be >= 1, got {gpus}")
+    gpu = GPUS[gpu_name]
+    shape = model_shape(config.model)
+    history = config.data.history_len
+    prompt = prompt_tokens or 300 + 120 * history
+    states, counted = _states(config, steps_per_task)
+    lines = _assumptions(config, methods, seeds, gpu, gpus, sharded, shape, prompt,
+                         bool(prompt_tokens), states, counted)
     total = 0.0
     parts: list[str] = []
     with tempfile.TemporaryDirectory() as tmp, common.planned_world(gpus):

@@ -1,7 +1,7 @@
 """The ACT stage: train the judgment task on critic pairs.
 
 `act.objective` picks how: `grpo` (the method: TRL's `GRPOTrainer` rewarded by whether the choice
-is the expert's), or the paper's ablations on the very same pairs, `sft` (supervised on the
+is the expert's, in `act_grpo.py`), or the paper's ablations on the very same pairs, `sft` (supervised on the
 correct choice) and `dpo` (the expert's choice preferred), in `act_supervised.py`.
 
 GRPO groups are pair groups by default (`act.advantage_group: pair`, see `choice_grpo.py`): each
@@ -24,54 +24,32 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from datasets import Dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
 
 from actrain.config.schema import CriticConfig, RunConfig
-from actrain.data.kway import kway_items, rotation, training_rows
+from actrain.data.kway import kway_items
 from actrain.envs import instructions_of
 from actrain.errors import ActrainError
 from actrain.eval.critic import evaluate_critic
-from actrain.prompts import CriticView, critic_prompts, critic_stop, critic_tag, trl_prompts
+from actrain.prompts import critic_stop, critic_tag
 from actrain.records import Pair
-from actrain.rewards import (
-    choices,
-    make_accuracy_metrics,
-    make_choice_reward,
-    make_consistency_reward,
-)
 from actrain.runtime import distributed
 from actrain.runtime.io import read_jsonl, write_jsonl
+from actrain.stages.act_grpo import (  # noqa: F401 - re-exported: ACT's GRPO parts
+    ResampleCounter,
+    act_dataset,
+    expert_first,
+    grpo_config,
+    grpo_rewards,
+    grpo_trainer,
+    pair_group_dataset,
+)
 from actrain.stages.common import (
-    grpo_args,
     latest_trainer_checkpoint,
-    lora_config,
     train_and_save,
 )
 from actrain.stages.inputs import ACTInputs, TrainerSettings, stage_config
 from actrain.stages.registry import PlanWork, Stage, StageData
-
-
-def act_dataset(
-    tokenizer: PreTrainedTokenizerBase, pairs: Sequence[dict[str, Any]], inputs: ACTInputs
-) -> Dataset:
-    act = inputs.act
-    seed = inputs.trainer.seed if act.order_paired else None
-    rows = training_rows(pairs, act.both_orders, seed=seed)
-    prompts = critic_prompts(tokenizer, rows, inputs.critic_view)
-    return Dataset.from_dict(
-        {
-            "prompt": trl_prompts(tokenizer, prompts, "ACT"),
-            "actions": [r.actions for r in rows],
-            "label": [r.label for r in rows],
-            "expert_first": [r.expert_first for r in rows],
-        }
-    )
-
-
-def expert_first(pair: Pair) -> list[str]:
-    """A pair's (or K-way item's) actions with the expert's shown first."""
-    return pair.candidates
 
 
 def check_answer_room(
@@ -97,87 +75,6 @@ def check_answer_room(
             f"({critic.max_new_tokens}); set critic.max_new_tokens to at least "
             f"{lengths[longest]}{room}"
         )
-
-
-def pair_group_dataset(
-    tokenizer: PreTrainedTokenizerBase, pairs: Sequence[dict[str, Any]],
-    critic: CriticConfig | CriticView,
-) -> tuple[Dataset, dict[str, dict[str, Any]]]:
-    """One row per pair (its expert-first prompt) and the pair's renderings, by that prompt:
-    its two orders, or a K-way item's K rotations (the expert's action at each position).
-
-    The rollout of `choice_grpo.PairGroupRollout` looks a row's prompt up to show them all.
-    """
-    pairs = Pair.coerce_all(pairs)
-    actions = [expert_first(pair) for pair in pairs]
-    k = len(actions[0]) if actions else 2
-    shown = [
-        critic_prompts(tokenizer, [p.shown(rotation(a, r), r)
-                                   for p, a in zip(pairs, actions, strict=True)], critic)
-        for r in range(k)
-    ]
-    by_prompt: dict[str, dict[str, Any]] = {}
-    for i, candidates in enumerate(actions):
-        by_prompt[shown[0][i]] = {"prompts": [s[i] for s in shown], "actions": candidates}
-    keys = shown[0]  # a repeated pair stays a row of its own, like any other
-    dataset = Dataset.from_dict({
-        "prompt": keys,
-        "actions": [by_prompt[k]["actions"] for k in keys],
-        "label": [0] * len(keys),
-        "expert_first": [True] * len(keys),
-    })
-    return dataset, by_prompt
-
-
-def grpo_config(  # noqa: ANN201 - trl.GRPOConfig
-    inputs: ACTInputs, output_dir: Path, data_rows: int | None = None
-):
-    """`data_rows`: the training dataset's rows (pairs with pair groups, shown prompts with
-    prompt groups), from which `act.epochs` sets the steps when `act.max_steps` is 0."""
-    act, critic = inputs.act, inputs.critic
-    # Advantages not divided by the group's std (Dr. GRPO): in a nearly flat group the std is tiny
-    # and one rare sample would get a huge advantage; that flipped a trained critic to one
-    # position in docs/results/twc-critic.md. `act.grpo: {scale_rewards: group}` restores TRL's.
-    extra: dict[str, Any] = {"scale_rewards": "none"}
-    if critic.reasoning:
-        # A completion cut off mid-thought has no answer to reward: keep it out of the loss.
-        extra["mask_truncated_completions"] = True
-    if act.order_paired:
-        if act.prompts_per_step % 2:
-            raise ActrainError("act.paired_batches needs an even act.prompts_per_step")
-        extra["shuffle_dataset"] = False  # rows are pre-shuffled by pair, orders adjacent
-    return grpo_args(act, "act", output_dir, inputs.trainer, critic.max_new_tokens, data_rows,
-                     **extra)
-
-
-class ResampleCounter(TrainerCallback):
-    """Sums the pairs a `PairGroupRollout` drew to replace flat groups (`resampled_pairs`) over
-    the processes, for `length.json`.
-
-    `record` rides on the trainer as its `sequence_lengths` (`stage_length` merges that dict into
-    `length.json` after training); at the end of training every process adds its own draws in
-    one collective, which all of them join.
-    """
-
-    def __init__(self, rollout: Any) -> None:
-        self.rollout, self.trainer = rollout, None
-        self.record: dict[str, int] = {"resampled_pairs": 0}
-
-    def bind(self, trainer: Any) -> None:
-        """The trainer whose processes sum their draws; it carries `record` into `length.json`."""
-        self.trainer = trainer
-        trainer.sequence_lengths = self.record
-
-    def on_train_end(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201
-        total = self.rollout.resampled_pairs
-        if self.trainer is not None and self.trainer.accelerator.num_processes > 1:
-            import torch
-
-            accelerator = self.trainer.accelerator
-            count = torch.tensor([total], dtype=torch.long, device=accelerator.device)
-            total = int(accelerator.reduce(count, reduction="sum").item())
-        self.record["resampled_pairs"] = total
-        return control
 
 
 def weights_sharded(accelerator: Any) -> bool:
@@ -290,84 +187,6 @@ def run_act(
     if latest_trainer_checkpoint(out_dir / "trainer") is None:
         curve_path.unlink(missing_ok=True)
     return train_and_save(trainer, tokenizer, out_dir, inputs.trainer.peft.merge)
-
-
-def grpo_rewards(inputs: ACTInputs) -> tuple[list[Any], list[float]]:
-    """The GRPO stage's trained rewards and their weights: the choice reward (or the user's own,
-    `act.reward`), then J1's both-orders bonus with `act.consistency_reward` (pair groups only).
-    Kept out of `grpo_trainer`, which sets up how they are sampled: this is what is optimised."""
-    act, critic = inputs.act, inputs.critic
-    prefilled = not critic.reasoning
-    fmt = critic.answer_format
-    if act.reward:  # the user's own, by import path
-        from actrain.config.plugins import load_reward
-
-        reward_funcs = [load_reward(act.reward, "act.reward")]
-    else:
-        reward_funcs = [make_choice_reward(fmt, prefilled, act.correct_reward, act.wrong_reward,
-                                           act.malformed_reward)]
-    weights = [1.0]
-    if act.consistency_reward:
-        if act.advantage_group != "pair":
-            raise ActrainError("act.consistency_reward needs act.advantage_group: pair")
-        reward_funcs.append(make_consistency_reward(fmt, prefilled))
-        weights.append(act.consistency_reward)
-    return reward_funcs, weights
-
-
-def grpo_trainer(  # noqa: ANN201 - a trl.GRPOTrainer
-    model: PreTrainedModel,
-    tokenizer: PreTrainedTokenizerBase,
-    train_pairs: Sequence[dict[str, Any]],
-    inputs: ACTInputs,
-    out_dir: Path,
-    callbacks: list[TrainerCallback],
-):
-    from actrain.stages.choice_grpo import ChoiceGRPOTrainer, PairGroupRollout, answer_token_ids
-
-    act, critic = inputs.act, inputs.critic
-    prefilled = not critic.reasoning
-    fmt = critic.answer_format
-    reward_funcs, weights = grpo_rewards(inputs)
-    pair_groups = act.advantage_group == "pair"
-    resample = act.zero_variance == "resample" and pair_groups  # prompt groups: kept as they are
-    metrics = make_accuracy_metrics(fmt, prefilled)
-    # The one-token sampler and the shared prompt pass need the whole answer in one token: a
-    # prefilled index answer of `critic.max_new_tokens: 1`. Off otherwise (action answers are
-    # several tokens): TRL then samples and scores every completion itself.
-    one_token = prefilled and fmt == "index" and critic.max_new_tokens == 1
-    rollout = None
-    if pair_groups:
-        dataset, by_prompt = pair_group_dataset(tokenizer, train_pairs, inputs.critic_view)
-
-        def correct(texts: list[str], actions: list[list[str]], labels: list[int]) -> list[bool]:
-            picked = choices(texts, actions, fmt, prefilled)
-            return [p == y for p, y in zip(picked, labels, strict=True)]
-
-        rollout = PairGroupRollout(
-            by_prompt, tokenizer, act.num_generations, one_token,
-            answer_token_ids(tokenizer, critic.candidates) if fmt == "index" else None, correct,
-            act.resample_tries if resample else 0, inputs.trainer.seed,
-        )
-        if resample:
-            callbacks.append(ResampleCounter(rollout))
-    else:
-        dataset = act_dataset(tokenizer, train_pairs, inputs)
-    args = grpo_config(inputs, out_dir / "trainer", len(dataset))
-    args.reward_weights = weights + [0.0] * len(metrics)
-    model.generation_config.top_k = None
-    return ChoiceGRPOTrainer(
-        model=model,
-        reward_funcs=[*reward_funcs, *metrics],
-        args=args,
-        train_dataset=dataset,
-        processing_class=tokenizer,
-        callbacks=callbacks,
-        rollout_func=rollout,
-        shared_prompt_pass=act.shared_prompt_pass and one_token,
-        peft_config=lora_config(inputs.trainer.peft),
-        filter_zero_variance=act.zero_variance == "filter",
-    )
 
 
 def _inputs(config: RunConfig, name: str, trainer: TrainerSettings) -> ACTInputs:
