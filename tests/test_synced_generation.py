@@ -80,7 +80,7 @@ def _evaluate_every_rank(monkeypatch, tokenizer, tmp_path, trainer_of, pairs: in
     monkeypatch.setattr(trl.models, "unwrap_model_for_generation", unwrap)
     inputs = SimpleNamespace(critic=CriticConfig(max_new_tokens=4),
                              eval=EvalConfig(batch_size=2),
-                             trainer=SimpleNamespace(dtype="float32", seed=0))
+                             trainer=SimpleNamespace(dtype="float32", seed=0), instructions="")
     answer = tokenizer("1</answer>", add_special_tokens=False)["input_ids"]
     models = []
     for rank in range(2):

@@ -56,7 +56,7 @@ state = SimpleNamespace(distributed_type="FSDP", deepspeed_plugin=None,
 accelerator = SimpleNamespace(state=state, unwrap_model=lambda m, **_: m)
 trainer = SimpleNamespace(model_wrapped=model, accelerator=accelerator,
                           args=SimpleNamespace(gradient_checkpointing_kwargs=None))
-inputs = SimpleNamespace(critic=critic, eval=evaluation,
+inputs = SimpleNamespace(critic=critic, eval=evaluation, instructions="",
                          trainer=SimpleNamespace(dtype="float32", seed=0))
 callback = CriticCurveCallback(1, tokenizer, pairs, inputs, out_dir / "curve.jsonl")
 callback.bind(trainer)
@@ -69,6 +69,7 @@ dist.all_gather_object(counts, forwards)
 assert counts[0] == counts[1], counts
 if distributed.rank() == 0:
     (out_dir / "result.json").write_text(json.dumps(
-        {"single": single, "launched": launched, "forwards": counts}))
+        {"single": [p.to_json() for p in single], "launched": [p.to_json() for p in launched],
+         "forwards": counts}))
 dist.barrier()
 dist.destroy_process_group()
