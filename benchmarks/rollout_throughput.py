@@ -70,7 +70,7 @@ def main() -> None:
                 break
             record = collect_expert_trajectory(env, task)
             held_out.append(record)
-            states += len(record["steps"])
+            states += len(record.steps)
 
     def settings(new: bool, parallel: int) -> AgentSettings:
         decoding = RolloutConfig(max_steps=args.max_steps, max_new_tokens=args.max_new_tokens,
@@ -120,12 +120,12 @@ def main() -> None:
     old, new = rates[False], rates[True]
     print(f"NEW / OLD: episodes {new[0] / old[0]:.2f}x wall ({new[1] / old[1]:.2f}x CPU), "
           f"next-action states {new[2] / old[2]:.2f}x wall ({new[3] / old[3]:.2f}x CPU)")
-    same_eps = sum([t["action"] for t in a["transcript"]] == [t["action"] for t in b["transcript"]]
+    same_eps = sum([t.action for t in a.transcript] == [t.action for t in b.transcript]
                    for a, b in zip(outputs[False]["records"], outputs[True]["records"],
                                    strict=True))
-    same_states = sum(a["action"] == b["action"] for a, b in
+    same_states = sum(a.action == b.action for a, b in
                       zip(outputs[False]["answers"], outputs[True]["answers"], strict=True))
-    same_verdict = sum(a["correct"] == b["correct"] for a, b in
+    same_verdict = sum(a.correct == b.correct for a, b in
                        zip(outputs[False]["answers"], outputs[True]["answers"], strict=True))
     print(f"same actions on both paths: {same_eps}/{len(tasks)} episodes, "
           f"{same_states}/{states} states (the same verdict, right or wrong, on "

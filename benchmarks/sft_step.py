@@ -34,7 +34,7 @@ def expert_trajectories(path: str, rows: int) -> list[dict]:
     with make("twx/twc") as env:
         for task in env.expert_tasks("train"):
             found.append(collect_expert_trajectory(env, task))
-            if sum(len(t["steps"]) for t in found) >= rows:
+            if sum(len(t.steps) for t in found) >= rows:
                 return found
     return found
 

@@ -1,7 +1,7 @@
 """What every step of a run is given: `RunContext`, and the models it keeps between steps.
 
-A step is a function of the context (`run/data_steps.py`, `run/train_steps.py`,
-`run/eval_steps.py`); `Pipeline` (run/pipeline.py) puts the steps in order.
+A step is a function of the context (`run/data_steps.py`, `run/eval_steps.py`); `Pipeline`
+(run/pipeline.py) trains the stages and puts the steps in order.
 """
 
 from __future__ import annotations

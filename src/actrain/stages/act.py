@@ -1,8 +1,9 @@
 """The ACT stage: train the judgment task on critic pairs.
 
 `act.objective` picks how: `grpo` (the method: TRL's `GRPOTrainer` rewarded by whether the choice
-is the expert's, in `act_grpo.py`), or the paper's ablations on the very same pairs, `sft` (supervised on the
-correct choice) and `dpo` (the expert's choice preferred), in `act_supervised.py`.
+is the expert's, in `act_grpo.py`), or the paper's ablations on the very same pairs, `sft`
+(supervised on the correct choice) and `dpo` (the expert's choice preferred), in
+`act_supervised.py`.
 
 GRPO groups are pair groups by default (`act.advantage_group: pair`, see `choice_grpo.py`): each
 group shows one pair in both orders and shares one baseline, so a position preference is not an
