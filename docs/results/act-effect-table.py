@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from actrain.eval.intervals import next_action_values, paired_difference
+from actrain.runtime.io import read_next_action_records
 
 SPLITS = ("id_test", "ood_test")
 
@@ -35,8 +36,8 @@ def values(files: dict[int, Path], verb: str = "") -> dict[str, dict[int, dict]]
     action starts with it."""
     table: dict[str, dict[int, dict]] = {}
     for seed, path in files.items():
-        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        rows = [r for r in rows if not verb or r["expert_action"].split()[0] == verb]
+        rows = [r for r in read_next_action_records(path)
+                if not verb or r.expert_action.split()[0] == verb]
         for split, units in next_action_values(rows).items():
             table.setdefault(split, {})[seed] = units
     return table
