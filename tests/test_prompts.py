@@ -235,9 +235,9 @@ def test_one_module_renders_every_prompt():
 
     import actrain.prompts as prompts
     from actrain.eval import critic as evaluate
-    from actrain.stages import act, act_supervised, il, rl
+    from actrain.stages import act_grpo, act_supervised, il, rl
 
-    assert act.critic_prompts is act_supervised.critic_prompts is prompts.critic_prompts
+    assert act_grpo.critic_prompts is act_supervised.critic_prompts is prompts.critic_prompts
     assert evaluate.critic_prompts is prompts.critic_prompts
     from actrain.data import trajectories
 
