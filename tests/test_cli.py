@@ -135,6 +135,11 @@ def test_eval_critic_on_any_checkpoint(tiny_config, tmp_path, capsys):
     metrics = json.loads(out.read_text())
     assert metrics["model"] == "tiny-random" and metrics["pairs"] > 0
     assert metrics["format_failure_rate"] is not None
+    # The hard set and the no-model rules on both sets stand beside the held-out figures.
+    hard = (tmp_path / "runs" / "tiny" / "hard" / "pairs.jsonl").read_text().splitlines()
+    assert metrics["hard_set"]["pairs"] == len(hard) > 0
+    assert {"heldout", "hard"} <= set(metrics["rules"])
+    assert "best" in metrics["rules"]["hard"]
 
 
 def test_compare_shares_checkpoints_and_report_rebuilds(tiny_config, tmp_path, caplog):

@@ -24,25 +24,40 @@ def heldout_pairs_file(config: Any, config_path: str) -> Path:
 
 
 def eval_critic(args: argparse.Namespace) -> None:
-    """Held-out critic accuracy of any checkpoint, on the pairs of an existing run."""
+    """Critic accuracy of any checkpoint on the pairs of an existing run: its held-out pairs,
+    and, where the run built one, its hard set (same-kind alternatives verified worse), with the
+    no-model rules on both beside them, as every run's report shows them."""
+    import dataclasses
     import json
 
     from actrain.config.schema import load_config
     from actrain.envs import instructions_of
     from actrain.eval.critic import evaluate_critic
+    from actrain.run.layout import RunLayout
+    from actrain.run.results import rule_results
     from actrain.runtime.device import resolve_device, resolve_dtype
     from actrain.runtime.io import read_pairs, write_json
     from actrain.runtime.models import load_model
 
     config = load_config(args.config, args.overrides)
     pairs_file = heldout_pairs_file(config, args.config)
+    layout = RunLayout(config)
     device = resolve_device(config.device)
     dtype = resolve_dtype(config.dtype, device)
     model, tokenizer = load_model(args.model, dtype, device, config.chat_template_kwargs)
-    metrics, _ = evaluate_critic(
-        model, tokenizer, read_pairs(pairs_file), config.critic, config.eval, dtype, config.seed,
-        instructions=instructions_of(config.env),
-    )
+
+    def judge(path: Path, evaluation: Any) -> dict[str, Any]:
+        metrics, _ = evaluate_critic(
+            model, tokenizer, read_pairs(path), config.critic, evaluation, dtype, config.seed,
+            instructions=instructions_of(config.env),
+        )
+        return metrics
+
+    metrics = judge(pairs_file, config.eval)  # the held-out figures stay at the top level
+    if layout.hard_pairs.exists():
+        metrics["hard_set"] = judge(layout.hard_pairs,
+                                    dataclasses.replace(config.eval, max_pairs=0))  # all of it
+    metrics["rules"] = rule_results(layout)
     if args.out:
         write_json(args.out, {"model": args.model, **metrics})
     print(json.dumps(metrics, indent=2))

@@ -143,7 +143,8 @@ def _add_run_commands(sub: argparse._SubParsersAction) -> None:
 
 def _add_checkpoint_evals(sub: argparse._SubParsersAction) -> None:
     """`eval-critic` and `eval-agent`: any checkpoint measured on a run's data and protocol."""
-    crit = sub.add_parser("eval-critic", help="held-out critic accuracy of any checkpoint")
+    crit = sub.add_parser(
+        "eval-critic", help="critic accuracy of any checkpoint: held-out pairs, hard set, rules")
     crit.add_argument("config", help="the run's YAML config (its pairs are used)")
     crit.add_argument("overrides", nargs="*", help="config overrides")
     crit.add_argument("--model", required=True, help="checkpoint folder, embedded id or hub id")
