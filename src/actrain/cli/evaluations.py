@@ -27,12 +27,11 @@ def eval_critic(args: argparse.Namespace) -> None:
     """Critic accuracy of any checkpoint on the pairs of an existing run: its held-out pairs,
     and, where the run built one, its hard set (same-kind alternatives verified worse), with the
     no-model rules on both beside them, as every run's report shows them."""
-    import dataclasses
     import json
 
     from actrain.config.schema import load_config
     from actrain.envs import instructions_of
-    from actrain.eval.critic import evaluate_critic
+    from actrain.eval.critic import evaluate_critic, hard_set_evaluation
     from actrain.run.layout import RunLayout
     from actrain.run.results import rule_results
     from actrain.runtime.device import resolve_device, resolve_dtype
@@ -55,8 +54,7 @@ def eval_critic(args: argparse.Namespace) -> None:
 
     metrics = judge(pairs_file, config.eval)  # the held-out figures stay at the top level
     if layout.hard_pairs.exists():
-        metrics["hard_set"] = judge(layout.hard_pairs,
-                                    dataclasses.replace(config.eval, max_pairs=0))  # all of it
+        metrics["hard_set"] = judge(layout.hard_pairs, hard_set_evaluation(config.eval))
     metrics["rules"] = rule_results(layout)
     if args.out:
         write_json(args.out, {"model": args.model, **metrics})

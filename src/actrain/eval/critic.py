@@ -7,6 +7,7 @@ scores exactly 50% on it, whatever the share of orders. Format failures count as
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 from collections.abc import Sequence
 from typing import Any
@@ -112,6 +113,12 @@ def judged_items(pairs: list[Pair], critic: CriticConfig, evaluation: EvalConfig
     if evaluation.max_pairs:
         pairs = pairs[: evaluation.max_pairs]
     return pairs
+
+
+def hard_set_evaluation(evaluation: EvalConfig) -> EvalConfig:
+    """The settings a hard set is judged with: the run's, over every pair of it. The set is small
+    and the same for every checkpoint, and `eval.max_pairs` caps only the held-out pairs."""
+    return dataclasses.replace(evaluation, max_pairs=0)
 
 
 def _judge(

@@ -4,7 +4,6 @@ function of the run's context, skipped when its output is current."""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,8 @@ log = logging.getLogger("actrain")
 
 def evaluate_critic(ctx: RunContext, seed: int, prefix: tuple[str, ...]) -> None:
     """The checkpoint judged on the run's held-out pairs, then on the hard critic set."""
+    from actrain.eval.critic import hard_set_evaluation
+
     layout, keys = ctx.layout, ctx.keys
     ckpt = layout.checkpoint_id(seed, prefix)
     _judge(ctx, seed, prefix, layout.eval_pairs, layout.critic_file(ckpt), "critic",
@@ -26,7 +27,7 @@ def evaluate_critic(ctx: RunContext, seed: int, prefix: tuple[str, ...]) -> None
     if layout.hard_pairs.exists():
         _judge(ctx, seed, prefix, layout.hard_pairs, layout.hard_critic_file(ckpt),
                "hard critic", keys.hard_critic_key(seed, prefix),
-               dataclasses.replace(ctx.config.eval, max_pairs=0),  # all of them
+               hard_set_evaluation(ctx.config.eval),
                "critic_hard", " on the hard set")
 
 
