@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import torch.distributed as dist
+from rank_exit import finish
 from scripted_rollout import Scripted, Tok, correct, pairs, trainer
 
 # rank 0: three flat groups, each fixed by one try; rank 1: one flat group that needs two tries
@@ -45,7 +46,7 @@ def main() -> None:
         "calls": rollout.calls, "seen": rollout.seen,
         "prompts": [Tok().decode(ids) for ids in out["prompt_ids"]],
     }))
-    dist.destroy_process_group()
+    finish()
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ out_dir = Path(sys.argv[1])
 dist.init_process_group("gloo", timeout=timedelta(seconds=60))
 
 from helpers.pairs import make_pair  # noqa: E402
+from rank_exit import finish  # noqa: E402
 
 from actrain.config.schema import CriticConfig, EvalConfig  # noqa: E402
 from actrain.eval.critic import evaluate_critic  # noqa: E402
@@ -71,5 +72,4 @@ if distributed.rank() == 0:
     (out_dir / "result.json").write_text(json.dumps(
         {"single": [p.to_json() for p in single], "launched": [p.to_json() for p in launched],
          "forwards": counts}))
-dist.barrier()
-dist.destroy_process_group()
+finish()
