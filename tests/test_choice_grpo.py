@@ -2,6 +2,7 @@
 
 import contextlib
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -148,14 +149,30 @@ def test_pair_group_grpo_logs_order_and_position_metrics(tiny_model, tmp_path):
     assert 0.0 <= steps[0]["choice/p_first"] <= 1.0
 
 
-def test_action_format_grpo_samples_several_tokens_without_the_one_token_pass(tiny_model,
-                                                                              tmp_path):
+def test_action_format_grpo_shares_each_prompt_across_its_samples(tiny_model, tmp_path,
+                                                                   monkeypatch):
     """`critic.answer_format: action` answers with the action's text: several tokens, so the
-    one-token sampler and the shared prompt pass switch off and TRL samples and scores."""
+    one-token sampler is off; each distinct prompt is still encoded once for sampling and for the
+    loss (the shared prefix), and only the completions run per sample."""
+    import actrain.stages.choice_grpo as choice_grpo
+    import actrain.stages.pair_groups as pair_groups
+
+    calls = {"sample": 0, "score": 0}
+
+    def counted(name, fn):  # noqa: ANN001, ANN202
+        def wrapper(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            calls[name] += 1
+            return fn(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(pair_groups, "sample_with_shared_prompts",
+                        counted("sample", pair_groups.sample_with_shared_prompts))
+    monkeypatch.setattr(choice_grpo, "shared_prefix_logps",
+                        counted("score", choice_grpo.shared_prefix_logps))
     trainer, _ = _trainer(tiny_model, tmp_path, **{
         "critic.answer_format": "action", "critic.max_new_tokens": 6, "act.num_generations": 2})
     rollout = trainer.rollout_func
-    assert not trainer.shared_prompt_pass and trainer.args.max_completion_length == 6
+    assert trainer.prefix_pass and trainer.args.max_completion_length == 6
     assert not rollout.one_token and rollout.answer_tokens is None
     shown = next(iter(rollout.pairs.values()))["prompts"]
     assert all(p.endswith("<|im_start|>assistant\n<action>") for p in shown)
@@ -166,6 +183,95 @@ def test_action_format_grpo_samples_several_tokens_without_the_one_token_pass(ti
     for key in ("rewards/choice_reward/mean", "rewards/accuracy/mean", "rewards/format_ok/mean"):
         assert key in steps[0], key
     assert "choice/p_first" not in steps[0]
+    assert calls["sample"] >= 1 and calls["score"] >= 1
+
+
+def _prompt_and_completion_rows(tokenizer, heads: list[list[int]], completions: list[list[int]]):
+    """Every prompt with every completion, as TRL lays out its loss rows: prompts padded on the
+    left, completions on the right; returns (input_ids, attention_mask, completion width)."""
+    rows = [(h, c) for h in heads for c in completions]
+    pw, cw = max(len(h) for h in heads), max(len(c) for c in completions)
+    pad = tokenizer.pad_token_id
+    ids = torch.tensor([[pad] * (pw - len(h)) + h + c + [pad] * (cw - len(c)) for h, c in rows])
+    mask = torch.tensor([[0] * (pw - len(h)) + [1] * (len(h) + len(c)) + [0] * (cw - len(c))
+                         for h, c in rows])
+    return ids, mask, cw
+
+
+ACTION_PROMPTS = ["<|im_start|>user\nWhich?<|im_end|>\n<|im_start|>assistant\n<action>",
+                  "<|im_start|>user\nA longer question here?<|im_end|>\n<|im_start|>assistant\n"
+                  "<action>"]
+
+
+def test_the_shared_prefix_gives_trls_log_probabilities_and_gradients(tiny_model, tmp_path):
+    from trl import GRPOTrainer
+
+    trainer, tokenizer = _trainer(tiny_model, tmp_path, **{
+        "critic.answer_format": "action", "critic.max_new_tokens": 6, "act.num_generations": 2})
+    completions = [tokenizer(t, add_special_tokens=False)["input_ids"]
+                   for t in ("take shirt</action>", "look<|im_end|>", "open the door</action>")]
+    heads = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in ACTION_PROMPTS]
+    ids, mask, width = _prompt_and_completion_rows(tokenizer, heads, completions)
+    scored = mask[:, -width:].bool()
+    model = trainer.model
+    model.zero_grad()
+    fast, fast_entropy, _ = trainer._get_per_token_logps_and_entropies(
+        model, ids, mask, width, compute_entropy=True)
+    (fast * scored).sum().backward()
+    fast_grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    plain, plain_entropy, _ = GRPOTrainer._get_per_token_logps_and_entropies(
+        trainer, model, ids, mask, width, compute_entropy=True)
+    (plain * scored).sum().backward()
+    assert fast.shape == plain.shape == (len(ACTION_PROMPTS) * len(completions), width)
+    torch.testing.assert_close(fast[scored], plain[scored], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(fast_entropy[scored], plain_entropy[scored], atol=1e-5, rtol=1e-5)
+    for mine, theirs in zip(fast_grads, (p.grad for p in model.parameters()), strict=True):
+        torch.testing.assert_close(mine, theirs, atol=1e-4, rtol=1e-4)
+
+
+def test_the_shared_prompt_sampler_ends_at_eos_and_reports_trls_log_probabilities(tiny_model,
+                                                                                  tmp_path):
+    from trl import GRPOTrainer
+
+    from actrain.stages.one_prompt_pass import sample_with_shared_prompts
+
+    trainer, tokenizer = _trainer(tiny_model, tmp_path, **{
+        "critic.answer_format": "action", "critic.max_new_tokens": 6, "act.num_generations": 2})
+    heads = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in ACTION_PROMPTS]
+    rows = [heads[0]] * 3 + [heads[1]] * 3
+    torch.manual_seed(0)
+    sample = sample_with_shared_prompts(trainer.model, rows, 1.0, tokenizer,
+                                        contextlib.nullcontext, 6, trainer.eos_token_ids)
+    completions, logps = sample
+    ends = set(trainer.eos_token_ids)
+    for completion, values in zip(completions, logps, strict=True):
+        assert len(values) == len(completion)
+        assert len(completion) == 6 or completion[-1] in ends
+        assert not ends & set(completion[:-1])  # nothing after the first end
+    for head, completion, values in zip(rows, completions, logps, strict=True):
+        ids, mask, width = _prompt_and_completion_rows(tokenizer, [head], [completion])
+        with torch.no_grad():
+            plain, _, _ = GRPOTrainer._get_per_token_logps_and_entropies(
+                trainer, trainer.model, ids, mask, width)
+        torch.testing.assert_close(plain[0], torch.tensor(values), atol=1e-5, rtol=1e-5)
+    # every token an end: each completion is its first token, kept, as TRL keeps its EOS
+    completions, logps = sample_with_shared_prompts(trainer.model, rows, 1.0, tokenizer,
+                                                    contextlib.nullcontext, 6,
+                                                    range(len(tokenizer)))
+    assert [len(c) for c in completions] == [1] * 6 and [len(v) for v in logps] == [1] * 6
+
+
+def test_the_shared_prefix_is_kept_to_one_process_without_checkpointing():
+    from actrain.stages.one_prompt_pass import prefix_pass_allowed
+
+    def trainer(processes: int, checkpointing: bool) -> SimpleNamespace:
+        return SimpleNamespace(accelerator=SimpleNamespace(num_processes=processes),
+                               args=SimpleNamespace(gradient_checkpointing=checkpointing))
+
+    assert prefix_pass_allowed(trainer(1, False))
+    assert not prefix_pass_allowed(trainer(2, False))  # a wrapped forward runs once a backward
+    assert not prefix_pass_allowed(trainer(1, True))  # checkpointing turns the cache off
 
 
 @pytest.mark.parametrize("objective", ["sft", "dpo"])

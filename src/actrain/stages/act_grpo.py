@@ -172,9 +172,9 @@ def grpo_trainer(  # noqa: ANN201 - a trl.GRPOTrainer
     pair_groups = act.advantage_group == "pair"
     resample = act.zero_variance == "resample" and pair_groups  # prompt groups: kept as they are
     metrics = make_accuracy_metrics(fmt, prefilled)
-    # The one-token sampler and the shared prompt pass need the whole answer in one token: a
-    # prefilled index answer of `critic.max_new_tokens: 1`. Off otherwise (action answers are
-    # several tokens): TRL then samples and scores every completion itself.
+    # The one-token sampler needs the whole answer in one token: a prefilled index answer of
+    # `critic.max_new_tokens: 1`. Longer answers (the action's text, a reasoning) share their
+    # prompt's pass in one process (`ChoiceGRPOTrainer.prefix_pass`); TRL's own otherwise.
     one_token = prefilled and fmt == "index" and critic.max_new_tokens == 1
     rollout = None
     if pair_groups:
@@ -204,7 +204,7 @@ def grpo_trainer(  # noqa: ANN201 - a trl.GRPOTrainer
         processing_class=tokenizer,
         callbacks=callbacks,
         rollout_func=rollout,
-        shared_prompt_pass=act.shared_prompt_pass and one_token,
+        shared_prompt_pass=act.shared_prompt_pass,
         peft_config=lora_config(inputs.trainer.peft),
         filter_zero_variance=act.zero_variance == "filter",
     )

@@ -14,13 +14,15 @@ the position collapse measured in `docs/results/twc-act.md`.
 only in that token. Sampling then takes one forward pass per distinct shown prompt, and the
 training loss scores every sample from its prompt's last-position distribution, instead of
 encoding the same prompt G times: the same per-token log-probabilities at a fraction of the cost.
-`act.shared_prompt_pass` only allows it: `stages/act.py` turns it on for a prefilled index
-answer of one token and switches it off by itself for anything else, rather than refusing the
-config, since the default must hold for every format. A judgment that reasons, or one in
-`critic.answer_format: action` (the action's text and "</action>": several tokens), is sampled
-and scored by TRL itself, each token against its own prefix, up to the end of the turn or
-`critic.max_new_tokens` (the rewards ignore what follows the closing tag); `choice/p_first`,
-`choice/entropy` and `choice/answer_mass` are then not logged.
+An answer of several tokens (`critic.answer_format: action`: the action's text and "</action>";
+a judgment that reasons) shares its prompt too, in one process (`prefix_pass`): each distinct
+prompt's keys and values are computed once and copied to its samples, which run only their
+completions, for sampling and for the loss alike; TRL's own log-probabilities, through the
+fused head TRL adds. Under several processes (a wrapped forward must run once per backward) or
+gradient checkpointing (no cache) TRL samples and scores every completion itself, up to the end
+of the turn or `critic.max_new_tokens` (the rewards ignore what follows the closing tag).
+`act.shared_prompt_pass` only allows all this; `choice/p_first`, `choice/entropy` and
+`choice/answer_mass` are logged for one-token answers.
 
 Zero-variance groups (every reward function's weighted total equal across the group: all right,
 all wrong, all malformed, ...) carry no advantage. With `act.zero_variance: filter` they are
@@ -44,7 +46,12 @@ from typing import Any
 import torch
 from trl import GRPOTrainer
 
-from actrain.stages.one_prompt_pass import answer_token_ids, shared_prompt_logps
+from actrain.stages.one_prompt_pass import (
+    answer_token_ids,
+    prefix_pass_allowed,
+    shared_prefix_logps,
+    shared_prompt_logps,
+)
 from actrain.stages.pair_groups import (
     FLAT_ATOL,
     PairGroupRollout,
@@ -69,6 +76,8 @@ class ChoiceGRPOTrainer(GRPOTrainer):
             check_trl_generation(type(self))  # before loading anything: fail at set-up
         super().__init__(*args, **kwargs)
         self.shared_prompt_pass = shared_prompt_pass
+        # several-token completions share their prompt's pass where the set-up allows a cache
+        self.prefix_pass = shared_prompt_pass and prefix_pass_allowed(self)
         self.filter_zero_variance = filter_zero_variance
 
     def _get_per_token_logps_and_entropies(  # noqa: ANN202 - TRL's signature
@@ -76,14 +85,19 @@ class ChoiceGRPOTrainer(GRPOTrainer):
         compute_entropy=False, compute_aux_loss=False, **multimodal,  # noqa: ANN001
     ):
         plain = all(v is None for v in multimodal.values()) and not compute_aux_loss
-        if not (self.shared_prompt_pass and plain and logits_to_keep == 1):
+        if self.shared_prompt_pass and plain and logits_to_keep == 1:
+            logps, entropies = shared_prompt_logps(
+                model, input_ids, attention_mask, self.temperature, self.accelerator.autocast
+            )
+        elif self.prefix_pass and plain:
+            logps, entropies = shared_prefix_logps(
+                model, input_ids, attention_mask, logits_to_keep, self.accelerator.autocast
+            )
+        else:
             return super()._get_per_token_logps_and_entropies(
                 model, input_ids, attention_mask, logits_to_keep, batch_size=batch_size,
                 compute_entropy=compute_entropy, compute_aux_loss=compute_aux_loss, **multimodal,
             )
-        logps, entropies = shared_prompt_logps(
-            model, input_ids, attention_mask, self.temperature, self.accelerator.autocast
-        )
         return logps, (entropies if compute_entropy else None), None
 
     def _generate_and_score_completions(self, inputs):  # noqa: ANN001, ANN202 - TRL's signature

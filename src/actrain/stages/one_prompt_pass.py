@@ -111,3 +111,102 @@ def answer_token_ids(tokenizer: Any, k: int = 2) -> list[int] | None:
     """The ids of the answers "1" .. "k", when each is a single token."""
     ids = [tokenizer(str(i), add_special_tokens=False)["input_ids"] for i in range(1, k + 1)]
     return [i[0] for i in ids] if all(len(i) == 1 for i in ids) else None
+
+
+# Several-token answers (`critic.answer_format: action`, a reasoning critic): the samples of one
+# shown prompt share everything but their completions. The prompt's keys and values are computed
+# once per distinct prompt and copied to its samples; only the completions are run per sample.
+# Positions are the defaults TRL's own scoring uses (0.. over the padded row), so the cached
+# prompt and the completion see exactly the positions of one full forward.
+
+
+def prefix_pass_allowed(trainer: GRPOTrainer) -> bool:
+    """The shared prefix needs one process (DDP, ZeRO and FSDP wrap a forward that must run once
+    per backward, on every rank alike) and a cache the forward may keep (gradient checkpointing
+    turns caching off)."""
+    return (trainer.accelerator.num_processes == 1
+            and not getattr(trainer.args, "gradient_checkpointing", False))
+
+
+def _prompt_cache(model: Any, ids: torch.Tensor, mask: torch.Tensor, rows: torch.Tensor,
+                  autocast: Any) -> Any:
+    """The keys and values of each distinct prompt but its last token, one forward for all, then
+    copied to the rows that show it (`rows[i]`: row i's prompt). Indexing keeps the gradient: each
+    row's loss reaches the prompt pass it shares."""
+    from transformers import DynamicCache
+
+    cache = DynamicCache(config=model.config)
+    with autocast():
+        model(input_ids=ids[:, :-1], attention_mask=mask[:, :-1], past_key_values=cache,
+              use_cache=True, logits_to_keep=1)
+    cache.batch_select_indices(rows)
+    return cache
+
+
+@torch.no_grad()
+def sample_with_shared_prompts(
+    model: Any,
+    prompt_ids: Sequence[Sequence[int]],
+    temperature: float,
+    tokenizer: Any,
+    autocast: Any,
+    max_new_tokens: int,
+    eos_ids: Sequence[int],
+) -> tuple[list[list[int]], list[list[float]]]:
+    """Sample each row's completion from the full softmax at `temperature` (`_plain_sampling`),
+    encoding each distinct prompt once. A completion ends with its first `eos_ids` token (kept,
+    as TRL keeps it) or at `max_new_tokens`. Returns the completions and their log-probabilities."""
+    distinct = list(dict.fromkeys(tuple(r) for r in prompt_ids))
+    where = {p: i for i, p in enumerate(distinct)}
+    device = next(model.parameters()).device
+    ids, mask = _left_pad(distinct, tokenizer.pad_token_id)
+    rows = torch.tensor([where[tuple(r)] for r in prompt_ids], device=device)
+    ids, mask = ids.to(device), mask.to(device)
+    was_training = model.training
+    model.eval()
+    cache = _prompt_cache(model, ids, mask, rows, autocast)
+    mask, step_ids = mask[rows], ids[rows, -1:]
+    eos = torch.tensor(list(eos_ids), device=device)
+    done = torch.zeros(len(rows), dtype=torch.bool, device=device)
+    tokens, logps = [], []
+    for _ in range(max_new_tokens):
+        mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+        with autocast():
+            logits = model(input_ids=step_ids, attention_mask=mask, past_key_values=cache,
+                           use_cache=True, logits_to_keep=1).logits[:, -1, :]
+        logp = torch.log_softmax(logits.float() / temperature, dim=-1)
+        token = torch.multinomial(logp.exp(), 1).squeeze(1)
+        tokens.append(torch.where(done, -1, token))
+        logps.append(logp.gather(1, token[:, None]).squeeze(1))
+        done |= torch.isin(token, eos)
+        if bool(done.all()):
+            break
+        step_ids = token[:, None]
+    model.train(was_training)
+    grid, values = torch.stack(tokens, 1).tolist(), torch.stack(logps, 1).tolist()
+    completions = [[t for t in row if t >= 0] for row in grid]
+    return completions, [v[: len(c)] for v, c in zip(values, completions, strict=True)]
+
+
+def shared_prefix_logps(
+    model: Any,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    completion_length: int,
+    autocast: Any,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Per-token log-probability and entropy of each row's completion (its last
+    `completion_length` tokens), one prompt pass per distinct prompt; what TRL's
+    `_get_per_token_logps_and_entropies` returns, through the fused LM head TRL adds to the model
+    (its temperature included)."""
+    width = input_ids.size(1) - completion_length
+    prompt = torch.cat([input_ids[:, :width], attention_mask[:, :width]], dim=1)
+    distinct, rows = torch.unique(prompt, dim=0, return_inverse=True)
+    cache = _prompt_cache(model, distinct[:, :width], distinct[:, width:], rows, autocast)
+    tail = input_ids[:, width - 1 :]  # the prompt's last token predicts the first answer token
+    labels = tail.masked_fill(attention_mask[:, width - 1 :] == 0, -100)
+    labels[:, 0] = -100
+    with autocast():
+        out = model(input_ids=tail, attention_mask=attention_mask, past_key_values=cache,
+                    labels=labels, fused_lm_head=True)
+    return out.log_probs, out.entropy

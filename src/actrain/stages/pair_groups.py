@@ -24,7 +24,11 @@ from trl import GRPOTrainer
 from actrain.errors import ActrainError
 from actrain.runtime import distributed
 from actrain.runtime.distributed import all_max
-from actrain.stages.one_prompt_pass import _plain_sampling, sample_one_token
+from actrain.stages.one_prompt_pass import (
+    _plain_sampling,
+    sample_one_token,
+    sample_with_shared_prompts,
+)
 
 
 class PairGroupRollout:
@@ -116,6 +120,11 @@ class PairGroupRollout:
             for name, value in metrics.items() if log else ():
                 trainer._log_metric(name, value)  # averaged with TRL's own per-step metrics
             return completion_ids, logprobs
+        if getattr(trainer, "prefix_pass", False) and _plain_sampling(trainer):
+            return sample_with_shared_prompts(
+                trainer.model, prompt_ids, trainer.temperature, trainer.processing_class,
+                trainer.accelerator.autocast, trainer.max_completion_length, trainer.eos_token_ids,
+            )
         # TRL's own generation (transformers or vLLM). The rows already hold every sample of a
         # group, in two orders: one completion per row (with G, vLLM server mode would keep only
         # every G-th row and sample it G times, losing the second order).

@@ -60,7 +60,8 @@ class ACTConfig(GRPOStageConfig):
     # pairs (up to resample_tries times a group; pair groups only).
     zero_variance: str = "resample"
     resample_tries: int = 4  # with zero_variance "resample": new pairs tried a group
-    # Direct choice with 1-token answers: sample and score each distinct prompt once, not G times.
+    # GRPO: sample and score each distinct shown prompt once, not G times (1-token answers: one
+    # forward; longer answers, in one process: the prompt's cache shared by its samples).
     # DPO: run a pair's chosen and rejected rows as one row sharing the prompt (same loss).
     shared_prompt_pass: bool = True
     both_orders: bool = True  # prompt groups, SFT, DPO: train on every pair in both shown orders
