@@ -4,6 +4,8 @@ Reads each run's critic results (hard set, own held-out pairs), every agent's pe
 actions, and the stage times; prints one row per method with its next-action accuracy per split
 (mean over seeds) and each gain over IL and over IL -> IL as a paired difference over the same
 held-out states and seeds, with its 95% bootstrap interval (`actrain.eval.intervals`).
+Where agents also played episodes (`rollout.episodes`), a second table gives success and mean
+score per split with paired gains over the same tasks and seeds.
 Usage: python docs/results/act-effect-table.py runs/act-effect runs/act-effect-usual ...
 The first folder holds IL and IL -> IL; every folder's ACT rows are compared with them.
 """
@@ -15,8 +17,8 @@ import statistics
 import sys
 from pathlib import Path
 
-from actrain.eval.intervals import next_action_values, paired_difference
-from actrain.runtime.io import read_next_action_records
+from actrain.eval.intervals import next_action_values, paired_difference, success_values
+from actrain.runtime.io import read_episodes, read_next_action_records
 
 SPLITS = ("id_test", "ood_test")
 
@@ -41,6 +43,40 @@ def values(files: dict[int, Path], verb: str = "") -> dict[str, dict[int, dict]]
         for split, units in next_action_values(rows).items():
             table.setdefault(split, {})[seed] = units
     return table
+
+
+def played(run: Path) -> dict[str, dict[int, Path]]:
+    """{method: {seed: episodes file}} of the agents that played episodes."""
+    out: dict[str, dict[int, Path]] = {}
+    for path in sorted((run / "agent").glob("seed*.episodes.jsonl")):
+        if not path.stat().st_size:
+            continue
+        seed, _, method = path.name.removesuffix(".episodes.jsonl").partition("-")
+        out.setdefault(method, {})[int(seed.removeprefix("seed"))] = path
+    return out
+
+
+def episode_values(files: dict[int, Path], field: str = "won") -> dict[str, dict[int, dict]]:
+    """{split: {seed: {(task, n): value}}}: success (1.0 / 0.0) or, with `field` "score", the
+    episode's score (the share of the game's points reached)."""
+    table: dict[str, dict[int, dict]] = {}
+    for seed, path in files.items():
+        episodes = read_episodes(path)
+        if field == "won":
+            split_units = success_values(episodes)
+        else:
+            split_units = {}
+            for split, units in success_values(episodes).items():
+                scores = iter(e.score for e in episodes if (e.split or "") == split)
+                split_units[split] = {key: float(next(scores) or 0.0) for key in units}
+        for split, units in split_units.items():
+            table.setdefault(split, {})[seed] = units
+    return table
+
+
+def max_steps(run: Path, method: str, seed: int) -> int | None:
+    path = run / "agent" / f"seed{seed}-{method}.json"
+    return json.loads(path.read_text())["protocol"].get("max_steps") if path.exists() else None
 
 
 def pct(x: float) -> str:
@@ -116,6 +152,7 @@ def main() -> None:
             print(f"| {method} | {run.name} | {len(seeds)} | {critic(run, method, seeds)} | "
                   + " | ".join(acc) + " | " + " | ".join(over_il) + " | "
                   + " | ".join(over_ilil) + f" | {seconds(run, method, seeds)} |")
+    success_table(runs)
     print("\nGain over IL by the kind of the expert's action (its first word):\n")
     print("| row | run | kind | " + " | ".join(f"{s} states, gain over IL" for s in SPLITS) + " |")
     print("|" + "---|" * (3 + len(SPLITS)))
@@ -128,6 +165,43 @@ def main() -> None:
                 cells = [f"{len(next(iter(mine[s].values())))}: {gain(mine, base_verb, s)}"
                          if mine.get(s) else "-" for s in SPLITS]
                 print(f"| {method} | {run.name} | `{verb}` | " + " | ".join(cells) + " |")
+
+
+def success_table(runs: list[Path]) -> None:
+    """Success and mean score per split over the episodes played, with paired gains over IL and
+    IL -> IL on the same tasks and seeds."""
+    base = played(runs[0])
+    if not base:
+        return
+    print("\nEpisodes (success %, mean score %; gains paired over the same tasks and seeds):\n")
+    print("| row | run | seeds | max steps | " + " | ".join(f"{s} success / score" for s in SPLITS)
+          + " | " + " | ".join(f"success gain over IL, {s}" for s in SPLITS) + " | "
+          + " | ".join(f"success gain over IL -> IL, {s}" for s in SPLITS) + " | "
+          + " | ".join(f"score gain over IL, {s}" for s in SPLITS) + " |")
+    print("|" + "---|" * (4 + 4 * len(SPLITS)))
+    il, il_il = (episode_values(base.get(m, {})) for m in ("il", "il-il"))
+    il_score = episode_values(base.get("il", {}), "score")
+    for run in runs:
+        for method, files in played(run).items():
+            if run != runs[0] and not method.startswith("act"):
+                continue
+            won, score = episode_values(files), episode_values(files, "score")
+            seeds = sorted(files)
+            cells = []
+            for s in SPLITS:
+                if not won.get(s):
+                    cells.append("-")
+                    continue
+                rate = statistics.fmean(statistics.fmean(u.values()) for u in won[s].values())
+                mean = statistics.fmean(statistics.fmean(u.values()) for u in score[s].values())
+                cells.append(f"{pct(rate)} / {pct(mean)}")
+            over_il = [gain(won, il, s) if method != "il" else "-" for s in SPLITS]
+            over_ilil = [gain(won, il_il, s) if method not in ("il", "il-il") else "-"
+                         for s in SPLITS]
+            score_il = [gain(score, il_score, s) if method != "il" else "-" for s in SPLITS]
+            steps = sorted({max_steps(run, method, seed) for seed in seeds}, key=str)
+            print(f"| {method} | {run.name} | {len(seeds)} | {'/'.join(map(str, steps))} | "
+                  + " | ".join(cells + over_il + over_ilil + score_il) + " |")
 
 
 if __name__ == "__main__":
