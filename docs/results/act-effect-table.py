@@ -182,7 +182,8 @@ def success_table(runs: list[Path]) -> None:
     il, il_il = (episode_values(base.get(m, {})) for m in ("il", "il-il"))
     il_score = episode_values(base.get("il", {}), "score")
     for run in runs:
-        for method, files in played(run).items():
+        order = sorted(played(run).items(), key=lambda kv: (kv[0] != "il", kv[0] != "il-il", kv))
+        for method, files in order:
             if run != runs[0] and not method.startswith("act"):
                 continue
             won, score = episode_values(files), episode_values(files, "score")
