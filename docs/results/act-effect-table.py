@@ -152,6 +152,7 @@ def main() -> None:
             print(f"| {method} | {run.name} | {len(seeds)} | {critic(run, method, seeds)} | "
                   + " | ".join(acc) + " | " + " | ".join(over_il) + " | "
                   + " | ".join(over_ilil) + f" | {seconds(run, method, seeds)} |")
+    against_first_run(runs)
     success_table(runs)
     print("\nGain over IL by the kind of the expert's action (its first word):\n")
     print("| row | run | kind | " + " | ".join(f"{s} states, gain over IL" for s in SPLITS) + " |")
@@ -165,6 +166,22 @@ def main() -> None:
                 cells = [f"{len(next(iter(mine[s].values())))}: {gain(mine, base_verb, s)}"
                          if mine.get(s) else "-" for s in SPLITS]
                 print(f"| {method} | {run.name} | `{verb}` | " + " | ".join(cells) + " |")
+
+
+def against_first_run(runs: list[Path]) -> None:
+    """Each later run's ACT -> IL against the first run's, paired on the same seeds and states:
+    does the later run's choice (pairs, answer format) transfer better than the first run's?"""
+    first = agents(runs[0]).get("act-grpo-il", {})
+    if len(runs) < 2 or not first:
+        return
+    print("\nACT -> IL of each run against the first run's ACT -> IL (same seeds and states):\n")
+    print("| run | " + " | ".join(f"gain, {s}" for s in SPLITS) + " |")
+    print("|" + "---|" * (1 + len(SPLITS)))
+    for run in runs[1:]:
+        files = agents(run).get("act-grpo-il", {})
+        if files:
+            cells = [gain(values(files), values(first), s) for s in SPLITS]
+            print(f"| {run.name} | " + " | ".join(cells) + " |")
 
 
 def success_table(runs: list[Path]) -> None:
