@@ -177,10 +177,12 @@ def against_first_run(runs: list[Path]) -> None:
     print("\nACT -> IL of each run against the first run's ACT -> IL (same seeds and states):\n")
     print("| run | " + " | ".join(f"gain, {s}" for s in SPLITS) + " |")
     print("|" + "---|" * (1 + len(SPLITS)))
+    base = values(first)
     for run in runs[1:]:
         files = agents(run).get("act-grpo-il", {})
         if files:
-            cells = [gain(values(files), values(first), s) for s in SPLITS]
+            mine = values(files)
+            cells = [gain(mine, base, s) for s in SPLITS]
             print(f"| {run.name} | " + " | ".join(cells) + " |")
 
 
