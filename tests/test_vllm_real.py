@@ -154,3 +154,9 @@ def test_act_grpo_samples_from_trl_s_colocated_engine_and_syncs_its_weights(tmp_
 def test_rl_grpo_samples_from_trl_s_colocated_engine_and_syncs_its_weights(tmp_path):
     run_helper([str(HELPERS / "real_vllm_grpo.py"), str(tmp_path), "rl"], engine_env())
     grpo_checks([json.loads((tmp_path / "rank-0.json").read_text())], 1)
+
+
+def test_seeded_sampling_of_more_prompt_tokens_than_a_step_takes(engine_run):
+    assert engine_run["many_tokens"] > 4096
+    assert len(engine_run["many_sampled"]) == 40
+    assert all(len(row) == 2 for row in engine_run["many_sampled"])

@@ -63,6 +63,13 @@ def main(out: str) -> None:
         sampled=[generate(engine, tokenizer, PROMPTS[:1], num_samples=4, max_new_tokens=12,
                           temperature=1.0, seed=7) for _ in range(2)],
     )
+    # Seeded sampling of more prompt tokens than one engine step takes (4,096): before, a prompt
+    # split over steps crashed the CPU engine ("CPU Generator does not use offset").
+    long = [PROMPTS[1].replace("What do you do?", f"Room {i}. " + "You see a shelf. " * 40)
+            for i in range(40)]
+    results["many_sampled"] = generate(engine, tokenizer, long, num_samples=2, max_new_tokens=4,
+                                       temperature=1.0, seed=3)
+    results["many_tokens"] = sum(len(tokenizer(p)["input_ids"]) for p in long)
     results["vllm"] = fast
     torch.set_num_threads(1)  # still torch's own function: set and put back
     results["threads"] = [threads, torch.get_num_threads()]

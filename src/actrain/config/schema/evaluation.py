@@ -121,7 +121,7 @@ class CompareConfig:
     seeds: list[int] = field(default_factory=lambda: [0, 1])  # training seeds of every method
 
 
-GENERATION_BACKENDS = ("hf", "vllm")
+GENERATION_BACKENDS = ("hf", "vllm", "auto")
 
 
 @dataclass
@@ -132,7 +132,10 @@ class GenerationConfig:
     (`use_vllm: true`, `vllm_mode: colocate | server`).
     """
 
-    backend: str = "hf"  # hf: transformers' generate (CPU or GPU); vllm: vLLM's offline engine
+    # hf: transformers' generate (CPU or GPU); vllm: vLLM's offline engine; auto: vllm on a CUDA
+    # GPU where vLLM is installed, else hf (on CPUs vLLM's CPU build samples 1.4x faster but
+    # scores actions 5.5x slower, benchmarks/vllm_throughput.py)
+    backend: str = "hf"
     gpu_memory_utilization: float = 0.85  # vLLM's share of the GPU
     max_model_len: int = 0  # vLLM context limit (0 = the model's)
 
