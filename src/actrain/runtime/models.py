@@ -72,15 +72,42 @@ def save_model_folder(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase
     return target
 
 
+def ends_as_its_config(folder: Path) -> bool:
+    """Whether a converted folder's tokenizer ends turns with its config's end token (a folder
+    converted under transformers 5.17 before the fix did not: it is converted again)."""
+    import json
+
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        tokens = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+        vocab = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    eos = config.get("eos_token_id")
+    if not isinstance(eos, int):
+        return True
+    added = {t["content"]: t["id"] for t in vocab.get("added_tokens", [])}
+    name = tokens.get("eos_token")
+    name = name.get("content") if isinstance(name, dict) else name
+    return added.get(name, vocab.get("model", {}).get("vocab", {}).get(name)) == eos
+
+
 def embedded_model_dir(name: str) -> Path:
     """Convert an embedded GGUF model to a safetensors folder once, and return that folder."""
     package, filename = EMBEDDED_MODELS[name]
     target = cache_dir() / "models" / name
-    if (target / "config.json").exists() and any(target.glob("*.safetensors")):
+    if (target / "config.json").exists() and any(target.glob("*.safetensors")) \
+            and ends_as_its_config(target):
         return target
     gguf_file = _gguf_path(package, filename)
     tokenizer = AutoTokenizer.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name)
     model = AutoModelForCausalLM.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name)
+    eos = model.config.eos_token_id
+    if isinstance(eos, int) and tokenizer.eos_token_id != eos:
+        # transformers 5.17 (the vLLM extra's) reads SmolLM2's GGUF end token as <|im_start|>
+        # (id 1) while the model's config says <|im_end|> (id 2): every pad and stop would be
+        # the start of a turn. The config's end token is the one the model was trained with.
+        tokenizer.eos_token = tokenizer.convert_ids_to_tokens(eos)
     # The weights are already dense fp32; these three marks are what block saving and training.
     model.hf_quantizer = None
     model.is_quantized = False
