@@ -52,9 +52,13 @@ def test_the_embedded_model_ends_turns_with_its_config_s_end_token(tmp_path):
     folder = embedded_model_dir("smollm2-135m")
     tokenizer = load_tokenizer("smollm2-135m")
     assert tokenizer.eos_token == "<|im_end|>" and ends_as_its_config(folder)
-    stale = tmp_path / "stale"
-    shutil.copytree(folder, stale, ignore=shutil.ignore_patterns("*.safetensors"))
-    config = json.loads((stale / "tokenizer_config.json").read_text())
-    config["eos_token"] = "<|im_start|>"
-    (stale / "tokenizer_config.json").write_text(json.dumps(config))
-    assert not ends_as_its_config(stale)
+    # as transformers 5.17 wrote it (name and id), and as a version that writes no id does
+    for name, drop_id in (("written", False), ("named", True)):
+        stale = tmp_path / name
+        shutil.copytree(folder, stale, ignore=shutil.ignore_patterns("*.safetensors"))
+        config = json.loads((stale / "tokenizer_config.json").read_text())
+        config["eos_token"], config["eos_token_id"] = "<|im_start|>", 1
+        if drop_id:
+            del config["eos_token_id"]
+        (stale / "tokenizer_config.json").write_text(json.dumps(config))
+        assert not ends_as_its_config(stale), name

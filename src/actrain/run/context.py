@@ -56,13 +56,12 @@ class RunModels:
         An engine takes its share of the GPU's free memory when it starts, so the engines
         started before are closed first: only the newest generator is usable.
         """
-        from actrain.runtime.vllm_engine import VLLMEngine, resolve_backend
-
         c = self.config
-        if resolve_backend(c.generation.backend, c.device) == "hf":
+        if c.generation.backend == "hf":  # `auto` was resolved when the run opened
             return self.load_model(name)
         from actrain.prompts import set_chat_template_kwargs
         from actrain.runtime.models import load_tokenizer, resolve_model_path
+        from actrain.runtime.vllm_engine import VLLMEngine
 
         self.release()
         engine = VLLMEngine(resolve_model_path(name), c.dtype, c.seed,

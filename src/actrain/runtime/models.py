@@ -72,24 +72,40 @@ def save_model_folder(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase
     return target
 
 
+_ENDS_CHECKED: set[str] = set()  # folders found to end as their config, once a process
+
+
 def ends_as_its_config(folder: Path) -> bool:
     """Whether a converted folder's tokenizer ends turns with its config's end token (a folder
-    converted under transformers 5.17 before the fix did not: it is converted again)."""
+    converted under transformers 5.17 before the fix did not: it is converted again).
+
+    Read from the small tokenizer_config.json where it names the id; the 3.5 MB tokenizer.json
+    only where it does not. A folder found right is not read again in this process: every model
+    load resolves the embedded folder."""
     import json
 
+    if str(folder) in _ENDS_CHECKED:
+        return True
     try:
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
         tokens = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
-        vocab = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
     eos = config.get("eos_token_id")
-    if not isinstance(eos, int):
-        return True
-    added = {t["content"]: t["id"] for t in vocab.get("added_tokens", [])}
-    name = tokens.get("eos_token")
-    name = name.get("content") if isinstance(name, dict) else name
-    return added.get(name, vocab.get("model", {}).get("vocab", {}).get(name)) == eos
+    found = tokens.get("eos_token_id")
+    if isinstance(eos, int) and not isinstance(found, int):
+        try:
+            vocab = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        added = {t["content"]: t["id"] for t in vocab.get("added_tokens", [])}
+        name = tokens.get("eos_token")
+        name = name.get("content") if isinstance(name, dict) else name
+        found = added.get(name, vocab.get("model", {}).get("vocab", {}).get(name))
+    right = not isinstance(eos, int) or found == eos
+    if right:
+        _ENDS_CHECKED.add(str(folder))
+    return right
 
 
 def embedded_model_dir(name: str) -> Path:
@@ -121,14 +137,23 @@ def tiny_model_dir() -> Path:
     target = cache_dir() / "models" / TINY_MODEL
     if (target / "config.json").exists():
         return target
+    return save_random_llama(target)
+
+
+def save_random_llama(target: Path, heads: int = 4, kv_heads: int = 2,
+                      head_dim: int | None = None) -> Path:
+    """A 2-layer random llama (hidden size 64, seed 0) with the embedded model's tokenizer,
+    saved as `target`: `tiny-random`, or (with other heads) a tiny model another engine's
+    kernels take (vLLM's CPU attention needs a head size of 32 or more)."""
     tokenizer = AutoTokenizer.from_pretrained(embedded_model_dir("smollm2-135m"))
     config = LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=64,
         intermediate_size=128,
         num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
+        num_attention_heads=heads,
+        num_key_value_heads=kv_heads,
+        head_dim=head_dim,
         max_position_embeddings=2048,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,

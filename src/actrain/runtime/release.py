@@ -58,6 +58,19 @@ def launcher_group_kept() -> Iterator[None]:
         dist.destroy_process_group = real
 
 
+def shut_down_engine(llm: Any) -> None:
+    """Stop an engine's core (its worker process, or its in-process executor), with the
+    launcher's group kept: dropping the last reference to an `LLM` does not free its GPU
+    memory."""
+    stop = getattr(llm, "shutdown", None)
+    if stop is None:
+        core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
+        stop = getattr(core, "shutdown", None)
+    if stop is not None:
+        with launcher_group_kept():
+            stop()
+
+
 def drop_vllm_import_tracebacks() -> None:
     """Let go of the frames vLLM's first import was made from.
 
@@ -100,8 +113,7 @@ def release_trainer(trainer: Any) -> None:
     generation = getattr(trainer, "vllm_generation", None)
     llm = getattr(generation, "llm", None)
     if llm is not None:
-        with launcher_group_kept():
-            llm.llm_engine.engine_core.shutdown()
+        shut_down_engine(llm)
         generation.llm = None
     handler = getattr(trainer, "callback_handler", None)
     for callback in getattr(handler, "callbacks", []):

@@ -29,7 +29,7 @@ from typing import Any
 from actrain.errors import ActrainError
 from actrain.prompts import cut_at_stop, opens_thinking
 from actrain.runtime import distributed
-from actrain.runtime.release import free_memory, free_vllm_state, launcher_group_kept
+from actrain.runtime.release import free_memory, free_vllm_state, shut_down_engine
 
 # Scoring requests a `generate` call takes: enough to fill the GPU, few enough that the prompt
 # log-probabilities vLLM returns for every prompt token stay small in host memory.
@@ -107,18 +107,6 @@ def torch_threads_kept() -> Iterator[None]:
         setter(threads)
 
 
-def _shut_down(llm: Any) -> None:
-    """Stop an engine's core (its worker process, or its in-process executor): dropping the
-    last reference to an `LLM` does not free its GPU memory."""
-    stop = getattr(llm, "shutdown", None)
-    if stop is None:
-        core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
-        stop = getattr(core, "shutdown", None)
-    if stop is not None:
-        with launcher_group_kept():
-            stop()
-
-
 class VLLMEngine:
     """An offline vLLM engine for one model folder (full weights); `close()` frees its GPU
     memory (also on leaving a `with` block)."""
@@ -153,7 +141,7 @@ class VLLMEngine:
         llm, self.llm = self.llm, None
         if llm is None:
             return
-        _shut_down(llm)
+        shut_down_engine(llm)
         del llm
         free_vllm_state()
         free_memory()
