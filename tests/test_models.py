@@ -62,3 +62,27 @@ def test_the_embedded_model_ends_turns_with_its_config_s_end_token(tmp_path):
             del config["eos_token_id"]
         (stale / "tokenizer_config.json").write_text(json.dumps(config))
         assert not ends_as_its_config(stale), name
+
+
+def test_ranks_building_the_tiny_model_at_once_get_one_whole_folder(tmp_path):
+    # launched ranks share the cache: on an empty one both built tiny-random into the same
+    # `.tmp` folder and removed each other's, and rank 1 read a folder with no config.json
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from actrain.runtime.models import embedded_model_dir
+
+    cache = tmp_path / "cache"
+    (cache / "models").mkdir(parents=True)
+    shutil.copytree(embedded_model_dir("smollm2-135m"), cache / "models" / "smollm2-135m")
+    code = ("from transformers import AutoConfig; from actrain.runtime.models import "
+            "resolve_model_path; AutoConfig.from_pretrained(resolve_model_path('tiny-random'))")
+    env = {**os.environ, "ACTRAIN_CACHE": str(cache), "OMP_NUM_THREADS": "1"}
+    ranks = [subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.PIPE,
+                              text=True) for _ in range(3)]
+    errors = [p.communicate(timeout=300)[1] for p in ranks]
+    assert [p.returncode for p in ranks] == [0, 0, 0], "\n".join(e[-1500:] for e in errors)
+    assert (cache / "models" / "tiny-random" / "config.json").exists()
+    assert not (cache / "models" / "tiny-random.tmp").exists()

@@ -108,13 +108,36 @@ def ends_as_its_config(folder: Path) -> bool:
     return right
 
 
+@contextlib.contextmanager
+def one_writer(target: Path) -> Iterator[None]:
+    """Hold `target`'s lock file while it is checked and, if need be, built: launched ranks
+    and concurrent runs share the cache, and two converting at once removed each other's
+    half-written folder (rank 1 then read a folder with no config.json)."""
+    import fcntl
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.with_name(target.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def embedded_model_dir(name: str) -> Path:
     """Convert an embedded GGUF model to a safetensors folder once, and return that folder."""
-    package, filename = EMBEDDED_MODELS[name]
     target = cache_dir() / "models" / name
-    if (target / "config.json").exists() and any(target.glob("*.safetensors")) \
-            and ends_as_its_config(target):
+    if str(target) in _ENDS_CHECKED and (target / "config.json").exists():
         return target
+    with one_writer(target):
+        if (target / "config.json").exists() and any(target.glob("*.safetensors")) \
+                and ends_as_its_config(target):
+            return target
+        return _convert_embedded(name, target)
+
+
+def _convert_embedded(name: str, target: Path) -> Path:
+    package, filename = EMBEDDED_MODELS[name]
     gguf_file = _gguf_path(package, filename)
     tokenizer = AutoTokenizer.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name)
     model = AutoModelForCausalLM.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name)
@@ -137,7 +160,10 @@ def tiny_model_dir() -> Path:
     target = cache_dir() / "models" / TINY_MODEL
     if (target / "config.json").exists():
         return target
-    return save_random_llama(target)
+    with one_writer(target):
+        if (target / "config.json").exists():
+            return target
+        return save_random_llama(target)
 
 
 def save_random_llama(target: Path, heads: int = 4, kv_heads: int = 2,
