@@ -74,3 +74,25 @@ def test_main_first_runs_the_work_once_per_process():
     calls = []
     assert distributed.main_first(lambda: calls.append(1) or "done") == "done"
     assert calls == [1]
+
+
+def test_progress_lines_come_from_the_main_process_only(monkeypatch):
+    # every launched rank runs the same steps: 8 copies of each line hid the one that matters
+    import logging
+
+    from actrain.runtime.logs import MainRankOnly
+
+    keep = MainRankOnly()
+
+    def shown(level: int, rank: str) -> str | None:
+        monkeypatch.setenv("RANK", rank)
+        monkeypatch.setenv("WORLD_SIZE", "2")
+        record = logging.LogRecord("actrain", level, __file__, 1, "collect %s", ("done",), None)
+        return record.getMessage() if keep.filter(record) else None
+
+    assert shown(logging.INFO, "0") == "collect done"
+    assert shown(logging.INFO, "1") is None
+    assert shown(logging.WARNING, "1") == "[rank 1] collect done"
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    monkeypatch.setenv("RANK", "3")  # a single process that happens to carry RANK
+    assert keep.filter(logging.LogRecord("actrain", logging.INFO, __file__, 1, "x", (), None))

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from actrain.cli import evaluations
 from actrain.errors import ActrainError
+from actrain.runtime import logs
 
 
 def _pipeline(args: argparse.Namespace):  # noqa: ANN202 - actrain.run.pipeline.Pipeline
@@ -280,8 +281,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s",
-                        datefmt="%H:%M:%S")
+    logging.basicConfig(level=logging.INFO, format=logs.FORMAT, datefmt=logs.DATE_FORMAT)
+    logs.one_copy_under_launch()
     logging.getLogger("py4j").setLevel(logging.CRITICAL)  # JVM shutdown chatter
     warnings.filterwarnings("ignore", message=".*gradient_checkpointing.*", category=FutureWarning)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
