@@ -1,6 +1,8 @@
 # make demo: install into .venv, train IL and ACT -> IL on the embedded model, roll both out, judge.
 # make compare: the paper's comparison (prompt, IL, ACT->IL, IL->RL, ACT->IL->RL; 2 seeds).
 # make test: install into .venv and run the test suite.
+# make rehearsal: configs/alfworld-qwen3-8b.yaml's code path on this CPU machine (2 processes,
+#   ZeRO-3, TRL's colocated vLLM), a tiny Qwen3 in place of the 8B; prints every override.
 # make gpu-check: the GPU paths (bf16, trainers on CUDA, ZeRO-3, FSDP2, LoRA merge, vLLM) once on
 #   this host's GPU, offline, from .gpu-check/ if there (docs/gpu-check.md); GPU_CHECK_ARGS=--cpu.
 VENV ?= .venv
@@ -9,7 +11,7 @@ BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install install-demo demo compare test test-slow lint clean
+.PHONY: install install-demo demo compare test test-slow rehearsal lint clean
 
 # Everything: every environment (ALFWorld builds its planner, minutes), tests and tracking.
 install: $(VENV)/.installed
@@ -44,6 +46,10 @@ test: install
 
 test-slow: install
 	$(BIN)/pytest -q -m slow
+
+REHEARSAL_ARGS ?=
+rehearsal: install
+	$(BIN)/python -m actrain.rehearsal $(REHEARSAL_ARGS)
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks

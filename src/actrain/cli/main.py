@@ -14,7 +14,7 @@ from pathlib import Path
 
 from actrain.cli import evaluations
 from actrain.errors import ActrainError
-from actrain.runtime import logs
+from actrain.runtime import distributed, logs
 
 
 def _pipeline(args: argparse.Namespace):  # noqa: ANN202 - actrain.run.pipeline.Pipeline
@@ -35,7 +35,7 @@ def _run(args: argparse.Namespace) -> None:
     pipeline = _pipeline(args)
     pipeline.run(until=args.until)
     report = pipeline.layout.report_file
-    if report.exists():
+    if report.exists() and distributed.is_main():  # one line, not one a launched process
         print(f"report: {report}")
 
 
