@@ -49,7 +49,7 @@ test-slow: install
 
 REHEARSAL_ARGS ?=
 rehearsal: install
-	$(BIN)/python -m actrain.rehearsal $(REHEARSAL_ARGS)
+	$(BIN)/python -m actrain.cli.rehearsal $(REHEARSAL_ARGS)
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks

@@ -124,3 +124,25 @@ def test_moved_compares_checkpoints_by_weight_name(tmp_path):
     save_file({"w": torch.full((2, 2), 0.1, dtype=torch.bfloat16), "v": torch.ones(3, dtype=torch.bfloat16)},
               str(tmp_path / "c" / "model.safetensors"))
     assert moved(tmp_path / "a", tmp_path / "c")["tensors_changed"] == 0
+
+
+def test_the_bundle_venv_sees_a_host_python_that_is_itself_a_venv(tmp_path):
+    # the lent GPU image's python3 is a venv; a venv made from it saw the base interpreter's
+    # packages, not that venv's (its torch), and every stage failed at its first import
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    host = tmp_path / "host"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(host)], check=True)
+    site = next(host.glob("lib/python*/site-packages"))
+    (site / "host_only_pkg.py").write_text("WHERE = 'host venv'\n")
+    script = Path(__file__).parent / "gpu" / "bundle_venv.sh"
+    bundle = tmp_path / "bundle-venv"
+    subprocess.run(["bash", str(script), str(bundle)], env={
+        "PATH": "/usr/bin:/bin", "GPU_CHECK_BASE_PYTHON": str(host / "bin" / "python")})
+    seen = subprocess.run([str(bundle / "bin" / "python"), "-c",
+                           "import host_only_pkg, sys; print(host_only_pkg.WHERE, sys.prefix)"],
+                          capture_output=True, text=True)
+    assert seen.returncode == 0, seen.stderr
+    assert seen.stdout.split() == ["host", "venv", str(bundle)]  # its own venv, the host's pkgs

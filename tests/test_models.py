@@ -86,3 +86,30 @@ def test_ranks_building_the_tiny_model_at_once_get_one_whole_folder(tmp_path):
     assert [p.returncode for p in ranks] == [0, 0, 0], "\n".join(e[-1500:] for e in errors)
     assert (cache / "models" / "tiny-random" / "config.json").exists()
     assert not (cache / "models" / "tiny-random.tmp").exists()
+
+
+def test_models_loaded_outside_training_are_whole_on_every_fsdp_process(tmp_path):
+    # under the FSDP config transformers gave every process but rank 0 all-zero weights, for a
+    # trainer to broadcast into: the base model for pairs, evaluation and rollouts has none
+    import os
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from actrain.runtime.models import resolve_model_path
+
+    resolve_model_path("tiny-random")  # built here, not in the helper
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    helper = Path(__file__).parent / "helpers" / "fsdp_rank_load.py"
+    env = {**os.environ, "ACCELERATE_USE_FSDP": "true", "FSDP_CPU_RAM_EFFICIENT_LOADING": "true",
+           "LOCAL_RANK": "1", "PORT": str(port), "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1] / "src"),
+                                          os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, str(helper)], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "ZERO_SHARE 0.0" in done.stdout
+    assert "ENV true" in done.stdout  # the launcher's setting is back for the trainers

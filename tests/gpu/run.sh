@@ -2,8 +2,8 @@
 # `make gpu-check`: install what the offline bundle brings (if .gpu-check/ is here), then run
 # `python -m actrain.gpu_check` on this host's GPU. Arguments go to the check (--cpu, --out ...).
 # Python: $GPU_CHECK_PYTHON; else the checkout's .venv if there is one; else, with a bundle, a
-# venv of its own in the bundle that sees the host's packages (torch, ...), so the host's Python
-# stays as it was; else python3.
+# venv of its own in the bundle that sees the host's packages (torch, ...), also where python3 is
+# itself a venv (tests/gpu/bundle_venv.sh), so the host's Python stays as it was; else python3.
 # GPU_CHECK_INSTALL: 1 installs from the bundle, 0 does not; by default it does, except into the
 # checkout's .venv (`make install` keeps that one; the bundle is for hosts without it).
 set -uo pipefail
@@ -17,11 +17,7 @@ PY=${GPU_CHECK_PYTHON:-}
 if [ -z "$PY" ] && [ -x .venv/bin/python ]; then
   PY=.venv/bin/python
 elif [ -z "$PY" ] && [ -f "$BUNDLE/requirements.txt" ]; then
-  if [ ! -x "$BUNDLE/venv/bin/python" ]; then
-    python3 -m venv --system-site-packages "$BUNDLE/venv" >/dev/null 2>&1 \
-      || python3 -m venv --system-site-packages --without-pip "$BUNDLE/venv"  # no ensurepip
-  fi
-  if "$BUNDLE/venv/bin/python" -m pip --version >/dev/null 2>&1; then
+  if bash tests/gpu/bundle_venv.sh "$BUNDLE/venv"; then
     PY=$BUNDLE/venv/bin/python
   else
     PY=python3

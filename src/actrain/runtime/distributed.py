@@ -100,11 +100,27 @@ def is_main() -> bool:
     return rank() == 0
 
 
+# How long a process waits at a barrier for the main process: main-only steps (replaying
+# branches for outcomes, the hard set) can run for hours on ALFWorld-sized data, far past the
+# group's `collective_timeout`, which still bounds the collectives where every process works.
+# A crashed process still ends the wait at once: gloo sees its connection close.
+PATIENT_DAYS = 7
+_PATIENT: list[Any] = []
+
+
 def barrier() -> None:
+    """Wait until every process is here: on a gloo group of its own with a timeout of
+    `PATIENT_DAYS` (made at the first barrier, which every process reaches in the same order),
+    not on the default group, whose timeout a main-only step would outlast."""
     if _group_ready():
         import torch.distributed as dist
 
-        dist.barrier()
+        if not _PATIENT or _PATIENT[0] is not dist.group.WORLD:  # made again with the group
+            from datetime import timedelta
+
+            _PATIENT[:] = [dist.group.WORLD, dist.new_group(
+                backend="gloo", timeout=timedelta(days=PATIENT_DAYS))]
+        dist.barrier(group=_PATIENT[1])
 
 
 def main_first(work: Callable[[], R]) -> R:

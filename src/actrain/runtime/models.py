@@ -274,7 +274,8 @@ def load_model(
     if load_in_4bit or on_gpu:
         kwargs["device_map"] = {"": device}
     try:
-        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+        with contextlib.nullcontext() if for_training else every_rank_reads_weights():
+            model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     except OSError as exc:
         raise ActrainError(
             f"cannot load model {name!r}: {exc.__class__.__name__}. Use an embedded id "
@@ -332,6 +333,25 @@ def _load_adapter(
     # A LoRA stage trained on top of this model records this folder as its base.
     model.name_or_path = model.config._name_or_path = path
     return model, _tokenizer_for(model, path, chat_template_kwargs)
+
+
+@contextlib.contextmanager
+def every_rank_reads_weights() -> Iterator[None]:
+    """Load real weights on every process of an FSDP launch. `accelerate launch` exports
+    FSDP_CPU_RAM_EFFICIENT_LOADING (true by default), and transformers then gives every process
+    but each node's first all-zero weights, for a trainer to broadcast rank 0's into. A model
+    loaded outside training (the base for pairs, every critic evaluation and rollout) has no
+    trainer to do that: on 7 of 8 processes it would judge and act with uniform logits."""
+    key = "FSDP_CPU_RAM_EFFICIENT_LOADING"
+    saved = os.environ.get(key)
+    os.environ[key] = "false"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = saved
 
 
 @contextlib.contextmanager

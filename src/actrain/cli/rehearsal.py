@@ -13,7 +13,7 @@ GPU run. The random model answers nothing well-formed, so the figures it prints 
 what the rehearsal shows is that every step of the GPU run's code path runs, under a launcher,
 on the real libraries.
 
-    python -m actrain.rehearsal [--runs-dir runs] [--name rehearsal] [KEY=VALUE ...]
+    python -m actrain.cli.rehearsal [--runs-dir runs] [--name rehearsal] [KEY=VALUE ...]
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 CONFIG = ROOT / "configs" / "alfworld-qwen3-8b.yaml"
 LAUNCH = ROOT / "configs" / "accelerate" / "zero3-cpu.yaml"
 GAMES = ROOT / "tests" / "data" / "alfworld"
@@ -117,7 +117,7 @@ def command(model: Path, runs_dir: str, name: str, extra: list[str]) -> list[str
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m actrain.rehearsal", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m actrain.cli.rehearsal", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs-dir", default="runs")
     parser.add_argument("--name", default="rehearsal")
@@ -146,14 +146,17 @@ def summary(run: Path, code: int, seconds: float) -> str:
     """What ran: each step of the run with its time (`stages.json`), then rc and wall time."""
     import json
 
+    from actrain.runtime.run_folder import RunFolder
+
+    folder = RunFolder(run)
     lines = [f"rehearsal: rc {code} in {seconds:.0f} s; the run is in {run}"]
     try:
-        steps = json.loads((run / "stages.json").read_text())
+        steps = json.loads(folder.stages_file.read_text())
     except (OSError, ValueError):
         return lines[0] + " (no stages.json: it stopped before its first step ended)"
     lines += [f"  {step:<28} {done.get('seconds', 0):6.1f} s" for step, done in steps.items()]
-    if (run / "report.md").exists():
-        lines.append(f"rehearsal: report {run / 'report.md'}")
+    if folder.report_file.exists():
+        lines.append(f"rehearsal: report {folder.report_file}")
     return "\n".join(lines)
 
 
