@@ -28,8 +28,11 @@ def test_act_il_pipeline_on_the_real_model(tmp_path):
         "alternatives": {"samples_per_state": 2},
         "act": {"max_steps": 1, "num_generations": 2, "prompts_per_step": 2},
         "il": {"max_steps": 1, "batch_size": 2}, "pipeline": "act_il",
-        "rollout": {"episodes": 2, "max_steps": 3, "batch_size": 2, "next_action_states": 8},
-        "hard_set": {"tasks": 3},
+        # one split, one episode: the rollout path on the real model; splits and episode
+        # counts are the tiny model's tests (each real-model agent evaluation cost 53 s here)
+        "rollout": {"episodes": 1, "max_steps": 3, "batch_size": 2, "next_action_states": 4,
+                    "splits": ["id_test"]},
+        "hard_set": {"tasks": 2},
     }
     path = tmp_path / "real.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -52,12 +55,11 @@ def test_act_il_pipeline_on_the_real_model(tmp_path):
     assert stats["from_policy"] + stats["random_fallback"] == len(
         (run / "pairs/train.jsonl").read_text().splitlines()
     )
-    # The agent is rolled out before and after training, 2 episodes a split, 3 steps at most.
+    # The agent is rolled out before and after training, 1 episode, 3 steps at most.
     for agent in ("base", "seed0-act-il"):
         summary = json.loads((run / f"agent/{agent}.json").read_text())
-        for split in ("id_test", "ood_test"):
-            assert summary[split]["episodes"] == 2
-            assert 1 <= summary[split]["mean_steps"] <= 3
+        assert summary["id_test"]["episodes"] == 1 and "ood_test" not in summary
+        assert 1 <= summary["id_test"]["mean_steps"] <= 3
     assert "| act_il | 1 |" in (run / "report.md").read_text()
 
 
