@@ -1,6 +1,7 @@
 # make demo: install into .venv, train IL and ACT -> IL on the embedded model, roll both out, judge.
 # make compare: the paper's comparison (prompt, IL, ACT->IL, IL->RL, ACT->IL->RL; 2 seeds).
 # make test: install into .venv and run the test suite.
+# make docs: the docs site (mkdocs) into site/.
 # make rehearsal: configs/alfworld-qwen3-8b.yaml's code path on this CPU machine (2 processes,
 #   ZeRO-3, TRL's colocated vLLM), a tiny Qwen3 in place of the 8B; prints every override.
 # make gpu-check: the GPU paths (bf16, trainers on CUDA, ZeRO-3, FSDP2, LoRA merge, vLLM) once on
@@ -11,7 +12,7 @@ BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install install-demo demo compare test test-slow rehearsal lint clean
+.PHONY: install install-demo demo compare test test-slow rehearsal docs lint clean
 
 # Everything: every environment (ALFWorld builds its planner, minutes), tests and tracking.
 install: $(VENV)/.installed
@@ -50,6 +51,10 @@ test-slow: install
 REHEARSAL_ARGS ?=
 rehearsal: install
 	$(BIN)/python -m actrain.cli.rehearsal $(REHEARSAL_ARGS)
+
+# The docs site into site/, warnings as errors (its reference pages are generated from the code)
+docs: install
+	$(BIN)/mkdocs build --strict
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks
