@@ -101,20 +101,8 @@ def test_progress_lines_come_from_the_main_process_only(monkeypatch):
 def test_a_main_only_step_longer_than_the_collective_timeout_does_not_stop_the_others(tmp_path):
     # ranks 1..N waited for a main-only step (outcomes' replays, hours on ALFWorld) at a barrier
     # on the default group, whose collective_timeout ended the run; here 12 s against 5 s
-    import socket
+    from helpers.launch import run_ranks
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    helper = Path(__file__).parent / "helpers" / "slow_main_step.py"
-    env = {**os.environ, "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
-           "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "",
-           "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1] / "src"),
-                                          os.environ.get("PYTHONPATH", "")])}
-    ranks = [subprocess.Popen([sys.executable, str(helper), str(tmp_path)],
-                              env={**env, "RANK": str(r), "LOCAL_RANK": str(r)},
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-             for r in range(2)]
-    logs = [p.communicate(timeout=120)[0] for p in ranks]
-    assert [p.returncode for p in ranks] == [0, 0], "\n".join(log[-1500:] for log in logs)
+    run_ranks(Path(__file__).parent / "helpers" / "slow_main_step.py", [str(tmp_path)],
+              timeout=120)
     assert json.loads((tmp_path / "rank-1.json").read_text()) == {"rank": 1, "world": 2}

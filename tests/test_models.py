@@ -92,7 +92,6 @@ def test_models_loaded_outside_training_are_whole_on_every_fsdp_process(tmp_path
     # under the FSDP config transformers gave every process but rank 0 all-zero weights, for a
     # trainer to broadcast into: the base model for pairs, evaluation and rollouts has none
     import os
-    import socket
     import subprocess
     import sys
     from pathlib import Path
@@ -100,9 +99,9 @@ def test_models_loaded_outside_training_are_whole_on_every_fsdp_process(tmp_path
     from actrain.runtime.models import resolve_model_path
 
     resolve_model_path("tiny-random")  # built here, not in the helper
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    from helpers.launch import free_port
+
+    port = free_port()
     helper = Path(__file__).parent / "helpers" / "fsdp_rank_load.py"
     env = {**os.environ, "ACCELERATE_USE_FSDP": "true", "FSDP_CPU_RAM_EFFICIENT_LOADING": "true",
            "LOCAL_RANK": "1", "PORT": str(port), "OMP_NUM_THREADS": "1",

@@ -7,10 +7,6 @@ runs a real one, with a model whose forward is a collective."""
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
@@ -18,6 +14,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 from accelerate.utils import DistributedType
+from helpers.launch import run_ranks
 from helpers.pairs import make_pair
 
 from actrain.config.schema import CriticConfig, EvalConfig
@@ -146,20 +143,6 @@ def test_even_shards_give_the_same_result_as_one_process(monkeypatch):
 def test_two_processes_evaluate_in_step_on_a_model_whose_forward_is_a_collective(tmp_path):
     """Real processes (gloo): the model's every forward is an all-reduce, as FSDP's all-gathers;
     one rank's extra call or early end would leave the other waiting until the timeout."""
-    with socket.socket() as free:
-        free.bind(("127.0.0.1", 0))
-        port = free.getsockname()[1]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1",
-           "MASTER_PORT": str(port),
-           "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1] / "src"),
-                                          str(Path(__file__).parent),
-                                          os.environ.get("PYTHONPATH", "")])}
-    procs = [subprocess.Popen([sys.executable, str(HELPER), str(tmp_path)],
-                              env={**env, "RANK": str(r), "LOCAL_RANK": str(r)},
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-             for r in range(2)]
-    outputs = [p.communicate(timeout=600)[0] for p in procs]
-    for p, out in zip(procs, outputs, strict=True):
-        assert p.returncode == 0, out[-3000:]
+    run_ranks(HELPER, [str(tmp_path)])
     result = json.loads((tmp_path / "result.json").read_text())
     assert result["launched"] == result["single"]

@@ -15,12 +15,12 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from helpers import launch
 
 HELPERS = Path(__file__).parent / "helpers"
 SRC = Path(__file__).parents[1] / "src"
@@ -38,12 +38,6 @@ def engine_env(**extra: str) -> dict[str, str]:
                                            os.environ.get("PYTHONPATH", "")]), **extra}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def run_helper(args: list[str], env: dict[str, str], timeout: int = 600) -> None:
     done = subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True,
                           timeout=timeout)
@@ -53,18 +47,8 @@ def run_helper(args: list[str], env: dict[str, str], timeout: int = 600) -> None
 def run_ranks(script: str, out: Path, world: int = 2, timeout: int = 600,
               extra: list[str] = ()) -> list[dict]:
     """`script OUT *extra` on `world` processes as `accelerate launch` starts them; their JSON."""
-    env = engine_env(WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1",
-                     MASTER_PORT=str(free_port()), OMP_NUM_THREADS="1")
-    ranks = [subprocess.Popen([sys.executable, str(HELPERS / script), str(out), *extra],
-                              env={**env, "RANK": str(r), "LOCAL_RANK": str(r)},
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-             for r in range(world)]
-    try:
-        logs = [p.communicate(timeout=timeout)[0] for p in ranks]
-    finally:
-        for p in ranks:
-            p.kill()
-    assert [p.returncode for p in ranks] == [0] * world, "\n".join(log[-2500:] for log in logs)
+    launch.run_ranks(HELPERS / script, [str(out), *extra], world, timeout,
+                     engine_env(OMP_NUM_THREADS="1"))
     return [json.loads((out / f"rank-{r}.json").read_text()) for r in range(world)]
 
 
