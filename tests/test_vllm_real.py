@@ -135,6 +135,7 @@ def test_act_grpo_samples_from_trl_s_colocated_engine_and_syncs_its_weights(tmp_
     grpo_checks(run_ranks("real_vllm_grpo.py", tmp_path, extra=["act"]), 2)
 
 
+@pytest.mark.slow  # 56 s: the ACT test above runs the same TRL engine and sync, on 2 processes
 def test_rl_grpo_samples_from_trl_s_colocated_engine_and_syncs_its_weights(tmp_path):
     run_helper([str(HELPERS / "real_vllm_grpo.py"), str(tmp_path), "rl"], engine_env())
     grpo_checks([json.loads((tmp_path / "rank-0.json").read_text())], 1)
