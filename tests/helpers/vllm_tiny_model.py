@@ -7,8 +7,8 @@ from pathlib import Path
 
 
 def vllm_tiny_model(folder: Path) -> str:
-    from actrain.runtime.models import save_random_llama
+    from actrain.runtime.models import save_random_model
 
     if (folder / "config.json").exists():
         return str(folder)
-    return str(save_random_llama(folder, heads=2, kv_heads=1, head_dim=32))
+    return str(save_random_model(folder, heads=2, kv_heads=1, head_dim=32))

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -71,36 +70,13 @@ SIZES = {
 def tiny_qwen3(folder: Path) -> Path:
     """A 2-layer random Qwen3 (head size 32, which vLLM's CPU attention takes) with the
     embedded tokenizer and a thinking template; 8k positions, as the config's vLLM context."""
-    if (folder / "config.json").exists():
-        return folder
-    import torch
-    from transformers import AutoTokenizer, Qwen3Config, Qwen3ForCausalLM
+    from functools import partial
 
-    from actrain.runtime.models import embedded_model_dir, one_writer, save_model_folder
+    from actrain.runtime.models import built_once, save_random_model
 
-    with one_writer(folder):
-        if (folder / "config.json").exists():
-            return folder
-        tokenizer = AutoTokenizer.from_pretrained(embedded_model_dir("smollm2-135m"))
-        tokenizer.chat_template = THINKING_TEMPLATE
-        config = Qwen3Config(
-            vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
-            num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, head_dim=32,
-            max_position_embeddings=8192, tie_word_embeddings=True,
-            bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-        )
-        torch.manual_seed(0)
-        model = Qwen3ForCausalLM(config)
-        model.generation_config.eos_token_id = tokenizer.eos_token_id
-        model.generation_config.pad_token_id = tokenizer.pad_token_id
-        return save_model_folder(model, tokenizer, folder)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return built_once(folder, partial(save_random_model, model_type="qwen3", heads=2,
+                                      kv_heads=1, head_dim=32, positions=8192,
+                                      chat_template=THINKING_TEMPLATE))
 
 
 def overrides(model: Path, runs_dir: str, name: str, extra: list[str]) -> list[str]:
@@ -109,11 +85,13 @@ def overrides(model: Path, runs_dir: str, name: str, extra: list[str]) -> list[s
             *(f"{key}={value}" for key, value in SIZES.items()), *extra]
 
 
-def command(model: Path, runs_dir: str, name: str, extra: list[str]) -> list[str]:
-    """`accelerate launch` of `actrain run` on the 8B config with the overrides."""
+def command(items: list[str]) -> list[str]:
+    """`accelerate launch` of `actrain run` on the 8B config with the overrides `items`."""
+    from actrain.runtime.distributed import free_port
+
     return [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(LAUNCH),
             "--main_process_port", str(free_port()), "-m", "actrain", "run", str(CONFIG),
-            *overrides(model, runs_dir, name, extra)]
+            *items]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -126,17 +104,17 @@ def main(argv: list[str] | None = None) -> int:
     from actrain.runtime.models import cache_dir
 
     model = tiny_qwen3(cache_dir() / "models" / MODEL)
-    launch = command(model, args.runs_dir, args.name, args.extra)
+    items = overrides(model, args.runs_dir, args.name, args.extra)
     print(f"rehearsal: {CONFIG.relative_to(ROOT)} on 2 CPU processes under DeepSpeed ZeRO-3 "
           f"({LAUNCH.relative_to(ROOT)}), GRPO with TRL's colocated vLLM (CPU build)")
     print("rehearsal: what differs from the GPU run (KEY=VALUE overrides):")
-    for item in overrides(model, args.runs_dir, args.name, args.extra):
+    for item in items:
         print(f"  {item}")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "",
            "VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1"),
            "HF_HUB_OFFLINE": "1"}
     start = time.time()
-    code = subprocess.call(launch, env=env)
+    code = subprocess.call(command(items), env=env)
     run = Path(args.runs_dir) / args.name
     print(summary(run, code, time.time() - start))
     return code

@@ -13,15 +13,14 @@ import importlib.util
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
 from transformers import (
+    AutoConfig,
     AutoModelForCausalLM,
     AutoTokenizer,
-    LlamaConfig,
-    LlamaForCausalLM,
     PreTrainedModel,
     PreTrainedTokenizerBase,
 )
@@ -157,22 +156,32 @@ def _convert_embedded(name: str, target: Path) -> Path:
 
 def tiny_model_dir() -> Path:
     """A 2-layer random llama saved next to the embedded tokenizer (deterministic by seed)."""
-    target = cache_dir() / "models" / TINY_MODEL
+    return built_once(cache_dir() / "models" / TINY_MODEL, save_random_model)
+
+
+def built_once(target: Path, build: Callable[[Path], Path]) -> Path:
+    """`target`, made by `build(target)` unless it holds a model already; one process at a time
+    (`one_writer`), so launched ranks that start together build it once."""
     if (target / "config.json").exists():
         return target
     with one_writer(target):
         if (target / "config.json").exists():
             return target
-        return save_random_llama(target)
+        return build(target)
 
 
-def save_random_llama(target: Path, heads: int = 4, kv_heads: int = 2,
-                      head_dim: int | None = None) -> Path:
-    """A 2-layer random llama (hidden size 64, seed 0) with the embedded model's tokenizer,
-    saved as `target`: `tiny-random`, or (with other heads) a tiny model another engine's
-    kernels take (vLLM's CPU attention needs a head size of 32 or more)."""
+def save_random_model(target: Path, model_type: str = "llama", heads: int = 4,
+                      kv_heads: int = 2, head_dim: int | None = None, positions: int = 2048,
+                      chat_template: str | None = None) -> Path:
+    """A 2-layer random `model_type` model (hidden size 64, seed 0) with the embedded model's
+    tokenizer, saved as `target`: `tiny-random`, or (with other heads) a tiny model another
+    engine's kernels take (vLLM's CPU attention needs a head size of 32 or more), or another
+    architecture and chat template (the rehearsal's thinking Qwen3)."""
     tokenizer = AutoTokenizer.from_pretrained(embedded_model_dir("smollm2-135m"))
-    config = LlamaConfig(
+    if chat_template is not None:
+        tokenizer.chat_template = chat_template
+    config = AutoConfig.for_model(
+        model_type,
         vocab_size=len(tokenizer),
         hidden_size=64,
         intermediate_size=128,
@@ -180,14 +189,14 @@ def save_random_llama(target: Path, heads: int = 4, kv_heads: int = 2,
         num_attention_heads=heads,
         num_key_value_heads=kv_heads,
         head_dim=head_dim,
-        max_position_embeddings=2048,
+        max_position_embeddings=positions,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
         tie_word_embeddings=True,
     )
     torch.manual_seed(0)
-    model = LlamaForCausalLM(config)
+    model = AutoModelForCausalLM.from_config(config)
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     return save_model_folder(model, tokenizer, target)
