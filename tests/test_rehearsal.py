@@ -30,7 +30,7 @@ def test_every_override_is_a_key_of_the_8b_config_and_is_printed(tmp_path, capsy
     assert config.pipeline == "act_il_rl" and config.critic.reasoning
     for stage in (config.act, config.rl):
         assert stage.grpo["use_vllm"] and stage.grpo["vllm_mode"] == "colocate"
-    command = rehearsal.command(tmp_path / "m", "r", "n", ["seed=3"])
+    command = rehearsal.command(rehearsal.overrides(tmp_path / "m", "r", "n", ["seed=3"]))
     assert command[command.index("--config_file") + 1] == str(rehearsal.LAUNCH)
     assert command[-1] == "seed=3"  # the caller's overrides come last, so they win
 

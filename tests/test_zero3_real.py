@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers.launch import free_port
+from helpers.launch import free_port, launch_env
 
 ROOT = Path(__file__).parents[1]
 HELPER = ROOT / "tests" / "helpers" / "zero3_pipeline.py"
@@ -36,13 +36,11 @@ pytest.importorskip("textworld_express")
 
 def launch(runs: Path, pipeline: str, *extra: str) -> list[dict]:
     """The helper under `accelerate launch` with ZeRO-3 on 2 CPU processes; each rank's JSON."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "",
-           "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
     done = subprocess.run(
         [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
          str(ROOT / "configs" / "accelerate" / "zero3-cpu.yaml"), "--main_process_port",
          str(free_port()), str(HELPER), str(runs), pipeline, *extra],
-        env=env, capture_output=True, text=True, timeout=900)
+        env=launch_env(), capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
     return [json.loads((runs / f"rank-{r}.json").read_text()) for r in range(2)]
 

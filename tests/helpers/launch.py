@@ -1,23 +1,17 @@
 """Start a helper script as `accelerate launch` starts its processes (RANK, LOCAL_RANK,
 WORLD_SIZE, a free rendezvous port; gloo, as no GPU is visible), for the tests that need
-several real processes."""
+several real processes (`free_port` is the package's own, `distributed.free_port`)."""
 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
+from actrain.runtime.distributed import free_port
+
 TESTS = Path(__file__).parents[1]
-
-
-def free_port() -> int:
-    """A port nothing holds now, for a process group's rendezvous."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def launch_env(**extra: str) -> dict[str, str]:

@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,13 +21,7 @@ from actrain.gpu_check.runner import Check
 from actrain.gpu_check.settings import LAUNCH_CONFIGS, LIMITS, MODULE
 from actrain.gpu_check.stages_environment import versions
 from actrain.gpu_check.tiny_pipeline import chooser_model
-
-
-def free_port() -> int:
-    """A port for the launched process group's rendezvous that nothing else holds now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from actrain.runtime import distributed
 
 
 def accelerate_config(name: str) -> Path:
@@ -47,7 +40,7 @@ def worker_command(check: Check, stage: str, extra: Sequence[str], result: Path)
         sys.executable, "-m", "accelerate.commands.launch",
         "--config_file", str(accelerate_config(LAUNCH_CONFIGS[stage])),
         "--num_processes", "1", "--num_machines", "1", "--machine_rank", "0",
-        "--main_process_port", str(free_port()), *extra,
+        "--main_process_port", str(distributed.free_port()), *extra,
         "-m", MODULE, "--worker", stage, "--workdir", str(check.work), "--result", str(result),
         *(["--cpu"] if check.cpu else []),
     ]

@@ -18,6 +18,15 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
+def free_port() -> int:
+    """A local port nothing holds now, for a launched process group's rendezvous."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def launched() -> bool:
     """True when this process is one of several (`WORLD_SIZE` > 1)."""
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
