@@ -274,22 +274,29 @@ def test_act_trains_on_the_first_pairs_of_a_state_while_early_experience_sees_al
 @pytest.mark.parametrize("launch", [{}, {"WORLD_SIZE": "8"}])  # 1 GPU, DDP
 def test_8b_full_fine_tuning_on_one_80gb_gpu_is_refused_before_the_run(monkeypatch, launch):
     # it OOMed at ACT's first step, after days of collection and pairs on one GPU
+    import dataclasses
+    import tempfile
+
     from actrain.run.preflight import check_training_memory
+    from actrain.stages.inputs import stage_inputs
+    from actrain.stages.trl_args import trl_args
 
     for key in ("ACCELERATE_USE_DEEPSPEED", "ACCELERATE_USE_FSDP", "WORLD_SIZE"):
         monkeypatch.delenv(key, raising=False)
-    for key, value in launch.items():
-        monkeypatch.setenv(key, value)
     path = str(Path(__file__).parents[1] / "configs" / "alfworld-qwen3-8b.yaml")
     config = load_config(path, [])
-    stages = {"act", "il", "rl"}
+    with tempfile.TemporaryDirectory() as tmp:  # each stage's TRL arguments, as check_run's
+        stages = {name: trl_args(stage_inputs(dataclasses.replace(config, device="cpu"), name),
+                                 name, tmp) for name in ("act", "il", "rl")}
+    for key, value in launch.items():  # the launch the check then sees
+        monkeypatch.setenv(key, value)
     with pytest.raises(ActrainError, match=r"needs at least 122 GiB a GPU.*colocated vLLM.*"
                                            r"this GPU has 80 GiB: launch with ZeRO-3"):
         check_training_memory(config, stages, gpu_gib=80)
     check_training_memory(config, stages, gpu_gib=200)  # a GPU it fits
     check_training_memory(load_config(path, ["peft.enabled=true"]),
                           stages, gpu_gib=80)  # LoRA trains 16 bytes of the adapters only
-    check_training_memory(config, {"prompt"}, gpu_gib=80)  # nothing trained
+    check_training_memory(config, {}, gpu_gib=80)  # nothing trained (the `prompt` method)
     monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")
     monkeypatch.setenv("ACCELERATE_DEEPSPEED_ZERO_STAGE", "3")
     check_training_memory(config, stages, gpu_gib=80)  # sharded: ZeRO-3 splits the states

@@ -313,7 +313,7 @@ def plan(config: RunConfig, methods: list[str], seeds: list[int], gpu_name: str,
         for stage in training_stages(config, methods):
             args = trl_args(stage_inputs(cpu_config, stage), stage, tmp)
             row = plan_stage(stage, config, args, shape, gpu, gpus, sharded, prompt, states)
-            memory = row.memory_gib + vllm_share(args, gpu)
+            memory = row.memory_gib + vllm_share(args, gpu.memory_gib)
             fits = "fits" if memory <= gpu.memory_gib else "DOES NOT FIT"
             hours = row.hours(shape, gpu, gpus)
             uses = sum(stage in method_stages(m) for m in methods)

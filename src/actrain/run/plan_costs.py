@@ -168,7 +168,8 @@ def memory_gib(shape: ModelShape, config: RunConfig, micro_tokens: float, args: 
     return weights / 2**30 + max((activations + logits) / 2**30, generation_gib), trained
 
 
-def vllm_share(args: Any, gpu: Gpu) -> float:
+def vllm_share(args: Any, gpu_gib: float) -> float:
+    """GiB a colocated vLLM engine takes of a `gpu_gib` GPU (TRL's args of a stage)."""
     if getattr(args, "use_vllm", False) and getattr(args, "vllm_mode", "") == "colocate":
-        return float(getattr(args, "vllm_gpu_memory_utilization", 0.3)) * gpu.memory_gib
+        return float(getattr(args, "vllm_gpu_memory_utilization", 0.3)) * gpu_gib
     return 0.0

@@ -43,10 +43,10 @@ def check_run(ctx: RunContext) -> None:
         if used and path:  # a user's reward that would fail at its stage fails now
             load_reward(path, f"{section}.reward")
     check_sharding(c)
-    check_training_memory(c, stages)
     with tempfile.TemporaryDirectory() as tmp:
-        for stage in sorted(stages):
-            trl_args(stage_inputs(dataclasses.replace(c, device="cpu"), stage), stage, tmp)
+        args = {stage: trl_args(stage_inputs(dataclasses.replace(c, device="cpu"), stage),
+                                stage, tmp) for stage in sorted(stages)}
+    check_training_memory(c, args)
 
 
 def check_sharding(c: Any) -> None:
@@ -63,19 +63,19 @@ def check_sharding(c: Any) -> None:
                            "ddp-8gpu.yaml), or set peft.load_in_4bit: false")
 
 
-def check_training_memory(c: Any, stages: Any, gpu_gib: float | None = None) -> None:
+def check_training_memory(c: Any, args: dict[str, Any], gpu_gib: float | None = None) -> None:
     """Refuse, before collection and pairs, a training that cannot fit one GPU: full
     fine-tuning without ZeRO-3 or FSDP keeps every parameter's fp32 weight, gradient and two
     AdamW moments on each GPU (16 bytes a parameter: 122 GiB for an 8B model), plus a colocated
     vLLM engine's share. Only that lower bound is checked (activations come on top), so what
-    this refuses would certainly fail at its first step. `gpu_gib`: this process's GPU's
-    memory, read from torch when None."""
-    from actrain.run.plan_costs import model_shape
+    this refuses would certainly fail at its first step. The figures are `actrain plan`'s
+    (`plan_costs.memory_gib` with no tokens, `plan_costs.vllm_share`). `args`: each training
+    stage's TRL arguments; `gpu_gib`: this process's GPU's memory, read from torch when None."""
+    from actrain.run.plan_costs import memory_gib, model_shape, vllm_share
     from actrain.runtime import distributed
     from actrain.runtime.device import resolve_device
 
-    trained = {s for s in stages if s != "prompt"}
-    if not trained or c.peft.enabled or distributed.sharding():
+    if not args or c.peft.enabled or distributed.sharding():
         return
     if gpu_gib is None:
         import torch
@@ -85,18 +85,16 @@ def check_training_memory(c: Any, stages: Any, gpu_gib: float | None = None) -> 
             return
         gpu_gib = torch.cuda.get_device_properties(torch.device(device)).total_memory / 2**30
     try:
-        params = model_shape(c.model).params
+        shape = model_shape(c.model)
     except ActrainError:
         return  # not sized offline: `actrain plan` says the same
-    states = params * 16 / 2**30
-    vllm = max((float(section.grpo.get("vllm_gpu_memory_utilization", 0.3)) * gpu_gib
-                for name, section in (("act", c.act), ("rl", c.rl))
-                if name in trained and section.grpo.get("use_vllm")
-                and section.grpo.get("vllm_mode", "server") == "colocate"), default=0.0)
+    # weights, gradients and moments are the same for every stage: no activations (0 tokens)
+    states = memory_gib(shape, c, 0, next(iter(args.values())), 1, False)[0]
+    vllm = max(vllm_share(stage_args, gpu_gib) for stage_args in args.values())
     if states + vllm > gpu_gib:
         colocated = f" and a colocated vLLM engine's {vllm:.0f} GiB" if vllm else ""
         raise ActrainError(
-            f"training all {params / 1e9:.1f}B parameters of {c.model} needs at least "
+            f"training all {shape.params / 1e9:.1f}B parameters of {c.model} needs at least "
             f"{states:.0f} GiB a GPU (fp32 weights and gradients, AdamW's two moments){colocated}"
             f", and this GPU has {gpu_gib:.0f} GiB: launch with ZeRO-3 (configs/accelerate/"
             f"zero3-8gpu.yaml) or FSDP, or set peft.enabled: true (`actrain plan` shows each "
