@@ -1,5 +1,7 @@
 """ACT's GRPO stage on the tiny random model: 2 real TRL steps."""
 
+import json
+
 from helpers.pairs import make_pair
 
 from actrain.config.schema import load_config
@@ -75,7 +77,8 @@ def test_two_grpo_steps_on_tiny_model(tiny_model, tmp_path):
         "act.prompts_per_step=2", "act.eval_every=1", "critic.max_new_tokens=3",
     ])
     pairs = [make_pair(i, i % 2 == 0) for i in range(4)]
-    checkpoint = run_act(model, tokenizer, pairs, pairs[:2], stage_inputs(config, "act"), tmp_path)
+    checkpoint = run_act(model, tokenizer, pairs, pairs[:2], stage_inputs(config, "act"), tmp_path,
+                         hard_pairs=pairs[2:])
     assert (checkpoint / "config.json").exists()
     assert list(checkpoint.glob("*.safetensors"))
     history = read_json(tmp_path / "log_history.json")
@@ -86,6 +89,9 @@ def test_two_grpo_steps_on_tiny_model(tiny_model, tmp_path):
         assert key in steps[0]
     curve = (tmp_path / "critic_curve.jsonl").read_text().splitlines()
     assert len(curve) == 2  # eval_every=1 -> held-out metrics after each step
+    rows = [json.loads(line) for line in curve]
+    assert [r["pairs"] for r in rows] == [2, 2]
+    assert [r["hard"]["pairs"] for r in rows] == [2, 2]  # and the hard set's beside them
 
 
 def test_grpo_passthrough_and_bad_keys(tmp_path):

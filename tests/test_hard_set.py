@@ -162,3 +162,86 @@ def test_kind_needs_admissible_alternatives_and_keeps_old_keys_at_any():
     base = RunKeys(load_config(None, ["alternatives.mode=admissible"]))
     same = RunKeys(load_config(None, ["alternatives.mode=admissible", "alternatives.kind=same"]))
     assert base.data_key("pairs") != same.data_key("pairs")
+
+
+STATES = [{"task": "t", "task_description": "", "steps": [
+    {"observation": "o", "admissible": ["look", "take cup", "take apple", "take pear"],
+     "expert_action": "take apple"},
+    {"observation": "o", "admissible": ["look", "put apple in floor", "put apple in basket",
+                                        "inventory"], "expert_action": "put apple in basket"},
+    {"observation": "o", "admissible": ["look", "wait", "put cup in floor"],
+     "expert_action": "wait"},
+    {"observation": "o", "admissible": ["look", "take pear", "put cup in shelf",
+                                        "put cup in floor"], "expert_action": "put cup in shelf"},
+]}]
+
+
+def test_random_alternatives_need_no_model_and_keep_the_kind():
+    """`alternatives.mode: random` draws uniformly among the kind's admissible actions: no
+    model is asked (None here), the same seed gives the same pairs, and `kind: same` holds."""
+    from actrain.config.schema import load_config
+    from actrain.data.alternatives import make_pairs
+
+    config = load_config(None, ["alternatives.mode=random", "alternatives.kind=same",
+                                "alternatives.random_fallback=false"])
+    pairs, stats = make_pairs(None, None, STATES, config, False, 0)
+    assert {p.step for p in pairs} == {0, 1, 3}  # the `wait` state has no other `wait`
+    assert all(p.alternative.split()[0] == p.expert_action.split()[0] for p in pairs)
+    assert make_pairs(None, None, STATES, config, False, 0)[0] == pairs
+    assert stats["kinds"]["same_kind"] == 3 and "usual" not in stats
+    drawn = {make_pairs(None, None, STATES, config, False, seed)[0][0].alternative
+             for seed in range(20)}
+    assert drawn == {"take cup", "take pear"}  # both same-kind options of state 0 come up
+
+
+def test_a_share_of_usual_pairs_joins_unverified(monkeypatch):
+    """`alternatives.usual_share` gives that share of the states one more pair of any kind,
+    which the verification does not filter: with every verified pair dropped, the usual ones
+    stay, and none repeats a pair already there."""
+    import contextlib
+
+    import actrain.data.verify as verify
+    import actrain.envs as envs
+    from actrain.config.schema import load_config
+    from actrain.data.alternatives import make_pairs
+
+    monkeypatch.setattr(envs, "from_config", lambda env: contextlib.nullcontext())
+    monkeypatch.setattr(verify, "keep_verified_worse",
+                        lambda env, pairs, trajectories: ([], {"verified_worse": 0}))
+    config = load_config(None, ["alternatives.mode=random", "alternatives.kind=same",
+                                "alternatives.verify=true", "alternatives.usual_share=0.5"])
+    pairs, stats = make_pairs(None, None, STATES, config, False, 0)
+    assert len(pairs) == 2 and stats["usual"]["states"] == 2  # half of the 4 states
+    assert len({p.key for p in pairs}) == 2
+    assert stats["verified_worse"] == 0 and stats["kinds"]["pairs"] == 2
+    everything = load_config(None, ["alternatives.mode=random", "alternatives.usual_share=1"])
+    pairs, stats = make_pairs(None, None, STATES, everything, True, 0)
+    assert stats["usual"]["states"] == 4
+    per_state: dict[int, set[str]] = {}
+    for p in pairs:
+        per_state.setdefault(p.step, set()).add(p.alternative)
+    assert sorted(per_state) == [0, 1, 2, 3]
+    assert all(1 <= len(alts) <= 2 for alts in per_state.values())
+    assert len(pairs) == 2 * sum(map(len, per_state.values()))  # both orders, no copies
+
+
+def test_usual_share_and_random_mode_are_checked():
+    from actrain.config.schema import load_config
+    from actrain.errors import ActrainError
+
+    with pytest.raises(ActrainError, match="usual_share is a share of the states"):
+        load_config(None, ["alternatives.usual_share=1.5"])
+    with pytest.raises(ActrainError, match="alternatives.mode must be one of sample, "
+                                           "admissible, random"):
+        load_config(None, ["alternatives.mode=uniform"])
+    load_config(None, ["alternatives.mode=random", "alternatives.kind=prefer_same"])
+
+
+def test_alternatives_are_told_apart_by_kind():
+    from actrain.data.hard_pairs import alternative_kind
+
+    assert alternative_kind("put cup in shelf", "put cup in floor") == "same kind: placement"
+    assert alternative_kind("take apple", "take cup") == "same kind: other verbs"
+    assert alternative_kind("take apple", "look around") == "stall"
+    assert alternative_kind("take apple", "inventory") == "stall"
+    assert alternative_kind("take apple", "open fridge") == "other kind"

@@ -188,6 +188,50 @@ def test_critic_accuracy_by_kind_of_alternative(tmp_path):
     assert by_alternative_verb(tmp_path / "none", ["base"]) == ""
 
 
+def test_critic_accuracy_by_kind_on_held_out_pairs_and_the_hard_set(tmp_path):
+    """The kinds table shows a critic right on one kind and naming position 1 on another:
+    50% balanced there, with both orders beside it."""
+    from actrain.report.critic import by_alternative_kind
+
+    def rows(pairs, right):
+        out = []
+        for expert, alternative in pairs:
+            for expert_first in (True, False):
+                label = 0 if expert_first else 1
+                actions = [expert, alternative] if expert_first else [alternative, expert]
+                out.append({"actions": actions, "label": label, "expert_first": expert_first,
+                            "picked": label if right else 0})
+        return out
+
+    write_jsonl(tmp_path / "critic" / "seed0-act.predictions.jsonl",
+                rows([("take shirt", "inventory")] * 3, right=True)
+                + rows([("take shirt", "open door")], right=False))
+    write_jsonl(tmp_path / "critic" / "seed0-act.hard.predictions.jsonl",
+                rows([("put cup in shelf", "put cup in floor")] * 2, right=True))
+    table = by_alternative_kind(tmp_path, ["base", "seed0-act"])
+    assert "| held-out | stall | 6 | 100.0% (100.0% / 100.0%) |" in table
+    assert "| held-out | other kind | 2 | 50.0% (100.0% / 0.0%) |" in table
+    assert "| hard set | same kind: placement | 4 | 100.0% (100.0% / 100.0%) |" in table
+    assert "base" not in table.splitlines()[0]  # no predictions of it: no column
+    assert by_alternative_kind(tmp_path / "none", ["base"]) == ""
+
+
+def test_the_critic_plot_has_a_hard_set_panel_from_the_curve():
+    from actrain.report.plots import critic_points
+
+    metric = {"balanced_accuracy": 0.5, "accuracy_expert_first": 1.0,
+              "accuracy_expert_second": 0.0}
+    results = {"critic": {"base": metric, "seed0-act": metric},
+               "critic_hard": {"base": metric, "seed0-act": {**metric, "balanced_accuracy": 0.8}},
+               "training": {"seed0-act": {"length": {"steps": 8}, "critic_curve": [
+                   {"step": 4, **metric, "hard": {**metric, "balanced_accuracy": 0.6}}]}}}
+    hard = critic_points(results, "seed0-act", hard=True)
+    assert [(p["step"], p["balanced_accuracy"]) for p in hard] == [(0, 0.5), (4, 0.6), (8, 0.8)]
+    assert [p["step"] for p in critic_points(results, "seed0-act")] == [0, 4, 8]
+    results["training"]["seed0-act"]["critic_curve"][0].pop("hard")
+    assert [p["step"] for p in critic_points(results, "seed0-act", hard=True)] == [0, 8]
+
+
 def test_verdict_of_two_zero_rates_is_not_certain():
     from actrain.report.agent import verdict
 

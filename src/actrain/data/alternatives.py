@@ -39,8 +39,10 @@ def sample_alternatives(
     trajectories: Sequence[Trajectory],
     config: Any,  # RunConfig; typed loosely to keep this module free of the config import cycle
     seed: int,
+    states: Sequence[Any] | None = None,
 ) -> tuple[list[Any], list[list[str]]]:
-    """K completions of the actor prompt at every expert state (one for `rule: paper`).
+    """K completions of the actor prompt at every expert state (one for `rule: paper`), or at
+    `states` (some of them) where given.
 
     Batched sampling draws one random stream per batch, so a state's samples depend on which
     states share its batch and on the seed of the call. Both are fixed here independently of
@@ -52,7 +54,8 @@ def sample_alternatives(
     """
     alt = config.alternatives
     samples = 1 if alt.rule == "paper" else alt.samples_per_state
-    states = expert_states(trajectories, config.data.history_len)
+    states = list(states) if states is not None else expert_states(trajectories,
+                                                                    config.data.history_len)
     view = policy_view(config)
     prompts = [view.prompt(tokenizer, s.state) for s in states]
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
@@ -88,8 +91,10 @@ def draw_admissible_alternatives(
     trajectories: Sequence[Trajectory],
     config: Any,
     seed: int,
+    states: Sequence[Any] | None = None,
 ) -> tuple[list[Any], list[list[str]]]:
-    """At every expert state, draw `per_state` non-expert admissible actions from the policy.
+    """At every expert state (or at `states`), draw `per_state` non-expert admissible actions
+    from the policy (`mode: admissible`), or uniformly without a model (`mode: random`).
 
     The policy is shown the admissible actions (as the agent always is) and each one is scored by
     the log-probability of the policy writing it, closing tag included; alternatives are drawn
@@ -97,16 +102,15 @@ def draw_admissible_alternatives(
     """
     alt = config.alternatives
     rng = random.Random(seed)
-    states = expert_states(trajectories, config.data.history_len)
+    states = list(states) if states is not None else expert_states(trajectories,
+                                                                    config.data.history_len)
 
     def others(record: Any) -> list[str]:
-        expert = normalise_action(record.expert_action)
-        every = [a for a in record.state.admissible if normalise_action(a) != expert]
-        if alt.kind == "any":
-            return every
-        same = same_kind(record.expert_action, record.state.admissible)
-        return same if same or alt.kind == "same" else every
+        return kind_options(record, alt.kind)
 
+    if alt.mode == "random":
+        return states, [rng.sample(options, min(alt.per_state, len(options)))
+                        for options in map(others, states)]
     shown = dataclasses.replace(policy_view(config), show_admissible=True)
 
     def score(mine: list[Any]) -> list[list[float]]:
@@ -134,6 +138,36 @@ def draw_admissible_alternatives(
     return states, drawn
 
 
+def kind_options(record: Any, kind: str) -> list[str]:
+    """The admissible actions other than the expert's that `alternatives.kind` lets a state's
+    alternative be: all of them (any), the expert's kind (same), or that kind where the state
+    has one (prefer_same)."""
+    expert = normalise_action(record.expert_action)
+    every = [a for a in record.state.admissible if normalise_action(a) != expert]
+    if kind == "any":
+        return every
+    same = same_kind(record.expert_action, record.state.admissible)
+    return same if same or kind == "same" else every
+
+
+def _drawn_pairs(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
+    trajectories: Sequence[Trajectory], config: Any, both_orders: bool, seed: int,
+    states: Sequence[Any] | None = None,
+) -> tuple[list[Pair], dict[str, Any]]:
+    """The pairs `config.alternatives` draws at every state (or at `states`), unverified."""
+    alt = config.alternatives
+    if alt.mode in ("admissible", "random"):
+        states, drawn = draw_admissible_alternatives(model, tokenizer, trajectories, config, seed,
+                                                     states=states)
+        pairs, stats = build_pairs(states, drawn, alt, seed, both_orders, parsed=True)
+        stats["drawn_from_admissible"] = stats["from_policy"]
+        return pairs, stats
+    states, sampled = sample_alternatives(model, tokenizer, trajectories, config, seed,
+                                          states=states)
+    return build_pairs(states, sampled, alt, seed, both_orders)
+
+
 def make_pairs(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -144,23 +178,29 @@ def make_pairs(
 ) -> tuple[list[Pair], dict[str, Any]]:
     """Alternatives at every state of `trajectories`, as labelled pairs, and their counts.
 
-    With `alternatives.verify`, only the pairs the environment's oracle finds worse stay.
+    With `alternatives.verify`, only the pairs the environment's oracle finds worse stay. With
+    `alternatives.usual_share`, a seeded share of the states also get one usual pair (any kind,
+    not verified; counted under `usual`), after the others and never a copy of one.
     """
-    if config.alternatives.mode == "admissible":
-        states, drawn = draw_admissible_alternatives(model, tokenizer, trajectories, config, seed)
-        pairs, stats = build_pairs(states, drawn, config.alternatives, seed, both_orders,
-                                   parsed=True)
-        stats["drawn_from_admissible"] = stats["from_policy"]
-    else:
-        states, sampled = sample_alternatives(model, tokenizer, trajectories, config, seed)
-        pairs, stats = build_pairs(states, sampled, config.alternatives, seed, both_orders)
-    if config.alternatives.verify:
+    alt = config.alternatives
+    pairs, stats = _drawn_pairs(model, tokenizer, trajectories, config, both_orders, seed)
+    if alt.verify:
         from actrain.data.verify import keep_verified_worse
         from actrain.envs import from_config
 
         with from_config(config.env) as env:
             pairs, checked = keep_verified_worse(env, pairs, trajectories)
         stats.update(checked)
+    if alt.usual_share:
+        states = expert_states(trajectories, config.data.history_len)
+        chosen = sorted(random.Random(seed + 1).sample(range(len(states)),
+                                                       round(alt.usual_share * len(states))))
+        usual = dataclasses.replace(config, alternatives=dataclasses.replace(
+            alt, kind="any", verify=False, usual_share=0.0, per_state=1))
+        more, stats["usual"] = _drawn_pairs(model, tokenizer, trajectories, usual, both_orders,
+                                            seed + 2, states=[states[i] for i in chosen])
+        have = {p.key for p in pairs}
+        pairs = pairs + [p for p in more if p.key not in have]
     stats["kinds"] = kind_shares(pairs)
     return pairs, stats
 

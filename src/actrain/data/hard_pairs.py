@@ -29,11 +29,27 @@ from actrain.records import Pair, Trajectory
 
 HARD_SOURCE = "same_kind_verified"
 
+# The kinds of alternative a critic's figures are broken down by (`alternative_kind`): pairs
+# a critic may learn apart, so one that learns placement alone and names a position elsewhere
+# shows it. Stalling actions only gather information (TWC's `look around`, `inventory`;
+# ALFWorld's `look`; ScienceWorld's `wait`).
+PLACEMENT_VERBS = ("put", "insert", "place", "move")
+STALL_VERBS = ("look", "inventory", "wait", "examine")
+ALTERNATIVE_KINDS = ("same kind: placement", "same kind: other verbs", "stall", "other kind")
+
 
 def same_kind(expert: str, admissible: Sequence[str]) -> list[str]:
     """The admissible actions with the expert action's first word, other than the expert's."""
     verb, key = first_word(expert), normalise_action(expert)
     return [a for a in admissible if first_word(a) == verb and normalise_action(a) != key]
+
+
+def alternative_kind(expert: str, alternative: str) -> str:
+    """Which of `ALTERNATIVE_KINDS` an alternative is, next to the expert's action."""
+    verb = first_word(alternative)
+    if verb == first_word(expert):
+        return ALTERNATIVE_KINDS[0] if verb in PLACEMENT_VERBS else ALTERNATIVE_KINDS[1]
+    return ALTERNATIVE_KINDS[2] if verb in STALL_VERBS else ALTERNATIVE_KINDS[3]
 
 
 def hard_pairs(

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from actrain.data.hard_pairs import ALTERNATIVE_KINDS, alternative_kind
 from actrain.prompts import first_word
 from actrain.report.agent import pct
 from actrain.report.plots import plot_critic
@@ -120,6 +121,12 @@ def critic_section(run_dir: Path, results: dict[str, Any]) -> list[str]:
     lines += [f"### Held-out pairs (id_test, {shown})", "", critic_table(results["critic"]), ""]
     if plot_critic(results, RunFolder(run_dir).plot("critic")):
         lines += ["![held-out critic accuracy by shown order](plots/critic.png)", ""]
+    kinds = by_alternative_kind(run_dir, list(results["critic"]))
+    if kinds:
+        lines += ["Balanced accuracy by the kind of alternative (expert shown first / second), "
+                  "on the held-out pairs and the hard set: a critic that learnt one kind and "
+                  "names a position on the others is at 50% there, with one order near 0%.",
+                  "", kinds, ""]
     breakdown = by_alternative_verb(run_dir, list(results["critic"]))
     if breakdown:
         lines += ["Balanced accuracy by the kind of alternative (its first word; the most "
@@ -127,6 +134,49 @@ def critic_section(run_dir: Path, results: dict[str, Any]) -> list[str]:
     if results.get("critic_hard"):
         lines += ["### Hard set", "", critic_table(results["critic_hard"]), ""]
     return lines
+
+
+def _kind_rows(path: Path) -> dict[str, list[tuple[bool, bool]]]:
+    """(expert first, correct) of every two-action prediction in `path`, by alternative kind."""
+    rows: dict[str, list[tuple[bool, bool]]] = {}
+    for row in read_predictions(path) if path.exists() else []:
+        if len(row.actions) == 2:  # K-way items have no one alternative
+            kind = alternative_kind(row.actions[row.label], row.actions[1 - row.label])
+            rows.setdefault(kind, []).append((row.expert_first, row.correct))
+    return rows
+
+
+def _balanced_orders(rows: list[tuple[bool, bool]]) -> str:
+    """Balanced accuracy (expert first / second) of (expert first, correct) rows."""
+    parts = [[ok for first, ok in rows if first == want] for want in (True, False)]
+    shares = [sum(p) / len(p) if p else None for p in parts]
+    known = [x for x in shares if x is not None]
+    if not known:
+        return "n/a"
+    return f"{pct(sum(known) / len(known))} ({pct(shares[0])} / {pct(shares[1])})"
+
+
+def by_alternative_kind(run_dir: Path, checkpoints: list[str]) -> str:
+    """Per checkpoint, balanced accuracy and both shown orders by the kind of alternative
+    (`data.hard_pairs.alternative_kind`), on the held-out pairs and on the hard set."""
+    folder = RunFolder(run_dir)
+    sets = (("held-out", folder.critic_predictions),
+            ("hard set", lambda n: folder.predictions_file(folder.hard_critic_file(n))))
+    found = {(label, name): _kind_rows(path(name)) for label, path in sets
+             for name in checkpoints}
+    names = [n for n in checkpoints if any(found[(label, n)] for label, _ in sets)]
+    if not names:
+        return ""
+    lines = ["| pairs | kind of alternative | n | " + " | ".join(f"`{n}`" for n in names) + " |",
+             "|" + "---|" * (len(names) + 3)]
+    for label, _ in sets:
+        for kind in ALTERNATIVE_KINDS:
+            counts = [len(found[(label, n)].get(kind, [])) for n in names]
+            if not any(counts):
+                continue
+            cells = " | ".join(_balanced_orders(found[(label, n)].get(kind, [])) for n in names)
+            lines.append(f"| {label} | {kind} | {max(counts)} | {cells} |")
+    return "\n".join(lines)
 
 
 def by_alternative_verb(run_dir: Path, checkpoints: list[str], top: int = 6) -> str:

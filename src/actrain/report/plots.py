@@ -72,14 +72,19 @@ def plot_success(
     return _save(plt, fig, path)
 
 
-def critic_points(results: dict[str, Any], checkpoint: str) -> list[dict[str, Any]]:
-    """Held-out critic figures of one ACT checkpoint by step: the base model at step 0, the
-    curve recorded during training (`act.eval_every`), the final evaluation at the last step."""
-    base = results["critic"].get("base")
+def critic_points(results: dict[str, Any], checkpoint: str,
+                  hard: bool = False) -> list[dict[str, Any]]:
+    """Held-out critic figures of one ACT checkpoint by step (the hard set's, with `hard`): the
+    base model at step 0, the curve recorded during training (`act.eval_every`), the final
+    evaluation at the last step."""
+    final_key = "critic_hard" if hard else "critic"
+    base = results.get(final_key, {}).get("base")
     run = results.get("training", {}).get(checkpoint, {})
     points = [{"step": 0, **base}] if base else []
-    points += [p for p in run.get("critic_curve") or [] if p.get("step")]
-    final = results["critic"].get(checkpoint)
+    curve = [p for p in run.get("critic_curve") or [] if p.get("step")]
+    points += [{"step": p["step"], **p["hard"]} for p in curve if p.get("hard")] if hard \
+        else curve
+    final = results.get(final_key, {}).get(checkpoint)
     last = (run.get("length") or {}).get("steps") or max((p["step"] for p in points), default=0)
     if final and not any(p["step"] == last for p in points[1:]):
         points.append({"step": last, **final})
@@ -87,16 +92,19 @@ def critic_points(results: dict[str, Any], checkpoint: str) -> list[dict[str, An
 
 
 def plot_critic(results: dict[str, Any], path: Path) -> bool:
-    """Held-out accuracy with the expert's action shown first and second, and their mean,
-    against ACT steps, one panel per ACT checkpoint; the line at chance is what naming one
-    position always (or guessing) scores."""
+    """Accuracy with the expert's action shown first and second, and their mean, against ACT
+    steps: for each ACT checkpoint a panel on the hard set (where the run has one, first) and
+    one on the held-out pairs; the line at chance is what naming one position always (or
+    guessing) scores."""
     names = [n for n in results.get("critic", {}) if n != "base"]
     if not names:
         return False
+    panels = [(name, hard) for name in names for hard in (True, False)
+              if not hard or len(critic_points(results, name, hard=True)) > 0]
     plt = _pyplot()
-    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.8), squeeze=False)
-    for ax, name in zip(axes[0], names, strict=True):
-        points = critic_points(results, name)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.8), squeeze=False)
+    for ax, (name, hard) in zip(axes[0], panels, strict=True):
+        points = critic_points(results, name, hard)
         steps = [p["step"] for p in points]
         k = points[-1].get("candidates", 2) if points else 2
         for key, label, style in (("accuracy_expert_first", "expert shown first", "-"),
@@ -109,8 +117,8 @@ def plot_critic(results: dict[str, Any], path: Path) -> bool:
         ax.axhline(100 / k, color="grey", linestyle=":", label=f"chance ({100 / k:.0f}%)")
         ax.set_ylim(0, 100)
         ax.set_xlabel("ACT step (0 = base model)")
-        ax.set_ylabel("held-out accuracy (%)")
-        ax.set_title(f"critic `{name}`")
+        ax.set_ylabel(f"{'hard-set' if hard else 'held-out'} accuracy (%)")
+        ax.set_title(f"critic `{name}`, {'hard set' if hard else 'held-out pairs'}")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     return _save(plt, fig, path)

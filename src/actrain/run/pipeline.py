@@ -67,6 +67,10 @@ class RunData:
     def eval_pairs(self) -> list[Any]:
         return read_pairs(self.layout.eval_pairs)
 
+    def hard_pairs(self) -> list[Any]:
+        hard = self.layout.hard_pairs
+        return read_pairs(hard) if hard.exists() else []
+
     def outcomes(self) -> list[Any]:
         return read_outcomes(self.layout.train_outcomes)
 

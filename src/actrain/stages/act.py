@@ -11,7 +11,8 @@ absorbing state. Logged besides TRL's own metrics (`reward`, `frac_reward_zero_s
 `rewards/accuracy/mean`, `rewards/accuracy_expert_first/mean`,
 `rewards/accuracy_expert_second/mean`, `rewards/format_ok/mean`, `rewards/picks_first/mean`
 (weight-0 reward functions), `choice/p_first`, `choice/entropy`, `choice/answer_mass` (one-token
-choices), and, every `eval_every` steps, the held-out critic metrics in `critic_curve.jsonl`.
+choices), and, every `eval_every` steps, the held-out critic metrics in `critic_curve.jsonl`
+(with the hard set's under `hard`, where the run has one).
 
 With `act.zero_variance: resample`, the pairs drawn to replace flat groups are training data too:
 `length.json` counts them as `resampled_pairs` (over all processes, since the stage's last start),
@@ -31,7 +32,7 @@ from actrain.config.schema import CriticConfig, RunConfig
 from actrain.data.kway import kway_items
 from actrain.envs import instructions_of
 from actrain.errors import ActrainError
-from actrain.eval.critic import evaluate_critic
+from actrain.eval.critic import evaluate_critic, hard_set_evaluation
 from actrain.prompts import critic_stop, critic_tag
 from actrain.records import Pair
 from actrain.runtime import distributed
@@ -90,7 +91,8 @@ def weights_sharded(accelerator: Any) -> bool:
 
 
 class CriticCurveCallback(TrainerCallback):
-    """Evaluate the critic on held-out pairs every `every` steps and append to a JSONL file.
+    """Evaluate the critic on held-out pairs every `every` steps and append to a JSONL file;
+    on the hard set too where `hard` pairs are given (each row's `hard`).
 
     With its trainer bound (`bind`), it generates the way TRL does on the training model:
     ZeRO-3 weights gathered once per evaluation rather than layer by layer for every token,
@@ -98,10 +100,12 @@ class CriticCurveCallback(TrainerCallback):
     """
 
     def __init__(self, every: int, tokenizer: PreTrainedTokenizerBase,
-                 pairs: Sequence[dict[str, Any]], inputs: ACTInputs, path: Path) -> None:
+                 pairs: Sequence[dict[str, Any]], inputs: ACTInputs, path: Path,
+                 hard: Sequence[dict[str, Any]] = ()) -> None:
         self.every, self.tokenizer, self.pairs, self.inputs, self.path = (
             every, tokenizer, pairs, inputs, path,
         )
+        self.hard = hard
         self.trainer: Any = None
 
     def bind(self, trainer: Any) -> None:
@@ -130,11 +134,16 @@ class CriticCurveCallback(TrainerCallback):
             was_training = model.training
             inputs = self.inputs
             with self._generator(model) as (generator, synced):
-                metrics, _ = evaluate_critic(
-                    generator, self.tokenizer, self.pairs, inputs.critic, inputs.eval,
-                    inputs.trainer.dtype, inputs.trainer.seed, synced=synced,
-                    instructions=inputs.instructions,
-                )
+                def judge(pairs: Sequence[dict[str, Any]], evaluation: Any) -> dict[str, Any]:
+                    return evaluate_critic(
+                        generator, self.tokenizer, pairs, inputs.critic, evaluation,
+                        inputs.trainer.dtype, inputs.trainer.seed, synced=synced,
+                        instructions=inputs.instructions,
+                    )[0]
+
+                metrics = judge(self.pairs, inputs.eval)
+                if self.hard:
+                    metrics["hard"] = judge(self.hard, hard_set_evaluation(inputs.eval))
             model.train(was_training)
             # A resumed run evaluates its steps again: the new row replaces the old one.
             rows = read_jsonl(self.path) if self.path.exists() else []
@@ -150,8 +159,10 @@ def run_act(
     eval_pairs: Sequence[dict[str, Any]],
     inputs: ACTInputs,
     out_dir: Path,
+    hard_pairs: Sequence[dict[str, Any]] = (),
 ) -> Path:
     """Train the critic with `act.objective`; returns the final checkpoint (`out_dir/checkpoint`).
+    `eval_pairs` (and `hard_pairs`, the hard set) make the curve every `act.eval_every` steps.
 
     TRL checkpoints in `out_dir/trainer` (when `act.save_steps` > 0) let an interrupted run resume.
     """
@@ -172,7 +183,8 @@ def run_act(
     callbacks: list[TrainerCallback] = []
     curve = None
     if act.eval_every:
-        curve = CriticCurveCallback(act.eval_every, tokenizer, eval_pairs, inputs, curve_path)
+        curve = CriticCurveCallback(act.eval_every, tokenizer, eval_pairs, inputs, curve_path,
+                                    Pair.coerce_all(hard_pairs))
         callbacks.append(curve)
     if act.objective == "grpo":
         trainer = grpo_trainer(model, tokenizer, train_pairs, inputs, out_dir, callbacks)
@@ -209,7 +221,7 @@ def _train(model: Any, tokenizer: Any, inputs: ACTInputs, data: StageData, out: 
     from actrain.data.alternatives import first_pairs_per_state
 
     train = first_pairs_per_state(data.train_pairs(), inputs.act.pairs_per_state)
-    return run_act(model, tokenizer, train, data.eval_pairs(), inputs, out)
+    return run_act(model, tokenizer, train, data.eval_pairs(), inputs, out, data.hard_pairs())
 
 
 def _plan(config: RunConfig, name: str, states: float) -> PlanWork:

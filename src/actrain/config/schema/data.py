@@ -52,14 +52,17 @@ class DataConfig:
                                f"got {self.il_thinking!r}")
 
 
-ALTERNATIVE_MODES = ("sample", "admissible")
+ALTERNATIVE_MODES = ("sample", "admissible", "random")
 ALTERNATIVE_RULES = ("first_valid", "paper")
 ALTERNATIVE_KINDS = ("any", "same", "prefer_same")
 
 
 @dataclass(frozen=True)
 class AlternativeConfig:
-    mode: str = "sample"  # sample: the policy writes K actions; admissible: drawn from its scores
+    # sample: the policy writes K actions; admissible: drawn from its scores of the admissible
+    # actions; random: drawn uniformly from the admissible actions (no model: the hard set's draw,
+    # the cheapest, for pairs that `kind: same` and `verify` make hard, as the demo's are)
+    mode: str = "sample"
     policy: str = "base"  # the proposing policy: the run's base model, or a model id / folder
     samples_per_state: int = 4  # K candidates sampled per state
     # Which states get an alternative. first_valid: the first valid of the K samples (an easy
@@ -75,7 +78,7 @@ class AlternativeConfig:
     top_p: float = 0.95  # nucleus sampling of the alternatives
     top_k: int = 0  # top-k sampling of the alternatives (0 = off; Qwen3 thinking: 20)
     reasoning: bool = False  # let the actor reason before its <action> tag
-    # Which admissible actions may be alternatives (mode admissible). any: all of them; same:
+    # Which admissible actions may be alternatives (modes admissible, random). any: all; same:
     # only those of the expert action's kind (its first word: `put X in Y` against `put X in
     # Z`), a state without one gets no pair; prefer_same: those where a state has any, else all.
     # Pairs of the same kind cannot be told apart by which kinds of action experts take.
@@ -87,6 +90,11 @@ class AlternativeConfig:
     # Reuse pairs another model sampled (a run folder or pairs file) instead of sampling here;
     # the other keys of this section are then not used (data/reused_pairs.py).
     pairs_from: str = ""
+    # A share of the states that also get one usual pair: an alternative of any kind, drawn the
+    # same way and not verified. Pairs of one kind alone teach that kind and let the critic fall
+    # back on a position elsewhere; the usual pairs keep what they teach (no stalling, the right
+    # kind of action) beside the judgment `kind: same` and `verify` train (0 = none).
+    usual_share: float = 0.0
 
     def __post_init__(self) -> None:
         if self.mode not in ALTERNATIVE_MODES:
@@ -98,9 +106,12 @@ class AlternativeConfig:
         if self.kind not in ALTERNATIVE_KINDS:
             raise ActrainError(f"alternatives.kind must be one of {', '.join(ALTERNATIVE_KINDS)}"
                                f", got {self.kind!r}")
-        if self.kind != "any" and self.mode != "admissible":
+        if self.kind != "any" and self.mode == "sample":
             raise ActrainError(f"alternatives.kind {self.kind} chooses among the admissible "
-                               f"actions: it needs alternatives.mode admissible")
+                               f"actions: it needs alternatives.mode admissible or random")
+        if not 0.0 <= self.usual_share <= 1.0:
+            raise ActrainError(f"alternatives.usual_share is a share of the states, between 0 "
+                               f"and 1, got {self.usual_share}")
         if self.rule == "paper" and (self.mode != "sample" or self.per_state != 1):
             raise ActrainError("alternatives.rule paper samples one alternative a state: it needs "
                                "alternatives.mode sample and alternatives.per_state 1")
