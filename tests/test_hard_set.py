@@ -162,6 +162,10 @@ def test_kind_needs_admissible_alternatives_and_keeps_old_keys_at_any():
     base = RunKeys(load_config(None, ["alternatives.mode=admissible"]))
     same = RunKeys(load_config(None, ["alternatives.mode=admissible", "alternatives.kind=same"]))
     assert base.data_key("pairs") != same.data_key("pairs")
+    # a share of usual pairs beside them makes other pairs
+    shared = load_config(None, ["alternatives.mode=admissible", "alternatives.kind=same",
+                                "alternatives.usual_share=0.25"])
+    assert RunKeys(shared).data_key("pairs") != same.data_key("pairs")
 
 
 STATES = [{"task": "t", "task_description": "", "steps": [

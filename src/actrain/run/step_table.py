@@ -72,6 +72,8 @@ def _pairs_key(c: RunConfig, keys: PromptKeys) -> tuple[str, list[Any]]:
         alternatives.pop("top_k")
     if alternatives["kind"] == "any":  # likewise alternatives of any kind
         alternatives.pop("kind")
+    if not alternatives["usual_share"]:  # likewise no usual pairs beside them
+        alternatives.pop("usual_share")
     # Sampled alternatives come in batches of eval.batch_size (its padding shapes the samples);
     # scoring the admissible actions does not batch by it.
     batching = [c.eval.batch_size] if c.alternatives.mode == "sample" else []
