@@ -85,11 +85,12 @@ def test_interrupted_act_resumes_from_trl_checkpoint(tiny_config, tmp_path, monk
     real_evaluate = act.evaluate_critic
     calls = []
 
-    def evaluate_then_die(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
+    def evaluate_then_die(generator, tokenizer, pairs, *args, **kwargs):
+        # Each step judges the held-out pairs, then the hard set: count the held-out calls.
+        calls.append(pairs)
+        if sum(c is calls[0] for c in calls) == 2:
             raise KeyboardInterrupt  # killed during step 2, after checkpoint-1 was saved
-        return real_evaluate(*args, **kwargs)
+        return real_evaluate(generator, tokenizer, pairs, *args, **kwargs)
 
     monkeypatch.setattr(act, "evaluate_critic", evaluate_then_die)
     overrides = ["act.max_steps=3", "act.save_steps=1", "act.eval_every=1"]

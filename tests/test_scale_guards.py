@@ -264,8 +264,8 @@ def test_act_trains_on_the_first_pairs_of_a_state_while_early_experience_sees_al
     write_jsonl(pipeline.layout.train_pairs, pairs)
     write_jsonl(pipeline.layout.eval_pairs, pairs)
     seen = {}
-    monkeypatch.setattr(act, "run_act", lambda model, tok, train, heldout, inputs, out:
-                        seen.update(train=train, heldout=heldout))
+    monkeypatch.setattr(act, "run_act", lambda model, tok, train, heldout, inputs, out, hard:
+                        seen.update(train=train, heldout=heldout, hard=hard))
     pipeline._train_stage(None, None, stage_inputs(config, "act"), tmp_path)
     assert [p.alternative for p in seen["train"]] == ["alt 0", "alt 1"]
     assert len(seen["heldout"]) == 6  # the critic is measured on every held-out pair
