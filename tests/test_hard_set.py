@@ -249,3 +249,18 @@ def test_alternatives_are_told_apart_by_kind():
     assert alternative_kind("take apple", "look around") == "stall"
     assert alternative_kind("take apple", "inventory") == "stall"
     assert alternative_kind("take apple", "open fridge") == "other kind"
+
+
+def test_a_random_fallback_keeps_to_the_kind():
+    """With `random_fallback` on (the default), `kind: same` still gives a state without the
+    expert's kind no pair, and `prefer_same` falls back to any kind there."""
+    from actrain.config.schema import load_config
+    from actrain.data.alternatives import make_pairs
+
+    same = load_config(None, ["alternatives.mode=random", "alternatives.kind=same"])
+    pairs, stats = make_pairs(None, None, STATES, same, False, 0)
+    assert {p.step for p in pairs} == {0, 1, 3} and stats["random_fallback"] == 0
+    assert stats["states_without_alternative"] == 1
+    prefer = load_config(None, ["alternatives.mode=random", "alternatives.kind=prefer_same"])
+    pairs, _ = make_pairs(None, None, STATES, prefer, False, 0)
+    assert {p.step for p in pairs} == {0, 1, 2, 3}

@@ -378,7 +378,7 @@ def test_the_agent_part_leads_with_the_paired_table_and_labels_the_success_table
                           "success": _paired(0.25, -0.25, 0.5, 4)}]
     table = agent_table(results)
     head = ("| method A over method B | split | next-action diff [95% CI] | success diff [95% CI] "
-            "| states | episodes | seeds |")
+            "| states | episodes | seed ids |")
     assert table.index(head) < table.index("| method | seeds |")
     assert "| ACT->IL over IL | id_test | **+3.2 [+1.1, +5.4]** | +25.0 [-25.0, +50.0] | 500 " \
            "| 4 | 0, 1 |" in table
@@ -418,3 +418,28 @@ def test_gains_hold_methods_that_name_their_act_objective():
     assert ("act-grpo_il", "il_il", "ACT-GRPO->IL over IL->IL (matched length)") in found
     assert ("act-sft_il_rl", "il_rl", "ACT-SFT->IL->RL over IL->RL") in found
     assert not [g for g in found if g[0] in ("act", "prompt", "il")]
+
+
+def test_a_run_without_episodes_shows_next_action_accuracy_by_method():
+    results = _results()
+    for by_seed in results["agent"].values():
+        for seed in list(by_seed):
+            by_seed[seed] = {"id_test": {"episodes": 0}, "ood_test": {"episodes": 0},
+                             "next_action": {"id_test": {"states": 4, "accuracy": 0.5},
+                                             "ood_test": {"states": 4, "accuracy": 0.25}}}
+    table = agent_table(results)
+    assert "no episodes were played" in table
+    assert "| il | 2 | 50.0 ± 0.0 | 25.0 ± 0.0 |" in table
+
+
+def test_the_pairs_line_says_how_alternatives_were_drawn_and_the_usual_pairs():
+    from actrain.report.markdown import pair_line
+
+    stats = {**PAIR_STATS, "random_fallback": 0, "drawn_from_admissible": 6, "mode": "random",
+             "kind": "same", "usual": {**PAIR_STATS, "states": 3, "from_policy": 3,
+                                       "random_fallback": 0}}
+    line = pair_line("train", stats)
+    assert "drawn uniformly at random (no model) among the admissible actions of the expert's "\
+        "kind" in line
+    assert "3 usual pairs (any kind, not verified) at 3 of the states" in line
+    assert "base policy" in pair_line("train", {**stats, "mode": "admissible"})

@@ -17,10 +17,9 @@ from typing import Any
 from tqdm import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from actrain.data.hard_pairs import same_kind
-from actrain.data.pairs import build_pairs, expert_states
+from actrain.data.pairs import build_pairs, expert_states, kind_options
 from actrain.envs import instructions_of
-from actrain.prompts import ActorView, first_word, normalise_action
+from actrain.prompts import ActorView, first_word
 from actrain.records import Pair, Trajectory
 from actrain.runtime.distributed import map_sharded, world
 from actrain.runtime.generation import generate, score_continuations
@@ -138,18 +137,6 @@ def draw_admissible_alternatives(
     return states, drawn
 
 
-def kind_options(record: Any, kind: str) -> list[str]:
-    """The admissible actions other than the expert's that `alternatives.kind` lets a state's
-    alternative be: all of them (any), the expert's kind (same), or that kind where the state
-    has one (prefer_same)."""
-    expert = normalise_action(record.expert_action)
-    every = [a for a in record.state.admissible if normalise_action(a) != expert]
-    if kind == "any":
-        return every
-    same = same_kind(record.expert_action, record.state.admissible)
-    return same if same or kind == "same" else every
-
-
 def _drawn_pairs(
     model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
     trajectories: Sequence[Trajectory], config: Any, both_orders: bool, seed: int,
@@ -161,7 +148,7 @@ def _drawn_pairs(
         states, drawn = draw_admissible_alternatives(model, tokenizer, trajectories, config, seed,
                                                      states=states)
         pairs, stats = build_pairs(states, drawn, alt, seed, both_orders, parsed=True)
-        stats["drawn_from_admissible"] = stats["from_policy"]
+        stats.update(drawn_from_admissible=stats["from_policy"], mode=alt.mode, kind=alt.kind)
         return pairs, stats
     states, sampled = sample_alternatives(model, tokenizer, trajectories, config, seed,
                                           states=states)

@@ -93,6 +93,20 @@ def random_alternative(
     return rng.choice(options) if options else None
 
 
+def kind_options(record: StateRecord, kind: str) -> list[str]:
+    """The admissible actions other than the expert's that `alternatives.kind` lets a state's
+    alternative be: all of them (any), the expert's kind (same: a state without one gets none),
+    or that kind where the state has one (prefer_same). Draws and random fallbacks both obey it."""
+    expert = normalise_action(record.expert_action)
+    every = [a for a in record.state.admissible if normalise_action(a) != expert]
+    if kind == "any":
+        return every
+    from actrain.data.hard_pairs import same_kind  # it imports this module
+
+    same = same_kind(record.expert_action, record.state.admissible)
+    return same if same or kind == "same" else every
+
+
 def pair_record(
     record: StateRecord, alternative: str, source: str, expert_first: bool
 ) -> Pair:
@@ -151,7 +165,7 @@ def _state_alternatives(
     sources = ["policy"] * len(kept)
     equal_expert = paper and dropped["equals_expert"] > 0
     if not kept and config.random_fallback and not equal_expert:
-        fallback = random_alternative(record.expert_action, record.state.admissible, rng)
+        fallback = random_alternative(record.expert_action, kind_options(record, config.kind), rng)
         if fallback is not None:
             kept, sources = [fallback], ["random"]
     if equal_expert:

@@ -139,7 +139,7 @@ def paired_table(results: dict[str, Any]) -> str:
     if not rows:
         return ""
     lines = ["| method A over method B | split | next-action diff [95% CI] | "
-             "success diff [95% CI] | states | episodes | seeds |", "|" + "---|" * 7]
+             "success diff [95% CI] | states | episodes | seed ids |", "|" + "---|" * 7]
     for row in rows:
         nxt, won = row.get("next_action"), row.get("success")
         seeds = (nxt or won or {}).get("seeds", [])
@@ -185,6 +185,8 @@ def agent_table(results: dict[str, Any]) -> str:
     columns = 2 + 2 * len(splits) + 1 + with_cut + len(places) + with_next_cut
     lines = [header, "|" + "---|" * columns]
     success = agent_values(results, "success_rate")
+    if not success and places:  # no episodes were played (rollout.episodes 0): next actions only
+        return "\n".join([*_paired_lead(results), _next_action_only(results, next_action, places)])
     for method in results["methods"]:
         if method not in success:
             continue
@@ -200,6 +202,21 @@ def agent_table(results: dict[str, Any]) -> str:
     label = (f"Success and score by method: each split's figures rest on {episodes} episodes "
              f"a seed, mean ± std over seeds." if episodes else "Success and score by method.")
     return "\n".join([*_paired_lead(results), label, "", *lines])
+
+
+def _next_action_only(results: dict[str, Any], next_action: dict[str, dict[str, list[float]]],
+                      places: list[str]) -> str:
+    """Methods x splits of next-action accuracy, for a run that played no episodes."""
+    lines = ["Next-action accuracy by method (no episodes were played: `rollout.episodes` 0), "
+             "mean ± std over seeds.", "",
+             "| method | seeds | " + " | ".join(f"{p} next-action acc. %" for p in places) + " |",
+             "|" + "---|" * (2 + len(places))]
+    for method in results["methods"]:
+        if method in next_action:
+            cells = [_mean_std(next_action[method].get(p, [])) for p in places]
+            lines.append(f"| {method} | {len(results['agent'][method])} | "
+                         + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def _next_action_cut_per_seed(results: dict[str, Any]) -> dict[str, list[float]]:

@@ -51,11 +51,21 @@ def pair_line(split: str, s: dict[str, Any]) -> str:
         verified += (f"; {kinds['same_kind']} of {kinds['pairs']} kept alternatives "
                      f"({100 * kinds['same_kind_share']:.0f}%) are the expert's kind of action "
                      f"(its first word), {kinds['other_kind']} another kind")
+    usual = s.get("usual")
+    if usual:
+        verified += (f"; beside them, {usual['from_policy'] + usual['random_fallback']} usual "
+                     f"pairs (any kind, not verified) at {usual['states']} of the states")
     if s.get("drawn_from_admissible"):
+        how = ("uniformly at random (no model)" if s.get("mode") == "random"
+               else "from the base policy's own probabilities")
+        kind = {"same": " of the expert's kind", "prefer_same": " of the expert's kind where "
+                "the state has one"}.get(s.get("kind", "any"), "")
+        fallback = (f", and {s['random_fallback']} random fallbacks"
+                    if s["random_fallback"] else "")
         return (
             f"- pairs `{split}`: {s['states']} expert states, {s['from_policy']} alternatives "
-            f"drawn from the base policy's own probabilities of the admissible actions; "
-            f"{s['states_without_alternative']} states had no other admissible action{verified}"
+            f"drawn {how} among the admissible actions{kind}{fallback}; "
+            f"{s['states_without_alternative']} states had no such action{verified}"
         )
     return (
         f"- pairs `{split}`: {s['states']} expert states, {kept} alternatives: "
