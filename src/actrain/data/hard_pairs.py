@@ -21,10 +21,10 @@ from typing import Any
 
 from tqdm import tqdm
 
-from actrain.data.pairs import expert_states, pair_record
+from actrain.data.pairs import expert_states, pair_record, same_kind
 from actrain.data.verify import alternative_is_worse, has_oracle, trajectory_prefixes
 from actrain.envs.base import TextEnv
-from actrain.prompts import first_word, normalise_action
+from actrain.prompts import first_word
 from actrain.records import Pair, Trajectory
 
 HARD_SOURCE = "same_kind_verified"
@@ -36,12 +36,6 @@ HARD_SOURCE = "same_kind_verified"
 PLACEMENT_VERBS = ("put", "insert", "place", "move")
 STALL_VERBS = ("look", "inventory", "wait", "examine")
 ALTERNATIVE_KINDS = ("same kind: placement", "same kind: other verbs", "stall", "other kind")
-
-
-def same_kind(expert: str, admissible: Sequence[str]) -> list[str]:
-    """The admissible actions with the expert action's first word, other than the expert's."""
-    verb, key = first_word(expert), normalise_action(expert)
-    return [a for a in admissible if first_word(a) == verb and normalise_action(a) != key]
 
 
 def alternative_kind(expert: str, alternative: str) -> str:

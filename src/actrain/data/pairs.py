@@ -27,7 +27,7 @@ from typing import Any
 
 from actrain.config.schema import AlternativeConfig
 from actrain.data.trajectories import iter_states
-from actrain.prompts import State, normalise_action, parse_action
+from actrain.prompts import State, first_word, normalise_action, parse_action
 from actrain.records import Pair, Trajectory
 
 DROP_REASONS = ("malformed", "equals_expert", "not_admissible", "duplicate")
@@ -93,6 +93,12 @@ def random_alternative(
     return rng.choice(options) if options else None
 
 
+def same_kind(expert: str, admissible: Sequence[str]) -> list[str]:
+    """The admissible actions with the expert action's first word, other than the expert's."""
+    verb, key = first_word(expert), normalise_action(expert)
+    return [a for a in admissible if first_word(a) == verb and normalise_action(a) != key]
+
+
 def kind_options(record: StateRecord, kind: str) -> list[str]:
     """The admissible actions other than the expert's that `alternatives.kind` lets a state's
     alternative be: all of them (any), the expert's kind (same: a state without one gets none),
@@ -101,8 +107,6 @@ def kind_options(record: StateRecord, kind: str) -> list[str]:
     every = [a for a in record.state.admissible if normalise_action(a) != expert]
     if kind == "any":
         return every
-    from actrain.data.hard_pairs import same_kind  # it imports this module
-
     same = same_kind(record.expert_action, record.state.admissible)
     return same if same or kind == "same" else every
 
